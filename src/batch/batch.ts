@@ -1,0 +1,100 @@
+// The Batch port: the small part of a batch system pbs-ve needs, same for TORQUE and Slurm.
+
+export type JobState = 'queued' | 'held' | 'running' | 'exiting' | 'completed' | 'other';
+
+export interface JobResources {
+  /** cpus allocated (TORQUE ppn x nodes, Slurm NumCPUs) */
+  readonly cpus: number;
+  /** memory limit of the job in MiB, undefined when the job has none */
+  readonly memoryMiB: number | undefined;
+  /** walltime limit in seconds, undefined when unlimited */
+  readonly walltimeSeconds: number | undefined;
+  readonly nodeCount: number;
+  /** node features / properties requested (kvm, lxc, vemon ...) */
+  readonly features: readonly string[];
+}
+
+export interface BatchJob {
+  readonly jobId: string;
+  readonly name: string;
+  /** user name without @host */
+  readonly owner: string;
+  readonly state: JobState;
+  /** the batch system's own state word (R, Q, PENDING ...), for display */
+  readonly rawState: string;
+  readonly queue: string;
+  /** hosts the job runs on, mother superior first; empty when not running */
+  readonly execHosts: readonly string[];
+  /** job environment variables given at submit time (Variable_List / --export) */
+  readonly variables: Readonly<Record<string, string>>;
+  /** the job comment (TORQUE comment, Slurm Comment) */
+  readonly comment: string | undefined;
+  readonly resources: JobResources;
+  /** how many times the job has been started (TORQUE start_count, Slurm Restarts + 1) */
+  readonly startCount: number;
+  readonly exitStatus: number | undefined;
+  /** seconds since the epoch */
+  readonly submitTime: number | undefined;
+  readonly startTime: number | undefined;
+}
+
+export type NodeState = 'free' | 'busy' | 'offline' | 'down' | 'unknown';
+
+export interface BatchNode {
+  readonly name: string;
+  readonly state: NodeState;
+  readonly rawState: string;
+  readonly cpus: number;
+  readonly memoryMiB: number | undefined;
+  readonly features: readonly string[];
+  readonly jobIds: readonly string[];
+  readonly note: string | undefined;
+}
+
+export interface SubmitRequest {
+  readonly name: string;
+  readonly queue: string;
+  readonly cpus: number;
+  readonly memoryMiB: number | undefined;
+  readonly walltimeSeconds: number | undefined;
+  readonly features: readonly string[];
+  readonly nodeCount: number;
+  /** values must match /^[A-Za-z0-9_.:\/@+-]*$/: no commas, quotes or '=' (TORQUE -v splits on commas) */
+  readonly variables: Readonly<Record<string, string>>;
+  /** the job script, starting with #! */
+  readonly script: string;
+  /** where stdout/stderr go; defaults to the batch system's */
+  readonly outputPath?: string;
+  readonly workdir?: string;
+}
+
+export interface Batch {
+  readonly kind: 'torque' | 'slurm';
+  submit(request: SubmitRequest): Promise<string>;
+  /** undefined when the batch system no longer knows the job */
+  getJob(jobId: string): Promise<BatchJob | undefined>;
+  listJobs(filter?: { readonly queue?: string; readonly owner?: string }): Promise<BatchJob[]>;
+  cancel(jobId: string): Promise<void>;
+  listNodes(): Promise<BatchNode[]>;
+  setNodeOffline(node: string, note: string): Promise<void>;
+  requeue(jobId: string): Promise<void>;
+}
+
+/** What a prologue/epilogue is told by the batch system about the job it runs for. */
+export interface PelogContext {
+  readonly jobId: string;
+  readonly user: string;
+  readonly group: string | undefined;
+  readonly jobName: string | undefined;
+  readonly queue: string | undefined;
+  /** this host, as the batch system names it */
+  readonly host: string;
+  /** the job's script file, where the batch system passes it (TORQUE 6.1 $8) */
+  readonly scriptPath: string | undefined;
+  /** epilogue only */
+  readonly exitStatus: number | undefined;
+  /** resource limits as the pelog saw them, when passed on the command line */
+  readonly resources: Partial<JobResources> | undefined;
+  /** true for sister hosts of a multi-node job (prologue.parallel) */
+  readonly sister: boolean;
+}

@@ -1,0 +1,48 @@
+// Every subprocess of pbs-ve goes through here: argument array, no shell, always a timeout.
+import { execa } from 'execa';
+import { VeError } from './ve-error.js';
+
+export interface CommandResult {
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly exitCode: number;
+}
+
+export interface CommandOptions {
+  readonly timeoutMs?: number;
+  /** added to a minimal environment (PATH only), never the caller's whole environment */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly input?: string;
+  readonly cwd?: string;
+}
+
+export type RunCommand = (file: string, args: readonly string[], options?: CommandOptions) => Promise<CommandResult>;
+
+export const DEFAULT_COMMAND_TIMEOUT_MS = 30_000;
+const SAFE_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+// A non-zero exit is data for the adapter to interpret; only "could not run it at all" throws.
+export const runCommand: RunCommand = async (file, args, options = {}) => {
+  const timeout = options.timeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+  const result = await execa(file, [...args], {
+    timeout,
+    reject: false,
+    stripFinalNewline: false,
+    extendEnv: false,
+    env: { PATH: SAFE_PATH, LANG: 'C.UTF-8', ...options.env },
+    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+  });
+  if (result.timedOut) {
+    throw new VeError('command-timeout', 'environment', `${file} ${args.join(' ')}: no answer within ${timeout} ms`, {
+      details: { file, args },
+    });
+  }
+  if (result.failed && result.exitCode === undefined) {
+    throw new VeError('command-failed-to-start', 'environment', `${file}: ${result.shortMessage}`, {
+      cause: result.cause,
+      details: { file, args },
+    });
+  }
+  return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
+};

@@ -1,0 +1,25 @@
+import type { VeState } from './ve-state.js';
+import type { VeType } from './ve-type.js';
+
+export type EventSource = 'prologue' | 'epilogue' | 'job-body' | 'mom-hook' | 'reconcile' | 'recovery';
+
+/** One observed state change of a VE; seq orders the events of one VE (jobId). */
+export interface VeEvent {
+  readonly version: 1;
+  readonly jobId: string;
+  readonly seq: number;
+  readonly state: VeState;
+  /** ISO 8601 time the state was observed */
+  readonly at: string;
+  readonly host: string;
+  readonly owner: string;
+  readonly name: string;
+  readonly type: VeType;
+  readonly image: string;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly domain: string;
+  readonly source: EventSource;
+  /** why, in a few words: "domain running", "job cancelled", "guest powered off" */
+  readonly reason: string;
+}
