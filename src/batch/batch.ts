@@ -27,7 +27,7 @@ export interface BatchJob {
   readonly execHosts: readonly string[];
   /** job environment variables given at submit time (Variable_List / --export) */
   readonly variables: Readonly<Record<string, string>>;
-  /** the job comment (TORQUE comment, Slurm Comment) */
+  /** the job comment (TORQUE comment, Slurm Comment); Slurm submit puts the encoded VE spec here */
   readonly comment: string | undefined;
   readonly resources: JobResources;
   /** how many times the job has been started (TORQUE start_count, Slurm Restarts + 1) */
@@ -66,6 +66,8 @@ export interface SubmitRequest {
   /** where stdout/stderr go; defaults to the batch system's */
   readonly outputPath?: string;
   readonly workdir?: string;
+  /** Slurm --comment; ignored by TORQUE (owners cannot set it there) */
+  readonly comment?: string;
 }
 
 export interface Batch {
@@ -78,6 +80,8 @@ export interface Batch {
   listNodes(): Promise<BatchNode[]>;
   setNodeOffline(node: string, note: string): Promise<void>;
   requeue(jobId: string): Promise<void>;
+  /** the job script as submitted (root only on Slurm); undefined when the batch system cannot tell */
+  readJobScript(jobId: string): Promise<string | undefined>;
 }
 
 /** What a prologue/epilogue is told by the batch system about the job it runs for. */
