@@ -1,0 +1,125 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { VeError } from '../core/ve-error.js';
+import type { HostVirtConfig, PbsVeConfig } from './pbs-ve-config.js';
+
+export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
+
+// Installed pelog scripts set PBS_VE_CONFIG_DIR explicitly; everything else falls back to /etc/pbs-ve.
+export function findConfigDir(env: Readonly<Record<string, string | undefined>>): string {
+  return env['PBS_VE_CONFIG_DIR'] ?? DEFAULT_CONFIG_DIR;
+}
+
+function bad(field: string, rule: string, got: unknown): never {
+  throw new VeError('invalid-config', 'environment', `config ${field}: ${rule} (got ${JSON.stringify(got)})`, { field });
+}
+
+function text(o: Record<string, unknown>, key: string, path: string, fallback?: string): string {
+  const v = o[key] ?? fallback;
+  if (typeof v !== 'string' || v.length === 0) bad(`${path}${key}`, 'must be a non-empty string', v);
+  return v;
+}
+
+function absolute(o: Record<string, unknown>, key: string, path: string, fallback?: string): string {
+  const v = text(o, key, path, fallback);
+  if (!v.startsWith('/') || v.split('/').includes('..')) bad(`${path}${key}`, 'must be an absolute path without ".."', v);
+  return v;
+}
+
+function count(o: Record<string, unknown>, key: string, path: string, fallback: number): number {
+  const v = o[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${path}${key}`, 'must be a positive whole number', v);
+  return v;
+}
+
+function object(v: unknown, path: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(path, 'must be an object', v);
+  return v as Record<string, unknown>;
+}
+
+// Config errors must name the key: an admin fixes them from the message alone.
+export function parseConfig(json: unknown): PbsVeConfig {
+  const root = object(json, '(root)');
+  const batch = object(root['batch'], 'batch');
+  const kind = batch['kind'];
+  if (kind !== 'slurm' && kind !== 'torque') bad('batch.kind', 'must be "slurm" or "torque"', kind);
+  const ldap = object(root['ldap'], 'ldap');
+  const virt = object(root['virt'], 'virt');
+  const hostsIn = object(virt['hosts'], 'virt.hosts');
+  const hosts: Record<string, HostVirtConfig> = {};
+  for (const [host, value] of Object.entries(hostsIn)) {
+    const h = object(value, `virt.hosts.${host}`);
+    const p = `virt.hosts.${host}.`;
+    hosts[host] = {
+      lxcUri: text(h, 'lxcUri', p, 'lxc:///system'),
+      qemuUri: text(h, 'qemuUri', p, 'qemu:///system'),
+      roLxcUri: text(h, 'roLxcUri', p, 'lxc:///system?readonly'),
+      roQemuUri: text(h, 'roQemuUri', p, 'qemu:///system?readonly'),
+    };
+  }
+  return {
+    batch: {
+      kind,
+      binDir: batch['binDir'] === undefined ? undefined : absolute(batch, 'binDir', 'batch.'),
+      slurmConf: batch['slurmConf'] === undefined ? undefined : absolute(batch, 'slurmConf', 'batch.'),
+      veQueue: text(batch, 'veQueue', 'batch.', 'batch'),
+      vemonQueue: text(batch, 'vemonQueue', 'batch.', 'vemon'),
+      maxLeaseSeconds: count(batch, 'maxLeaseSeconds', 'batch.', 7 * 86400),
+      timeoutMs: count(batch, 'timeoutMs', 'batch.', 30_000),
+    },
+    ldap: {
+      url: text(ldap, 'url', 'ldap.'),
+      baseDn: text(ldap, 'baseDn', 'ldap.'),
+      timeoutMs: count(ldap, 'timeoutMs', 'ldap.', 10_000),
+    },
+    ldapWriteCredentialsFile: absolute(root, 'ldapWriteCredentialsFile', '', '/etc/pbs-ve/ldap-write.json'),
+    virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000) },
+    imageDir: absolute(root, 'imageDir', '', '/var/lib/pbs-ve/images'),
+    stateDir: absolute(root, 'stateDir', '', '/var/lib/pbs-ve'),
+    nodePath: absolute(root, 'nodePath', '', process.execPath),
+    installDir: absolute(root, 'installDir', '', '/opt/pbs-ve'),
+    minMemoryMiB: count(root, 'minMemoryMiB', '', 32),
+  };
+}
+
+export function loadConfig(configDir: string): PbsVeConfig {
+  const file = join(configDir, 'config.json');
+  let raw: string;
+  try {
+    raw = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new VeError('config-missing', 'environment', `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return parseConfig(JSON.parse(raw));
+  } catch (err) {
+    if (err instanceof VeError) throw err;
+    throw new VeError('invalid-config', 'environment', `${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+// The virt URIs of the host we run on; a host not listed uses "default".
+export function findHostVirt(config: PbsVeConfig, host: string): HostVirtConfig {
+  const entry = config.virt.hosts[host] ?? config.virt.hosts['default'];
+  if (entry === undefined) {
+    throw new VeError('host-not-configured', 'environment', `config virt.hosts: no entry for host "${host}" and no "default"`, { field: 'virt.hosts' });
+  }
+  return entry;
+}
+
+export interface LdapWriteCredentials {
+  readonly bindDn: string;
+  readonly password: string;
+}
+
+// Only vemon nodes have this file; anywhere else its absence is the expected answer.
+export function loadLdapWriteCredentials(config: PbsVeConfig): LdapWriteCredentials {
+  let raw: string;
+  try {
+    raw = readFileSync(config.ldapWriteCredentialsFile, 'utf8');
+  } catch (err) {
+    throw new VeError('no-ldap-write-credentials', 'environment', `cannot read ${config.ldapWriteCredentialsFile}: LDAP writes happen only on vemon nodes`, { cause: err });
+  }
+  const o = object(JSON.parse(raw) as unknown, config.ldapWriteCredentialsFile);
+  return { bindDn: text(o, 'bindDn', ''), password: text(o, 'password', '') };
+}

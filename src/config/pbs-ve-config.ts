@@ -1,0 +1,48 @@
+// The shape of /etc/pbs-ve/config.json: the same file on every host, no secrets in it.
+
+export interface HostVirtConfig {
+  /** libvirt URI for LXC VEs on this host (root) */
+  readonly lxcUri: string;
+  /** libvirt URI for QEMU/KVM VEs on this host (root) */
+  readonly qemuUri: string;
+  /** read-only URIs the job body (running as the job owner) watches its domain through */
+  readonly roLxcUri: string;
+  readonly roQemuUri: string;
+}
+
+export interface PbsVeConfig {
+  readonly batch: {
+    readonly kind: 'slurm' | 'torque';
+    /** directory of sbatch/squeue/scontrol or qsub/qstat; default: PATH */
+    readonly binDir: string | undefined;
+    /** Slurm only: slurm.conf, passed as SLURM_CONF */
+    readonly slurmConf: string | undefined;
+    readonly veQueue: string;
+    readonly vemonQueue: string;
+    /** the longest lease the VE queue allows, in seconds */
+    readonly maxLeaseSeconds: number;
+    readonly timeoutMs: number;
+  };
+  readonly ldap: {
+    readonly url: string;
+    readonly baseDn: string;
+    readonly timeoutMs: number;
+  };
+  /** root-only JSON {bindDn, password}; present on vemon nodes only */
+  readonly ldapWriteCredentialsFile: string;
+  readonly virt: {
+    /** per host name as the batch system names hosts; "default" is used for hosts not listed */
+    readonly hosts: Readonly<Record<string, HostVirtConfig>>;
+    /** how long the prologue waits for a domain to run, below TORQUE's $prologalarm */
+    readonly startTimeoutMs: number;
+  };
+  /** image catalog: <dir>/<name>.json manifests */
+  readonly imageDir: string;
+  /** per-VE disks and state: <stateDir>/jobs/<jobId>/ */
+  readonly stateDir: string;
+  /** absolute path of node, for job scripts run in the batch system's near-empty environment */
+  readonly nodePath: string;
+  /** absolute path of the installed project (holding dist/) */
+  readonly installDir: string;
+  readonly minMemoryMiB: number;
+}

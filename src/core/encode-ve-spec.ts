@@ -1,0 +1,50 @@
+import { VeError } from './ve-error.js';
+import { validateVeSpec } from './validate-ve-spec.js';
+import type { VeSpec } from './ve-spec.js';
+
+const PREFIX = 'v1.';
+
+/** The spec as one token of [A-Za-z0-9_.-]: survives TORQUE -v comma splitting, shells and job scripts. */
+export function encodeVeSpec(spec: VeSpec): string {
+  const json = JSON.stringify({ name: spec.name, type: spec.type, image: spec.image, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, leaseSeconds: spec.leaseSeconds });
+  return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
+}
+
+const MAX_ENCODED = 4096;
+
+// Decoding runs as root on what a user submitted: re-validate everything, trust nothing.
+export function decodeVeSpec(token: string): VeSpec {
+  if (token.length > MAX_ENCODED || !token.startsWith(PREFIX) || !/^[A-Za-z0-9_-]*$/.test(token.slice(PREFIX.length))) {
+    throw new VeError('invalid-spec-encoding', 'prereq', `VE spec: not a pbs-ve v1 token (expected "v1." and base64url, at most ${MAX_ENCODED} chars)`, { field: 'spec' });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(token.slice(PREFIX.length), 'base64url').toString('utf8'));
+  } catch (err) {
+    throw new VeError('invalid-spec-encoding', 'prereq', 'VE spec: token does not hold JSON', { field: 'spec', cause: err });
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    throw new VeError('invalid-spec-encoding', 'prereq', 'VE spec: token does not hold a JSON object', { field: 'spec' });
+  }
+  const o = parsed as Record<string, unknown>;
+  // bounds here are only sanity limits; the prologue checks the real allocation afterwards
+  return validateVeSpec(
+    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'] },
+    { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1 },
+  );
+}
+
+const SCRIPT_MARKER = '#PBS-VE-SPEC ';
+
+// The spec line in the job script is what the prologue trusts (qalter -v cannot replace it).
+export function formatSpecLine(spec: VeSpec): string {
+  return SCRIPT_MARKER + encodeVeSpec(spec);
+}
+
+// Non-VE jobs have no marker line: undefined tells the prologue to step aside.
+export function findSpecToken(script: string): string | undefined {
+  for (const line of script.split('\n', 64)) {
+    if (line.startsWith(SCRIPT_MARKER)) return line.slice(SCRIPT_MARKER.length).trim();
+  }
+  return undefined;
+}

@@ -1,0 +1,39 @@
+import type { VeEvent } from './ve-event.js';
+import type { HistoryRecord, VeRecord } from '../inventory/inventory.js';
+
+export interface FoldResult {
+  /** the record to store, or undefined when the event is older than what is stored */
+  readonly record: VeRecord | undefined;
+  /** always written (idempotent by jobId+seq), so history stays complete even for late events */
+  readonly history: HistoryRecord;
+}
+
+// Pure: ordering by per-VE seq makes replays and late deliveries harmless.
+export function foldEvent(current: VeRecord | undefined, event: VeEvent): FoldResult {
+  const history: HistoryRecord = {
+    jobId: event.jobId,
+    seq: event.seq,
+    state: event.state,
+    oldState: current !== undefined && current.seq < event.seq ? current.state : undefined,
+    at: event.at,
+    host: event.host,
+    source: event.source,
+    reason: event.reason,
+  };
+  if (current !== undefined && current.seq >= event.seq) return { record: undefined, history };
+  const record: VeRecord = {
+    jobId: event.jobId,
+    name: event.name,
+    owner: event.owner,
+    type: event.type,
+    image: event.image,
+    vcpus: event.vcpus,
+    memoryMiB: event.memoryMiB,
+    state: event.state,
+    host: event.host,
+    domain: event.domain,
+    seq: event.seq,
+    lastChange: event.at,
+  };
+  return { record, history };
+}

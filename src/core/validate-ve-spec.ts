@@ -1,0 +1,74 @@
+import { invalidField } from './ve-error.js';
+import { isVeType, VE_TYPES } from './ve-type.js';
+import { parseDurationSeconds, parseMemoryMiB } from './parse-size.js';
+import type { VeSpec } from './ve-spec.js';
+
+/** Raw values as a user typed them (CLI flags) or as decoded from a job. */
+export interface RawVeSpec {
+  readonly name?: unknown;
+  readonly type?: unknown;
+  readonly image?: unknown;
+  readonly vcpus?: unknown;
+  readonly memory?: unknown;
+  readonly lease?: unknown;
+}
+
+/** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
+export interface SpecLimits {
+  readonly maxVcpus: number;
+  readonly maxMemoryMiB: number;
+  readonly maxLeaseSeconds: number;
+  readonly minMemoryMiB: number;
+}
+
+export const VE_NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+export const IMAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+
+// A VE name becomes a host name, a domain title and an LDAP value: only a DNS label is safe everywhere.
+export function validateVeName(value: unknown, field = 'name'): string {
+  if (typeof value !== 'string' || !VE_NAME_PATTERN.test(value)) {
+    throw invalidField(field, 'must be 1-63 letters, digits or inner hyphens (a DNS label)', value);
+  }
+  return value;
+}
+
+// Image names are catalog keys, never paths: no slash, no "..", no leading dot.
+export function validateImageName(value: unknown, field = 'image'): string {
+  if (typeof value !== 'string' || !IMAGE_NAME_PATTERN.test(value) || value.includes('..')) {
+    throw invalidField(field, 'must be a catalog image name: letters, digits, "_", "-", "." (no "/" or "..")', value);
+  }
+  return value;
+}
+
+function validateCount(field: string, value: unknown, max: number): number {
+  const text = typeof value === 'number' ? String(value) : value;
+  if (typeof text !== 'string' || !/^[0-9]{1,6}$/.test(text.trim())) {
+    throw invalidField(field, `must be a whole number from 1 to ${max}`, value);
+  }
+  const n = Number(text);
+  if (n < 1 || n > max) throw invalidField(field, `must be a whole number from 1 to ${max}`, value);
+  return n;
+}
+
+// Check arguments only (no I/O): every rule names its field so users can fix their command line.
+export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
+  const name = validateVeName(raw.name);
+  if (typeof raw.type !== 'string' || !isVeType(raw.type)) {
+    throw invalidField('type', `must be one of ${VE_TYPES.join(', ')}`, raw.type);
+  }
+  const image = validateImageName(raw.image);
+  const vcpus = validateCount('vcpus', raw.vcpus, limits.maxVcpus);
+  const memoryText = typeof raw.memory === 'number' ? String(raw.memory) : raw.memory;
+  if (typeof memoryText !== 'string') throw invalidField('memory', 'must be a size in MiB such as 256, 256M or 2G', raw.memory);
+  const memoryMiB = parseMemoryMiB('memory', memoryText);
+  if (memoryMiB < limits.minMemoryMiB || memoryMiB > limits.maxMemoryMiB) {
+    throw invalidField('memory', `must be from ${limits.minMemoryMiB} to ${limits.maxMemoryMiB} MiB`, raw.memory);
+  }
+  const leaseText = typeof raw.lease === 'number' ? String(raw.lease) : raw.lease;
+  if (typeof leaseText !== 'string') throw invalidField('lease', 'must be a duration such as 90m, 2h or HH:MM:SS', raw.lease);
+  const leaseSeconds = parseDurationSeconds('lease', leaseText);
+  if (leaseSeconds < 1 || leaseSeconds > limits.maxLeaseSeconds) {
+    throw invalidField('lease', `must be more than 0 and at most ${limits.maxLeaseSeconds} s (the queue's walltime limit)`, raw.lease);
+  }
+  return { version: 1, name, type: raw.type, image, vcpus, memoryMiB, leaseSeconds };
+}

@@ -1,0 +1,58 @@
+import { readVeJobRecord, findJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
+import { emitVeEvent } from '../prologue/realize-ve.js';
+import type { PelogContext } from '../batch/batch.js';
+import type { Virt, DomainState } from '../virt/virt.js';
+import type { Clock } from '../core/clock.js';
+import type { EventSink } from '../events/event-sink.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+import type { VeDisks } from '../host/ve-disks.js';
+
+export interface TeardownVeDeps {
+  readonly config: PbsVeConfig;
+  readonly clock: Clock;
+  readonly events: EventSink;
+  readonly disks: VeDisks;
+  readonly openVirt: (uri: string) => Promise<Virt>;
+  readonly log: (line: string) => void;
+}
+
+export type TeardownOutcome =
+  | { readonly kind: 'not-a-ve' }
+  | { readonly kind: 'destroyed'; readonly domain: string; readonly reason: string; readonly ms: number };
+
+/** TORQUE's exit_status for a job deleted by qdel (observed in the fixtures: 271). */
+const TORQUE_QDEL_EXIT = 271;
+
+// Users read this in `ve show`: say how the VE ended in their words, not the batch system's.
+export function describeJobEnd(domainState: DomainState | undefined, exitStatus: number | undefined): string {
+  if (domainState === 'shutoff' || domainState === 'shutdown' || domainState === undefined) return 'guest powered off or domain gone';
+  if (domainState === 'crashed') return 'guest crashed';
+  if (exitStatus === TORQUE_QDEL_EXIT) return 'job deleted (qdel)';
+  if (exitStatus !== undefined) return `job ended (exit status ${exitStatus}): cancelled or lease expired`;
+  return 'job ended: cancelled or lease expired';
+}
+
+/**
+ * The epilogue: whatever ended the job (qdel/scancel, lease expiry, guest poweroff), the domain is
+ * destroyed and undefined and the per-VE disk removed. Jobs this host never realized pass untouched.
+ */
+export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promise<TeardownOutcome> {
+  const started = Date.now();
+  const record = readVeJobRecord(deps.config.stateDir, ctx.jobId);
+  if (record === undefined || record.uri === '') return { kind: 'not-a-ve' };
+  const virt = await deps.openVirt(record.uri);
+  let reason: string;
+  try {
+    const before = await virt.getDomain(record.domain);
+    reason = describeJobEnd(before?.state, ctx.exitStatus);
+    await virt.destroyDomain(record.domain);
+    await virt.undefineDomain(record.domain);
+  } finally {
+    await virt.close();
+  }
+  await deps.disks.remove(findJobDir(deps.config.stateDir, ctx.jobId));
+  writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason });
+  // a VE whose prologue failed was reported as failed already; destroyed would hide that
+  if (record.status !== 'failed') await emitVeEvent(deps, record, 'destroyed', 'epilogue', reason);
+  return { kind: 'destroyed', domain: record.domain, reason, ms: Date.now() - started };
+}

@@ -1,0 +1,83 @@
+import { readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { join, sep } from 'node:path';
+import { VeError } from '../core/ve-error.js';
+import { isVeType, type VeType } from '../core/ve-type.js';
+import { validateImageName } from '../core/validate-ve-spec.js';
+
+/** One catalog entry: <imageDir>/<name>.json, written by the administrator (ve image add). */
+export interface ImageManifest {
+  readonly name: string;
+  readonly type: VeType;
+  /** dir: an LXC root file system tree; qcow2/raw: a disk image */
+  readonly format: 'dir' | 'qcow2' | 'raw';
+  /** absolute, resolved, inside the catalog directory */
+  readonly path: string;
+  /** LXC: init and its arguments */
+  readonly init: readonly string[];
+  /** QEMU direct kernel boot (images without a boot loader) */
+  readonly kernel: string | undefined;
+  readonly initrd: string | undefined;
+  readonly cmdline: string | undefined;
+  readonly os: string | undefined;
+}
+
+function insideCatalog(imageDir: string, name: string, field: string, relative: unknown): string {
+  if (typeof relative !== 'string' || relative.length === 0 || relative.startsWith('/') || relative.split('/').includes('..')) {
+    throw new VeError('invalid-image', 'environment', `image ${name}: ${field} must be a path relative to the catalog without ".." (got ${JSON.stringify(relative)})`, { field });
+  }
+  let resolved: string;
+  let root: string;
+  try {
+    root = realpathSync(imageDir);
+    resolved = realpathSync(join(imageDir, relative));
+  } catch (err) {
+    throw new VeError('image-missing-on-host', 'environment', `image ${name}: ${field} ${relative} is not on this host`, { field, cause: err });
+  }
+  // symlinks may not lead out of the catalog
+  if (!resolved.startsWith(root + sep)) {
+    throw new VeError('invalid-image', 'environment', `image ${name}: ${field} resolves outside the catalog`, { field });
+  }
+  return resolved;
+}
+
+// Users only ever name images; the path comes from the admin's manifest and must stay in the catalog.
+export function readImageManifest(imageDir: string, name: string): ImageManifest {
+  validateImageName(name);
+  let raw: string;
+  try {
+    raw = readFileSync(join(imageDir, `${name}.json`), 'utf8');
+  } catch (err) {
+    throw new VeError('image-not-in-catalog', 'prereq', `image: "${name}" is not in the catalog (see ve image list)`, { field: 'image', cause: err });
+  }
+  const o = JSON.parse(raw) as Record<string, unknown>;
+  const type = o['type'];
+  if (typeof type !== 'string' || !isVeType(type)) throw new VeError('invalid-image', 'environment', `image ${name}: type must be kvm or lxc`, { field: 'type' });
+  const format = o['format'];
+  if (format !== 'dir' && format !== 'qcow2' && format !== 'raw') throw new VeError('invalid-image', 'environment', `image ${name}: format must be dir, qcow2 or raw`, { field: 'format' });
+  const init = o['init'] ?? ['/sbin/init'];
+  if (!Array.isArray(init) || init.length === 0 || !init.every((a): a is string => typeof a === 'string')) {
+    throw new VeError('invalid-image', 'environment', `image ${name}: init must be a non-empty list of strings`, { field: 'init' });
+  }
+  const optionalPath = (key: string): string | undefined => (o[key] === undefined ? undefined : insideCatalog(imageDir, name, key, o[key]));
+  const optionalText = (key: string): string | undefined => (typeof o[key] === 'string' ? o[key] : undefined);
+  return {
+    name,
+    type,
+    format,
+    path: insideCatalog(imageDir, name, 'path', o['path']),
+    init,
+    kernel: optionalPath('kernel'),
+    initrd: optionalPath('initrd'),
+    cmdline: optionalText('cmdline'),
+    os: optionalText('os'),
+  };
+}
+
+// The catalog is the set of manifests; a broken one is listed by name so the admin sees it.
+export function listImageNames(imageDir: string): string[] {
+  try {
+    return readdirSync(imageDir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort();
+  } catch {
+    return [];
+  }
+}

@@ -1,0 +1,138 @@
+import { VeError } from '../core/ve-error.js';
+import { decodeVeSpec, findSpecToken } from '../core/encode-ve-spec.js';
+import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
+import { buildDomainName } from '../core/build-domain-name.js';
+import { readImageManifest } from '../images/image-manifest.js';
+import { findHostVirt } from '../config/load-config.js';
+import { findJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
+import { nextEventSeq } from '../events/next-event-seq.js';
+import { buildDomainXml } from '../virt/build-domain-xml.js';
+import { buildVeDomainSpec } from './build-ve-domain-spec.js';
+import type { Batch, PelogContext } from '../batch/batch.js';
+import type { Virt } from '../virt/virt.js';
+import type { Clock } from '../core/clock.js';
+import type { EventSink } from '../events/event-sink.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+import type { VeDisks } from '../host/ve-disks.js';
+import type { VeSpec } from '../core/ve-spec.js';
+import type { VeState } from '../core/ve-state.js';
+import type { EventSource, VeEvent } from '../core/ve-event.js';
+
+export interface RealizeVeDeps {
+  readonly batch: Batch;
+  readonly config: PbsVeConfig;
+  readonly clock: Clock;
+  readonly events: EventSink;
+  readonly disks: VeDisks;
+  readonly openVirt: (uri: string) => Promise<Virt>;
+  /** the job script as the batch system hands it to a prologue (TORQUE $8, Slurm scontrol) */
+  readonly readJobScript: () => Promise<string | undefined>;
+  readonly log: (line: string) => void;
+}
+
+export type RealizeOutcome =
+  | { readonly kind: 'not-a-ve' }
+  | { readonly kind: 'realized'; readonly domain: string; readonly ms: number };
+
+// Events carry the whole VE description so the monitor never has to ask the host.
+export async function emitVeEvent(
+  deps: { readonly events: EventSink; readonly clock: Clock; readonly config: PbsVeConfig },
+  record: Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount'>,
+  state: VeState,
+  source: EventSource,
+  reason: string,
+): Promise<void> {
+  const seq = await nextEventSeq(findJobDir(deps.config.stateDir, record.jobId), record.startCount);
+  const event: VeEvent = {
+    version: 1,
+    jobId: record.jobId,
+    seq,
+    state,
+    at: deps.clock.now().toISOString(),
+    host: record.host,
+    owner: record.owner,
+    name: record.spec.name,
+    type: record.spec.type,
+    image: record.spec.image,
+    vcpus: record.spec.vcpus,
+    memoryMiB: record.spec.memoryMiB,
+    domain: record.domain,
+    source,
+    reason: reason.slice(0, 256),
+  };
+  await deps.events.emit([event]);
+}
+
+// Phase 1+2 (no side effects): find the spec, check it and the host can serve it.
+async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec: VeSpec; startCount: number } | undefined> {
+  const script = await deps.readJobScript();
+  const token = script === undefined ? undefined : findSpecToken(script);
+  if (token === undefined) return undefined;
+  const spec = decodeVeSpec(token);
+  const job = await deps.batch.getJob(ctx.jobId);
+  if (job === undefined) throw new VeError('job-unknown', 'environment', `job ${ctx.jobId}: the batch system does not know it`);
+  checkSpecFitsAllocation(spec, job.resources);
+  return { spec, startCount: job.startCount };
+}
+
+/**
+ * The prologue: a VE job's domain is defined, started and seen running before the job body starts.
+ * Anything that fails after the first side effect is undone before the error is rethrown.
+ */
+export async function realizeVe(ctx: PelogContext, deps: RealizeVeDeps): Promise<RealizeOutcome> {
+  try {
+    return await realizeCheckedVe(ctx, deps);
+  } catch (err) {
+    if (err instanceof VeError && err.kind === 'prereq') writeVeRefusal(deps.config.stateDir, ctx.jobId, err.message);
+    throw err;
+  }
+}
+
+async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise<RealizeOutcome> {
+  const started = Date.now();
+  const checked = await checkVeJob(ctx, deps);
+  if (checked === undefined) return { kind: 'not-a-ve' };
+  const { spec, startCount } = checked;
+  const domain = buildDomainName(ctx.jobId);
+  const base = { jobId: ctx.jobId, spec, owner: ctx.user, host: ctx.host, domain, startCount };
+  const image = readImageManifest(deps.config.imageDir, spec.image);
+  if (image.type !== spec.type) throw new VeError('image-type-mismatch', 'prereq', `image: "${spec.image}" is a ${image.type} image, the VE is ${spec.type}`, { field: 'image' });
+  const hostVirt = findHostVirt(deps.config, ctx.host);
+  const uri = spec.type === 'lxc' ? hostVirt.lxcUri : hostVirt.qemuUri;
+  const roUri = spec.type === 'lxc' ? hostVirt.roLxcUri : hostVirt.roQemuUri;
+  const jobDir = findJobDir(deps.config.stateDir, ctx.jobId);
+  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: spec.type === 'kvm' };
+
+  // Phase 3: execute
+  writeVeJobRecord(deps.config.stateDir, record);
+  const virt = await deps.openVirt(uri);
+  try {
+    const disk = await deps.disks.prepare(image, jobDir);
+    const xml = buildDomainXml(buildVeDomainSpec({ spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir }));
+    await virt.defineDomain(xml);
+    await virt.startDomain(domain);
+    await virt.waitForState(domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
+    writeVeJobRecord(deps.config.stateDir, { ...record, status: 'realized', reason: 'domain running' });
+    await emitVeEvent(deps, record, 'running', 'prologue', 'domain running');
+    return { kind: 'realized', domain, ms: Date.now() - started };
+  } catch (err) {
+    await undoRealize(virt, deps, domain, jobDir);
+    const reason = err instanceof Error ? err.message : String(err);
+    writeVeJobRecord(deps.config.stateDir, { ...record, status: 'failed', reason });
+    await emitVeEvent(deps, record, 'failed', 'prologue', reason).catch((e: unknown) => { deps.log(`pbs-ve: could not record failure: ${String(e)}`); });
+    throw err;
+  } finally {
+    await virt.close();
+  }
+}
+
+// Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.
+async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string): Promise<void> {
+  for (const step of [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), () => deps.disks.remove(jobDir)]) {
+    try {
+      await step();
+    } catch (err) {
+      deps.log(`pbs-ve: cleanup step failed: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}

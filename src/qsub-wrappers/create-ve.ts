@@ -1,0 +1,78 @@
+import { VeError, invalidField } from '../core/ve-error.js';
+import { validateVeSpec, type RawVeSpec } from '../core/validate-ve-spec.js';
+import { formatSpecLine, encodeVeSpec } from '../core/encode-ve-spec.js';
+import { readImageManifest } from '../images/image-manifest.js';
+import { SPEC_COMMENT_PREFIX, SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
+import type { Batch } from '../batch/batch.js';
+import type { Inventory } from '../inventory/inventory.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+import type { VeSpec } from '../core/ve-spec.js';
+
+export interface CreateVeDeps {
+  readonly batch: Batch;
+  readonly inventory: Inventory;
+  readonly config: PbsVeConfig;
+  readonly configDir: string;
+  readonly owner: string;
+}
+
+const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
+
+/** The VE job's script: the spec line the prologue trusts, then the job body that keeps the job alive. */
+export function buildVeJobScript(spec: VeSpec, config: PbsVeConfig, configDir: string): string {
+  for (const [field, path] of [['nodePath', config.nodePath], ['installDir', config.installDir], ['configDir', configDir]] as const) {
+    if (!SAFE_PATH.test(path)) throw new VeError('invalid-config', 'environment', `config ${field}: must be an absolute path of [A-Za-z0-9_./+-]`, { field });
+  }
+  return [
+    '#!/bin/sh',
+    formatSpecLine(spec),
+    `# pbs-ve: this job keeps VE "${spec.name}" alive; the prologue creates it, the epilogue removes it`,
+    `PBS_VE_CONFIG_DIR=${configDir} exec ${config.nodePath} ${config.installDir}/dist/src/job-body/main.js`,
+    '',
+  ].join('\n');
+}
+
+// Check arguments against what the cluster can offer (largest host with the feature, queue limit).
+async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise<VeSpec> {
+  const type = typeof raw.type === 'string' ? raw.type : '';
+  const nodes = (await deps.batch.listNodes()).filter((n) => n.features.includes(type));
+  if (type !== '' && (type === 'kvm' || type === 'lxc') && nodes.length === 0) {
+    throw invalidField('type', `no host of this cluster offers node feature "${type}"`, raw.type);
+  }
+  const maxVcpus = Math.max(1, ...nodes.map((n) => n.cpus));
+  const maxMemoryMiB = Math.max(deps.config.minMemoryMiB, ...nodes.map((n) => n.memoryMiB ?? 0));
+  return validateVeSpec(raw, { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB });
+}
+
+// Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
+async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promise<void> {
+  const image = readImageManifest(deps.config.imageDir, spec.image);
+  if (image.type !== spec.type) throw invalidField('image', `"${spec.image}" is a ${image.type} image; use --type ${image.type} or another image`, spec.image);
+  const live = await deps.inventory.listVes({ owner: deps.owner, name: spec.name });
+  const queued = (await deps.batch.listJobs({ queue: deps.config.batch.veQueue, owner: deps.owner }))
+    .filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);
+  if (live.length > 0 || queued.length > 0) {
+    const jobId = live[0]?.jobId ?? queued[0]?.jobId ?? '?';
+    throw invalidField('name', `you already have a VE named "${spec.name}" (job ${jobId}); destroy it or pick another name`, spec.name);
+  }
+}
+
+/** `ve create`: one batch job whose resource request is the VE's size. Nothing is written to LDAP. */
+export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jobId: string; spec: VeSpec }> {
+  const spec = await checkCreateArguments(raw, deps);
+  await checkCreatePrerequisites(spec, deps);
+  const token = encodeVeSpec(spec);
+  const jobId = await deps.batch.submit({
+    name: `ve-${spec.name}`,
+    queue: deps.config.batch.veQueue,
+    cpus: spec.vcpus,
+    memoryMiB: spec.memoryMiB,
+    walltimeSeconds: spec.leaseSeconds,
+    features: [spec.type],
+    nodeCount: 1,
+    variables: { [SPEC_VARIABLE]: token },
+    comment: SPEC_COMMENT_PREFIX + token,
+    script: buildVeJobScript(spec, deps.config, deps.configDir),
+  });
+  return { jobId, spec };
+}

@@ -1,0 +1,30 @@
+import { VeError } from '../core/ve-error.js';
+import { findVe } from './show-ve.js';
+import { isFinalState } from '../core/ve-state.js';
+import type { ListVesDeps } from './list-ves.js';
+import type { Clock } from '../core/clock.js';
+import type { Batch } from '../batch/batch.js';
+
+export interface DestroyVeDeps extends ListVesDeps {
+  readonly batch: Batch;
+  readonly clock: Clock;
+}
+
+/** `ve destroy`: only the job is cancelled; the epilogue on the VE's host does the teardown. */
+export async function destroyVe(deps: DestroyVeDeps, nameOrJobId: string, owner: string | undefined, options: { readonly waitMs: number }): Promise<{ jobId: string; finalState: string | undefined }> {
+  const ve = await findVe(deps, nameOrJobId, owner);
+  if (isFinalState(ve.state)) {
+    throw new VeError('ve-already-ended', 'prereq', `name: VE "${ve.name}" (job ${ve.jobId}) is ${ve.state} already`, { field: 'name' });
+  }
+  await deps.batch.cancel(ve.jobId);
+  if (options.waitMs <= 0) return { jobId: ve.jobId, finalState: undefined };
+  const deadline = Date.now() + options.waitMs;
+  while (Date.now() < deadline) {
+    const now = await deps.inventory.getVe(ve.jobId);
+    if (now !== undefined && isFinalState(now.state)) return { jobId: ve.jobId, finalState: now.state };
+    // a VE cancelled while pending never reaches LDAP: gone from the queue is the end
+    if (ve.state === 'pending' && (await deps.batch.getJob(ve.jobId))?.state !== 'queued') return { jobId: ve.jobId, finalState: 'cancelled' };
+    await deps.clock.sleep(200);
+  }
+  throw new VeError('destroy-timeout', 'environment', `job ${ve.jobId} was cancelled but LDAP did not show the VE destroyed within ${options.waitMs} ms`);
+}

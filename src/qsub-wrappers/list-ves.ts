@@ -1,0 +1,63 @@
+import { findJobSpec } from '../batch/find-job-spec.js';
+import type { Batch, BatchJob } from '../batch/batch.js';
+import type { Inventory, VeRecord } from '../inventory/inventory.js';
+import type { VeState } from '../core/ve-state.js';
+import type { VeType } from '../core/ve-type.js';
+
+/** One line of `ve list`: an LDAP entry, or a queued job that has no VE yet. */
+export interface VeRow {
+  readonly name: string;
+  readonly state: VeState;
+  readonly host: string;
+  readonly jobId: string;
+  readonly type: VeType;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  readonly owner: string;
+  readonly image: string;
+  readonly lastChange: string;
+}
+
+export interface ListVesDeps {
+  readonly inventory: Inventory;
+  readonly batch: Batch;
+  readonly veQueue: string;
+}
+
+function toRow(ve: VeRecord): VeRow {
+  return { name: ve.name, state: ve.state, host: ve.host, jobId: ve.jobId, type: ve.type, vcpus: ve.vcpus, memoryMiB: ve.memoryMiB, owner: ve.owner, image: ve.image, lastChange: ve.lastChange };
+}
+
+// A queued job is a VE-to-be: users see it as pending before any host has touched it.
+function toPendingRow(job: BatchJob): VeRow | undefined {
+  const spec = findJobSpec(job);
+  if (spec === undefined || (job.state !== 'queued' && job.state !== 'held' && job.state !== 'running')) return undefined;
+  return {
+    name: spec.name, state: 'pending', host: '', jobId: job.jobId, type: spec.type, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB,
+    owner: job.owner, image: spec.image, lastChange: job.submitTime === undefined ? '' : new Date(job.submitTime * 1000).toISOString(),
+  };
+}
+
+/** `ve list`: LDAP is the record, the batch system adds what LDAP cannot know yet. */
+export async function listVes(deps: ListVesDeps, options: { readonly all: boolean; readonly owner: string | undefined }): Promise<VeRow[]> {
+  const query = { includeFinal: options.all, ...(options.owner === undefined ? {} : { owner: options.owner }) };
+  const [ves, jobs] = await Promise.all([deps.inventory.listVes(query), deps.batch.listJobs({ queue: deps.veQueue, ...(options.owner === undefined ? {} : { owner: options.owner }) })]);
+  const rows = ves.map(toRow);
+  const known = new Set(rows.map((r) => r.jobId));
+  // with --all, LDAP already returned final entries; jobs it has never heard of are still pending
+  const everKnown = options.all ? known : new Set((await deps.inventory.listVes({ ...query, includeFinal: true })).map((v) => v.jobId));
+  for (const job of jobs) {
+    if (everKnown.has(job.jobId)) continue;
+    const row = toPendingRow(job);
+    if (row !== undefined) rows.push(row);
+  }
+  return rows.sort((a, b) => a.name.localeCompare(b.name) || a.jobId.localeCompare(b.jobId, undefined, { numeric: true }));
+}
+
+// Columns as a PBS administrator expects from qstat: fixed order, human units, one VE per line.
+export function formatVeTable(rows: readonly VeRow[]): string {
+  const header = ['NAME', 'STATE', 'HOST', 'JOB', 'TYPE', 'CPUS', 'MEMORY', 'OWNER', 'IMAGE'];
+  const body = rows.map((r) => [r.name, r.state, r.host || '-', r.jobId, r.type, String(r.vcpus), `${r.memoryMiB} MiB`, r.owner, r.image]);
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
+  return [header, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+}

@@ -1,0 +1,45 @@
+import { VeError } from '../core/ve-error.js';
+import { JOB_ID_PATTERN } from '../core/build-domain-name.js';
+import { listVes, type ListVesDeps, type VeRow } from './list-ves.js';
+import type { BatchJob } from '../batch/batch.js';
+import type { HistoryRecord } from '../inventory/inventory.js';
+
+export interface VeDetails {
+  readonly ve: VeRow;
+  readonly history: readonly HistoryRecord[];
+  readonly job: BatchJob | undefined;
+}
+
+// Names are per owner and reused after destroy: the newest live VE wins, else the newest of any state.
+export async function findVe(deps: ListVesDeps, nameOrJobId: string, owner: string | undefined): Promise<VeRow> {
+  const rows = await listVes(deps, { all: true, owner });
+  const matches = rows.filter((r) => r.name === nameOrJobId || (JOB_ID_PATTERN.test(nameOrJobId) && r.jobId === nameOrJobId));
+  const byNewest = [...matches].sort((a, b) => b.jobId.localeCompare(a.jobId, undefined, { numeric: true }));
+  const live = byNewest.find((r) => !['destroyed', 'lost', 'failed'].includes(r.state));
+  const found = live ?? byNewest[0];
+  if (found === undefined) {
+    throw new VeError('ve-not-found', 'prereq', `name: no VE "${nameOrJobId}"${owner === undefined ? '' : ` owned by ${owner}`} (see ve list --all)`, { field: 'name' });
+  }
+  return found;
+}
+
+/** `ve show`: every attribute, the job as the batch system sees it, and the state history. */
+export async function showVe(deps: ListVesDeps, nameOrJobId: string, owner: string | undefined): Promise<VeDetails> {
+  const ve = await findVe(deps, nameOrJobId, owner);
+  const [history, job] = await Promise.all([deps.inventory.listHistory(ve.jobId), deps.batch.getJob(ve.jobId)]);
+  return { ve, history, job };
+}
+
+export function formatVeDetails(d: VeDetails): string {
+  const v = d.ve;
+  const lines = [
+    `name:        ${v.name}`, `state:       ${v.state}`, `owner:       ${v.owner}`, `job:         ${v.jobId}${d.job === undefined ? ' (gone from the batch system)' : ` (${d.job.rawState} in ${d.job.queue})`}`,
+    `host:        ${v.host || '-'}`, `type:        ${v.type}`, `image:       ${v.image}`, `vcpus:       ${v.vcpus}`, `memory:      ${v.memoryMiB} MiB`,
+    `last change: ${v.lastChange || '-'}`,
+  ];
+  if (d.job?.resources.walltimeSeconds !== undefined) lines.push(`lease:       ${d.job.resources.walltimeSeconds} s`);
+  lines.push('history:');
+  for (const h of d.history) lines.push(`  ${h.at}  ${(h.oldState ?? '-').padEnd(9)} -> ${h.state.padEnd(9)} ${h.host || '-'}  ${h.source}: ${h.reason}`);
+  if (d.history.length === 0) lines.push('  (none yet)');
+  return lines.join('\n');
+}

@@ -1,0 +1,61 @@
+import { VeError } from '../core/ve-error.js';
+import { foldEvent } from '../core/fold-event.js';
+import type { Inventory } from '../inventory/inventory.js';
+import type { VeEvent } from '../core/ve-event.js';
+
+export type ApplyResult = 'applied' | 'stale' | 'duplicate';
+
+const MAX_CAS_RETRIES = 20;
+
+/**
+ * Folds one event into LDAP. History first (idempotent by jobId+seq), then the VE entry by
+ * compare-and-swap on seq, so replays, duplicates and late events leave LDAP correct.
+ */
+export async function applyEvent(inventory: Inventory, event: VeEvent): Promise<ApplyResult> {
+  for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+    const current = await inventory.getVe(event.jobId);
+    const { record, history } = foldEvent(current, event);
+    const added = await inventory.addHistory(history);
+    if (record === undefined) return added ? 'stale' : 'duplicate';
+    if (current === undefined) {
+      try {
+        await inventory.createVe(record);
+        return 'applied';
+      } catch (err) {
+        if (err instanceof VeError && err.code === 'inventory-exists') continue;
+        throw err;
+      }
+    }
+    if (await inventory.updateVe(record, current.seq)) return 'applied';
+  }
+  throw new VeError('inventory-contention', 'environment', `job ${event.jobId}: VE entry kept changing under ${MAX_CAS_RETRIES} attempts`);
+}
+
+export interface ApplyEventsReport {
+  readonly applied: number;
+  readonly stale: number;
+  readonly duplicate: number;
+  readonly rejected: readonly { readonly line: number; readonly message: string }[];
+}
+
+// A batch of events from one vemon job: a bad line is reported and skipped, never blocks the rest.
+export async function applyEvents(inventory: Inventory, events: readonly (VeEvent | VeError)[]): Promise<ApplyEventsReport> {
+  let applied = 0;
+  let stale = 0;
+  let duplicate = 0;
+  const rejected: { line: number; message: string }[] = [];
+  const valid: VeEvent[] = [];
+  events.forEach((e, i) => {
+    if (e instanceof VeError) rejected.push({ line: i + 1, message: e.message });
+    else valid.push(e);
+  });
+  // within one VE, seq order makes the final state independent of arrival order
+  valid.sort((a, b) => a.seq - b.seq);
+  for (const e of valid) {
+    const result = await applyEvent(inventory, e);
+    if (result === 'applied') applied++;
+    else if (result === 'stale') stale++;
+    else duplicate++;
+  }
+  return { applied, stale, duplicate, rejected };
+}
