@@ -1,0 +1,55 @@
+// The only place real adapters are built; entry points call these and hand ports to use-cases.
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { createSlurmBatch } from '../batch/slurm-batch.js';
+import { createTorqueBatch } from '../batch/torque-batch.js';
+import { createLdapInventory } from '../inventory/ldap-inventory.js';
+import { openLibvirtVirt } from '../virt/libvirt-virt.js';
+import { openEventJournal } from '../events/event-journal.js';
+import { createEventSink, type EventSink } from '../events/event-sink.js';
+import { loadLdapWriteCredentials } from './load-config.js';
+import type { Batch } from '../batch/batch.js';
+import type { Inventory } from '../inventory/inventory.js';
+import type { Virt } from '../virt/virt.js';
+import type { PbsVeConfig } from './pbs-ve-config.js';
+
+export function openBatch(config: PbsVeConfig): Batch {
+  const common = { timeoutMs: config.batch.timeoutMs, ...(config.batch.binDir === undefined ? {} : { binDir: config.batch.binDir }) };
+  return config.batch.kind === 'slurm'
+    ? createSlurmBatch({ ...common, ...(config.batch.slurmConf === undefined ? {} : { slurmConf: config.batch.slurmConf }) })
+    : createTorqueBatch(common);
+}
+
+// Reads are anonymous (or the site's read account); writes need the vemon node's credentials file.
+export function openInventory(config: PbsVeConfig, access: 'read' | 'write'): Inventory {
+  const base = { url: config.ldap.url, baseDn: config.ldap.baseDn, timeoutMs: config.ldap.timeoutMs };
+  if (access === 'read') return createLdapInventory(base);
+  const credentials = loadLdapWriteCredentials(config);
+  return createLdapInventory({ ...base, bindDn: credentials.bindDn, password: credentials.password });
+}
+
+export function openVirtAt(uri: string): Promise<Virt> {
+  return openLibvirtVirt(uri);
+}
+
+export function openReadOnlyVirtAt(uri: string): Promise<Virt> {
+  return openLibvirtVirt(uri, { readOnly: true });
+}
+
+// Hooks have no terminal: their lines go to stderr (the batch system's log) and a pbs-ve log file.
+export function buildHookLog(config: PbsVeConfig, name: string): (line: string) => void {
+  return (line) => {
+    const stamped = `${new Date().toISOString()} ${name}[${process.pid}] ${line}\n`;
+    process.stderr.write(stamped);
+    try {
+      mkdirSync(join(config.stateDir, 'log'), { recursive: true });
+      appendFileSync(join(config.stateDir, 'log', 'pbs-ve.log'), stamped);
+    } catch {
+      // the log is a convenience; stderr already has the line
+    }
+  };
+}
+
+export function openEventSink(config: PbsVeConfig, configDir: string, batch: Batch, log: (line: string) => void): EventSink {
+  return createEventSink({ batch, journal: openEventJournal(join(config.stateDir, 'journal', 'events.log')), config, configDir, log });
+}

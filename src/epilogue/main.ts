@@ -1,0 +1,24 @@
+#!/usr/bin/env node
+// ve-epilogue: TORQUE mom_priv/epilogue (through the installed wrapper) or Slurm Epilog.
+import { findConfigDir, loadConfig } from '../config/load-config.js';
+import { buildHookLog, openBatch, openEventSink, openVirtAt } from '../config/open-adapters.js';
+import { readPelogContext } from '../host/read-pelog-context.js';
+import { createLocalVeDisks } from '../host/ve-disks.js';
+import { runHook } from '../host/run-hook.js';
+import { systemClock } from '../core/clock.js';
+import { teardownVe } from './teardown-ve.js';
+
+const configDir = findConfigDir(process.env);
+const config = loadConfig(configDir);
+const log = buildHookLog(config, 've-epilogue');
+const context = config.batch.kind === 'slurm' ? 'slurm-epilog' : 'torque-epilogue';
+await runHook(context, async () => {
+  const ctx = readPelogContext(config, process.argv.slice(2), process.env, 'epilog');
+  if (ctx.queue !== undefined && ctx.queue !== config.batch.veQueue) return 0;
+  const batch = openBatch(config);
+  const outcome = await teardownVe(ctx, {
+    config, clock: systemClock, log, disks: createLocalVeDisks(), openVirt: openVirtAt, events: openEventSink(config, configDir, batch, log),
+  });
+  if (outcome.kind === 'destroyed') log(`job ${ctx.jobId}: domain ${outcome.domain} destroyed (${outcome.reason}) in ${outcome.ms} ms`);
+  return 0;
+}, log);

@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// ve: the user's command (qsub-style wrapper): create, list, show, destroy VEs; run the sandbox.
+import { Command, Option } from 'commander';
+import { userInfo } from 'node:os';
+import { findConfigDir, loadConfig } from '../config/load-config.js';
+import { openBatch, openInventory } from '../config/open-adapters.js';
+import { runHook } from '../host/run-hook.js';
+import { systemClock } from '../core/clock.js';
+import { parseDurationSeconds } from '../core/parse-size.js';
+import { createVe } from './create-ve.js';
+import { formatVeTable, listVes } from './list-ves.js';
+import { formatVeDetails, showVe } from './show-ve.js';
+import { destroyVe } from './destroy-ve.js';
+import { registerSandboxCommands } from '../sandbox/sandbox-command.js';
+
+const me = userInfo().username;
+// root acts for everybody (like a PBS manager); anyone else only on their own VEs
+const scopeOwner = (owner: string | undefined): string | undefined => owner ?? (me === 'root' ? undefined : me);
+
+function openAll() {
+  const configDir = findConfigDir(process.env);
+  const config = loadConfig(configDir);
+  const batch = openBatch(config);
+  const inventory = openInventory(config, 'read');
+  return { configDir, config, batch, inventory, veQueue: config.batch.veQueue };
+}
+
+const program = new Command('ve').description('virtual environments (libvirt VMs and containers) as batch jobs').showHelpAfterError();
+
+program.command('create').argument('<name>', 'VE name (a DNS label)')
+  .description('submit one batch job that becomes the VE; prints the job id')
+  .addOption(new Option('--type <type>', 'kvm (QEMU/KVM machine) or lxc (container)').makeOptionMandatory())
+  .requiredOption('--image <name>', 'catalog image name (see the image catalog)')
+  .option('--vcpus <n>', 'virtual cpus', '1')
+  .option('--memory <size>', 'memory: 256, 256M, 2G', '256')
+  .option('--lease <duration>', 'how long the VE may live: 90m, 2h, 1d, HH:MM:SS', '1h')
+  .option('--json', 'print the result as JSON')
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; json?: boolean }) => {
+    await runHook('cli', async () => {
+      const deps = openAll();
+      try {
+        const { jobId, spec } = await createVe({ name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease }, { ...deps, owner: me });
+        process.stdout.write(o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`);
+        return 0;
+      } finally {
+        await deps.inventory.close();
+      }
+    });
+  });
+
+program.command('list').description('VEs from the LDAP inventory, plus queued ones as pending')
+  .option('--all', 'include destroyed, lost and failed VEs (history)')
+  .option('--owner <user>', 'only this owner\'s VEs')
+  .option('--json', 'JSON output')
+  .action(async (o: { all?: boolean; owner?: string; json?: boolean }) => {
+    await runHook('cli', async () => {
+      const deps = openAll();
+      try {
+        const rows = await listVes(deps, { all: o.all === true, owner: o.owner });
+        process.stdout.write(o.json === true ? `${JSON.stringify(rows, null, 2)}\n` : `${formatVeTable(rows)}\n`);
+        return 0;
+      } finally {
+        await deps.inventory.close();
+      }
+    });
+  });
+
+program.command('show').argument('<name>', 'VE name or job id').description('every attribute, the job, the host and the state history')
+  .option('--owner <user>', 'the owner (root only; default: yourself)')
+  .option('--json', 'JSON output')
+  .action(async (name: string, o: { owner?: string; json?: boolean }) => {
+    await runHook('cli', async () => {
+      const deps = openAll();
+      try {
+        const details = await showVe(deps, name, scopeOwner(o.owner));
+        process.stdout.write(o.json === true ? `${JSON.stringify(details, null, 2)}\n` : `${formatVeDetails(details)}\n`);
+        return 0;
+      } finally {
+        await deps.inventory.close();
+      }
+    });
+  });
+
+program.command('destroy').argument('<name>', 'VE name or job id').description('cancel the VE\'s job; the epilogue removes domain and disk')
+  .option('--owner <user>', 'the owner (root only; default: yourself)')
+  .option('--wait [duration]', 'wait until LDAP shows the VE destroyed (default 2m)')
+  .action(async (name: string, o: { owner?: string; wait?: string | boolean }) => {
+    await runHook('cli', async () => {
+      const deps = openAll();
+      try {
+        const waitMs = o.wait === undefined || o.wait === false ? 0 : 1000 * parseDurationSeconds('wait', o.wait === true ? '2m' : o.wait);
+        const r = await destroyVe({ ...deps, clock: systemClock }, name, scopeOwner(o.owner), { waitMs });
+        process.stdout.write(`job ${r.jobId} cancelled${r.finalState === undefined ? '' : `; VE ${r.finalState}`}\n`);
+        return 0;
+      } finally {
+        await deps.inventory.close();
+      }
+    });
+  });
+
+registerSandboxCommands(program);
+await program.parseAsync(process.argv);

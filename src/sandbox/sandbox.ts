@@ -1,0 +1,151 @@
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { VeError } from '../core/ve-error.js';
+import { runCommand } from '../core/run-command.js';
+
+/** Where the project lives (dist/src/sandbox/sandbox.js -> the checkout). */
+export const PROJECT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+const SCRIPTS = join(PROJECT_DIR, 'scripts/sandbox');
+
+export interface SandboxInfo {
+  readonly dir: string;
+  readonly configDir: string;
+  readonly slurmConf: string;
+  readonly ldapUrl: string;
+  readonly baseDn: string;
+  readonly writerDn: string;
+  readonly writerPassword: string;
+  readonly nodes: Readonly<Record<string, { readonly lxcUri: string; readonly qemuUri: string; readonly roLxcUri: string; readonly roQemuUri: string }>>;
+  /** environment a user of the sandbox needs: SLURM_CONF, PBS_VE_CONFIG_DIR, PATH */
+  readonly env: Readonly<Record<string, string>>;
+}
+
+export const VE_NODES = ['node1', 'node2'] as const;
+
+function parseKeyValues(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
+  }
+  return out;
+}
+
+// A sandbox step failing must say which one and show its output: it is the user's first contact.
+async function runStep(what: string, script: string, args: readonly string[], env: Record<string, string>, timeoutMs = 180_000): Promise<string> {
+  const r = await runCommand('bash', [join(SCRIPTS, script), ...args], { env, timeoutMs });
+  if (r.exitCode !== 0) {
+    throw new VeError('sandbox-step-failed', 'environment', `sandbox: ${what} failed (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+function socketUris(dir: string, node: string): SandboxInfo['nodes'][string] {
+  const rw = join(dir, 'libvirt', node, 'run', 'libvirt-sock');
+  const ro = `${rw}-ro`;
+  return { lxcUri: `lxc:///system?socket=${rw}`, qemuUri: `qemu:///system?socket=${rw}`, roLxcUri: `lxc:///system?socket=${ro}`, roQemuUri: `qemu:///system?socket=${ro}` };
+}
+
+// Hooks run with a near-empty environment: the wrappers carry absolute paths and the config dir.
+function writeHookWrapper(file: string, entry: string, configDir: string): void {
+  writeFileSync(file, `#!/bin/sh\nPBS_VE_CONFIG_DIR=${configDir} exec ${process.execPath} ${join(PROJECT_DIR, 'dist/src', entry)} "$@"\n`, { mode: 0o755 });
+  chmodSync(file, 0o755);
+}
+
+function writeCatalog(dir: string): void {
+  writeFileSync(join(dir, 'tiny.json'), `${JSON.stringify({ name: 'tiny', type: 'lxc', format: 'dir', path: 'tiny.rootfs', init: ['/bin/sh', '/init.sh'], os: 'busybox' }, null, 2)}\n`);
+}
+
+export interface SandboxOptions {
+  readonly dir: string;
+  readonly portBase?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** Brings up the whole local cluster the tests use: slapd, two libvirtd hosts, a 3-node Slurm. */
+export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo> {
+  const dir = resolve(options.dir);
+  const log = options.log ?? (() => undefined);
+  const portBase = options.portBase ?? 17100;
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  chmodSync(dir, 0o755);
+  const configDir = join(dir, 'etc/pbs-ve');
+  const stateDir = join(dir, 'state');
+  const imageDir = join(dir, 'images');
+  for (const d of [configDir, join(stateDir, 'log'), join(stateDir, 'jobs'), imageDir, join(dir, 'bin')]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  chmodSync(join(stateDir, 'log'), 0o1777);
+
+  log('starting slapd');
+  const ldap = parseKeyValues(await runStep('slapd', 'slapd.sh', ['start'], { LDAP_DIR: join(dir, 'ldap'), LDAP_PORT: String(portBase + 50) }));
+  const ldapUrl = ldap['LDAP_URL'];
+  const baseDn = ldap['BASE_DN'];
+  const writerDn = ldap['WRITER_DN'];
+  const writerPassword = ldap['WRITER_PASSWORD'];
+  if (ldapUrl === undefined || baseDn === undefined || writerDn === undefined || writerPassword === undefined) {
+    throw new VeError('sandbox-step-failed', 'environment', 'sandbox: slapd.sh did not print LDAP_URL/BASE_DN/WRITER_DN/WRITER_PASSWORD');
+  }
+  log('starting libvirtd for node1 and node2');
+  await runStep('libvirtd', 'libvirt.sh', ['start'], { LIBVIRT_DIR: join(dir, 'libvirt'), NODES: VE_NODES.join(' ') });
+  if (!existsSync(join(imageDir, 'tiny.rootfs', 'init.sh'))) {
+    log('building the tiny busybox LXC image');
+    await runStep('image tiny', 'make-lxc-image.sh', [join(imageDir, 'tiny.rootfs')], {});
+  }
+  writeCatalog(imageDir);
+  const nodes = Object.fromEntries(VE_NODES.map((n) => [n, socketUris(dir, n)]));
+  const slurmConf = join(dir, 'slurm/etc/slurm.conf');
+  const config = {
+    batch: { kind: 'slurm', slurmConf, veQueue: 'batch', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000 },
+    ldap: { url: ldapUrl, baseDn, timeoutMs: 10000 },
+    ldapWriteCredentialsFile: join(configDir, 'ldap-write.json'),
+    virt: { hosts: nodes, startTimeoutMs: 60000 },
+    imageDir,
+    stateDir,
+    nodePath: process.execPath,
+    installDir: PROJECT_DIR,
+    minMemoryMiB: 16,
+  };
+  writeFileSync(join(configDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
+  writeFileSync(join(configDir, 'ldap-write.json'), `${JSON.stringify({ bindDn: writerDn, password: writerPassword })}\n`, { mode: 0o600 });
+  chmodSync(join(configDir, 'ldap-write.json'), 0o600);
+  writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', configDir);
+  writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', configDir);
+  log('starting the Slurm cluster (munged, slurmctld, slurmd node1 node2 mon1)');
+  await runStep('slurm', 'slurm.sh', ['start'], {
+    SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
+  });
+  const env = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: configDir };
+  writeFileSync(join(dir, 'env.sh'), `export SLURM_CONF=${slurmConf}\nexport PBS_VE_CONFIG_DIR=${configDir}\nalias ve='${process.execPath} ${join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js')}'\n`);
+  const info: SandboxInfo = { dir, configDir, slurmConf, ldapUrl, baseDn, writerDn, writerPassword, nodes, env };
+  writeFileSync(join(dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  return info;
+}
+
+// Stops in reverse order and keeps going past failures: a half-up sandbox must still come down.
+export async function stopSandbox(dirOption: string, log: (line: string) => void = () => undefined): Promise<string[]> {
+  const dir = resolve(dirOption);
+  const problems: string[] = [];
+  const steps: [string, string, Record<string, string>][] = [
+    ['slurm', 'slurm.sh', { SLURM_DIR: join(dir, 'slurm') }],
+    ['libvirtd', 'libvirt.sh', { LIBVIRT_DIR: join(dir, 'libvirt'), NODES: VE_NODES.join(' ') }],
+    ['slapd', 'slapd.sh', { LDAP_DIR: join(dir, 'ldap') }],
+  ];
+  for (const [what, script, env] of steps) {
+    log(`stopping ${what}`);
+    try {
+      await runStep(what, script, ['stop'], env, 120_000);
+    } catch (err) {
+      problems.push((err as Error).message);
+    }
+  }
+  return problems;
+}
+
+export function readSandboxInfo(dirOption: string): SandboxInfo {
+  const file = join(resolve(dirOption), 'sandbox.json');
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as SandboxInfo;
+  } catch (err) {
+    throw new VeError('sandbox-not-up', 'environment', `no sandbox at ${dirOption} (run: ve sandbox up)`, { cause: err });
+  }
+}
