@@ -1,0 +1,61 @@
+// qsub gets everything on its command line and the script on stdin, so nothing here passes a shell.
+import type { SubmitRequest } from './batch.js';
+import { formatWalltime } from '../core/parse-size.js';
+import { invalidField } from '../core/ve-error.js';
+
+const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/;
+const QUEUE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const SERVER = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}(?::[0-9]{1,5})?$/;
+const FEATURE = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
+const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
+/** the port's contract: TORQUE -v splits on commas and mangles quotes, '=' would fake a second variable */
+const VARIABLE_VALUE = /^[A-Za-z0-9_.:/@+-]{0,4096}$/;
+const PATH = /^\/[A-Za-z0-9_./@+-]{0,4095}$/;
+const MAX_SCRIPT = 1024 * 1024;
+
+// Small bounded integers only; anything else in -l would be refused by TORQUE after a round trip anyway.
+function checkCount(field: string, value: number, max: number): void {
+  if (!Number.isInteger(value) || value < 1 || value > max) throw invalidField(field, `must be a whole number from 1 to ${max}`, value);
+}
+
+// Everything is checked before qsub runs: a refused request must leave no job behind.
+export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): string[] {
+  if (!JOB_NAME.test(request.name)) throw invalidField('name', 'must be 1-64 of A-Z a-z 0-9 _ . + - starting with a letter or digit', request.name);
+  if (!QUEUE.test(request.queue)) throw invalidField('queue', 'must be a TORQUE queue name', request.queue);
+  if (server !== undefined && !SERVER.test(server)) throw invalidField('server', 'must be a host name', server);
+  checkCount('nodeCount', request.nodeCount, 1024);
+  checkCount('cpus', request.cpus, 65536);
+  if (request.cpus % request.nodeCount !== 0) {
+    throw invalidField('cpus', `must be a multiple of nodeCount (${request.nodeCount}) because TORQUE asks for ppn per node`, request.cpus);
+  }
+  for (const feature of request.features) {
+    if (!FEATURE.test(feature)) throw invalidField('features', 'each must be a TORQUE node property (letter first, then A-Z a-z 0-9 _ . -)', feature);
+  }
+  if (request.memoryMiB !== undefined) checkCount('memoryMiB', request.memoryMiB, 1024 * 1024 * 1024);
+  if (request.walltimeSeconds !== undefined) checkCount('walltimeSeconds', request.walltimeSeconds, 100 * 365 * 86400);
+  const variables = Object.entries(request.variables);
+  for (const [name, value] of variables) {
+    if (!VARIABLE_NAME.test(name)) throw invalidField(`variables.${name.slice(0, 64)}`, 'must be an environment variable name');
+    if (!VARIABLE_VALUE.test(value)) {
+      throw invalidField(`variables.${name}`, 'TORQUE -v splits on commas: the value must only hold A-Z a-z 0-9 _ . : / @ + - (no commas, quotes, spaces or =)', value.slice(0, 80));
+    }
+  }
+  if (!request.script.startsWith('#!')) throw invalidField('script', 'must start with #!');
+  if (request.script.length > MAX_SCRIPT) throw invalidField('script', `must be at most ${MAX_SCRIPT} characters`);
+  if (request.outputPath !== undefined && !PATH.test(request.outputPath)) {
+    throw invalidField('outputPath', 'must be an absolute path of A-Z a-z 0-9 _ . / @ + -', request.outputPath);
+  }
+  if (request.workdir !== undefined && !PATH.test(request.workdir)) {
+    throw invalidField('workdir', 'must be an absolute path of A-Z a-z 0-9 _ . / @ + -', request.workdir);
+  }
+
+  const ppn = request.cpus / request.nodeCount;
+  const resources = [`nodes=${request.nodeCount}:ppn=${ppn}${request.features.map((f) => `:${f}`).join('')}`];
+  if (request.memoryMiB !== undefined) resources.push(`mem=${request.memoryMiB}mb`);
+  if (request.walltimeSeconds !== undefined) resources.push(`walltime=${formatWalltime(request.walltimeSeconds)}`);
+  const args = ['-N', request.name, '-q', server === undefined ? request.queue : `${request.queue}@${server}`, '-l', resources.join(',')];
+  if (request.outputPath !== undefined) args.push('-j', 'oe', '-o', request.outputPath);
+  if (request.workdir !== undefined) args.push('-d', request.workdir);
+  if (variables.length > 0) args.push('-v', variables.map(([name, value]) => `${name}=${value}`).join(','));
+  return args;
+}

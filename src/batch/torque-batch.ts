@@ -1,0 +1,134 @@
+// The Batch port on TORQUE: qsub/qstat/qdel/pbsnodes/qrerun through runCommand, XML output parsed here.
+import { join } from 'node:path';
+import type { Batch, BatchJob, BatchNode, SubmitRequest } from './batch.js';
+import { buildTorqueQsubArgs } from './build-torque-qsub-args.js';
+import { classifyTorqueFailure, isTorqueUnknownJob } from './classify-torque-failure.js';
+import { parsePbsnodesXml } from './parse-pbsnodes-xml.js';
+import { parseQstatXml } from './parse-qstat-xml.js';
+import { torqueParseError } from './parse-torque-xml.js';
+import { isTorqueJobId } from './torque-job-id.js';
+import { runCommand, type CommandOptions, type CommandResult, type RunCommand } from '../core/run-command.js';
+import { VeError, invalidField } from '../core/ve-error.js';
+
+export interface TorqueBatchOptions {
+  /** directory of the TORQUE clients; default: found on the safe PATH of runCommand */
+  readonly binDir?: string;
+  /** pbs_server to talk to (PBS_DEFAULT); default: the client's server_name file */
+  readonly server?: string;
+  readonly timeoutMs?: number;
+  /** for tests: a fake that returns recorded TORQUE output */
+  readonly run?: RunCommand;
+}
+
+type TorqueCommand = 'qsub' | 'qstat' | 'qdel' | 'pbsnodes' | 'qrerun';
+
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
+const NODE_LIST_EMPTY = /node list is empty|has no node list/i;
+const UNKNOWN_NODE = /Unknown node|cannot locate specified node/i;
+const JOB_ALREADY_COMPLETE = /invalid state for job - COMPLETE/i;
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f]/;
+
+// Job ids come from users and inventories; a bad one must not reach a TORQUE client as an option.
+function checkJobId(jobId: string): void {
+  if (!isTorqueJobId(jobId)) throw invalidField('jobId', 'must be a TORQUE job id such as 14.vm', jobId.slice(0, 80));
+}
+
+// One Batch per server; every call is a fresh client process, so the object holds no state.
+export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
+  const run = options.run ?? runCommand;
+
+  // Every client gets the same environment and timeout so behaviour does not depend on the caller's shell.
+  const exec = async (command: TorqueCommand, args: readonly string[], input?: string): Promise<CommandResult> => {
+    const commandOptions: CommandOptions = {
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.server === undefined ? {} : { env: { PBS_DEFAULT: options.server } }),
+      ...(input === undefined ? {} : { input }),
+    };
+    return run(options.binDir === undefined ? command : join(options.binDir, command), args, commandOptions);
+  };
+
+  return {
+    kind: 'torque',
+
+    async submit(request: SubmitRequest): Promise<string> {
+      const args = buildTorqueQsubArgs(request, options.server);
+      const result = await exec('qsub', args, request.script);
+      if (result.exitCode !== 0) throw classifyTorqueFailure('qsub', args, result);
+      const jobId = result.stdout.trim().split('\n')[0]?.trim() ?? '';
+      if (!isTorqueJobId(jobId)) throw torqueParseError('qsub output', `no job id (got ${JSON.stringify(result.stdout.slice(0, 200))})`);
+      return jobId;
+    },
+
+    async getJob(jobId: string): Promise<BatchJob | undefined> {
+      checkJobId(jobId);
+      const args = ['-f', '-x', jobId];
+      const result = await exec('qstat', args);
+      if (result.exitCode !== 0) {
+        if (isTorqueUnknownJob(result)) return undefined;
+        throw classifyTorqueFailure('qstat', args, result);
+      }
+      // 14, 14.vm and 14.vm.example.org name the same job on one server: compare the sequence part
+      const sequence = jobId.split('.')[0];
+      return parseQstatXml(result.stdout).find((job) => job.jobId.split('.')[0] === sequence);
+    },
+
+    async listJobs(filter = {}): Promise<BatchJob[]> {
+      const args = ['-f', '-x'];
+      const result = await exec('qstat', args);
+      if (result.exitCode !== 0) throw classifyTorqueFailure('qstat', args, result);
+      return parseQstatXml(result.stdout).filter(
+        (job) => (filter.queue === undefined || job.queue === filter.queue) && (filter.owner === undefined || job.owner === filter.owner),
+      );
+    },
+
+    async cancel(jobId: string): Promise<void> {
+      checkJobId(jobId);
+      const args = [jobId];
+      const result = await exec('qdel', args);
+      if (result.exitCode === 0) return;
+      // already gone or already finished: the caller wanted it not running, and it is not
+      if (isTorqueUnknownJob(result) || JOB_ALREADY_COMPLETE.test(`${result.stderr}\n${result.stdout}`)) return;
+      throw classifyTorqueFailure('qdel', args, result);
+    },
+
+    async listNodes(): Promise<BatchNode[]> {
+      const args = ['-x'];
+      const result = await exec('pbsnodes', args);
+      if (result.exitCode !== 0) {
+        if (NODE_LIST_EMPTY.test(`${result.stderr}\n${result.stdout}`)) return [];
+        throw classifyTorqueFailure('pbsnodes', args, result);
+      }
+      return parsePbsnodesXml(result.stdout);
+    },
+
+    async setNodeOffline(node: string, note: string): Promise<void> {
+      if (!NODE_NAME.test(node)) throw invalidField('node', 'must be a host name', node.slice(0, 80));
+      if (note.length > 1024 || CONTROL.test(note)) throw invalidField('note', 'must be one line of at most 1024 characters');
+      const args = ['-o', '-N', note, node];
+      const result = await exec('pbsnodes', args);
+      if (result.exitCode === 0) return;
+      if (UNKNOWN_NODE.test(`${result.stderr}\n${result.stdout}`)) {
+        throw new VeError('batch-node-unknown', 'prereq', `TORQUE does not know node ${node}`, { details: { node } });
+      }
+      throw classifyTorqueFailure('pbsnodes', args, result);
+    },
+
+    async requeue(jobId: string): Promise<void> {
+      checkJobId(jobId);
+      const args = [jobId];
+      const result = await exec('qrerun', args);
+      if (result.exitCode === 0) return;
+      if (isTorqueUnknownJob(result)) {
+        throw new VeError('batch-job-unknown', 'prereq', `TORQUE does not know job ${jobId}`, { details: { jobId } });
+      }
+      throw classifyTorqueFailure('qrerun', args, result);
+    },
+
+    // TORQUE clients cannot fetch a job script; the prologue gets its path as $8 instead.
+    readJobScript(jobId: string): Promise<string | undefined> {
+      checkJobId(jobId);
+      return Promise.resolve(undefined);
+    },
+  };
+}
