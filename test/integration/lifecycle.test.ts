@@ -1,0 +1,188 @@
+// The walking skeleton, for real: Slurm places the job, the prologue starts an LXC container through
+// the node's own libvirtd, events travel as vemon jobs, ve-monitor writes LDAP, the epilogue cleans up.
+import t from 'tap';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommand } from '../../src/core/run-command.js';
+import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
+import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
+import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
+
+interface Row { name: string; state: string; host: string; jobId: string; owner: string; type: string; vcpus: number; memoryMiB: number }
+
+const dir = mkdtempSync('/tmp/pbsve-e2e-');
+const portBase = 20_000 + Math.floor(Math.random() * 200) * 60;
+let info: SandboxInfo;
+const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
+
+async function virshList(node: string): Promise<string> {
+  const uri = info.nodes[node]?.lxcUri ?? '';
+  return (await runCommand('virsh', ['-c', uri, 'list', '--all', '--name'], { timeoutMs: 20_000 })).stdout;
+}
+
+async function squeue(): Promise<string> {
+  return (await runCommand('squeue', ['-h', '-o', '%i %j %T %N %P'], { env: info.env })).stdout;
+}
+
+async function rows(all = true): Promise<Row[]> {
+  const r = await runVeAs(info, user, ['list', '--json', ...(all ? ['--all'] : [])]);
+  if (r.exitCode !== 0) throw new Error(`ve list failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Row[];
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+t.before(async () => {
+  info = await startSandbox({ dir, portBase });
+});
+t.teardown(async () => {
+  const problems = await stopSandbox(dir);
+  if (problems.length > 0) console.error(problems.join('\n'));
+  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
+});
+
+void t.test('bad input is refused with the field named, exit 2, nothing submitted', async (t) => {
+  const before = await squeue();
+  const cases: [string[], RegExp][] = [
+    [['web<1'], /name: /], [["we'b"], /name: /], [['a/b'], /name: /], [['a b'], /name: /], [['a'.repeat(64)], /name: /],
+    [['ok1', '--image', 'nope'], /image: "nope" is not in the catalog/], [['ok1', '--image', '../tiny'], /image: /],
+    [['ok1', '--vcpus', '0'], /vcpus: /], [['ok1', '--vcpus', '-1'], /vcpus: /], [['ok1', '--vcpus', 'two'], /vcpus: /],
+    [['ok1', '--vcpus', '3'], /vcpus: must be a whole number from 1 to 2/], [['ok1', '--memory', 'lots'], /memory: /],
+    [['ok1', '--lease', '0'], /lease: /], [['ok1', '--lease', '3d'], /lease: .*walltime limit/], [['ok1', '--type', 'xen'], /type: /],
+  ];
+  for (const [args, expected] of cases) {
+    const [name, ...rest] = args;
+    const opts = { '--type': 'lxc', '--image': 'tiny', '--vcpus': '1', '--memory': '64', '--lease': '1h' } as Record<string, string>;
+    for (let i = 0; i < rest.length; i += 2) opts[rest[i] ?? ''] = rest[i + 1] ?? '';
+    const r = await runVeAs(info, user, ['create', name ?? '', ...Object.entries(opts).flat()]);
+    t.equal(r.exitCode, 2, `exit 2 for ${args.join(' ')}`);
+    t.match(r.stderr, expected, `message for ${args.join(' ')}`);
+  }
+  t.equal(await squeue(), before, 'no job was submitted');
+});
+
+void t.test('one VE lives and dies through Slurm, libvirt and LDAP', async (t) => {
+  const t0 = Date.now();
+  const created = await runVeAs(info, user, ['create', 'web1', '--type', 'lxc', '--image', 'tiny', '--vcpus', '1', '--memory', '256', '--lease', '2h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  t.match(jobId, /^[0-9]+$/);
+  const listed = (await rows(false)).find((r) => r.jobId === jobId);
+  t.ok(listed !== undefined && ['pending', 'running'].includes(listed.state), 'listed at once (pending from the batch system, or running)');
+
+  const msToRunning = await waitForLdapState(info, user, 'web1', 'running', 90_000);
+  t.comment(`ve create -> LDAP running: ${Date.now() - t0} ms (poll ${msToRunning} ms)`);
+  const ve = (await rows()).find((r) => r.jobId === jobId);
+  t.ok(ve, 'in LDAP');
+  t.equal(ve?.owner, user ?? 'root');
+  t.equal(ve?.vcpus, 1);
+  t.equal(ve?.memoryMiB, 256);
+  const host = ve?.host ?? '';
+  t.ok(['node1', 'node2'].includes(host), `placed on a VE node (${host})`);
+  const other = host === 'node1' ? 'node2' : 'node1';
+  t.match(await virshList(host), new RegExp(`^pbsve-${jobId}$`, 'm'), 'domain defined on the VE host');
+  t.notMatch(await virshList(other), new RegExp(`pbsve-${jobId}`), 'and not on the other host');
+  const running = await runCommand('virsh', ['-c', info.nodes[host]?.lxcUri ?? '', 'domstate', `pbsve-${jobId}`], {});
+  t.equal(running.stdout.trim(), 'running');
+  t.match(await squeue(), new RegExp(`^${jobId} ve-web1 RUNNING ${host} batch$`, 'm'), 'the job runs on that host');
+
+  const show = await runVeAs(info, user, ['show', 'web1', '--json']);
+  t.equal(show.exitCode, 0, show.stderr);
+  const details = JSON.parse(show.stdout) as { ve: Row; history: { state: string }[]; job?: { state: string } };
+  t.same(details.history.map((h) => h.state), ['running']);
+  t.equal(details.job?.state, 'running');
+
+  const t1 = Date.now();
+  const destroyed = await runVeAs(info, user, ['destroy', 'web1', '--wait', '90s']);
+  t.equal(destroyed.exitCode, 0, destroyed.stderr);
+  t.match(destroyed.stdout, /VE destroyed/);
+  t.comment(`ve destroy -> LDAP destroyed: ${Date.now() - t1} ms`);
+  t.notMatch(await virshList(host), new RegExp(`pbsve-${jobId}`), 'domain destroyed and undefined');
+  t.notOk(existsSync(join(dir, 'state/jobs', jobId, 'rootfs')), 'per-VE disk removed');
+  await waitFor('job gone from squeue', 30_000, async () => ((await squeue()).includes(`${jobId} `) ? undefined : true));
+  const after = (await rows()).find((r) => r.jobId === jobId);
+  t.equal(after?.state, 'destroyed', 'kept as history by ve list --all');
+  t.notOk((await rows(false)).some((r) => r.jobId === jobId), 'not in the live list');
+  const history = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; oldState?: string }[] };
+  t.same(history.history.map((h) => h.state), ['running', 'destroyed']);
+});
+
+void t.test('a guest that powers off ends its job, and the epilogue records it', async (t) => {
+  const created = await runVeAs(info, user, ['create', 'off1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'off1', 'running', 90_000);
+  const host = (await rows()).find((r) => r.jobId === jobId)?.host ?? '';
+  // behind the project's back: the domain stops as if the guest powered off
+  const r = await runCommand('virsh', ['-c', info.nodes[host]?.lxcUri ?? '', 'destroy', `pbsve-${jobId}`], {});
+  t.equal(r.exitCode, 0, r.stderr);
+  await waitForLdapState(info, user, 'off1', 'destroyed', 60_000);
+  const details = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; reason: string }[] };
+  t.match(details.history.at(-1)?.reason ?? '', /powered off|gone/);
+  t.notMatch(await virshList(host), new RegExp(`pbsve-${jobId}`), 'undefined by the epilogue');
+});
+
+void t.test('a job whose spec exceeds its allocation is refused by the prologue, nothing started', async (t) => {
+  // hand-made job: asks for 2 vcpus in its spec line but only 1 cpu from Slurm
+  const spec = { version: 1 as const, name: 'greedy', type: 'lxc' as const, image: 'tiny', vcpus: 2, memoryMiB: 64, leaseSeconds: 600 };
+  const script = `#!/bin/sh\n#PBS-VE-SPEC ${encodeVeSpec(spec)}\nPBS_VE_CONFIG_DIR=${info.configDir} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
+  const out = join(dir, 'greedy.out');
+  const sb = await runCommand('sbatch', ['--parsable', '-p', 'batch', '-J', 've-greedy', '--cpus-per-task=1', '--mem=64M', '--time=10', '--constraint=lxc', `--output=${out}`], { env: info.env, input: script });
+  t.equal(sb.exitCode, 0, sb.stderr);
+  const jobId = sb.stdout.trim().split(';')[0] ?? '';
+  await waitFor('greedy job to end', 60_000, async () => ((await squeue()).includes(`${jobId} `) ? undefined : true));
+  t.notMatch((await virshList('node1')) + (await virshList('node2')), new RegExp(`pbsve-${jobId}`), 'no domain anywhere');
+  const { readFileSync } = await import('node:fs');
+  t.match(readFileSync(out, 'utf8'), /VE refused by the prologue: .*vcpus 2 > 1 allocated/, 'the owner is told why');
+  const sinfo = await runCommand('sinfo', ['-h', '-N', '-o', '%N %T'], { env: info.env });
+  t.notMatch(sinfo.stdout, /drain/, 'no node drained by a bad spec');
+});
+
+void t.test('a job that is not a VE job passes through prologue and epilogue untouched', async (t) => {
+  const out = join(dir, 'plain.out');
+  const sb = await runCommand('sbatch', ['--parsable', '-p', 'batch', '-J', 'plain', '--time=5', `--output=${out}`], { env: info.env, input: '#!/bin/sh\necho plain-job-ran\n' });
+  t.equal(sb.exitCode, 0, sb.stderr);
+  const jobId = sb.stdout.trim().split(';')[0] ?? '';
+  await waitFor('plain job to end', 60_000, async () => ((await squeue()).includes(`${jobId} `) ? undefined : true));
+  const { readFileSync } = await import('node:fs');
+  t.match(readFileSync(out, 'utf8'), /plain-job-ran/);
+});
+
+void t.test('reconcile marks LDAP-running VEs without a job lost and adds running VE jobs LDAP does not know', async (t) => {
+  const writer = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn, bindDn: info.writerDn, password: info.writerPassword });
+  t.teardown(() => writer.close());
+  // drift 1: LDAP thinks job 999999 runs a VE
+  await writer.createVe({ jobId: '999999', name: 'ghost', owner: 'user1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, state: 'running', host: 'node1', domain: 'pbsve-999999', seq: 1_000_001, lastChange: new Date().toISOString() });
+  // drift 2: a running VE job whose LDAP entry is missing (the event job was lost)
+  const created = await runVeAs(info, user, ['create', 'drift2', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'drift2', 'running', 90_000);
+  await runCommand('ldapdelete', ['-x', '-H', info.ldapUrl, '-D', info.writerDn, '-w', info.writerPassword, '-r', `pbsveJobId=${jobId},ou=ves,${info.baseDn}`], {});
+  t.notOk((await rows()).some((r) => r.jobId === jobId && r.state === 'running'), 'entry gone from LDAP');
+
+  const monitor = join(process.cwd(), 'dist/src/ve-monitor/main.js');
+  const dry = await runCommand(process.execPath, [monitor, 'reconcile', '--dry-run', '--json'], { env: info.env });
+  t.equal(dry.exitCode, 0, dry.stderr);
+  const dryDrift = (JSON.parse(dry.stdout) as { drift: { jobId: string; changed: boolean }[] }).drift;
+  t.ok(dryDrift.some((d) => d.jobId === '999999' && !d.changed), 'dry run reports, changes nothing');
+  const r = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.env });
+  t.equal(r.exitCode, 0, r.stderr);
+  t.match(r.stdout, /changed job 999999 ghost: job-gone: running -> lost/);
+  t.match(r.stdout, new RegExp(`changed job ${jobId} drift2: unknown-to-ldap`));
+  t.equal((await writer.getVe('999999'))?.state, 'lost');
+  t.equal((await writer.getVe(jobId))?.state, 'running');
+  const ghostHistory = await writer.listHistory('999999');
+  t.equal(ghostHistory.at(-1)?.state, 'lost', 'history entry for the transition');
+  const again = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.env });
+  t.match(again.stdout, /reconcile: 0 drift item/, 'a second pass finds nothing');
+  await runVeAs(info, user, ['destroy', 'drift2', '--wait', '60s']);
+});

@@ -1,0 +1,71 @@
+import t from 'tap';
+import { foldEvent } from '../../src/core/fold-event.js';
+import { applyEvent, applyEvents } from '../../src/ve-monitor/apply-event.js';
+import { VeError } from '../../src/core/ve-error.js';
+import type { VeEvent } from '../../src/core/ve-event.js';
+import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
+
+const base: VeEvent = {
+  version: 1, jobId: '17', seq: 1_000_001, state: 'running', at: '2026-11-23T10:00:00.000Z', host: 'node2', owner: 'user1', name: 'web1',
+  type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 256, domain: 'pbsve-17', source: 'prologue', reason: 'domain running',
+};
+const destroyed: VeEvent = { ...base, seq: 1_000_002, state: 'destroyed', source: 'epilogue', reason: 'job cancelled', at: '2026-11-23T10:05:00.000Z' };
+
+// An in-memory Inventory with the same CAS contract as LDAP: enough for the pure fold rules.
+function buildMemoryInventory(): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
+  const ves = new Map<string, VeRecord>();
+  const history: HistoryRecord[] = [];
+  return {
+    ves, history,
+    getVe: (id) => Promise.resolve(ves.get(id)),
+    listVes: () => Promise.resolve([...ves.values()]),
+    createVe: (r) => { if (ves.has(r.jobId)) return Promise.reject(new VeError('inventory-exists', 'exec', 'exists')); ves.set(r.jobId, r); return Promise.resolve(); },
+    updateVe: (r, expected) => { if (ves.get(r.jobId)?.seq !== expected) return Promise.resolve(false); ves.set(r.jobId, r); return Promise.resolve(true); },
+    addHistory: (h) => { if (history.some((x) => x.jobId === h.jobId && x.seq === h.seq)) return Promise.resolve(false); history.push(h); return Promise.resolve(true); },
+    listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id).sort((a, b) => a.seq - b.seq)),
+    close: () => Promise.resolve(),
+  };
+}
+
+void t.test('a newer event replaces the record and records the old state', (t) => {
+  const first = foldEvent(undefined, base);
+  t.equal(first.record?.state, 'running');
+  t.equal(first.history.oldState, undefined);
+  const second = foldEvent(first.record, destroyed);
+  t.equal(second.record?.state, 'destroyed');
+  t.equal(second.history.oldState, 'running');
+  t.end();
+});
+
+void t.test('an older or equal event leaves the record alone but still yields history', (t) => {
+  const current = foldEvent(undefined, destroyed).record;
+  const late = foldEvent(current, base);
+  t.equal(late.record, undefined);
+  t.equal(late.history.state, 'running');
+  t.end();
+});
+
+void t.test('applying the same event twice, or an old one after a newer one, leaves the same end state', async (t) => {
+  const inv = buildMemoryInventory();
+  t.equal(await applyEvent(inv, base), 'applied');
+  t.equal(await applyEvent(inv, destroyed), 'applied');
+  t.equal(await applyEvent(inv, destroyed), 'duplicate');
+  t.equal(await applyEvent(inv, base), 'duplicate');
+  t.equal(inv.ves.get('17')?.state, 'destroyed');
+  t.equal(inv.history.length, 2);
+
+  const reversed = buildMemoryInventory();
+  t.equal(await applyEvent(reversed, destroyed), 'applied');
+  t.equal(await applyEvent(reversed, base), 'stale');
+  t.equal(reversed.ves.get('17')?.state, 'destroyed');
+  t.same((await reversed.listHistory('17')).map((h) => h.state), ['running', 'destroyed']);
+});
+
+void t.test('a batch applies valid events in seq order and reports bad lines', async (t) => {
+  const inv = buildMemoryInventory();
+  const report = await applyEvents(inv, [destroyed, new VeError('invalid-event', 'prereq', 'forged'), base]);
+  t.equal(report.applied, 1);
+  t.equal(report.stale, 1);
+  t.same(report.rejected, [{ line: 2, message: 'forged' }]);
+  t.equal(inv.ves.get('17')?.state, 'destroyed');
+});
