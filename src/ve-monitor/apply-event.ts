@@ -8,25 +8,27 @@ export type ApplyResult = 'applied' | 'stale' | 'duplicate';
 const MAX_CAS_RETRIES = 20;
 
 /**
- * Folds one event into LDAP. History first (idempotent by jobId+seq), then the VE entry by
- * compare-and-swap on seq, so replays, duplicates and late events leave LDAP correct.
+ * Folds one event into LDAP: the VE entry by compare-and-swap on seq, then its history entry
+ * (idempotent by jobId+seq; a child of the VE entry, so it comes second). A replay of an event whose
+ * history write was lost re-adds the history, so replays, duplicates and late events leave LDAP correct.
  */
 export async function applyEvent(inventory: Inventory, event: VeEvent): Promise<ApplyResult> {
   for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
     const current = await inventory.getVe(event.jobId);
     const { record, history } = foldEvent(current, event);
-    const added = await inventory.addHistory(history);
-    if (record === undefined) return added ? 'stale' : 'duplicate';
+    if (record === undefined) return (await inventory.addHistory(history)) ? 'stale' : 'duplicate';
     if (current === undefined) {
       try {
         await inventory.createVe(record);
-        return 'applied';
       } catch (err) {
         if (err instanceof VeError && err.code === 'inventory-exists') continue;
         throw err;
       }
+    } else if (!(await inventory.updateVe(record, current.seq))) {
+      continue;
     }
-    if (await inventory.updateVe(record, current.seq)) return 'applied';
+    await inventory.addHistory(history);
+    return 'applied';
   }
   throw new VeError('inventory-contention', 'environment', `job ${event.jobId}: VE entry kept changing under ${MAX_CAS_RETRIES} attempts`);
 }

@@ -1,0 +1,106 @@
+// The Inventory port on OpenLDAP (schema/pbs-ve.ldif) through ldapts.
+import { EqualityFilter } from 'ldapts';
+import type { HistoryRecord, Inventory, VeQuery, VeRecord } from './inventory.js';
+import { buildHistoryDn, buildVeDn, buildVesDn } from './build-inventory-dn.js';
+import { buildVeFilter } from './build-ve-filter.js';
+import { compareJobIds } from './compare-job-ids.js';
+import { HISTORY_ATTRIBUTES, HISTORY_OBJECT_CLASS, decodeHistoryEntry, encodeHistoryAttributes } from './history-entry.js';
+import { createLdapConnection, toLdaptsChanges, type LdapConnectionOptions } from './ldap-connection.js';
+import {
+  LDAP_ALREADY_EXISTS, LDAP_NO_SUCH_ATTRIBUTE, LDAP_NO_SUCH_OBJECT, ldapResultCode,
+} from './translate-ldap-error.js';
+import { VE_ATTRIBUTES, VE_OBJECT_CLASS, buildVeUpdateChanges, decodeVeEntry, encodeVeAttributes } from './ve-entry.js';
+import { validateJobId } from './validate-job-id.js';
+
+export type LdapInventoryOptions = LdapConnectionOptions;
+
+const PAGE_SIZE = 500;
+
+// ve-monitor writes with the service account; readers (ve list) may use anonymous access.
+export function createLdapInventory(options: LdapInventoryOptions): Inventory {
+  const ldap = createLdapConnection(options);
+  const baseDn = options.baseDn;
+
+  return {
+    async getVe(jobId: string): Promise<VeRecord | undefined> {
+      const dn = buildVeDn(baseDn, validateJobId(jobId));
+      const entries = await ldap.run('search', dn, async (client) => {
+        try {
+          const filter = new EqualityFilter({ attribute: 'objectClass', value: VE_OBJECT_CLASS });
+          return (await client.search(dn, { scope: 'base', filter, attributes: VE_ATTRIBUTES })).searchEntries;
+        } catch (err) {
+          if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
+          throw err;
+        }
+      });
+      const entry = entries[0];
+      return entry === undefined ? undefined : decodeVeEntry(entry);
+    },
+
+    async listVes(query: VeQuery = {}): Promise<VeRecord[]> {
+      const base = buildVesDn(baseDn);
+      const entries = await ldap.run('search', base, async (client) => {
+        const filter = buildVeFilter(query);
+        const result = await client.search(base, {
+          scope: 'one', filter, attributes: VE_ATTRIBUTES, paged: { pageSize: PAGE_SIZE },
+        });
+        return result.searchEntries;
+      });
+      return entries.map(decodeVeEntry).sort((a, b) => compareJobIds(a.jobId, b.jobId));
+    },
+
+    async createVe(record: VeRecord): Promise<void> {
+      const dn = buildVeDn(baseDn, record.jobId);
+      const attributes = encodeVeAttributes(record);
+      await ldap.run('add', dn, (client) => client.add(dn, attributes));
+    },
+
+    async updateVe(record: VeRecord, expectedSeq: number): Promise<boolean> {
+      const dn = buildVeDn(baseDn, record.jobId);
+      const changes = toLdaptsChanges(buildVeUpdateChanges(record, expectedSeq));
+      return ldap.run('modify', dn, async (client) => {
+        try {
+          await client.modify(dn, changes);
+          return true;
+        } catch (err) {
+          // the stored seq is not expectedSeq: the whole modify was refused, nothing written
+          if (ldapResultCode(err) === LDAP_NO_SUCH_ATTRIBUTE) return false;
+          throw err;
+        }
+      });
+    },
+
+    async addHistory(record: HistoryRecord): Promise<boolean> {
+      const attributes = encodeHistoryAttributes(record);
+      const dn = buildHistoryDn(baseDn, record.jobId, record.seq);
+      return ldap.run('add', dn, async (client) => {
+        try {
+          await client.add(dn, attributes);
+          return true;
+        } catch (err) {
+          if (ldapResultCode(err) === LDAP_ALREADY_EXISTS) return false;
+          throw err;
+        }
+      });
+    },
+
+    async listHistory(jobId: string): Promise<HistoryRecord[]> {
+      const dn = buildVeDn(baseDn, validateJobId(jobId));
+      const entries = await ldap.run('search', dn, async (client) => {
+        try {
+          const filter = new EqualityFilter({ attribute: 'objectClass', value: HISTORY_OBJECT_CLASS });
+          const result = await client.search(dn, {
+            scope: 'one', filter, attributes: HISTORY_ATTRIBUTES, paged: { pageSize: PAGE_SIZE },
+          });
+          return result.searchEntries;
+        } catch (err) {
+          if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
+          throw err;
+        }
+      });
+      return entries.map(decodeHistoryEntry).sort((a, b) => a.seq - b.seq);
+    },
+
+    close: () => ldap.close(),
+  };
+}

@@ -1,0 +1,84 @@
+// VeRecord <-> pbsveVirtualEnvironment entry (schema/pbs-ve.ldif).
+import type { Entry } from 'ldapts';
+import { invalidField } from '../core/ve-error.js';
+import { isVeState } from '../core/ve-state.js';
+import { isVeType } from '../core/ve-type.js';
+import type { VeRecord } from './inventory.js';
+import { listValue, type AttributeChange, type LdapAttributes } from './attribute-change.js';
+import { formatGeneralizedTime } from './generalized-time.js';
+import { readLdapEntry } from './read-ldap-entry.js';
+import { validateJobId } from './validate-job-id.js';
+import { validateAscii, validateCount, validateText } from './validate-inventory-field.js';
+
+export const VE_OBJECT_CLASS = 'pbsveVirtualEnvironment';
+
+/** the attributes a search asks for; schema-only extras (ip, mac, lease) are not part of VeRecord */
+export const VE_ATTRIBUTES = [
+  'pbsveJobId', 'pbsveName', 'pbsveOwner', 'pbsveType', 'pbsveState', 'pbsveSeq', 'pbsveImage',
+  'pbsveVcpus', 'pbsveMemoryMiB', 'pbsveHost', 'pbsveDomain', 'pbsveLastChange',
+];
+
+// Everything but the job id and seq, which updateVe treats specially (RDN and compare-and-swap).
+function encodeVeFields(record: VeRecord): LdapAttributes {
+  if (!isVeType(record.type)) throw invalidField('type', 'must be kvm or lxc', record.type);
+  if (!isVeState(record.state)) throw invalidField('state', 'must be a VE state', record.state);
+  return {
+    pbsveName: [validateText('name', record.name)],
+    pbsveOwner: [validateText('owner', record.owner)],
+    pbsveType: [record.type],
+    pbsveState: [record.state],
+    pbsveImage: listValue(validateText('image', record.image, { optional: true })),
+    pbsveVcpus: [String(validateCount('vcpus', record.vcpus))],
+    pbsveMemoryMiB: [String(validateCount('memoryMiB', record.memoryMiB))],
+    pbsveHost: listValue(validateAscii('host', record.host, { optional: true })),
+    pbsveDomain: listValue(validateText('domain', record.domain, { optional: true })),
+    pbsveLastChange: record.lastChange === '' ? [] : [formatGeneralizedTime(record.lastChange, 'lastChange')],
+  };
+}
+
+// The attributes of a new VE entry; absent optional fields are left out (LDAP has no empty values).
+export function encodeVeAttributes(record: VeRecord): LdapAttributes {
+  const fields = encodeVeFields(record);
+  const attributes: LdapAttributes = {
+    objectClass: [VE_OBJECT_CLASS],
+    pbsveJobId: [validateJobId(record.jobId)],
+    pbsveSeq: [String(validateCount('seq', record.seq))],
+  };
+  for (const [type, values] of Object.entries(fields)) if (values.length > 0) attributes[type] = values;
+  return attributes;
+}
+
+// One modify that only succeeds while the stored seq is still expectedSeq: deleting a value that is
+// not there fails the whole modify with noSuchAttribute, so nothing is written on a stale update.
+export function buildVeUpdateChanges(record: VeRecord, expectedSeq: number): AttributeChange[] {
+  validateJobId(record.jobId);
+  const newSeq = validateCount('seq', record.seq);
+  const oldSeq = validateCount('expectedSeq', expectedSeq);
+  const changes: AttributeChange[] = [
+    { operation: 'delete', type: 'pbsveSeq', values: [String(oldSeq)] },
+    { operation: 'add', type: 'pbsveSeq', values: [String(newSeq)] },
+  ];
+  for (const [type, values] of Object.entries(encodeVeFields(record))) {
+    changes.push({ operation: 'replace', type, values });
+  }
+  return changes;
+}
+
+// Absent optional attributes become the record's "unknown" values ('' and 0) as the port defines them.
+export function decodeVeEntry(entry: Entry): VeRecord {
+  const r = readLdapEntry(entry);
+  return {
+    jobId: r.requireString('pbsveJobId'),
+    name: r.requireString('pbsveName'),
+    owner: r.requireString('pbsveOwner'),
+    type: r.requireOneOf('pbsveType', isVeType),
+    state: r.requireOneOf('pbsveState', isVeState),
+    seq: r.requireInteger('pbsveSeq'),
+    image: r.optionalString('pbsveImage') ?? '',
+    vcpus: r.optionalInteger('pbsveVcpus') ?? 0,
+    memoryMiB: r.optionalInteger('pbsveMemoryMiB') ?? 0,
+    host: r.optionalString('pbsveHost') ?? '',
+    domain: r.optionalString('pbsveDomain') ?? '',
+    lastChange: r.optionalTime('pbsveLastChange') ?? '',
+  };
+}
