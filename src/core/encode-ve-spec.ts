@@ -34,7 +34,8 @@ export function decodeVeSpec(token: string): VeSpec {
   );
 }
 
-const SCRIPT_MARKER = '#PBS-VE-SPEC ';
+// not "#PBS...": qsub and sbatch both read such lines as submit options
+const SCRIPT_MARKER = '# pbs-ve spec ';
 
 // The spec line in the job script is what the prologue trusts (qalter -v cannot replace it).
 export function formatSpecLine(spec: VeSpec): string {

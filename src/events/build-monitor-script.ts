@@ -20,7 +20,7 @@ export function buildMonitorScript(options: { nodePath: string; installDir: stri
   }
   return [
     '#!/bin/sh',
-    '#PBS-VE-EVENTS',
+    '# pbs-ve events (a #PBS or #SBATCH prefix would be read as submit options)',
     `PBS_VE_CONFIG_DIR=${configDir} exec ${node} ${main} apply --stdin <<'PBSVE_EVENTS'`,
     ...options.encodedEvents,
     'PBSVE_EVENTS',

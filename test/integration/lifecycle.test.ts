@@ -134,7 +134,7 @@ void t.test('a guest that powers off ends its job, and the epilogue records it',
 void t.test('a job whose spec exceeds its allocation is refused by the prologue, nothing started', async (t) => {
   // hand-made job: asks for 2 vcpus in its spec line but only 1 cpu from Slurm
   const spec = { version: 1 as const, name: 'greedy', type: 'lxc' as const, image: 'tiny', vcpus: 2, memoryMiB: 64, leaseSeconds: 600 };
-  const script = `#!/bin/sh\n#PBS-VE-SPEC ${encodeVeSpec(spec)}\nPBS_VE_CONFIG_DIR=${info.configDir} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
+  const script = `#!/bin/sh\n# pbs-ve spec ${encodeVeSpec(spec)}\nPBS_VE_CONFIG_DIR=${info.configDir} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
   const out = join(dir, 'greedy.out');
   const sb = await runCommand('sbatch', ['--parsable', '-p', 'batch', '-J', 've-greedy', '--cpus-per-task=1', '--mem=64M', '--time=10', '--constraint=lxc', `--output=${out}`], { env: info.env, input: script });
   t.equal(sb.exitCode, 0, sb.stderr);
