@@ -1,0 +1,62 @@
+// What pbs-ve asks libvirt to run, typed, before it becomes domain XML (see buildDomainXml).
+
+export type DomainType = 'lxc' | 'qemu' | 'kvm';
+
+/** XML namespace of the <metadata> child that ties a domain to its batch job */
+export const DOMAIN_METADATA_NAMESPACE = 'urn:pbs-ve:domain:1';
+/** the element prefix used for that namespace in generated XML */
+export const DOMAIN_METADATA_PREFIX = 'pbsve';
+
+export interface DomainMetadata {
+  readonly jobId: string;
+  readonly owner: string;
+  readonly veName: string;
+}
+
+export interface LxcDomainOptions {
+  /** absolute host path mounted as the container's / */
+  readonly rootfsDir: string;
+  /** init program (absolute path inside the container) followed by its arguments */
+  readonly init: readonly string[];
+}
+
+export type DiskFormat = 'qcow2' | 'raw';
+
+export interface QemuDisk {
+  readonly path: string;
+  readonly format: DiskFormat;
+  /** guest device name, e.g. vda */
+  readonly targetDev: string;
+}
+
+export interface QemuDomainOptions {
+  /** direct kernel boot; without it the guest boots from its first disk */
+  readonly kernel?: string;
+  readonly initrd?: string;
+  readonly cmdline?: string;
+  readonly disks: readonly QemuDisk[];
+  /** host file receiving the guest's first serial port */
+  readonly serialLogPath: string;
+}
+
+interface DomainSpecCommon {
+  readonly name: string;
+  readonly vcpus: number;
+  readonly memoryMiB: number;
+  /** one line (libvirt refuses newlines in titles) */
+  readonly title?: string;
+  readonly description?: string;
+  readonly metadata: DomainMetadata;
+}
+
+export interface LxcDomainSpec extends DomainSpecCommon {
+  readonly type: 'lxc';
+  readonly lxc: LxcDomainOptions;
+}
+
+export interface QemuDomainSpec extends DomainSpecCommon {
+  readonly type: 'qemu' | 'kvm';
+  readonly qemu: QemuDomainOptions;
+}
+
+export type DomainSpec = LxcDomainSpec | QemuDomainSpec;

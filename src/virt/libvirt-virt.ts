@@ -1,0 +1,230 @@
+// The Virt port over @unraid/libvirt (native libvirt bindings); the binding stays inside this file.
+import { ConnectListAllDomainsFlags, Hypervisor, type Domain } from '@unraid/libvirt';
+import { VeError } from '../core/ve-error.js';
+import { mapDomainState } from './map-domain-state.js';
+import { classifyLibvirtError, translateLibvirtError } from './translate-libvirt-error.js';
+import { runVirsh } from './run-virsh.js';
+import type { DomainInfo, DomainState, Virt } from './virt.js';
+
+export interface LibvirtVirtOptions {
+  /** refuse every change in the adapter itself (the job body's watcher); the URI should also name
+   *  the daemon's read-only socket (…/libvirt-sock-ro), which makes libvirtd refuse them too */
+  readonly readOnly?: boolean;
+  /** waitForState polling interval; default 100 ms */
+  readonly pollIntervalMs?: number;
+}
+
+const DEFAULT_POLL_MS = 100;
+const LXC_INIT_PID_WAIT_MS = 3000;
+const INIT_PID_UNKNOWN = /Init process ID is not yet known/;
+
+// Resolving on a timer keeps waitForState free of busy loops.
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+class LibvirtVirt implements Virt {
+  private closed = false;
+  private readonly isLxc: boolean;
+
+  constructor(
+    readonly uri: string,
+    private readonly hypervisor: Hypervisor,
+    private readonly readOnly: boolean,
+    private readonly pollIntervalMs: number,
+  ) {
+    this.isLxc = uri.startsWith('lxc:');
+  }
+
+  // Every binding call goes through here so no libvirt error escapes untranslated.
+  private async call<T>(action: string, op: () => Promise<T>): Promise<T> {
+    if (this.closed) throw new VeError('virt-closed', 'exec', `libvirt ${action}: connection to ${this.uri} already closed`);
+    try {
+      return await op();
+    } catch (err) {
+      throw translateLibvirtError(err, this.uri, action);
+    }
+  }
+
+  // A read-only watcher must never change a VE; refusing here also covers URIs of rw sockets.
+  private assertWritable(action: string): void {
+    if (this.readOnly) {
+      throw new VeError('virt-read-only', 'prereq', `libvirt ${action}: connection to ${this.uri} is read-only`, { details: { uri: this.uri } });
+    }
+  }
+
+  // Lookup that tells "absent" apart from failure, as the port's contract needs.
+  private async lookup(name: string, action: string): Promise<Domain | undefined> {
+    if (this.closed) throw new VeError('virt-closed', 'exec', `libvirt ${action}: connection to ${this.uri} already closed`);
+    try {
+      return await this.hypervisor.domainLookupByName(name);
+    } catch (err) {
+      if (classifyLibvirtError(err) === 'no-domain') return undefined;
+      throw translateLibvirtError(err, this.uri, `${action} ${name}`);
+    }
+  }
+
+  // State of one domain, undefined when it vanished (between lookup and getInfo too).
+  private async readState(name: string, action: string): Promise<{ domain: Domain; state: DomainState } | undefined> {
+    const domain = await this.lookup(name, action);
+    if (domain === undefined) return undefined;
+    try {
+      const info = await domain.getInfo();
+      return { domain, state: mapDomainState(info.state) };
+    } catch (err) {
+      if (classifyLibvirtError(err) === 'no-domain') return undefined;
+      throw translateLibvirtError(err, this.uri, `${action} ${name}`);
+    }
+  }
+
+  // The binding has no isPersistent; pbs-ve only defines domains, so the transient list is short.
+  private async listTransientNames(): Promise<Set<string>> {
+    const transient = await this.call('list transient domains', () =>
+      this.hypervisor.connectListAllDomains(ConnectListAllDomainsFlags.TRANSIENT),
+    );
+    const names = await Promise.all(transient.map((d) => d.getName().catch(() => undefined)));
+    return new Set(names.filter((n): n is string => n !== undefined));
+  }
+
+  async defineDomain(xml: string): Promise<void> {
+    this.assertWritable('define');
+    await this.call('define', () => this.hypervisor.domainDefineXML(xml));
+  }
+
+  async startDomain(name: string): Promise<void> {
+    this.assertWritable(`start ${name}`);
+    const domain = await this.lookup(name, 'start');
+    if (domain === undefined) throw new VeError('virt-failed', 'exec', `libvirt start ${name} failed: no such domain`, { details: { uri: this.uri } });
+    await this.call(`start ${name}`, () => domain.create());
+  }
+
+  async getDomain(name: string): Promise<DomainInfo | undefined> {
+    const found = await this.readState(name, 'get');
+    if (found === undefined) return undefined;
+    const transient = await this.listTransientNames();
+    return { name, state: found.state, persistent: !transient.has(name) };
+  }
+
+  async listDomains(): Promise<DomainInfo[]> {
+    const all = await this.call('list domains', () => this.hypervisor.connectListAllDomains());
+    const transient = await this.listTransientNames();
+    const infos = await Promise.all(
+      all.map(async (domain): Promise<DomainInfo | undefined> => {
+        try {
+          const [name, info] = await Promise.all([domain.getName(), domain.getInfo()]);
+          return { name, state: mapDomainState(info.state), persistent: !transient.has(name) };
+        } catch (err) {
+          // undefined between listing and reading it: not a failure, just gone
+          if (classifyLibvirtError(err) === 'no-domain') return undefined;
+          throw translateLibvirtError(err, this.uri, 'list domains');
+        }
+      }),
+    );
+    return infos.filter((info): info is DomainInfo => info !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  async destroyDomain(name: string): Promise<void> {
+    this.assertWritable(`destroy ${name}`);
+    await this.stopQuietly(name, 'destroy', (domain) => domain.destroy());
+  }
+
+  async shutdownDomain(name: string): Promise<void> {
+    this.assertWritable(`shutdown ${name}`);
+    if (!this.isLxc) {
+      await this.stopQuietly(name, 'shutdown', (domain) => domain.shutdown());
+      return;
+    }
+    // libvirt 9.0's LXC shutdown without flags reports success but never signals an init that has
+    // no initctl pipe (busybox sh); only --mode signal (SIGTERM to init) works, and the binding has
+    // no virDomainShutdownFlags. Right after start the init pid may not be known yet: retry briefly.
+    const deadline = Date.now() + LXC_INIT_PID_WAIT_MS;
+    for (;;) {
+      if (this.closed) throw new VeError('virt-closed', 'exec', `libvirt shutdown ${name}: connection to ${this.uri} already closed`);
+      const outcome = await runVirsh(this.uri, 'shutdown', ['--mode', 'signal'], [name]);
+      if (outcome.ok) return;
+      const kind = classifyLibvirtError(outcome.message);
+      if (kind === 'no-domain' || kind === 'not-running') return;
+      if (!INIT_PID_UNKNOWN.test(outcome.message) || Date.now() >= deadline) {
+        throw translateLibvirtError(new Error(outcome.message), this.uri, `shutdown ${name}`);
+      }
+      await sleep(50);
+    }
+  }
+
+  // Stopping what is absent or already stopped has reached its goal: the port says no error.
+  private async stopQuietly(name: string, action: string, op: (domain: Domain) => Promise<void>): Promise<void> {
+    const domain = await this.lookup(name, action);
+    if (domain === undefined) return;
+    try {
+      await op(domain);
+    } catch (err) {
+      const kind = classifyLibvirtError(err);
+      if (kind === 'no-domain' || kind === 'not-running') return;
+      throw translateLibvirtError(err, this.uri, `${action} ${name}`);
+    }
+  }
+
+  async undefineDomain(name: string): Promise<void> {
+    this.assertWritable(`undefine ${name}`);
+    const domain = await this.lookup(name, 'undefine');
+    if (domain === undefined) return;
+    try {
+      await domain.undefine();
+    } catch (err) {
+      if (classifyLibvirtError(err) === 'no-domain') return;
+      throw translateLibvirtError(err, this.uri, `undefine ${name}`);
+    }
+  }
+
+  async getDomainXml(name: string): Promise<string> {
+    const domain = await this.lookup(name, 'get XML of');
+    if (domain === undefined) throw new VeError('virt-failed', 'exec', `libvirt get XML of ${name} failed: no such domain`, { details: { uri: this.uri } });
+    return this.call(`get XML of ${name}`, () => domain.getXMLDesc());
+  }
+
+  async waitForState(
+    name: string,
+    predicate: (state: DomainState | undefined) => boolean,
+    timeoutMs: number,
+  ): Promise<DomainState | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    let last: DomainState | undefined;
+    for (;;) {
+      last = (await this.readState(name, 'watch'))?.state;
+      if (predicate(last)) return last;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new VeError('virt-timeout', 'environment', `libvirt ${name}: state condition not met within ${timeoutMs} ms (last state ${last ?? 'absent'})`, {
+          details: { uri: this.uri, domain: name, lastState: last ?? null },
+        });
+      }
+      await sleep(Math.min(this.pollIntervalMs, left));
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    try {
+      await this.hypervisor.connectClose();
+    } catch {
+      // closing a connection whose daemon is gone has nothing left to release
+    }
+  }
+}
+
+// Opening eagerly makes a dead or missing daemon fail here, as virt-unavailable, not on first use.
+export async function openLibvirtVirt(uri: string, options: LibvirtVirtOptions = {}): Promise<Virt> {
+  let hypervisor: Hypervisor;
+  try {
+    hypervisor = new Hypervisor({ uri });
+    await hypervisor.connectOpen();
+  } catch (err) {
+    const message = err instanceof Error ? err.message : String(err);
+    throw new VeError('virt-unavailable', 'environment', `libvirt at ${uri} unavailable: ${message}`, {
+      cause: err,
+      details: { uri, libvirtMessage: message },
+    });
+  }
+  return new LibvirtVirt(uri, hypervisor, options.readOnly ?? false, options.pollIntervalMs ?? DEFAULT_POLL_MS);
+}

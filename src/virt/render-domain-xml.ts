@@ -1,0 +1,55 @@
+// The parts every domain shares (identity, sizing, pbs-ve metadata), rendered by xml2js, never by hand.
+import { Builder } from 'xml2js';
+import { DOMAIN_METADATA_NAMESPACE, DOMAIN_METADATA_PREFIX, type DomainSpec } from './domain-spec.js';
+
+/** xml2js builder input: '$' holds attributes, '_' text, arrays repeat an element */
+export type XmlElement = Readonly<Record<string, unknown>>;
+
+/** the type-specific part of <domain>, in libvirt's document order */
+export interface DomainBody {
+  readonly os: XmlElement;
+  readonly features?: XmlElement;
+  readonly cpu?: XmlElement;
+  readonly lifecycle: { readonly onPoweroff: string; readonly onReboot: string; readonly onCrash: string };
+  readonly devices: XmlElement;
+}
+
+const builder = new Builder({
+  rootName: 'domain',
+  headless: true,
+  renderOpts: { pretty: true, indent: '  ', newline: '\n' },
+});
+
+// The metadata element is how ve-monitor and the epilogue find the job behind a domain.
+function buildMetadata(spec: DomainSpec): XmlElement {
+  const p = DOMAIN_METADATA_PREFIX;
+  return {
+    [`${p}:ve`]: {
+      $: { [`xmlns:${p}`]: DOMAIN_METADATA_NAMESPACE },
+      [`${p}:jobId`]: spec.metadata.jobId,
+      [`${p}:owner`]: spec.metadata.owner,
+      [`${p}:veName`]: spec.metadata.veName,
+    },
+  };
+}
+
+// Object key order is element order in xml2js, so the document is assembled in libvirt's order.
+export function renderDomainXml(spec: DomainSpec, body: DomainBody): string {
+  const domain: Record<string, unknown> = {
+    $: { type: spec.type },
+    name: spec.name,
+  };
+  if (spec.title !== undefined) domain['title'] = spec.title;
+  if (spec.description !== undefined) domain['description'] = spec.description;
+  domain['metadata'] = buildMetadata(spec);
+  domain['memory'] = { $: { unit: 'MiB' }, _: String(spec.memoryMiB) };
+  domain['vcpu'] = String(spec.vcpus);
+  domain['os'] = body.os;
+  if (body.features !== undefined) domain['features'] = body.features;
+  if (body.cpu !== undefined) domain['cpu'] = body.cpu;
+  domain['on_poweroff'] = body.lifecycle.onPoweroff;
+  domain['on_reboot'] = body.lifecycle.onReboot;
+  domain['on_crash'] = body.lifecycle.onCrash;
+  domain['devices'] = body.devices;
+  return builder.buildObject(domain) + '\n';
+}
