@@ -1,0 +1,138 @@
+// The Batch port on Slurm, through its native commands only (sbatch, squeue, sinfo, scontrol, scancel).
+import path from 'node:path';
+import { type CommandResult, type RunCommand, runCommand as defaultRunCommand } from '../core/run-command.js';
+import { VeError, invalidField } from '../core/ve-error.js';
+import type { Batch, BatchJob, BatchNode, SubmitRequest } from './batch.js';
+import { buildSlurmSbatchArgs } from './build-slurm-sbatch-args.js';
+import { parseSlurmJobsJson } from './parse-slurm-jobs-json.js';
+import { parseSlurmNodesJson } from './parse-slurm-nodes-json.js';
+import { extractSlurmMessage, isSlurmUnreachable, translateSlurmError } from './translate-slurm-error.js';
+
+export interface SlurmBatchOptions {
+  /** slurm.conf for every command (SLURM_CONF); default: this process's SLURM_CONF, else Slurm's own default */
+  readonly slurmConf?: string;
+  /** directory of the Slurm client commands; default: found on PATH */
+  readonly binDir?: string;
+  /** per command; default 30 s */
+  readonly timeoutMs?: number;
+  readonly run?: RunCommand;
+  /** submitting as another user is not supported: run pbs-ve as that user */
+  readonly asUser?: never;
+}
+
+const JOB_ID = /^[0-9]{1,12}$/;
+const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
+const SBATCH_OUTPUT = /^([0-9]{1,12})(;[^\n]*)?\n?$/;
+
+// Job ids reach scontrol/scancel as arguments: only plain numbers, never options or hostlists.
+function checkJobId(jobId: string): void {
+  if (!JOB_ID.test(jobId)) throw invalidField('jobId', 'must be a Slurm job number', jobId);
+}
+
+// A node note becomes scontrol's Reason: one printable line, never empty (Slurm refuses drain without one),
+// double quotes made single (scontrol drops a trailing one).
+export function sanitizeSlurmReason(note: string): string {
+  // eslint-disable-next-line no-control-regex
+  const line = note.replace(/[\u0000-\u001f\u007f]+/g, ' ').replaceAll('"', "'").trim().slice(0, 250);
+  return line === '' ? 'pbs-ve' : line;
+}
+
+// Builds the Batch for one Slurm cluster; all commands share the same SLURM_CONF and timeout.
+export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
+  const run = options.run ?? defaultRunCommand;
+  const slurmConf = options.slurmConf ?? process.env['SLURM_CONF'];
+  const env: Record<string, string> = slurmConf === undefined ? {} : { SLURM_CONF: slurmConf };
+  const timeoutMs = options.timeoutMs ?? 30_000;
+
+  // Runs one Slurm command; a timeout or missing binary means the batch system is not usable from here.
+  async function slurm(command: string, args: readonly string[], input?: string): Promise<CommandResult> {
+    const file = options.binDir === undefined ? command : path.join(options.binDir, command);
+    try {
+      return await run(file, args, { env, timeoutMs, ...(input === undefined ? {} : { input }) });
+    } catch (err) {
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new VeError('batch-unavailable', 'environment', `${command}: ${reason}`, { cause: err });
+    }
+  }
+
+  // Every job slurmctld remembers; squeue --json cannot filter on 22.05, so callers filter.
+  async function readAllJobs(): Promise<BatchJob[]> {
+    const result = await slurm('squeue', ['--json']);
+    if (result.exitCode !== 0) throw translateSlurmError('squeue', result.stderr, 'batch-command-failed', 'exec');
+    return parseSlurmJobsJson(result.stdout);
+  }
+
+  return {
+    kind: 'slurm',
+
+    async submit(request: SubmitRequest): Promise<string> {
+      const args = buildSlurmSbatchArgs(request);
+      const result = await slurm('sbatch', args, request.script);
+      if (result.exitCode !== 0) throw translateSlurmError('sbatch', result.stderr, 'batch-rejected', 'prereq');
+      const match = SBATCH_OUTPUT.exec(result.stdout);
+      if (!match?.[1]) {
+        throw new VeError('batch-output-unparseable', 'exec', `sbatch printed no job id: ${JSON.stringify(result.stdout.slice(0, 200))}`);
+      }
+      return match[1];
+    },
+
+    async getJob(jobId: string): Promise<BatchJob | undefined> {
+      checkJobId(jobId);
+      return (await readAllJobs()).find((job) => job.jobId === jobId);
+    },
+
+    async listJobs(filter = {}): Promise<BatchJob[]> {
+      return (await readAllJobs()).filter(
+        (job) =>
+          (filter.queue === undefined || job.queue === filter.queue) &&
+          (filter.owner === undefined || job.owner === filter.owner),
+      );
+    },
+
+    async cancel(jobId: string): Promise<void> {
+      checkJobId(jobId);
+      // scancel of an unknown or finished job exits 0 on 22.05: cancelling is idempotent
+      const result = await slurm('scancel', [jobId]);
+      if (result.exitCode !== 0) throw translateSlurmError('scancel', result.stderr, 'batch-command-failed', 'exec');
+    },
+
+    async listNodes(): Promise<BatchNode[]> {
+      const jobs = await readAllJobs();
+      const result = await slurm('sinfo', ['--json']);
+      if (result.exitCode !== 0) throw translateSlurmError('sinfo', result.stderr, 'batch-command-failed', 'exec');
+      return parseSlurmNodesJson(result.stdout, jobs);
+    },
+
+    async setNodeOffline(node: string, note: string): Promise<void> {
+      if (!NODE_NAME.test(node)) throw invalidField('node', 'must be one node name', node);
+      const result = await slurm('scontrol', ['update', `NodeName=${node}`, 'State=DRAIN', `Reason=${sanitizeSlurmReason(note)}`]);
+      if (result.exitCode !== 0) {
+        const unknown = /invalid node name/i.test(result.stderr);
+        throw translateSlurmError('scontrol update', result.stderr, unknown ? 'batch-node-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
+      }
+    },
+
+    async requeue(jobId: string): Promise<void> {
+      checkJobId(jobId);
+      const result = await slurm('scontrol', ['requeue', jobId]);
+      if (result.exitCode !== 0) {
+        const unknown = /invalid job id/i.test(result.stderr);
+        throw translateSlurmError('scontrol requeue', result.stderr, unknown ? 'batch-job-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
+      }
+    },
+
+    async readJobScript(jobId: string): Promise<string | undefined> {
+      checkJobId(jobId);
+      // write batch_script reports its failures on stderr but exits 0 on 22.05
+      const result = await slurm('scontrol', ['write', 'batch_script', jobId, '-']);
+      const failed = result.exitCode !== 0 || /retrieval failed|error/i.test(result.stderr);
+      if (!failed) return result.stdout;
+      if (isSlurmUnreachable(result.stderr)) throw translateSlurmError('scontrol write batch_script', result.stderr, 'batch-command-failed', 'exec');
+      if (/invalid job id|no batch script/i.test(result.stderr)) return undefined;
+      if (/invalid user id|access.*denied|permission/i.test(result.stderr)) {
+        throw new VeError('batch-permission-denied', 'prereq', `scontrol write batch_script: ${extractSlurmMessage(result.stderr)} (root only)`);
+      }
+      throw translateSlurmError('scontrol write batch_script', result.stderr, 'batch-command-failed', 'exec');
+    },
+  };
+}
