@@ -16,9 +16,10 @@ export interface VeCommandResult {
 // Users run `ve` as themselves: the demo and the tests do the same through runuser.
 export async function runVeAs(info: SandboxInfo, user: string | undefined, args: readonly string[], timeoutMs = 120_000): Promise<VeCommandResult> {
   const node = process.execPath;
-  const env = { ...info.env, HOME: '/tmp' };
-  if (user === undefined || user === 'root') return runCommand(node, [VE_MAIN, ...args], { env, timeoutMs, cwd: '/tmp' });
-  return runCommand('runuser', ['-u', user, '--', node, VE_MAIN, ...args], { env, timeoutMs, cwd: '/tmp' });
+  const cwd = join(info.dir, 'work');
+  const env = { ...info.env, HOME: cwd };
+  if (user === undefined || user === 'root') return runCommand(node, [VE_MAIN, ...args], { env, timeoutMs, cwd });
+  return runCommand('runuser', ['-u', user, '--', node, VE_MAIN, ...args], { env, timeoutMs, cwd });
 }
 
 export async function waitForLdapState(info: SandboxInfo, user: string | undefined, name: string, wanted: string, timeoutMs: number): Promise<number> {

@@ -73,8 +73,10 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   const configDir = join(dir, 'etc/pbs-ve');
   const stateDir = join(dir, 'state');
   const imageDir = join(dir, 'images');
-  for (const d of [configDir, join(stateDir, 'log'), join(stateDir, 'jobs'), imageDir, join(dir, 'bin')]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  for (const d of [configDir, join(stateDir, 'log'), join(stateDir, 'jobs'), imageDir, join(dir, 'bin'), join(dir, 'work')]) mkdirSync(d, { recursive: true, mode: 0o755 });
   chmodSync(join(stateDir, 'log'), 0o1777);
+  // users' working directory: job output files land here, not in a /tmp shared with other clusters
+  chmodSync(join(dir, 'work'), 0o1777);
 
   log('starting slapd');
   const ldap = parseKeyValues(await runStep('slapd', 'slapd.sh', ['start'], { LDAP_DIR: join(dir, 'ldap'), LDAP_PORT: String(portBase + 50) }));
