@@ -18,6 +18,8 @@ export interface TorqueBatchOptions {
   readonly timeoutMs?: number;
   /** for tests: a fake that returns recorded TORQUE output */
   readonly run?: RunCommand;
+  /** qsub refuses root: root callers (pelog event sinks) submit as this account through runuser */
+  readonly submitAs?: string;
 }
 
 type TorqueCommand = 'qsub' | 'qstat' | 'qdel' | 'pbsnodes' | 'qrerun';
@@ -48,12 +50,25 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
     return run(options.binDir === undefined ? command : join(options.binDir, command), args, commandOptions);
   };
 
+  // TORQUE's qsub exits "qsub can not be run as root": root hooks hand the submission to a service account
+  const submitQsub = (args: readonly string[], script: string): Promise<CommandResult> => {
+    const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+    if (!asRoot || options.submitAs === undefined) return exec('qsub', args, script);
+    if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(options.submitAs)) throw invalidField('submitAs', 'must be a user name', options.submitAs);
+    const qsub = options.binDir === undefined ? 'qsub' : join(options.binDir, 'qsub');
+    return run('runuser', ['-u', options.submitAs, '--', qsub, ...args], {
+      ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      ...(options.server === undefined ? {} : { env: { PBS_DEFAULT: options.server } }),
+      input: script,
+    });
+  };
+
   return {
     kind: 'torque',
 
     async submit(request: SubmitRequest): Promise<string> {
       const args = buildTorqueQsubArgs(request, options.server);
-      const result = await exec('qsub', args, request.script);
+      const result = await submitQsub(args, request.script);
       if (result.exitCode !== 0) throw classifyTorqueFailure('qsub', args, result);
       const jobId = result.stdout.trim().split('\n')[0]?.trim() ?? '';
       if (!isTorqueJobId(jobId)) throw torqueParseError('qsub output', `no job id (got ${JSON.stringify(result.stdout.slice(0, 200))})`);

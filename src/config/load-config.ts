@@ -66,6 +66,8 @@ export function parseConfig(json: unknown): PbsVeConfig {
       vemonQueue: text(batch, 'vemonQueue', 'batch.', 'vemon'),
       maxLeaseSeconds: count(batch, 'maxLeaseSeconds', 'batch.', 7 * 86400),
       timeoutMs: count(batch, 'timeoutMs', 'batch.', 30_000),
+      eventSubmitUser: text(batch, 'eventSubmitUser', 'batch.', 'pbsve'),
+      maxStarts: count(batch, 'maxStarts', 'batch.', 3),
     },
     ldap: {
       url: text(ldap, 'url', 'ldap.'),

@@ -22,6 +22,10 @@ export interface PbsVeConfig {
     /** the longest lease the VE queue allows, in seconds */
     readonly maxLeaseSeconds: number;
     readonly timeoutMs: number;
+    /** TORQUE: qsub refuses root, so root hooks submit event jobs as this account (acl_users of vemon) */
+    readonly eventSubmitUser: string;
+    /** how often a prologue may meet a host fault before the job is aborted and the node taken offline */
+    readonly maxStarts: number;
   };
   readonly ldap: {
     readonly url: string;
