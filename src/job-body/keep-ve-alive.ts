@@ -29,17 +29,27 @@ export async function keepVeAlive(jobId: string, deps: KeepVeAliveDeps): Promise
     return 'not-realized';
   }
   deps.log(`pbs-ve: VE ${record.spec.name} runs as domain ${record.domain} on ${record.host}; this job keeps it alive`);
-  const virt = await deps.openVirt(record.roUri);
+  let virt: Virt | undefined;
+  let failures = 0;
   try {
     for (;;) {
-      const domain = await virt.getDomain(record.domain);
-      if (domain === undefined || domain.state === 'shutoff' || domain.state === 'crashed') {
-        deps.log(`pbs-ve: domain ${record.domain} is ${domain?.state ?? 'gone'}: the job ends`);
-        return 'guest-stopped';
+      try {
+        virt ??= await deps.openVirt(record.roUri);
+        const domain = await virt.getDomain(record.domain);
+        failures = 0;
+        if (domain === undefined || domain.state === 'shutoff' || domain.state === 'crashed') {
+          deps.log(`pbs-ve: domain ${record.domain} is ${domain?.state ?? 'gone'}: the job ends`);
+          return 'guest-stopped';
+        }
+      } catch (err) {
+        // not knowing is not "stopped": the job (and so the VE) lives on until libvirtd answers again
+        if (failures++ % 30 === 0) deps.log(`pbs-ve: cannot see domain ${record.domain} (${(err as Error).message}); still waiting`);
+        await virt?.close().catch(() => undefined);
+        virt = undefined;
       }
       await deps.clock.sleep(deps.pollMs);
     }
   } finally {
-    await virt.close();
+    await virt?.close();
   }
 }

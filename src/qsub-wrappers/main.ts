@@ -12,6 +12,7 @@ import { formatVeTable, listVes } from './list-ves.js';
 import { formatVeDetails, showVe } from './show-ve.js';
 import { destroyVe } from './destroy-ve.js';
 import { registerSandboxCommands } from '../sandbox/sandbox-command.js';
+import { registerAdminCommands } from '../admin/admin-command.js';
 
 const me = userInfo().username;
 // root acts for everybody (like a PBS manager); anyone else only on their own VEs
@@ -99,4 +100,5 @@ program.command('destroy').argument('<name>', 'VE name or job id').description('
   });
 
 registerSandboxCommands(program);
+registerAdminCommands(program);
 await program.parseAsync(process.argv);

@@ -1,0 +1,86 @@
+// `ve admin ...`: what a batch administrator runs once per host (root).
+import type { Command } from 'commander';
+import { findConfigDir, loadConfig } from '../config/load-config.js';
+import { runHook } from '../host/run-hook.js';
+import { formatInstallReport } from './install-report.js';
+import { installMom, uninstallMom } from './install-mom.js';
+import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, DEFAULT_EVENT_SUBMITTER } from './install-server.js';
+import { buildSlurmHookPaths, DEFAULT_SLURM_HOOK_DIR, installSlurmHooks } from './install-slurm-hooks.js';
+
+const DEFAULT_PBS_HOME = process.env['PBS_HOME'] ?? '/var/spool/torque';
+const say = (text: string): void => { process.stdout.write(`${text}\n`); };
+
+interface MomFlags { pbsHome: string; dryRun?: boolean; yes?: boolean; nodeCheck?: boolean; allQueues?: boolean; nodePath?: string; installDir?: string }
+
+// Registered by the `ve` entry point; every action goes through runHook for one error format and exit code.
+export function registerAdminCommands(program: Command): void {
+  const admin = program.command('admin').description('install pbs-ve into the batch system (root; see docs/admin-torque.md, docs/admin-slurm.md)');
+  const install = admin.command('install').description('install one part of pbs-ve on this host');
+  const uninstall = admin.command('uninstall').description('undo an install on this host');
+
+  install.command('mom').description('TORQUE compute node: wrappers in <pbs-home>/mom_priv (prologue, epilogue, *.parallel, epilogue.precancel)')
+    .option('--pbs-home <dir>', 'TORQUE PBS_HOME', DEFAULT_PBS_HOME)
+    .option('--dry-run', 'print what would change, change nothing')
+    .option('--yes', 'allow editing mom_priv/config (a file pbs-ve did not create)')
+    .option('--node-check', 'also add "$node_check_script <mom_priv>/pbs-ve-health-check" to mom_priv/config')
+    .option('--all-queues', 'let jobs of every queue start pbs-ve (default: only the VE queue of the config)')
+    .option('--node-path <path>', 'absolute node binary (default: config nodePath)')
+    .option('--install-dir <dir>', 'installed project holding dist/ (default: config installDir)')
+    .action(async (o: MomFlags) => {
+      await runHook('cli', async () => {
+        const configDir = findConfigDir(process.env);
+        const config = loadConfig(configDir);
+        const report = await installMom({
+          pbsHome: o.pbsHome, dryRun: o.dryRun === true, configDir,
+          nodePath: o.nodePath ?? config.nodePath, installDir: o.installDir ?? config.installDir,
+          ...(o.allQueues === true ? {} : { veQueue: config.batch.veQueue }),
+          nodeCheck: o.nodeCheck === true, yes: o.yes === true,
+        });
+        say(formatInstallReport(report));
+        return 0;
+      });
+    });
+
+  uninstall.command('mom').description('TORQUE compute node: remove the wrappers, restore the site\'s own scripts')
+    .option('--pbs-home <dir>', 'TORQUE PBS_HOME', DEFAULT_PBS_HOME)
+    .option('--dry-run', 'print what would change, change nothing')
+    .option('--yes', 'allow removing pbs-ve\'s line from mom_priv/config')
+    .action(async (o: MomFlags) => {
+      await runHook('cli', async () => {
+        say(formatInstallReport(await uninstallMom({ pbsHome: o.pbsHome, dryRun: o.dryRun === true, yes: o.yes === true })));
+        return 0;
+      });
+    });
+
+  install.command('slurm-hooks').description('Slurm node: Prolog/Epilog/HealthCheckProgram wrappers slurm.conf can name')
+    .option('--dir <dir>', 'where the wrappers go', DEFAULT_SLURM_HOOK_DIR)
+    .option('--dry-run', 'print what would change, change nothing')
+    .action(async (o: { dir: string; dryRun?: boolean }) => {
+      await runHook('cli', async () => {
+        const configDir = findConfigDir(process.env);
+        const config = loadConfig(configDir);
+        say(formatInstallReport(await installSlurmHooks({ hookDir: o.dir, dryRun: o.dryRun === true, nodePath: config.nodePath, installDir: config.installDir, configDir })));
+        return 0;
+      });
+    });
+
+  install.command('server').description('TORQUE: apply the qmgr commands (queues, vemon ACL); Slurm: print the slurm.conf lines')
+    .option('--dry-run', 'TORQUE: print the qmgr commands, do not run them')
+    .option('--submitter <user>', 'TORQUE: the only account allowed into the vemon queue', DEFAULT_EVENT_SUBMITTER)
+    .option('--hook-dir <dir>', 'Slurm: where `ve admin install slurm-hooks` put the wrappers', DEFAULT_SLURM_HOOK_DIR)
+    .action(async (o: { dryRun?: boolean; submitter: string; hookDir: string }) => {
+      await runHook('cli', async () => {
+        const config = loadConfig(findConfigDir(process.env));
+        if (config.batch.kind === 'slurm') {
+          say(buildSlurmConfLines(config, buildSlurmHookPaths(o.hookDir)).join('\n'));
+          return 0;
+        }
+        const commands = buildTorqueServerCommands(config, { eventSubmitter: o.submitter });
+        const results = await applyTorqueServerCommands(commands, { dryRun: o.dryRun === true, binDir: config.batch.binDir, timeoutMs: config.batch.timeoutMs });
+        for (const r of results) say(r.outcome === 'would-apply' ? `qmgr -c '${r.command}'` : `${r.outcome.padEnd(8)} ${r.command}`);
+        say(buildTorqueNodeNotes(config).join('\n'));
+        if (o.dryRun === true) say('(dry run: qmgr was not run)');
+        return 0;
+      });
+    });
+}

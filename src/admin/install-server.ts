@@ -1,0 +1,130 @@
+// `ve admin install server`: the batch server's side of pbs-ve (TORQUE qmgr commands, Slurm slurm.conf lines).
+import { join } from 'node:path';
+import { VeError } from '../core/ve-error.js';
+import { runCommand as defaultRunCommand, type RunCommand } from '../core/run-command.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+
+/** the account the event sink submits vemon jobs as on TORQUE (qsub refuses root) */
+export const DEFAULT_EVENT_SUBMITTER = 'pbsve';
+
+const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+export interface TorqueServerOptions {
+  /** the only account allowed to submit to the vemon queue */
+  readonly eventSubmitter?: string;
+}
+
+// Queue and account names end up in qmgr command lines: only plain names pass.
+function checkName(field: string, value: string): string {
+  if (!NAME.test(value)) throw new VeError('invalid-field', 'prereq', `${field}: must be a plain name (got ${JSON.stringify(value)})`, { field });
+  return value;
+}
+
+// qmgr wants HH:MM:SS; hours may exceed 24 (a week is 168:00:00).
+export function formatTorqueWalltime(seconds: number): string {
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${two(Math.floor(seconds / 3600))}:${two(Math.floor((seconds % 3600) / 60))}:${two(seconds % 60)}`;
+}
+
+/** The qmgr commands, in order: VE queue, vemon queue (closed, bound to `vemon` nodes), submit-side settings. */
+export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueServerOptions = {}): string[] {
+  const ve = checkName('batch.veQueue', config.batch.veQueue);
+  const mon = checkName('batch.vemonQueue', config.batch.vemonQueue);
+  const submitter = checkName('eventSubmitter', options.eventSubmitter ?? DEFAULT_EVENT_SUBMITTER);
+  return [
+    `create queue ${ve}`,
+    `set queue ${ve} queue_type = Execution`,
+    `set queue ${ve} resources_max.walltime = ${formatTorqueWalltime(config.batch.maxLeaseSeconds)}`,
+    `set queue ${ve} enabled = True`,
+    `set queue ${ve} started = True`,
+    `create queue ${mon}`,
+    `set queue ${mon} queue_type = Execution`,
+    `set queue ${mon} resources_default.neednodes = 1:vemon`,
+    `set queue ${mon} resources_default.walltime = 00:10:00`,
+    `set queue ${mon} acl_user_enable = True`,
+    `set queue ${mon} acl_users = ${submitter}`,
+    `set queue ${mon} enabled = True`,
+    `set queue ${mon} started = True`,
+    // the prologue on a compute node submits the event jobs: TORQUE refuses node submissions otherwise
+    'set server allow_node_submit = True',
+  ];
+}
+
+/** What qmgr cannot do for us: node properties live in server_priv/nodes (or `qmgr -c 'set node ...'`). */
+export function buildTorqueNodeNotes(config: PbsVeConfig): string[] {
+  const hosts = Object.keys(config.virt.hosts).filter((h) => h !== 'default');
+  const shown = hosts.length === 0 ? ['<node>'] : hosts;
+  return [
+    '# node properties (server_priv/nodes, or qmgr on a running server):',
+    ...shown.map((h) => `#   set node ${h} properties += kvm     # QEMU/KVM VEs may run here`),
+    ...shown.map((h) => `#   set node ${h} properties += lxc     # LXC VEs may run here`),
+    '#   set node <vemon-node> properties += vemon   # the node(s) that run ve-monitor event jobs',
+  ];
+}
+
+export interface QmgrResult {
+  readonly command: string;
+  readonly outcome: 'applied' | 'exists' | 'would-apply';
+}
+
+// "Queue already exists" is what a second run looks like: that is success, anything else is not.
+export async function applyTorqueServerCommands(
+  commands: readonly string[],
+  options: { readonly dryRun: boolean; readonly binDir?: string | undefined; readonly timeoutMs?: number; readonly runCommand?: RunCommand },
+): Promise<QmgrResult[]> {
+  const run = options.runCommand ?? defaultRunCommand;
+  const qmgr = options.binDir === undefined ? 'qmgr' : join(options.binDir, 'qmgr');
+  const results: QmgrResult[] = [];
+  for (const command of commands) {
+    if (options.dryRun) {
+      results.push({ command, outcome: 'would-apply' });
+      continue;
+    }
+    const r = await run(qmgr, ['-c', command], { timeoutMs: options.timeoutMs ?? 30_000 });
+    const output = `${r.stdout}${r.stderr}`.trim();
+    if (r.exitCode === 0) {
+      results.push({ command, outcome: 'applied' });
+    } else if (command.startsWith('create ') && /already exists/i.test(output)) {
+      results.push({ command, outcome: 'exists' });
+    } else {
+      throw new VeError('qmgr-failed', 'exec', `qmgr -c '${command}' failed (exit ${r.exitCode}): ${output}`, { details: { command, done: results.length } });
+    }
+  }
+  return results;
+}
+
+export interface SlurmHookPaths {
+  readonly prolog: string;
+  readonly epilog: string;
+  readonly healthCheck: string;
+  /** Unix group allowed into the vemon partition; default root (on Slurm the root prologue submits events itself) */
+  readonly vemonGroup?: string;
+  /** groups allowed into the VE partition; default ALL */
+  readonly veGroups?: string;
+}
+
+/** The slurm.conf lines pbs-ve needs, printed for the admin; pbs-ve never edits slurm.conf. */
+export function buildSlurmConfLines(config: PbsVeConfig, paths: SlurmHookPaths): string[] {
+  const ve = checkName('batch.veQueue', config.batch.veQueue);
+  const mon = checkName('batch.vemonQueue', config.batch.vemonQueue);
+  const vemonGroup = checkName('vemonGroup', paths.vemonGroup ?? 'root');
+  const veGroups = paths.veGroups ?? 'ALL';
+  const minutes = Math.ceil(config.batch.maxLeaseSeconds / 60);
+  const hosts = Object.keys(config.virt.hosts).filter((h) => h !== 'default');
+  const veNodes = hosts.length === 0 ? '<ve-nodes>' : hosts.join(',');
+  return [
+    '# pbs-ve: add to slurm.conf on every host (same file everywhere), then: scontrol reconfigure',
+    `Prolog=${paths.prolog}`,
+    `Epilog=${paths.epilog}`,
+    '# the Prolog runs at allocation on every node of the job, before the batch script',
+    'PrologFlags=Alloc',
+    `HealthCheckProgram=${paths.healthCheck}`,
+    'HealthCheckInterval=60',
+    'HealthCheckNodeState=ANY',
+    '# node Features: kvm (QEMU/KVM VEs) and lxc (containers) on VE nodes, vemon on the monitor node(s)',
+    ...(hosts.length === 0 ? ['NodeName=<ve-node> Features=kvm,lxc ...'] : hosts.map((h) => `NodeName=${h} Features=kvm,lxc ...`)),
+    'NodeName=<vemon-node> Features=vemon ...',
+    `PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups} State=UP`,
+    `PartitionName=${mon} Nodes=<vemon-node> MaxTime=10 AllowGroups=${vemonGroup} State=UP`,
+  ];
+}

@@ -1,0 +1,59 @@
+// `ve admin install slurm-hooks`: the wrappers slurm.conf names (Prolog, Epilog, HealthCheckProgram).
+import { access, chmod, chown, constants, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VeError } from '../core/ve-error.js';
+import { buildHookWrapperScript, isHookWrapper } from './build-hook-wrapper-script.js';
+import type { InstallReport, InstallStep } from './install-report.js';
+import type { SlurmHookPaths } from './install-server.js';
+
+export const DEFAULT_SLURM_HOOK_DIR = '/usr/local/libexec/pbs-ve';
+
+export interface InstallSlurmHooksOptions {
+  readonly hookDir: string;
+  readonly dryRun: boolean;
+  readonly nodePath: string;
+  readonly installDir: string;
+  readonly configDir: string;
+}
+
+const HOOKS = [
+  ['ve-prolog', 'dist/src/prologue/main.js'],
+  ['ve-epilog', 'dist/src/epilogue/main.js'],
+  ['ve-health-check', 'dist/src/mom-hooks/main.js'],
+] as const;
+
+/** Where the wrappers are, as slurm.conf must name them. */
+export function buildSlurmHookPaths(hookDir: string): SlurmHookPaths {
+  return { prolog: join(hookDir, 've-prolog'), epilog: join(hookDir, 've-epilog'), healthCheck: join(hookDir, 've-health-check') };
+}
+
+// Slurm runs Prolog/Epilog without PATH; these files are ours alone, so they are simply (re)written.
+export async function installSlurmHooks(options: InstallSlurmHooksOptions): Promise<InstallReport> {
+  try {
+    await access(options.nodePath, constants.X_OK);
+  } catch (err) {
+    throw new VeError('install-incomplete', 'prereq', `node is not executable at ${options.nodePath}`, { cause: err });
+  }
+  if (!options.dryRun && process.getuid?.() !== 0) throw new VeError('not-root', 'prereq', 'installing Slurm hooks needs root; use --dry-run to preview');
+  const steps: InstallStep[] = [];
+  if (!options.dryRun) await mkdir(options.hookDir, { recursive: true, mode: 0o755 });
+  for (const [name, entry] of HOOKS) {
+    const path = join(options.hookDir, name);
+    const content = buildHookWrapperScript({ name, nodePath: options.nodePath, entryPath: join(options.installDir, entry), configDir: options.configDir, leadingArgs: [], chain: 'plain' });
+    const current = await lstat(path).then(async (st) => (st.isFile() ? readFile(path, 'utf8') : ''), () => undefined);
+    if (current !== undefined && !isHookWrapper(current)) throw new VeError('site-script-conflict', 'prereq', `${path} exists and is not a pbs-ve wrapper`);
+    if (current === content) {
+      steps.push({ path, action: 'unchanged', detail: '' });
+      continue;
+    }
+    steps.push({ path, action: current === undefined ? 'create' : 'update', detail: `root:root 0500 wrapper -> ${join(options.installDir, entry)}` });
+    if (options.dryRun) continue;
+    const tmp = `${path}.pbs-ve-tmp`;
+    await rm(tmp, { force: true });
+    await writeFile(tmp, content, { mode: 0o500, flag: 'wx' });
+    await chown(tmp, 0, 0);
+    await chmod(tmp, 0o500);
+    await rename(tmp, path);
+  }
+  return { dryRun: options.dryRun, steps };
+}

@@ -1,0 +1,79 @@
+import t from 'tap';
+import { parseConfig } from '../../src/config/load-config.js';
+import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, formatTorqueWalltime } from '../../src/admin/install-server.js';
+import { buildSlurmHookPaths } from '../../src/admin/install-slurm-hooks.js';
+import type { CommandOptions, CommandResult } from '../../src/core/run-command.js';
+
+const config = parseConfig({
+  batch: { kind: 'torque', veQueue: 've', vemonQueue: 'vemon', maxLeaseSeconds: 7 * 86400 + 90 },
+  ldap: { url: 'ldap://127.0.0.1', baseDn: 'dc=example' },
+  virt: { hosts: { node1: {}, node2: {}, default: {} } },
+});
+
+void t.test('TORQUE: the exact qmgr commands', (t) => {
+  t.same(buildTorqueServerCommands(config), [
+    'create queue ve',
+    'set queue ve queue_type = Execution',
+    'set queue ve resources_max.walltime = 168:01:30',
+    'set queue ve enabled = True',
+    'set queue ve started = True',
+    'create queue vemon',
+    'set queue vemon queue_type = Execution',
+    'set queue vemon resources_default.neednodes = 1:vemon',
+    'set queue vemon resources_default.walltime = 00:10:00',
+    'set queue vemon acl_user_enable = True',
+    'set queue vemon acl_users = pbsve',
+    'set queue vemon enabled = True',
+    'set queue vemon started = True',
+    'set server allow_node_submit = True',
+  ]);
+  t.ok(buildTorqueServerCommands(config, { eventSubmitter: 'vemon-svc' }).includes('set queue vemon acl_users = vemon-svc'));
+  t.throws(() => buildTorqueServerCommands(config, { eventSubmitter: 'a,b' }), { code: 'invalid-field' });
+  t.throws(() => buildTorqueServerCommands({ ...config, batch: { ...config.batch, veQueue: 've; rm' } }), { code: 'invalid-field' });
+  t.equal(formatTorqueWalltime(3600), '01:00:00');
+  t.equal(formatTorqueWalltime(59), '00:00:59');
+  t.same(buildTorqueNodeNotes(config).filter((l) => l.includes('set node node1')), ['#   set node node1 properties += kvm     # QEMU/KVM VEs may run here', '#   set node node1 properties += lxc     # LXC VEs may run here']);
+  t.end();
+});
+
+void t.test('TORQUE: applied one by one through qmgr -c; a second run finds the queues there', async (t) => {
+  const calls: { file: string; args: readonly string[]; timeoutMs: number | undefined }[] = [];
+  const existing = new Set(['ve']);
+  const run = (file: string, args: readonly string[], o?: CommandOptions): Promise<CommandResult> => {
+    calls.push({ file, args, timeoutMs: o?.timeoutMs });
+    const m = /^create queue (\S+)$/.exec(args[1] ?? '');
+    if (m?.[1] !== undefined && existing.has(m[1])) return Promise.resolve({ stdout: '', stderr: `qmgr obj=${m[1]} svr=default: Queue already exists\n`, exitCode: 1 });
+    return Promise.resolve({ stdout: '', stderr: '', exitCode: 0 });
+  };
+  const commands = buildTorqueServerCommands(config);
+  const results = await applyTorqueServerCommands(commands, { dryRun: false, binDir: '/opt/torque/bin', timeoutMs: 5000, runCommand: run });
+  t.same(calls.map((c) => [c.file, ...c.args]), commands.map((c) => ['/opt/torque/bin/qmgr', '-c', c]));
+  t.equal(calls[0]?.timeoutMs, 5000);
+  t.same(results.slice(0, 2).map((r) => r.outcome), ['exists', 'applied']);
+
+  const dry = await applyTorqueServerCommands(commands, { dryRun: true, runCommand: () => Promise.reject(new Error('must not run')) });
+  t.ok(dry.every((r) => r.outcome === 'would-apply'));
+
+  const failing = (): Promise<CommandResult> => Promise.resolve({ stdout: '', stderr: 'qmgr: Unauthorized Request\n', exitCode: 159 });
+  await t.rejects(applyTorqueServerCommands(commands, { dryRun: false, runCommand: failing }), { code: 'qmgr-failed', kind: 'exec', message: /Unauthorized Request/ });
+});
+
+void t.test('Slurm: the exact slurm.conf lines', (t) => {
+  t.same(buildSlurmConfLines({ ...config, batch: { ...config.batch, kind: 'slurm' } }, buildSlurmHookPaths('/usr/local/libexec/pbs-ve')), [
+    '# pbs-ve: add to slurm.conf on every host (same file everywhere), then: scontrol reconfigure',
+    'Prolog=/usr/local/libexec/pbs-ve/ve-prolog',
+    'Epilog=/usr/local/libexec/pbs-ve/ve-epilog',
+    '# the Prolog runs at allocation on every node of the job, before the batch script',
+    'PrologFlags=Alloc',
+    'HealthCheckProgram=/usr/local/libexec/pbs-ve/ve-health-check',
+    'HealthCheckInterval=60',
+    'HealthCheckNodeState=ANY',
+    '# node Features: kvm (QEMU/KVM VEs) and lxc (containers) on VE nodes, vemon on the monitor node(s)',
+    'NodeName=node1 Features=kvm,lxc ...',
+    'NodeName=node2 Features=kvm,lxc ...',
+    'NodeName=<vemon-node> Features=vemon ...',
+    'PartitionName=ve Nodes=node1,node2 MaxTime=10082 AllowGroups=ALL State=UP',
+    'PartitionName=vemon Nodes=<vemon-node> MaxTime=10 AllowGroups=root State=UP',
+  ]);
+  t.end();
+});
