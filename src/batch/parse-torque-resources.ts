@@ -1,6 +1,6 @@
 // TORQUE writes resources as text (nodes=1:ppn=2:general, mem=128mb, walltime=00:10:00); pbs-ve wants numbers.
 import type { JobResources } from './batch.js';
-import { torqueParseError } from './parse-torque-xml.js';
+import { torqueParseError } from './torque-parse-error.js';
 
 export interface TorqueNodeSpec {
   readonly nodeCount: number;

@@ -1,16 +1,13 @@
 // TORQUE clients speak XML with -x; xml2js is wrapped here so parse failures become one VeError.
 import { Parser } from 'xml2js';
-import { VeError } from '../core/ve-error.js';
+import { torqueParseError } from './torque-parse-error.js';
 
 /** an xml2js element with explicitArray: every child is a list of strings or elements */
 export interface TorqueXmlElement {
   readonly [child: string]: readonly (string | TorqueXmlElement)[] | undefined;
 }
 
-// Callers say what they parsed so the error names the command whose output was garbage.
-export function torqueParseError(what: string, problem: string, cause?: unknown): VeError {
-  return new VeError('torque-parse', 'environment', `${what}: ${problem}`, cause === undefined ? {} : { cause });
-}
+export { torqueParseError };
 
 // xml2js parses synchronously when async is off; the callback style is only its API shape.
 export function parseTorqueXml(xml: string, what: string): TorqueXmlElement | undefined {

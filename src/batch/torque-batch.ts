@@ -5,7 +5,7 @@ import { buildTorqueQsubArgs } from './build-torque-qsub-args.js';
 import { classifyTorqueFailure, isTorqueUnknownJob } from './classify-torque-failure.js';
 import { parsePbsnodesXml } from './parse-pbsnodes-xml.js';
 import { parseQstatXml } from './parse-qstat-xml.js';
-import { torqueParseError } from './parse-torque-xml.js';
+import { torqueParseError } from './torque-parse-error.js';
 import { isTorqueJobId } from './torque-job-id.js';
 import { runCommand, type CommandOptions, type CommandResult, type RunCommand } from '../core/run-command.js';
 import { VeError, invalidField } from '../core/ve-error.js';

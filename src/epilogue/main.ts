@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // ve-epilogue: TORQUE mom_priv/epilogue (through the installed wrapper) or Slurm Epilog.
 import { findConfigDir, loadConfig } from '../config/load-config.js';
-import { buildHookLog, openBatch, openEventSink, openVirtAt } from '../config/open-adapters.js';
+import { openBatch, openEventSink, openVirtAt } from '../config/open-adapters.js';
+import { buildHookLog } from '../host/build-hook-log.js';
 import { readPelogContext } from '../host/read-pelog-context.js';
 import { createLocalVeDisks } from '../host/ve-disks.js';
 import { runHook } from '../host/run-hook.js';
