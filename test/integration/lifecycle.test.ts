@@ -119,6 +119,37 @@ void t.test('one VE lives and dies through Slurm, libvirt and LDAP', async (t) =
   t.same(history.history.map((h) => h.state), ['running', 'destroyed']);
 });
 
+void t.test('a VE whose job is still queued is listed as pending, and can be destroyed before it starts', async (t) => {
+  // nothing can start while the partition is down: the job stays queued
+  await runCommand('scontrol', ['update', 'partitionname=batch', 'state=down'], { env: info.env });
+  t.teardown(() => runCommand('scontrol', ['update', 'partitionname=batch', 'state=up'], { env: info.env }));
+  const created = await runVeAs(info, user, ['create', 'queued1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  const row = (await rows(false)).find((r) => r.jobId === jobId);
+  t.equal(row?.state, 'pending');
+  t.equal(row?.name, 'queued1');
+  t.equal(row?.memoryMiB, 64);
+  const dup = await runVeAs(info, user, ['create', 'queued1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  t.equal(dup.exitCode, 2, 'a second VE of the same name is refused');
+  t.match(dup.stderr, /name: you already have a VE named "queued1"/);
+  const d = await runVeAs(info, user, ['destroy', 'queued1', '--wait', '30s']);
+  t.equal(d.exitCode, 0, d.stderr);
+  t.notOk((await rows()).some((r) => r.jobId === jobId), 'a VE that never ran leaves no LDAP entry');
+});
+
+void t.test('the end of the lease ends the VE: Slurm kills the job at its walltime, the epilogue tears down', async (t) => {
+  const created = await runVeAs(info, user, ['create', 'lease1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1m']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'lease1', 'running', 90_000);
+  const host = (await rows()).find((r) => r.jobId === jobId)?.host ?? '';
+  const t0 = Date.now();
+  await waitForLdapState(info, user, 'lease1', 'destroyed', 180_000);
+  t.comment(`lease 60 s: destroyed ${Math.round((Date.now() - t0) / 1000)} s after running`);
+  t.notMatch(await virshList(host), new RegExp(`pbsve-${jobId}`), 'domain gone');
+});
+
 void t.test('a guest that powers off ends its job, and the epilogue records it', async (t) => {
   const created = await runVeAs(info, user, ['create', 'off1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);
