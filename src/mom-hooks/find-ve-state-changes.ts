@@ -1,0 +1,48 @@
+import { parseDomainName } from '../core/build-domain-name.js';
+import type { DomainInfo } from '../virt/virt.js';
+import type { VeJobRecord } from '../host/ve-job-record.js';
+import type { VeState } from '../core/ve-state.js';
+
+export interface VeStateChange {
+  readonly record: VeJobRecord;
+  readonly state: VeState;
+  readonly reason: string;
+}
+
+export interface HostVeFindings {
+  /** VEs whose domain no longer matches what this host last reported */
+  readonly changes: readonly VeStateChange[];
+  /** pbsve-* domains no realized VE job of this host claims (reported, never destroyed here) */
+  readonly orphans: readonly DomainInfo[];
+}
+
+// What libvirt shows, in the words LDAP uses; undefined = nothing worth an event.
+function classifyDomain(domain: DomainInfo | undefined): { state: VeState; reason: string } {
+  if (domain === undefined) return { state: 'failed', reason: 'domain disappeared behind pbs-ve' };
+  switch (domain.state) {
+    case 'crashed': return { state: 'failed', reason: 'guest crashed' };
+    case 'shutoff':
+    case 'shutdown': return { state: 'stopped', reason: 'guest powered off' };
+    case 'paused':
+    case 'pmsuspended': return { state: 'stopped', reason: `domain ${domain.state}` };
+    default: return { state: 'running', reason: 'domain running' };
+  }
+}
+
+/**
+ * Pure: compares this host's realized VE jobs with libvirt's domain list. `lastReported` holds the state
+ * each VE was last reported in (by the prologue or an earlier run), so a state is reported once.
+ */
+export function findVeStateChanges(records: readonly VeJobRecord[], domains: readonly DomainInfo[], lastReported: ReadonlyMap<string, VeState>): HostVeFindings {
+  const byName = new Map(domains.map((d) => [d.name, d]));
+  const changes: VeStateChange[] = [];
+  const claimed = new Set<string>();
+  for (const record of records) {
+    if (record.status !== 'realized') continue;
+    claimed.add(record.domain);
+    const seen = classifyDomain(byName.get(record.domain));
+    if ((lastReported.get(record.jobId) ?? 'running') !== seen.state) changes.push({ record, ...seen });
+  }
+  const orphans = domains.filter((d) => parseDomainName(d.name) !== undefined && !claimed.has(d.name));
+  return { changes, orphans };
+}
