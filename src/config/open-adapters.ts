@@ -1,12 +1,13 @@
 // The only place real adapters are built; entry points call these and hand ports to use-cases.
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { createSlurmBatch } from '../batch/slurm-batch.js';
 import { createTorqueBatch } from '../batch/torque-batch.js';
 import { createLdapInventory } from '../inventory/ldap-inventory.js';
 import { openLibvirtVirt } from '../virt/libvirt-virt.js';
 import { openEventJournal } from '../events/event-journal.js';
-import { createEventSink, type EventSink } from '../events/event-sink.js';
+import { createEventSigner, createEventSink, type EventSink } from '../events/event-sink.js';
+import { hostKeyPath, openHostKeyring } from '../events/host-key.js';
 import { loadLdapWriteCredentials } from './load-config.js';
 import type { Batch } from '../batch/batch.js';
 import type { Inventory } from '../inventory/inventory.js';
@@ -36,20 +37,10 @@ export function openReadOnlyVirtAt(uri: string): Promise<Virt> {
   return openLibvirtVirt(uri, { readOnly: true });
 }
 
-// Hooks have no terminal: their lines go to stderr (the batch system's log) and a pbs-ve log file.
-export function buildHookLog(config: PbsVeConfig, name: string): (line: string) => void {
-  return (line) => {
-    const stamped = `${new Date().toISOString()} ${name}[${process.pid}] ${line}\n`;
-    process.stderr.write(stamped);
-    try {
-      mkdirSync(join(config.stateDir, 'log'), { recursive: true });
-      appendFileSync(join(config.stateDir, 'log', 'pbs-ve.log'), stamped);
-    } catch {
-      // the log is a convenience; stderr already has the line
-    }
-  };
-}
-
-export function openEventSink(config: PbsVeConfig, configDir: string, batch: Batch, log: (line: string) => void): EventSink {
-  return createEventSink({ batch, journal: openEventJournal(join(config.stateDir, 'journal', 'events.log')), config, configDir, log });
+// Events are signed with the key of the host they claim (<configDir>/host-keys/<host>.key, root-only);
+// given this host's name, a missing key is logged at once rather than at the first send.
+export function openEventSink(config: PbsVeConfig, configDir: string, batch: Batch, log: (line: string) => void, host?: string): EventSink {
+  if (host !== undefined && !existsSync(hostKeyPath(configDir, host))) log(`pbs-ve: no event key for host ${host}: events stay in the journal until ve-monitor keygen --host ${host}`);
+  const sign = createEventSigner(openHostKeyring(configDir, log));
+  return createEventSink({ batch, journal: openEventJournal(join(config.stateDir, 'journal', 'events.log')), config, configDir, log, sign });
 }

@@ -16,7 +16,7 @@ export function buildMonitorScript(options: { nodePath: string; installDir: stri
   const main = checkPath('installDir', join(options.installDir, 'dist/src/ve-monitor/main.js'));
   const configDir = checkPath('configDir', options.configDir);
   for (const e of options.encodedEvents) {
-    if (!/^[A-Za-z0-9_-]+$/.test(e)) throw new VeError('invalid-event', 'exec', 'encoded event is not base64url');
+    if (!/^[A-Za-z0-9_.-]+$/.test(e)) throw new VeError('invalid-event', 'exec', 'encoded event is not a signed base64url line');
   }
   return [
     '#!/bin/sh',

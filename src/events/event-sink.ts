@@ -1,8 +1,11 @@
 import { join } from 'node:path';
-import { encodeVeEvent } from './encode-ve-event.js';
+import { decodeVeEvent, encodeVeEvent } from './encode-ve-event.js';
 import { buildMonitorScript } from './build-monitor-script.js';
+import { signEventLine } from './sign-event-line.js';
 import { withLockFile } from '../core/with-lock-file.js';
+import { VeError } from '../core/ve-error.js';
 import type { EventJournal } from './event-journal.js';
+import type { HostKeyring } from './host-key.js';
 import type { Batch } from '../batch/batch.js';
 import type { VeEvent } from '../core/ve-event.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
@@ -17,12 +20,45 @@ export interface EventSink {
 
 export const EVENTS_PER_JOB = 200;
 
+/** turns a journalled payload into a signed line; throws a VeError when this host cannot sign it */
+export type EventSigner = (payload: string) => string;
+
 export interface EventSinkDeps {
   readonly batch: Batch;
   readonly journal: EventJournal;
   readonly config: PbsVeConfig;
   readonly configDir: string;
   readonly log: (line: string) => void;
+  readonly sign: EventSigner;
+}
+
+// Each event is signed with the key of the host it claims: a host holds only its own key, so it
+// can sign nothing else (a sandbox sharing one state dir and key dir signs each host's own events).
+export function createEventSigner(keyring: HostKeyring): EventSigner {
+  return (payload) => {
+    const host = decodeVeEvent(payload).host;
+    const key = keyring(host);
+    if (key === undefined) throw new VeError('host-key-missing', 'environment', `no key to sign events of host ${host}`);
+    return signEventLine(payload, host, key);
+  };
+}
+
+// Signing happens at send time: the journal keeps plain payloads, so a key installed late (or
+// replaced) still gets every journalled event out.
+function signPending(pending: readonly { id: string; event: string }[], sign: EventSigner, log: (line: string) => void): { id: string; line: string }[] {
+  const signed: { id: string; line: string }[] = [];
+  let unsigned = 0;
+  let firstProblem = '';
+  for (const p of pending) {
+    try {
+      signed.push({ id: p.id, line: sign(p.event) });
+    } catch (err) {
+      unsigned++;
+      firstProblem ||= (err as Error).message;
+    }
+  }
+  if (unsigned > 0) log(`pbs-ve: ${unsigned} event(s) kept in the journal, cannot sign them: ${firstProblem}`);
+  return signed;
 }
 
 // One vemon job carries up to EVENTS_PER_JOB events, so a boot storm does not flood the queue.
@@ -31,9 +67,10 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
   const flush = async (): Promise<{ sent: number; pending: number }> =>
     withLockFile(join(config.stateDir, 'journal', 'send.lock'), 30_000, async () => {
       const pending = journal.pending();
+      const signed = signPending(pending, deps.sign, deps.log);
       let sent = 0;
-      for (let i = 0; i < pending.length; i += EVENTS_PER_JOB) {
-        const chunk = pending.slice(i, i + EVENTS_PER_JOB);
+      for (let i = 0; i < signed.length; i += EVENTS_PER_JOB) {
+        const chunk = signed.slice(i, i + EVENTS_PER_JOB);
         try {
           const jobId = await batch.submit({
             name: 'pbsve-events',
@@ -44,7 +81,7 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
             features: [],
             nodeCount: 1,
             variables: {},
-            script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: deps.configDir, encodedEvents: chunk.map((c) => c.event) }),
+            script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: deps.configDir, encodedEvents: chunk.map((c) => c.line) }),
             outputPath: join(config.stateDir, 'log', 'vemon-%j.out'),
             workdir: '/tmp',
           });

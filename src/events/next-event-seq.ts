@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { withLockFile } from '../core/with-lock-file.js';
 
-const SEQ_PER_START = 1_000_000;
+export const SEQ_PER_START = 1_000_000;
 
 // Seq = start count x 1e6 + a per-host counter: a requeued job on another host still sorts after its past.
 export async function nextEventSeq(jobDir: string, startCount: number): Promise<number> {

@@ -37,7 +37,8 @@ export interface ApplyEventsReport {
   readonly applied: number;
   readonly stale: number;
   readonly duplicate: number;
-  readonly rejected: readonly { readonly line: number; readonly message: string }[];
+  /** line numbers count the non-empty lines, from 1 */
+  readonly rejected: readonly { readonly line: number; readonly code: string; readonly message: string }[];
 }
 
 // A batch of events from one vemon job: a bad line is reported and skipped, never blocks the rest.
@@ -45,10 +46,10 @@ export async function applyEvents(inventory: Inventory, events: readonly (VeEven
   let applied = 0;
   let stale = 0;
   let duplicate = 0;
-  const rejected: { line: number; message: string }[] = [];
+  const rejected: { line: number; code: string; message: string }[] = [];
   const valid: VeEvent[] = [];
   events.forEach((e, i) => {
-    if (e instanceof VeError) rejected.push({ line: i + 1, message: e.message });
+    if (e instanceof VeError) rejected.push({ line: i + 1, code: e.code, message: e.message });
     else valid.push(e);
   });
   // within one VE, seq order makes the final state independent of arrival order

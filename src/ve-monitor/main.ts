@@ -1,28 +1,46 @@
 #!/usr/bin/env node
-// ve-monitor: runs on vemon nodes only (they hold the LDAP write credentials).
+// ve-monitor: runs on vemon nodes only (they hold the LDAP write credentials and every host's event key).
 import { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { findConfigDir, loadConfig } from '../config/load-config.js';
 import { openBatch, openInventory } from '../config/open-adapters.js';
 import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
+import { ensureHostKey, openHostKeyring } from '../events/host-key.js';
+import { flushHostJournal } from '../events/flush-host-journal.js';
 import { applyEvents } from './apply-event.js';
-import { readEventLines } from './read-event-lines.js';
+import { checkEventClaims } from './check-event-claims.js';
+import { readEventLines, splitEventLines } from './read-event-lines.js';
+import { describeEventOrigin, logRejectedEvents } from './log-rejected-events.js';
 import { reconcile } from './reconcile.js';
+import { readStdinText } from './read-stdin-text.js';
+import type { BatchJob } from '../batch/batch.js';
 
 const program = new Command('ve-monitor').description('fold VE events into the LDAP inventory; repair drift').showHelpAfterError();
+const stderrLog = (line: string): void => { process.stderr.write(`${line}\n`); };
 
-program.command('apply').description('apply events (one base64url line each) to LDAP')
+program.command('apply').description('apply signed event lines (<payload>.<host>.<hmac>) to LDAP')
   .option('--stdin', 'read event lines from standard input (how vemon jobs deliver them)')
   .option('--event <line...>', 'event lines given as arguments')
   .action(async (opts: { stdin?: boolean; event?: string[] }) => {
     await runHook('monitor', async () => {
-      const config = loadConfig(findConfigDir(process.env));
-      const text = [opts.stdin === true ? readFileSync(0, 'utf8') : '', ...(opts.event ?? [])].join('\n');
+      const configDir = findConfigDir(process.env);
+      const config = loadConfig(configDir);
+      const text = [opts.stdin === true ? await readStdinText() : '', ...(opts.event ?? [])].join('\n');
+      let events = readEventLines(text, openHostKeyring(configDir, stderrLog));
+      if (events.some((e) => !(e instanceof Error))) {
+        // one listing per batch of events: cheap, and it catches a host lying about a job it does not run
+        let jobs: BatchJob[] = [];
+        try {
+          jobs = await openBatch(config).listJobs();
+        } catch (err) {
+          stderrLog(`ve-monitor: event claims not checked against the batch system: ${(err as Error).message}`);
+        }
+        events = checkEventClaims(events, jobs);
+      }
       const inventory = openInventory(config, 'write');
       try {
-        const report = await applyEvents(inventory, readEventLines(text));
-        for (const r of report.rejected) process.stderr.write(`ve-monitor: rejected event line ${r.line}: ${r.message}\n`);
+        const report = await applyEvents(inventory, events);
+        logRejectedEvents(config.stateDir, report.rejected, splitEventLines(text), describeEventOrigin(process.env));
         process.stdout.write(`applied ${report.applied}, stale ${report.stale}, duplicate ${report.duplicate}, rejected ${report.rejected.length}\n`);
         return report.rejected.length > 0 ? 2 : 0;
       } finally {
@@ -49,6 +67,26 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
       } finally {
         await inventory.close();
       }
+    });
+  });
+
+program.command('keygen').description('create <configDir>/host-keys/<host>.key (0600) unless it exists; copy it to that host and keep it on the vemon nodes')
+  .requiredOption('--host <name>', 'host name as the batch system names it')
+  .action(async (opts: { host: string }) => {
+    await runHook('cli', () => {
+      process.stdout.write(`${ensureHostKey(findConfigDir(process.env), opts.host)}\n`);
+      return Promise.resolve(0);
+    });
+  });
+
+program.command('flush').description("send this host's journalled events that are still pending (what the periodic hook does)")
+  .requiredOption('--host <name>', 'this host, as the batch system names it')
+  .action(async (opts: { host: string }) => {
+    await runHook('cli', async () => {
+      const configDir = findConfigDir(process.env);
+      const result = await flushHostJournal(loadConfig(configDir), configDir, opts.host, stderrLog);
+      process.stdout.write(`sent ${result.sent}, pending ${result.pending}\n`);
+      return result.pending > 0 ? 3 : 0;
     });
   });
 

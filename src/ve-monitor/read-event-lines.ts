@@ -1,12 +1,24 @@
 import { decodeVeEvent } from '../events/encode-ve-event.js';
+import { verifyEventLine } from '../events/sign-event-line.js';
 import { VeError } from '../core/ve-error.js';
+import type { HostKeyring } from '../events/host-key.js';
 import type { VeEvent } from '../core/ve-event.js';
 
-// Each line stands alone: one forged or damaged line is reported, the rest still applied.
-export function readEventLines(text: string): (VeEvent | VeError)[] {
-  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').map((line) => {
+// Blank lines carry nothing; numbering the others lets a rejection point at its line.
+export function splitEventLines(text: string): string[] {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+}
+
+// Each line stands alone: one forged, unsigned or damaged line is refused, the rest still applied.
+export function readEventLines(text: string, keyring: HostKeyring): (VeEvent | VeError)[] {
+  return splitEventLines(text).map((line) => {
     try {
-      return decodeVeEvent(line);
+      const { payload, host } = verifyEventLine(line, keyring);
+      const event = decodeVeEvent(payload);
+      if (event.host !== host) {
+        throw new VeError('event-host-mismatch', 'prereq', `event line signed by host ${host} claims host ${event.host} (job ${event.jobId})`);
+      }
+      return event;
     } catch (err) {
       return err instanceof VeError ? err : new VeError('invalid-event', 'prereq', String(err));
     }

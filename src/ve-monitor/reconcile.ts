@@ -31,21 +31,26 @@ function buildReconcileEvent(base: Omit<VeEvent, 'version' | 'source' | 'at'>, c
 }
 
 // LDAP says it lives but the batch system has no live job for it: the VE cannot be running.
-async function findLost(deps: ReconcileDeps, ve: VeRecord, jobs: ReadonlyMap<string, BatchJob>): Promise<string | undefined> {
+function findLost(ve: VeRecord, jobs: ReadonlyMap<string, BatchJob>): string | undefined {
   if (!LIVE_STATES.has(ve.state)) return undefined;
-  const job = jobs.get(ve.jobId) ?? (await deps.batch.getJob(ve.jobId));
+  const job = jobs.get(ve.jobId);
   if (job === undefined) return 'the batch system no longer knows the job';
   if (job.state === 'completed') return `the job has ended (${job.rawState})`;
   return undefined;
 }
 
-/** One cron pass: LDAP and the batch system are compared and LDAP repaired; returns what it found. */
+/**
+ * One cron pass: LDAP and the batch system are compared and LDAP repaired; returns what it found.
+ * Linear: one LDAP listing and one job listing (every queue: a VE job moved to another queue still
+ * lives), then map lookups; per-item LDAP calls only for drift.
+ */
 export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun: boolean }): Promise<DriftItem[]> {
-  const [ves, jobList] = await Promise.all([deps.inventory.listVes({ includeFinal: false }), deps.batch.listJobs({ queue: deps.veQueue })]);
-  const jobs = new Map(jobList.map((j) => [j.jobId, j]));
+  const [ves, allJobs] = await Promise.all([deps.inventory.listVes({ includeFinal: false }), deps.batch.listJobs()]);
+  const jobs = new Map(allJobs.map((j) => [j.jobId, j]));
+  const jobList = allJobs.filter((j) => j.queue === deps.veQueue);
   const drift: DriftItem[] = [];
   for (const ve of ves) {
-    const why = await findLost(deps, ve, jobs);
+    const why = findLost(ve, jobs);
     if (why === undefined) continue;
     const event = buildReconcileEvent({ ...ve, seq: ve.seq + 1, state: 'lost', reason: why }, deps.clock);
     const changed = !options.dryRun && (await applyEvent(deps.inventory, event)) === 'applied';

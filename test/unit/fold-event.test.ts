@@ -66,6 +66,6 @@ void t.test('a batch applies valid events in seq order and reports bad lines', a
   const report = await applyEvents(inv, [destroyed, new VeError('invalid-event', 'prereq', 'forged'), base]);
   t.equal(report.applied, 2, 'sorted by seq inside the batch, so neither is stale');
   t.equal(report.stale, 0);
-  t.same(report.rejected, [{ line: 2, message: 'forged' }]);
+  t.same(report.rejected, [{ line: 2, code: 'invalid-event', message: 'forged' }]);
   t.equal(inv.ves.get('17')?.state, 'destroyed');
 });

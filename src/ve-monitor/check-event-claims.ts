@@ -1,0 +1,27 @@
+import { VeError } from '../core/ve-error.js';
+import type { BatchJob } from '../batch/batch.js';
+import type { VeEvent } from '../core/ve-event.js';
+import { SEQ_PER_START } from '../events/next-event-seq.js';
+const RUNNING_CLAIMS: ReadonlySet<string> = new Set(['starting', 'running']);
+
+// A signed line proves which host sent it; the batch system tells whether that host could know.
+// Only clear contradictions are refused: a job the batch system has forgotten proves nothing.
+function findContradiction(event: VeEvent, job: BatchJob | undefined): string | undefined {
+  if (job === undefined) return undefined;
+  if (job.owner !== event.owner) return `job ${event.jobId} belongs to ${job.owner}, the event claims owner ${event.owner}`;
+  const sameRun = Math.floor(event.seq / SEQ_PER_START) === Math.max(1, job.startCount);
+  if (RUNNING_CLAIMS.has(event.state) && sameRun && job.state === 'running' && !job.execHosts.includes(event.host)) {
+    return `job ${event.jobId} runs on ${job.execHosts.join(',') || '(no host)'}, the event claims ${event.state} on ${event.host}`;
+  }
+  return undefined;
+}
+
+/** Events whose claim the batch system contradicts become VeErrors (event-claim-mismatch); order kept. */
+export function checkEventClaims(events: readonly (VeEvent | VeError)[], jobs: readonly BatchJob[]): (VeEvent | VeError)[] {
+  const byId = new Map(jobs.map((j) => [j.jobId, j]));
+  return events.map((e) => {
+    if (e instanceof VeError) return e;
+    const why = findContradiction(e, byId.get(e.jobId));
+    return why === undefined ? e : new VeError('event-claim-mismatch', 'prereq', why, { details: { jobId: e.jobId, host: e.host } });
+  });
+}

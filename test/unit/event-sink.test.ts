@@ -1,0 +1,76 @@
+import t from 'tap';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { openEventJournal } from '../../src/events/event-journal.js';
+import { EVENTS_PER_JOB, createEventSigner, createEventSink } from '../../src/events/event-sink.js';
+import { ensureHostKey, openHostKeyring } from '../../src/events/host-key.js';
+import { verifyEventLine } from '../../src/events/sign-event-line.js';
+import { decodeVeEvent } from '../../src/events/encode-ve-event.js';
+import { VeError } from '../../src/core/ve-error.js';
+import { parseConfig } from '../../src/config/load-config.js';
+import type { Batch, SubmitRequest } from '../../src/batch/batch.js';
+import type { VeEvent } from '../../src/core/ve-event.js';
+
+const base: VeEvent = {
+  version: 1, jobId: '15', seq: 1_000_001, state: 'running', at: '2026-11-23T10:00:00.000Z', host: 'node1', owner: 'user1', name: 'web1',
+  type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 256, domain: 'pbsve-15', source: 'prologue', reason: 'domain running',
+};
+
+// A batch system that is down until told otherwise, recording every accepted script.
+function buildFakeBatch(): Batch & { up: boolean; accepted: SubmitRequest[] } {
+  const fake = {
+    kind: 'slurm' as const, up: false, accepted: [] as SubmitRequest[],
+    submit(r: SubmitRequest) {
+      if (!fake.up) return Promise.reject(new VeError('batch-unavailable', 'environment', 'slurmctld down'));
+      fake.accepted.push(r);
+      return Promise.resolve(String(100 + fake.accepted.length));
+    },
+    getJob: () => Promise.reject(new Error('unused')), listJobs: () => Promise.reject(new Error('unused')), cancel: () => Promise.reject(new Error('unused')),
+    listNodes: () => Promise.reject(new Error('unused')), setNodeOffline: () => Promise.reject(new Error('unused')), requeue: () => Promise.reject(new Error('unused')),
+    readJobScript: () => Promise.reject(new Error('unused')),
+  };
+  return fake;
+}
+
+function setup(t: { teardown: (fn: () => void) => void }): { sink: ReturnType<typeof createEventSink>; batch: ReturnType<typeof buildFakeBatch>; dir: string; logs: string[]; journalFile: string } {
+  const dir = mkdtempSync('/tmp/pbsve-sink-');
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
+  ensureHostKey(join(dir, 'etc'), 'node1');
+  const config = parseConfig({ batch: { kind: 'slurm' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir: join(dir, 'state'), installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' });
+  const batch = buildFakeBatch();
+  const logs: string[] = [];
+  const journalFile = join(dir, 'state/journal/events.log');
+  const sink = createEventSink({ batch, journal: openEventJournal(journalFile), config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))) });
+  return { sink, batch, dir, logs, journalFile };
+}
+
+function linesOf(script: string): string[] {
+  const body = script.slice(script.indexOf("<<'PBSVE_EVENTS'\n") + 16, script.lastIndexOf('PBSVE_EVENTS'));
+  return body.split('\n').filter((l) => l !== '');
+}
+
+void t.test('with the batch system down all 300 events stay journalled; one flush sends them in 2 jobs, in order, once', async (t) => {
+  const { sink, batch, dir, logs, journalFile } = setup(t);
+  const events = Array.from({ length: 300 }, (_, i) => ({ ...base, jobId: String(1000 + (i % 30)), seq: 1_000_001 + Math.floor(i / 30) }));
+  t.same(await sink.emit(events), { sent: 0, pending: 300 });
+  t.match(logs.join('\n'), /events kept in the journal, vemon job not accepted: slurmctld down/);
+  t.equal(openEventJournal(journalFile).pending().length, 300);
+  batch.up = true;
+  t.same(await sink.flush(), { sent: 300, pending: 0 });
+  t.equal(batch.accepted.length, 2, `ceil(300 / ${EVENTS_PER_JOB}) jobs`);
+  const keyring = openHostKeyring(join(dir, 'etc'));
+  const sent = batch.accepted.flatMap((r) => linesOf(r.script)).map((l) => decodeVeEvent(verifyEventLine(l, keyring).payload));
+  t.same(sent, events, 'every event, in the order emitted, each once');
+  t.same(await sink.flush(), { sent: 0, pending: 0 }, 'nothing twice');
+  t.match(readFileSync(journalFile, 'utf8'), /^S \S+ 101$/m, 'journal marks what each job carried');
+  t.equal(batch.accepted[0]?.queue, 'vemon');
+});
+
+void t.test('an event this host cannot sign stays in the journal, the others go', async (t) => {
+  const { sink, batch, logs } = setup(t);
+  batch.up = true;
+  const result = await sink.emit([base, { ...base, host: 'node2', jobId: '16' }]);
+  t.same(result, { sent: 1, pending: 1 });
+  t.match(logs.join('\n'), /1 event\(s\) kept in the journal, cannot sign them: no key to sign events of host node2/);
+  t.equal(batch.accepted.length, 1);
+});
