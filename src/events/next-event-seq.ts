@@ -3,6 +3,11 @@ import { join } from 'node:path';
 import { withLockFile } from '../core/with-lock-file.js';
 
 export const SEQ_PER_START = 1_000_000;
+/**
+ * Host events step by 2 and leave the odd numbers in between to the monitor: reconcile marks a VE "lost"
+ * with seq + 1, so the host's own next event (an epilogue "destroyed" still on its way) outranks that guess.
+ */
+export const HOST_SEQ_STEP = 2;
 
 // Seq = start count x 1e6 + a per-host counter: a requeued job on another host still sorts after its past.
 export async function nextEventSeq(jobDir: string, startCount: number): Promise<number> {
@@ -15,7 +20,7 @@ export async function nextEventSeq(jobDir: string, startCount: number): Promise<
     } catch {
       last = 0;
     }
-    const next = Math.max(last + 1, Math.max(1, startCount) * SEQ_PER_START + 1);
+    const next = Math.max(last + HOST_SEQ_STEP, Math.max(1, startCount) * SEQ_PER_START + HOST_SEQ_STEP);
     writeFileSync(`${file}.tmp`, `${next}\n`, { mode: 0o644 });
     renameSync(`${file}.tmp`, file);
     return next;

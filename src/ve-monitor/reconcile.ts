@@ -52,6 +52,7 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
   for (const ve of ves) {
     const why = findLost(ve, jobs);
     if (why === undefined) continue;
+    // seq + 1 is odd: the host's own next event (seq + 2, see HOST_SEQ_STEP) still outranks this guess
     const event = buildReconcileEvent({ ...ve, seq: ve.seq + 1, state: 'lost', reason: why }, deps.clock);
     const changed = !options.dryRun && (await applyEvent(deps.inventory, event)) === 'applied';
     drift.push({ jobId: ve.jobId, name: ve.name, finding: 'job-gone', from: ve.state, to: 'lost', detail: why, changed });
