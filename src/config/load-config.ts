@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
-import type { HostVirtConfig, PbsVeConfig } from './pbs-ve-config.js';
+import type { HostVirtConfig, KvmAcceleration, PbsVeConfig } from './pbs-ve-config.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
 
@@ -35,6 +35,13 @@ function count(o: Record<string, unknown>, key: string, path: string, fallback: 
 function object(v: unknown, path: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(path, 'must be an object', v);
   return v as Record<string, unknown>;
+}
+
+// Hosts without working /dev/kvm still run --type kvm VEs, emulated; the admin may force either way.
+function acceleration(v: unknown): KvmAcceleration {
+  if (v === undefined) return 'auto';
+  if (v !== 'auto' && v !== 'kvm' && v !== 'tcg') bad('virt.kvmAcceleration', 'must be "auto", "kvm" or "tcg"', v);
+  return v;
 }
 
 // Config errors must name the key: an admin fixes them from the message alone.
@@ -75,7 +82,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       timeoutMs: count(ldap, 'timeoutMs', 'ldap.', 10_000),
     },
     ldapWriteCredentialsFile: absolute(root, 'ldapWriteCredentialsFile', '', '/etc/pbs-ve/ldap-write.json'),
-    virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000) },
+    virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']) },
     imageDir: absolute(root, 'imageDir', '', '/var/lib/pbs-ve/images'),
     stateDir: absolute(root, 'stateDir', '', '/var/lib/pbs-ve'),
     nodePath: absolute(root, 'nodePath', '', process.execPath),

@@ -10,6 +10,8 @@ export interface HostVirtConfig {
   readonly roQemuUri: string;
 }
 
+export type KvmAcceleration = 'auto' | 'kvm' | 'tcg';
+
 export interface PbsVeConfig {
   readonly batch: {
     readonly kind: 'slurm' | 'torque';
@@ -39,6 +41,8 @@ export interface PbsVeConfig {
     readonly hosts: Readonly<Record<string, HostVirtConfig>>;
     /** how long the prologue waits for a domain to run, below TORQUE's $prologalarm */
     readonly startTimeoutMs: number;
+    /** --type kvm VEs: kvm (hardware), tcg (emulated, domain type qemu) or auto (probe /dev/kvm once per boot) */
+    readonly kvmAcceleration: KvmAcceleration;
   };
   /** image catalog: <dir>/<name>.json manifests */
   readonly imageDir: string;

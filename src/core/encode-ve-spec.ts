@@ -6,7 +6,13 @@ const PREFIX = 'v1.';
 
 /** The spec as one token of [A-Za-z0-9_.-]: survives TORQUE -v comma splitting, shells and job scripts. */
 export function encodeVeSpec(spec: VeSpec): string {
-  const json = JSON.stringify({ name: spec.name, type: spec.type, image: spec.image, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, leaseSeconds: spec.leaseSeconds });
+  const disks = spec.disks ?? [];
+  // disks/keepDisks only when used: a token without them decodes on hosts of the previous version too
+  const json = JSON.stringify({
+    name: spec.name, type: spec.type, image: spec.image, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, leaseSeconds: spec.leaseSeconds,
+    ...(disks.length === 0 ? {} : { disks }),
+    ...(spec.keepDisks === true ? { keepDisks: true } : {}),
+  });
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
 
@@ -29,7 +35,7 @@ export function decodeVeSpec(token: string): VeSpec {
   const o = parsed as Record<string, unknown>;
   // bounds here are only sanity limits; the prologue checks the real allocation afterwards
   return validateVeSpec(
-    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'] },
+    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'] },
     { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1 },
   );
 }

@@ -11,6 +11,9 @@ export interface RawVeSpec {
   readonly vcpus?: unknown;
   readonly memory?: unknown;
   readonly lease?: unknown;
+  /** data disk sizes as typed (10G, 512M) or MiB numbers; absent = none */
+  readonly disks?: unknown;
+  readonly keepDisks?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -22,6 +25,11 @@ export interface SpecLimits {
 }
 
 export const VE_NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
+/** more data disks than this is a request for a storage server, not a VE */
+export const MAX_DATA_DISKS = 4;
+/** a sanity bound only; whether the host has the space is checked by the prologue (statfs) */
+export const MAX_DISK_MIB = 16 * 1024 * 1024;
+
 export const IMAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
 // A VE name becomes a host name, a domain title and an LDAP value: only a DNS label is safe everywhere.
@@ -50,6 +58,20 @@ function validateCount(field: string, value: unknown, max: number): number {
   return n;
 }
 
+// Disk sizes reach qemu-img and the host's free space: whole MiB, bounded, at most MAX_DATA_DISKS.
+export function validateDiskSizes(value: unknown, field = 'disk'): number[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidField(field, 'must be a list of sizes', value);
+  if (value.length > MAX_DATA_DISKS) throw invalidField(field, `at most ${MAX_DATA_DISKS} data disks`, value.length);
+  return value.map((item: unknown) => {
+    const text = typeof item === 'number' ? String(item) : item;
+    if (typeof text !== 'string') throw invalidField(field, 'must be a size such as 512M, 10G or 1T', item);
+    const mib = parseMemoryMiB(field, text);
+    if (mib < 1 || mib > MAX_DISK_MIB) throw invalidField(field, `must be from 1 MiB to ${MAX_DISK_MIB / (1024 * 1024)} TiB`, item);
+    return mib;
+  });
+}
+
 // Check arguments only (no I/O): every rule names its field so users can fix their command line.
 export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   const name = validateVeName(raw.name);
@@ -70,5 +92,14 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   if (leaseSeconds < 1 || leaseSeconds > limits.maxLeaseSeconds) {
     throw invalidField('lease', `must be more than 0 and at most ${limits.maxLeaseSeconds} s (the queue's walltime limit)`, raw.lease);
   }
-  return { version: 1, name, type: raw.type, image, vcpus, memoryMiB, leaseSeconds };
+  const disks = validateDiskSizes(raw.disks);
+  if (raw.keepDisks !== undefined && typeof raw.keepDisks !== 'boolean') throw invalidField('keep-disk', 'must be true or false', raw.keepDisks);
+  if (raw.keepDisks === true && disks.length === 0) throw invalidField('keep-disk', 'needs at least one --disk to keep', raw.keepDisks);
+  if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
+  // optional parts appear only when used, so specs without them stay identical to older versions
+  return {
+    version: 1, name, type: raw.type, image, vcpus, memoryMiB, leaseSeconds,
+    ...(disks.length === 0 ? {} : { disks }),
+    ...(raw.keepDisks === true ? { keepDisks: true } : {}),
+  };
 }

@@ -9,4 +9,8 @@ export interface VeSpec {
   readonly vcpus: number;
   readonly memoryMiB: number;
   readonly leaseSeconds: number;
+  /** extra data disks (MiB each), attached as vdb, vdc, ...; absent = none (tokens of older versions) */
+  readonly disks?: readonly number[];
+  /** true: the epilogue keeps the data disks for the owner instead of deleting them */
+  readonly keepDisks?: boolean;
 }

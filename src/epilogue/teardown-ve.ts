@@ -6,6 +6,10 @@ import type { Clock } from '../core/clock.js';
 import type { EventSink } from '../events/event-sink.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { VeDisks } from '../host/ve-disks.js';
+import { join } from 'node:path';
+import { findUserIds, type UserIds } from '../host/find-user-ids.js';
+import { createVeConsole, type VeConsole } from '../host/ve-console.js';
+import type { VeJobRecord } from '../host/ve-job-record.js';
 
 export interface TeardownVeDeps {
   readonly config: PbsVeConfig;
@@ -14,6 +18,10 @@ export interface TeardownVeDeps {
   readonly disks: VeDisks;
   readonly openVirt: (uri: string) => Promise<Virt>;
   readonly log: (line: string) => void;
+  /** default: the owner's ids from getent */
+  readonly findOwner?: (user: string) => Promise<UserIds>;
+  /** default: console capture with the configured node and installation */
+  readonly console?: VeConsole;
 }
 
 export type TeardownOutcome =
@@ -50,9 +58,35 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   } finally {
     await virt.close();
   }
-  await deps.disks.remove(findJobDir(deps.config.stateDir, ctx.jobId));
+  const jobDir = findJobDir(deps.config.stateDir, ctx.jobId);
+  await (deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir })).stopCapture(jobDir)
+    .catch((err: unknown) => { deps.log(`pbs-ve: stopping the console capture: ${err instanceof Error ? err.message : String(err)}`); });
+  const kept = record.spec.keepDisks === true ? await keepDataDisks(record, jobDir, deps) : undefined;
+  if (kept?.kind === 'kept') reason = `${reason}; data disks kept in ${kept.dir}`;
+  if (kept?.kind === 'failed') reason = `${reason}; keeping the data disks failed, they stay in ${jobDir}`;
+  else await deps.disks.remove(jobDir);
   writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason });
   // a VE whose prologue failed was reported as failed already; destroyed would hide that
   if (record.status !== 'failed') await emitVeEvent(deps, record, 'destroyed', 'epilogue', reason);
   return { kind: 'destroyed', domain: record.domain, reason, ms: Date.now() - started };
+}
+
+/** <stateDir>/kept/<owner>/<name>-<jobId>: where --keep-disk data disks go, owned by the owner */
+export function findKeptDiskDir(stateDir: string, owner: string, name: string, jobId: string): string {
+  return join(stateDir, 'kept', owner, `${name}-${jobId}`);
+}
+
+// A failure to keep is logged and nothing is deleted: losing what the owner asked to keep would be worse.
+async function keepDataDisks(record: VeJobRecord, jobDir: string, deps: TeardownVeDeps): Promise<{ kind: 'kept'; dir: string } | { kind: 'failed' } | undefined> {
+  const keptDir = findKeptDiskDir(deps.config.stateDir, record.owner, record.spec.name, record.jobId);
+  try {
+    const owner = await (deps.findOwner ?? findUserIds)(record.owner);
+    const kept = await deps.disks.keepDataDisks(jobDir, keptDir, owner);
+    if (kept.length === 0) return undefined;
+    deps.log(`job ${record.jobId}: data disks kept for ${record.owner}: ${kept.join(' ')}`);
+    return { kind: 'kept', dir: keptDir };
+  } catch (err) {
+    deps.log(`pbs-ve: job ${record.jobId}: keeping the data disks in ${keptDir} failed: ${err instanceof Error ? err.message : String(err)}`);
+    return { kind: 'failed' };
+  }
 }

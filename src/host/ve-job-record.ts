@@ -18,6 +18,8 @@ export interface VeJobRecord {
   readonly status: 'starting' | 'realized' | 'failed' | 'destroyed';
   readonly reason: string;
   readonly emulated: boolean;
+  /** ISO time the prologue began realizing the VE (for start-up measurements) */
+  readonly startedAt?: string;
 }
 
 export function findJobDir(stateDir: string, jobId: string): string {

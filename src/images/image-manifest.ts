@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync, realpathSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, sep } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { isVeType, type VeType } from '../core/ve-type.js';
@@ -80,4 +80,32 @@ export function listImageNames(imageDir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** A manifest as stored: paths relative to the catalog directory. */
+export interface ImageManifestFile {
+  readonly name: string;
+  readonly type: VeType;
+  readonly format: 'dir' | 'qcow2' | 'raw';
+  readonly path: string;
+  readonly init?: readonly string[];
+  readonly kernel?: string;
+  readonly initrd?: string;
+  readonly cmdline?: string;
+  readonly os?: string;
+}
+
+// Written last and atomically: a VE never sees a manifest whose files are not all in place.
+export function writeImageManifest(imageDir: string, manifest: ImageManifestFile): ImageManifest {
+  validateImageName(manifest.name, 'name');
+  const file = join(imageDir, `${manifest.name}.json`);
+  writeFileSync(`${file}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
+  renameSync(`${file}.tmp`, file);
+  return readImageManifest(imageDir, manifest.name);
+}
+
+// Removing the manifest first takes the image out of the catalog before its files go.
+export function removeImageManifest(imageDir: string, name: string): void {
+  validateImageName(name, 'name');
+  rmSync(join(imageDir, `${name}.json`), { force: true });
 }

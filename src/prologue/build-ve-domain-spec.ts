@@ -13,6 +13,18 @@ export interface VeDomainInput {
   readonly jobId: string;
   readonly owner: string;
   readonly jobDir: string;
+  /** --type kvm only: hardware or emulated, as resolved on this host */
+  readonly domainType?: 'kvm' | 'qemu';
+}
+
+/** the serial console of a QEMU VE (and the captured console of an LXC VE) */
+export function buildConsoleLogPath(jobDir: string): string {
+  return join(jobDir, 'console.log');
+}
+
+// vda is the image overlay; data disks follow in spec order (at most 4, so never past vde).
+function buildDataDiskTarget(index: number): string {
+  return `vd${String.fromCharCode('b'.charCodeAt(0) + index)}`;
 }
 
 // The domain gets exactly what the job was allocated: the spec was checked against it before.
@@ -29,16 +41,17 @@ export function buildVeDomainSpec(input: VeDomainInput): DomainSpec {
     if (disk.rootfsDir === undefined) throw new VeError('disk-mismatch', 'exec', `image ${image.name}: an LXC VE needs a root file system tree`);
     return { ...common, type: 'lxc', lxc: { rootfsDir: disk.rootfsDir, init: image.init } };
   }
-  // no /dev/kvm acceleration assumed here: hosts that have it switch the type in a later step
+  const boot = disk.diskPath === undefined ? [] : [{ path: disk.diskPath, format: 'qcow2' as const, targetDev: 'vda' }];
+  const data = disk.dataDisks.map((path, i) => ({ path, format: 'qcow2' as const, targetDev: buildDataDiskTarget(i) }));
   return {
     ...common,
-    type: 'qemu',
+    type: input.domainType ?? 'qemu',
     qemu: {
       ...(image.kernel === undefined ? {} : { kernel: image.kernel }),
       ...(image.initrd === undefined ? {} : { initrd: image.initrd }),
       ...(image.cmdline === undefined ? {} : { cmdline: image.cmdline }),
-      disks: disk.diskPath === undefined ? [] : [{ path: disk.diskPath, format: 'qcow2', targetDev: 'vda' }],
-      serialLogPath: join(input.jobDir, 'console.log'),
+      disks: [...boot, ...data],
+      serialLogPath: buildConsoleLogPath(input.jobDir),
     },
   };
 }

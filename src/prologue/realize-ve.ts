@@ -7,7 +7,11 @@ import { findHostVirt } from '../config/load-config.js';
 import { findJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
 import { nextEventSeq } from '../events/next-event-seq.js';
 import { buildDomainXml } from '../virt/build-domain-xml.js';
-import { buildVeDomainSpec } from './build-ve-domain-spec.js';
+import { buildConsoleLogPath, buildVeDomainSpec } from './build-ve-domain-spec.js';
+import { resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-qemu-acceleration.js';
+import { findUserIds, type UserIds } from '../host/find-user-ids.js';
+import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
+import { join } from 'node:path';
 import type { Batch, PelogContext } from '../batch/batch.js';
 import type { Virt } from '../virt/virt.js';
 import type { Clock } from '../core/clock.js';
@@ -28,6 +32,12 @@ export interface RealizeVeDeps {
   /** the job script as the batch system hands it to a prologue (TORQUE $8, Slurm scontrol) */
   readonly readJobScript: () => Promise<string | undefined>;
   readonly log: (line: string) => void;
+  /** kvm or TCG for --type kvm; default: config virt.kvmAcceleration, probed once per boot */
+  readonly resolveAcceleration?: () => Promise<QemuAcceleration>;
+  /** default: the owner's ids from getent */
+  readonly findOwner?: (user: string) => Promise<UserIds>;
+  /** default: console capture with the configured node and installation */
+  readonly console?: VeConsole;
 }
 
 export type RealizeOutcome =
@@ -101,22 +111,43 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const uri = spec.type === 'lxc' ? hostVirt.lxcUri : hostVirt.qemuUri;
   const roUri = spec.type === 'lxc' ? hostVirt.roLxcUri : hostVirt.roQemuUri;
   const jobDir = findJobDir(deps.config.stateDir, ctx.jobId);
-  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: spec.type === 'kvm' };
+  const dataDisks = spec.disks ?? [];
+  // still no side effect: the owner exists here, the host has the room, the accelerator is known
+  const owner = await (deps.findOwner ?? findUserIds)(ctx.user);
+  await deps.disks.checkSpace(image, dataDisks, join(deps.config.stateDir, 'jobs'));
+  const acceleration = spec.type === 'kvm'
+    ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir)))()
+    : undefined;
+  const veConsole = deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir });
+  const runningReason = acceleration === undefined ? 'domain running' : `domain running, ${acceleration.reason}`;
+  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: new Date(started).toISOString() };
 
   // Phase 3: execute
   writeVeJobRecord(deps.config.stateDir, record);
   const virt = await deps.openVirt(uri);
   try {
-    const disk = await deps.disks.prepare(image, jobDir);
-    const xml = buildDomainXml(buildVeDomainSpec({ spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir }));
+    const disk = await deps.disks.prepare(image, jobDir, dataDisks);
+    const consoleLog = buildConsoleLogPath(jobDir);
+    await veConsole.prepareLog(consoleLog, owner);
+    const xml = buildDomainXml(buildVeDomainSpec({
+      spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
+    }));
     await virt.defineDomain(xml);
     await virt.startDomain(domain);
     await virt.waitForState(domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
-    writeVeJobRecord(deps.config.stateDir, { ...record, status: 'realized', reason: 'domain running' });
-    await emitVeEvent(deps, record, 'running', 'prologue', 'domain running');
+    if (spec.type === 'lxc') {
+      const pty = await findConsolePty(await virt.getDomainXml(domain));
+      if (pty === undefined) throw new VeError('console-capture-failed', 'environment', `domain ${domain}: libvirt reports no console pty`);
+      await veConsole.startCapture(jobDir, pty, consoleLog, owner);
+    } else {
+      // QEMU's chardev may have (re)created the file: it stays the owner's
+      await veConsole.prepareLog(consoleLog, owner);
+    }
+    writeVeJobRecord(deps.config.stateDir, { ...record, status: 'realized', reason: runningReason });
+    await emitVeEvent(deps, record, 'running', 'prologue', runningReason);
     return { kind: 'realized', domain, ms: Date.now() - started };
   } catch (err) {
-    await undoRealize(virt, deps, domain, jobDir);
+    await undoRealize(virt, deps, domain, jobDir, veConsole);
     const reason = err instanceof Error ? err.message : String(err);
     writeVeJobRecord(deps.config.stateDir, { ...record, status: 'failed', reason });
     await emitVeEvent(deps, record, 'failed', 'prologue', reason).catch((e: unknown) => { deps.log(`pbs-ve: could not record failure: ${String(e)}`); });
@@ -127,8 +158,9 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
 }
 
 // Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.
-async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string): Promise<void> {
-  for (const step of [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), () => deps.disks.remove(jobDir)]) {
+async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string, veConsole: VeConsole): Promise<void> {
+  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), () => veConsole.stopCapture(jobDir), () => deps.disks.remove(jobDir)];
+  for (const step of steps) {
     try {
       await step();
     } catch (err) {

@@ -12,6 +12,8 @@ import { formatVeTable, listVes } from './list-ves.js';
 import { formatVeDetails, showVe } from './show-ve.js';
 import { destroyVe } from './destroy-ve.js';
 import { registerSandboxCommands } from '../sandbox/sandbox-command.js';
+import { registerImageCommands } from './image-command.js';
+import { registerConsoleCommands } from './console-command.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
 
 const me = userInfo().username;
@@ -35,12 +37,15 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--vcpus <n>', 'virtual cpus', '1')
   .option('--memory <size>', 'memory: 256, 256M, 2G', '256')
   .option('--lease <duration>', 'how long the VE may live: 90m, 2h, 1d, HH:MM:SS', '1h')
+  .option('--disk <size>', 'kvm: an extra empty data disk (vdb, vdc, ...), e.g. 10G; repeat for more (at most 4)', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--keep-disk', 'keep the data disks when the VE ends (moved to <stateDir>/kept/<you>/)')
   .option('--json', 'print the result as JSON')
-  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; json?: boolean }) => {
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; disk: string[]; keepDisk?: boolean; json?: boolean }) => {
     await runHook('cli', async () => {
       const deps = openAll();
       try {
-        const { jobId, spec } = await createVe({ name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease }, { ...deps, owner: me });
+        const raw = { name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease, disks: o.disk, ...(o.keepDisk === true ? { keepDisks: true } : {}) };
+        const { jobId, spec } = await createVe(raw, { ...deps, owner: me });
         process.stdout.write(o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`);
         return 0;
       } finally {
@@ -99,6 +104,8 @@ program.command('destroy').argument('<name>', 'VE name or job id').description('
     });
   });
 
+registerImageCommands(program);
+registerConsoleCommands(program);
 registerSandboxCommands(program);
 registerAdminCommands(program);
 await program.parseAsync(process.argv);

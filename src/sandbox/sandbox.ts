@@ -1,8 +1,10 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VeError } from '../core/ve-error.js';
 import { runCommand } from '../core/run-command.js';
+import { ensureHostKey } from '../events/host-key.js';
+import { probeKvmCached } from '../host/resolve-qemu-acceleration.js';
 
 /** Where the project lives (dist/src/sandbox/sandbox.js -> the checkout). */
 export const PROJECT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -19,6 +21,10 @@ export interface SandboxInfo {
   readonly nodes: Readonly<Record<string, { readonly lxcUri: string; readonly qemuUri: string; readonly roLxcUri: string; readonly roQemuUri: string }>>;
   /** environment a user of the sandbox needs: SLURM_CONF, PBS_VE_CONFIG_DIR, PATH */
   readonly env: Readonly<Record<string, string>>;
+  /** catalog images the sandbox registered: tiny (lxc), and tinyvm (kvm) when its kernel could be downloaded */
+  readonly images: readonly string[];
+  /** why tinyvm is missing */
+  readonly imageProblem?: string;
 }
 
 export const VE_NODES = ['node1', 'node2'] as const;
@@ -53,8 +59,39 @@ function writeHookWrapper(file: string, entry: string, configDir: string): void 
   chmodSync(file, 0o755);
 }
 
-function writeCatalog(dir: string): void {
+/** the sandbox's QEMU guest build is cached here across sandboxes (PBS_VE_IMAGE_CACHE overrides) */
+export const TINYVM_CACHE_DIR = process.env['PBS_VE_IMAGE_CACHE'] ?? '/var/cache/pbs-ve/tinyvm';
+
+// tiny (LXC) is always there; tinyvm (QEMU, direct kernel boot) only when its kernel could be had.
+function writeCatalog(dir: string, tinyvm: { readonly cmdline: string } | undefined): void {
   writeFileSync(join(dir, 'tiny.json'), `${JSON.stringify({ name: 'tiny', type: 'lxc', format: 'dir', path: 'tiny.rootfs', init: ['/bin/sh', '/init.sh'], os: 'busybox' }, null, 2)}\n`);
+  if (tinyvm === undefined) {
+    rmSync(join(dir, 'tinyvm.json'), { force: true });
+    return;
+  }
+  const manifest = { name: 'tinyvm', type: 'kvm', format: 'qcow2', path: 'tinyvm/base.qcow2', kernel: 'tinyvm/vmlinuz', initrd: 'tinyvm/initramfs.cpio.gz', cmdline: tinyvm.cmdline, os: 'busybox initramfs, Debian cloud kernel' };
+  writeFileSync(join(dir, 'tinyvm.json'), `${JSON.stringify(manifest, null, 2)}\n`);
+}
+
+// The kernel comes from Debian's archive: without network the sandbox still comes up, with LXC only.
+async function prepareTinyVm(imageDir: string, log: (line: string) => void): Promise<{ cmdline: string } | { problem: string }> {
+  let out: string;
+  try {
+    out = await runStep('image tinyvm', 'make-qemu-image.sh', [TINYVM_CACHE_DIR], {}, 600_000);
+  } catch (err) {
+    return { problem: (err as Error).message.split('\n').filter((l) => l.trim() !== '').slice(-2).join(' ') };
+  }
+  const built = parseKeyValues(out);
+  const target = join(imageDir, 'tinyvm');
+  mkdirSync(target, { recursive: true, mode: 0o755 });
+  for (const [key, file] of [['KERNEL', 'vmlinuz'], ['INITRD', 'initramfs.cpio.gz'], ['DISK', 'base.qcow2']] as const) {
+    const from = built[key];
+    if (from === undefined) return { problem: `make-qemu-image.sh printed no ${key}` };
+    const r = await runCommand('cp', ['--reflink=auto', '--', from, join(target, file)], { timeoutMs: 60_000 });
+    if (r.exitCode !== 0) return { problem: `copying ${from}: ${r.stderr.trim()}` };
+  }
+  log(`QEMU image tinyvm ready (kernel ${built['KERNEL_VERSION'] ?? '?'})`);
+  return { cmdline: built['CMDLINE'] ?? 'console=ttyS0 panic=-1' };
 }
 
 export interface SandboxOptions {
@@ -93,14 +130,17 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     log('building the tiny busybox LXC image');
     await runStep('image tiny', 'make-lxc-image.sh', [join(imageDir, 'tiny.rootfs')], {});
   }
-  writeCatalog(imageDir);
+  log('building (or taking from the cache) the tiny QEMU image');
+  const tinyvm = await prepareTinyVm(imageDir, log);
+  if ('problem' in tinyvm) log(`no QEMU image: ${tinyvm.problem}; the sandbox has the LXC image "tiny" only`);
+  writeCatalog(imageDir, 'problem' in tinyvm ? undefined : tinyvm);
   const nodes = Object.fromEntries(VE_NODES.map((n) => [n, socketUris(dir, n)]));
   const slurmConf = join(dir, 'slurm/etc/slurm.conf');
   const config = {
     batch: { kind: 'slurm', slurmConf, veQueue: 'batch', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000 },
     ldap: { url: ldapUrl, baseDn, timeoutMs: 10000 },
     ldapWriteCredentialsFile: join(configDir, 'ldap-write.json'),
-    virt: { hosts: nodes, startTimeoutMs: 60000 },
+    virt: { hosts: nodes, startTimeoutMs: 60000, kvmAcceleration: 'auto' },
     imageDir,
     stateDir,
     nodePath: process.execPath,
@@ -110,15 +150,22 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   writeFileSync(join(configDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
   writeFileSync(join(configDir, 'ldap-write.json'), `${JSON.stringify({ bindDn: writerDn, password: writerPassword })}\n`, { mode: 0o600 });
   chmodSync(join(configDir, 'ldap-write.json'), 0o600);
+  // event authentication (docs/design.md): one key per VE host; the sandbox's vemon node shares this dir
+  for (const node of VE_NODES) ensureHostKey(configDir, node);
   writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', configDir);
   writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', configDir);
+  // the install-time KVM check (cached per boot) runs while Slurm starts, not in the first VE's prologue
+  const kvmProbe = probeKvmCached(stateDir).catch((err: unknown) => ({ usable: false, detail: String(err) }));
   log('starting the Slurm cluster (munged, slurmctld, slurmd node1 node2 mon1)');
   await runStep('slurm', 'slurm.sh', ['start'], {
     SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
   });
+  const kvm = await kvmProbe;
+  log(kvm.usable ? 'KVM works: --type kvm VEs get hardware acceleration' : `KVM not usable (${kvm.detail}): --type kvm VEs run emulated (QEMU TCG)`);
   const env = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: configDir };
   writeFileSync(join(dir, 'env.sh'), `export SLURM_CONF=${slurmConf}\nexport PBS_VE_CONFIG_DIR=${configDir}\nalias ve='${process.execPath} ${join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js')}'\n`);
-  const info: SandboxInfo = { dir, configDir, slurmConf, ldapUrl, baseDn, writerDn, writerPassword, nodes, env };
+  const images = 'problem' in tinyvm ? ['tiny'] : ['tiny', 'tinyvm'];
+  const info: SandboxInfo = { dir, configDir, slurmConf, ldapUrl, baseDn, writerDn, writerPassword, nodes, env, images, ...('problem' in tinyvm ? { imageProblem: tinyvm.problem } : {}) };
   writeFileSync(join(dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   return info;
 }

@@ -48,7 +48,8 @@ export function buildQemuDomainXml(spec: QemuDomainSpec): string {
       controller: { $: { type: 'usb', model: 'none' } },
       serial: {
         $: { type: 'file' },
-        source: { $: { path: spec.qemu.serialLogPath } },
+        // relabel=no: libvirt must not chown the log to the QEMU user; the prologue gives it to the VE owner
+        source: { $: { path: spec.qemu.serialLogPath }, seclabel: { $: { model: 'dac', relabel: 'no' } } },
         target: { $: { port: '0' } },
       },
       memballoon: { $: { model: 'none' } },

@@ -13,6 +13,20 @@ void t.test('the token survives TORQUE -v (no comma, quote or =) and decodes to 
   t.end();
 });
 
+void t.test('data disks survive the token; tokens of the previous version (no disks key) still decode', (t) => {
+  const withDisks: VeSpec = { ...spec, type: 'kvm', disks: [64, 10240], keepDisks: true };
+  t.same(decodeVeSpec(encodeVeSpec(withDisks)), withDisks);
+  const old = 'v1.' + Buffer.from(JSON.stringify({ name: 'web1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 256, leaseSeconds: 7200 })).toString('base64url');
+  t.same(decodeVeSpec(old), spec);
+  t.equal(encodeVeSpec(spec), old, 'a spec without disks encodes exactly as before');
+  for (const disks of [[-1], [0], ['999999T'], [1, 2, 3, 4, 5], 'x']) {
+    const forged = 'v1.' + Buffer.from(JSON.stringify({ name: 'web1', type: 'kvm', image: 'tiny', vcpus: 1, memoryMiB: 256, leaseSeconds: 7200, disks })).toString('base64url');
+    const err = t.throws(() => decodeVeSpec(forged)) as VeError;
+    t.equal(err.field, 'disk', JSON.stringify(disks));
+  }
+  t.end();
+});
+
 void t.test('the spec line is found in a job script, and absent from non-VE scripts', (t) => {
   const script = `#!/bin/sh\n${formatSpecLine(spec)}\nexec sleep 1\n`;
   t.same(decodeVeSpec(findSpecToken(script) ?? ''), spec);

@@ -31,6 +31,14 @@ const bad: [string, Partial<RawVeSpec>, string][] = [
   ['lease over the queue limit', { lease: '2d' }, 'lease'],
   ['lease garbage', { lease: 'soon' }, 'lease'],
   ['unknown type', { type: 'xen' }, 'type'],
+  ['disk -1', { type: 'kvm', disks: ['-1'] }, 'disk'],
+  ['disk 999999T', { type: 'kvm', disks: ['999999T'] }, 'disk'],
+  ['disk 0', { type: 'kvm', disks: ['0'] }, 'disk'],
+  ['disk garbage', { type: 'kvm', disks: ['10G;rm'] }, 'disk'],
+  ['disk not a list', { type: 'kvm', disks: '10G' }, 'disk'],
+  ['more disks than allowed', { type: 'kvm', disks: ['1G', '1G', '1G', '1G', '1G'] }, 'disk'],
+  ['data disks on an LXC VE', { type: 'lxc', disks: ['1G'] }, 'disk'],
+  ['keep-disk without a disk', { type: 'kvm', keepDisks: true }, 'keep-disk'],
 ];
 for (const [what, patch, field] of bad) {
   void t.test(`refused: ${what}`, (t) => {
@@ -42,6 +50,15 @@ for (const [what, patch, field] of bad) {
     t.end();
   });
 }
+
+void t.test('data disks become MiB; a spec without them has no disks key at all', (t) => {
+  const spec = validateVeSpec({ ...good, type: 'kvm', disks: ['64M', '10G', 512], keepDisks: true }, limits);
+  t.same(spec.disks, [64, 10240, 512]);
+  t.equal(spec.keepDisks, true);
+  t.notOk('disks' in validateVeSpec(good, limits));
+  t.notOk('keepDisks' in validateVeSpec({ ...good, keepDisks: false }, limits));
+  t.end();
+});
 
 void t.test('sizes and durations in the forms users type', (t) => {
   t.equal(parseMemoryMiB('m', '256'), 256);

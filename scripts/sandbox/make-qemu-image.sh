@@ -1,0 +1,124 @@
+#!/bin/bash
+# Build the tiny bootable QEMU guest of the sandbox catalog ("tinyvm", type kvm) from Debian packages:
+#   - the cloud kernel (linux-image-<version>-cloud-amd64, the current one that the metapackage
+#     linux-image-cloud-amd64 depends on), fetched with apt-get download and unpacked with dpkg-deb -x
+#     (the cloud flavour boots faster under TCG than the generic one);
+#   - a busybox initramfs (busybox-static) whose init prints "VE-MARKER:" lines and heartbeats on the
+#     serial console (ttyS0), lists the virtio disks it sees and powers off on the ACPI power button;
+#   - an empty 64 MiB qcow2 base disk (the per-VE overlay's backing file; the guest writes its
+#     heartbeat into the first sector of vda).
+#
+#   make-qemu-image.sh DIR
+#
+# DIR is a cache: when it already holds a complete build for the current kernel version nothing is
+# downloaded. When the kernel version cannot be resolved or downloaded (no network) and DIR holds an
+# older complete build, that one is kept. Prints KEY=VALUE lines on stdout:
+#   KERNEL=DIR/vmlinuz  INITRD=DIR/initramfs.cpio.gz  DISK=DIR/base.qcow2  KERNEL_VERSION=...  CMDLINE=...
+# Exit 3 when there is no usable build and none can be made (no network, no package).
+set -euo pipefail
+
+OUT=${1:?usage: make-qemu-image.sh DIR}
+[[ $OUT == /* ]] || OUT=$(pwd)/$OUT
+CMDLINE="console=ttyS0 panic=-1"
+MODULES=(acpi/button input/evdev virtio/virtio virtio/virtio_ring virtio/virtio_pci_legacy_dev
+  virtio/virtio_pci_modern_dev virtio/virtio_pci block/virtio_blk misc/pvpanic/pvpanic misc/pvpanic/pvpanic-mmio)
+
+complete() { [[ -s $OUT/vmlinuz && -s $OUT/initramfs.cpio.gz && -s $OUT/base.qcow2 && -s $OUT/kernel-version ]]; }
+
+report() {
+  echo "KERNEL=$OUT/vmlinuz"
+  echo "INITRD=$OUT/initramfs.cpio.gz"
+  echo "DISK=$OUT/base.qcow2"
+  echo "KERNEL_VERSION=$(cat "$OUT/kernel-version")"
+  echo "CMDLINE=$CMDLINE"
+}
+
+# e.g. linux-image-6.1.0-56-cloud-amd64 (never hardcoded: security updates bump the ABI number)
+PKG=$(apt-cache depends linux-image-cloud-amd64 2>/dev/null | sed -n 's/^ *Depends: \(linux-image-[0-9][^ ]*-cloud-amd64\)$/\1/p' | head -n1 || true)
+if [[ -z $PKG ]]; then
+  if complete; then echo "make-qemu-image: cannot resolve linux-image-cloud-amd64; keeping the cached build" >&2; report; exit 0; fi
+  echo "make-qemu-image: apt-cache knows no linux-image-cloud-amd64 (run apt-get update?)" >&2
+  exit 3
+fi
+KV=${PKG#linux-image-}
+if complete && [[ $(cat "$OUT/kernel-version") == "$KV" ]]; then report; exit 0; fi
+
+WORK=$(mktemp -d /tmp/pbs-ve-qemu-image.XXXXXX)
+trap 'rm -rf -- "$WORK"' EXIT
+mkdir -p "$WORK/deb" "$WORK/kernel" "$WORK/root"
+# _apt cannot write into a root-only mktemp dir: let it, or apt warns and downloads unsandboxed
+chmod 0755 "$WORK" && chown _apt "$WORK/deb" 2>/dev/null || true
+if ! (cd "$WORK/deb" && timeout 300 apt-get download -q "$PKG" >&2); then
+  if complete; then echo "make-qemu-image: download of $PKG failed; keeping the cached build ($(cat "$OUT/kernel-version"))" >&2; report; exit 0; fi
+  echo "make-qemu-image: apt-get download $PKG failed (no network?)" >&2
+  exit 3
+fi
+dpkg-deb -x "$WORK"/deb/"$PKG"_*.deb "$WORK/kernel"
+MODSRC=$WORK/kernel/lib/modules/$KV/kernel/drivers
+
+R=$WORK/root
+mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/etc/acpi/PWRF" "$R/tmp" "$R/lib/modules"
+cp /bin/busybox "$R/bin/busybox"
+ln -s busybox "$R/bin/sh"
+for m in "${MODULES[@]}"; do
+  if [[ ! -f $MODSRC/$m.ko ]]; then echo "make-qemu-image: $PKG has no $m.ko (compressed modules are not supported)" >&2; exit 3; fi
+  cp "$MODSRC/$m.ko" "$R/lib/modules/"
+done
+# busybox acpid: event PWRF -> /etc/acpi/PWRF/00000080 (virsh shutdown presses the power button)
+cat >"$R/etc/acpi/PWRF/00000080" <<'PW'
+#!/bin/sh
+echo "VE-MARKER: ACPI power button -> poweroff" > /dev/console
+sync
+/bin/busybox poweroff -f
+PW
+chmod +x "$R/etc/acpi/PWRF/00000080"
+cat >"$R/init" <<'INIT'
+#!/bin/sh
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev 2>/dev/null
+echo "VE-MARKER: init started, uptime=$(cut -d' ' -f1 /proc/uptime) kernel=$(uname -r)"
+echo "VE-MARKER: mem $(grep MemTotal /proc/meminfo)"
+echo "VE-MARKER: cpus $(grep -c ^processor /proc/cpuinfo)"
+# no modprobe/depmod here: load in a few passes so a module whose dependency came later still loads
+todo="virtio_ring virtio button evdev virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk pvpanic pvpanic-mmio"
+for pass in 1 2 3; do
+  left=""
+  for m in $todo; do insmod /lib/modules/$m.ko 2>/dev/null || left="$left $m"; done
+  todo=$left
+done
+[ -n "$todo" ] && echo "VE-MARKER: modules not loaded:$todo"
+acpid -c /etc/acpi -l /tmp/acpid.log 2>/dev/null
+echo 0 > /proc/sys/kernel/ctrl-alt-del
+trap 'echo "VE-MARKER: SIGINT (ctrl-alt-del) -> poweroff"; sync; poweroff -f' INT
+for a in $(cat /proc/cmdline); do
+  case $a in ve.panic_after=*) ( sleep ${a#*=}; echo "VE-MARKER: triggering kernel panic"; echo c > /proc/sysrq-trigger ) & ;; esac
+done
+# virtio_blk probes asynchronously: give the disks up to 2 s to show up
+n=0; while [ ! -e /sys/block/vda ] && [ $n -lt 10 ]; do sleep 0.2; n=$((n+1)); done
+for d in /sys/block/vd*; do
+  [ -e "$d/size" ] && echo "VE-MARKER: disk ${d##*/} $(cat "$d/size") sectors"
+done
+i=0
+while true; do
+  i=$((i+1))
+  echo "VE-HEARTBEAT $i uptime=$(cut -d' ' -f1 /proc/uptime)"
+  [ -b /dev/vda ] && echo "VE-DISK hb=$i uptime=$(cut -d' ' -f1 /proc/uptime)" | dd of=/dev/vda bs=512 count=1 conv=sync,notrunc,fsync 2>/dev/null
+  sleep 5 &
+  wait $!
+done
+INIT
+chmod +x "$R/init"
+(cd "$R" && find . | busybox cpio -o -H newc -R 0:0 2>/dev/null | gzip -9) >"$WORK/initramfs.cpio.gz"
+qemu-img create -q -f qcow2 "$WORK/base.qcow2" 64M
+
+# replace the cache only with a complete build
+mkdir -p "$OUT"
+cp "$WORK/kernel/boot/vmlinuz-$KV" "$OUT/vmlinuz.tmp" && mv -f "$OUT/vmlinuz.tmp" "$OUT/vmlinuz"
+mv -f "$WORK/initramfs.cpio.gz" "$OUT/initramfs.cpio.gz"
+mv -f "$WORK/base.qcow2" "$OUT/base.qcow2"
+chmod 0644 "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz" "$OUT/base.qcow2"
+echo "$KV" >"$OUT/kernel-version"
+report

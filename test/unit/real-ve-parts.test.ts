@@ -1,0 +1,71 @@
+// The pure parts behind real VEs: domain type and data disks in the domain spec, the KVM decision,
+// the LXC console pty, the console tail.
+import t from 'tap';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { buildVeDomainSpec } from '../../src/prologue/build-ve-domain-spec.js';
+import { buildDomainXml } from '../../src/virt/build-domain-xml.js';
+import { probeKvm, resolveQemuAcceleration } from '../../src/host/resolve-qemu-acceleration.js';
+import { findConsolePty } from '../../src/host/ve-console.js';
+import { parseLineCount, readLastLines } from '../../src/qsub-wrappers/follow-ve-console.js';
+import { VeError } from '../../src/core/ve-error.js';
+import type { ImageManifest } from '../../src/images/image-manifest.js';
+import type { RunCommand } from '../../src/core/run-command.js';
+
+const image: ImageManifest = { name: 'tinyvm', type: 'kvm', format: 'qcow2', path: '/img/tinyvm/base.qcow2', init: ['/sbin/init'], kernel: '/img/tinyvm/vmlinuz', initrd: '/img/tinyvm/initrd', cmdline: 'console=ttyS0', os: undefined };
+const spec = { version: 1 as const, name: 'vm1', type: 'kvm' as const, image: 'tinyvm', vcpus: 1, memoryMiB: 128, leaseSeconds: 600, disks: [64, 1024] };
+
+void t.test('a kvm VE: overlay vda, data disks vdb/vdc, the resolved domain type, console.log in the job dir', (t) => {
+  const disk = { rootfsDir: undefined, diskPath: '/state/jobs/7/disk.qcow2', dataDisks: ['/state/jobs/7/data-1.qcow2', '/state/jobs/7/data-2.qcow2'] };
+  const input = { spec, image, disk, domain: 'pbsve-7', jobId: '7', owner: 'u1', jobDir: '/state/jobs/7' };
+  const tcg = buildVeDomainSpec({ ...input, domainType: 'qemu' });
+  t.equal(tcg.type, 'qemu');
+  t.same(tcg.type !== 'lxc' && tcg.qemu.disks.map((d) => [d.targetDev, d.path]), [
+    ['vda', '/state/jobs/7/disk.qcow2'], ['vdb', '/state/jobs/7/data-1.qcow2'], ['vdc', '/state/jobs/7/data-2.qcow2'],
+  ]);
+  t.equal(buildVeDomainSpec({ ...input, domainType: 'kvm' }).type, 'kvm');
+  const xml = buildDomainXml(tcg);
+  t.match(xml, /<seclabel model="dac" relabel="no"\/>/, 'libvirt leaves the console log alone');
+  t.match(xml, /<source path="\/state\/jobs\/7\/console.log">/);
+  t.end();
+});
+
+void t.test('KVM: the admin setting wins, auto asks the probe, TCG says why', async (t) => {
+  const dir = mkdtempSync('/tmp/pbsve-unit-kvm-');
+  const never = (): Promise<never> => Promise.reject(new Error('must not probe'));
+  t.same(await resolveQemuAcceleration('tcg', dir, never), { domainType: 'qemu', emulated: true, reason: 'emulated by QEMU TCG (config virt.kvmAcceleration=tcg)' });
+  t.equal((await resolveQemuAcceleration('kvm', dir, never)).domainType, 'kvm');
+  const auto = await resolveQemuAcceleration('auto', dir, () => Promise.resolve({ usable: false, detail: 'no luck' }));
+  t.same(auto, { domainType: 'qemu', emulated: true, reason: 'emulated by QEMU TCG: no luck' });
+  // cached per boot: a second call does not probe again
+  t.equal((await resolveQemuAcceleration('auto', dir, never)).emulated, true);
+});
+
+void t.test('the KVM probe: exit 0 is usable, a hang or an error is not', async (t) => {
+  const devKvm = join(mkdtempSync('/tmp/pbsve-unit-kvm-'), 'kvm');
+  writeFileSync(devKvm, '');
+  const answer = (r: Awaited<ReturnType<RunCommand>> | Error): RunCommand => () => (r instanceof Error ? Promise.reject(r) : Promise.resolve(r));
+  t.equal((await probeKvm(answer({ stdout: '', stderr: '', exitCode: 0 }), devKvm)).usable, true);
+  t.equal((await probeKvm(answer(new VeError('command-timeout', 'environment', 'slow')), devKvm)).usable, false);
+  const failed = await probeKvm(answer({ stdout: '', stderr: 'qemu: warning: x\nCould not access KVM kernel module\n', exitCode: 1 }), devKvm);
+  t.same(failed, { usable: false, detail: 'qemu -accel kvm failed: Could not access KVM kernel module' });
+  t.equal((await probeKvm(answer({ stdout: '', stderr: '', exitCode: 0 }), '/nonexistent/kvm')).usable, false);
+});
+
+void t.test('the LXC console pty is read from the live domain XML, nothing else is accepted', async (t) => {
+  t.equal(await findConsolePty("<domain><devices><console type='pty' tty='/dev/pts/3'><source path='/dev/pts/3'/></console></devices></domain>"), '/dev/pts/3');
+  t.equal(await findConsolePty("<domain><devices><console type='pty'><source path='/etc/shadow'/></console></devices></domain>"), undefined);
+  t.equal(await findConsolePty('<domain><devices/></domain>'), undefined);
+});
+
+void t.test('ve console prints the last lines only', (t) => {
+  const file = join(mkdtempSync('/tmp/pbsve-unit-console-'), 'console.log');
+  writeFileSync(file, Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n');
+  t.equal(readLastLines(file, 3).text, 'line 4997\nline 4998\nline 4999\n');
+  t.equal(readLastLines(file, 0).text, '');
+  t.equal(readLastLines(file, 10_000).text.split('\n').length, 5001);
+  t.match(t.throws(() => parseLineCount('-1')), { field: 'lines' });
+  t.match(t.throws(() => parseLineCount('1e9')), { field: 'lines' });
+  t.equal(parseLineCount('20'), 20);
+  t.end();
+});
