@@ -150,6 +150,29 @@ void t.test('the end of the lease ends the VE: Slurm kills the job at its wallti
   t.notMatch(await virshList(host), new RegExp(`pbsve-${jobId}`), 'domain gone');
 });
 
+void t.test('the periodic host report turns a state change nobody else saw into an event', async (t) => {
+  const created = await runVeAs(info, user, ['create', 'pause1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'pause1', 'running', 90_000);
+  const host = (await rows()).find((r) => r.jobId === jobId)?.host ?? '';
+  const report = join(process.cwd(), 'dist/src/mom-hooks/report-main.js');
+  const quiet = await runCommand(process.execPath, [report, '--host', host], { env: info.env });
+  t.equal(quiet.exitCode, 0, quiet.stderr);
+  t.match(quiet.stdout, new RegExp(`^${host}: 0 change\\(s\\)`), 'nothing to report while it runs');
+  const paused = await runCommand('virsh', ['-c', info.nodes[host]?.lxcUri ?? '', 'suspend', `pbsve-${jobId}`], {});
+  t.equal(paused.exitCode, 0, paused.stderr);
+  const r = await runCommand(process.execPath, [report, '--host', host], { env: info.env });
+  t.match(r.stdout, /1 change\(s\)/);
+  await waitForLdapState(info, user, 'pause1', 'stopped', 60_000);
+  await runCommand('virsh', ['-c', info.nodes[host]?.lxcUri ?? '', 'resume', `pbsve-${jobId}`], {});
+  await runCommand(process.execPath, [report, '--host', host], { env: info.env });
+  await waitForLdapState(info, user, 'pause1', 'running', 60_000);
+  const history = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; source: string }[] };
+  t.same(history.history.map((h) => `${h.source}:${h.state}`), ['prologue:running', 'mom-hook:stopped', 'mom-hook:running']);
+  await runVeAs(info, user, ['destroy', 'pause1', '--wait', '60s']);
+});
+
 void t.test('a guest that powers off ends its job, and the epilogue records it', async (t) => {
   const created = await runVeAs(info, user, ['create', 'off1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);
