@@ -1,5 +1,5 @@
 // TORQUE clients speak XML with -x; xml2js is wrapped here so parse failures become one VeError.
-import { Parser } from 'xml2js';
+import { parseXmlSync } from '../core/parse-xml-sync.js';
 import { torqueParseError } from './torque-parse-error.js';
 
 /** an xml2js element with explicitArray: every child is a list of strings or elements */
@@ -9,24 +9,15 @@ export interface TorqueXmlElement {
 
 export { torqueParseError };
 
-// xml2js parses synchronously when async is off; the callback style is only its API shape.
+// TORQUE's -x output as plain objects; malformed XML is one torque-parse error naming the command.
 export function parseTorqueXml(xml: string, what: string): TorqueXmlElement | undefined {
   if (xml.trim() === '') return undefined;
-  let result: unknown;
-  let failure: unknown;
-  const parser = new Parser({ explicitArray: true, async: false, strict: true, explicitRoot: true });
-  try {
-    parser.parseString(xml, (err: Error | null, parsed: unknown) => {
-      if (err !== null) failure = err;
-      else result = parsed;
-    });
-  } catch (err) {
-    failure = err;
+  const parsed = parseXmlSync(xml, { explicitArray: true, strict: true, explicitRoot: true });
+  if (!parsed.ok) {
+    const reason = parsed.failure instanceof Error ? parsed.failure.message.split('\n')[0] ?? '' : 'unknown parser failure';
+    throw torqueParseError(what, `not well-formed XML (${reason})`, parsed.failure);
   }
-  if (failure !== undefined) {
-    const reason = failure instanceof Error ? failure.message.split('\n')[0] ?? '' : 'unknown parser failure';
-    throw torqueParseError(what, `not well-formed XML (${reason})`, failure);
-  }
+  const result = parsed.document;
   if (typeof result !== 'object' || result === null) throw torqueParseError(what, 'no XML document');
   const root = (result as Record<string, unknown>).Data;
   if (root === '') return {};

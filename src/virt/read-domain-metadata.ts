@@ -1,5 +1,5 @@
 // The pbs-ve <metadata> child is found by namespace URI, whatever prefix libvirt re-serializes it with.
-import { Parser } from 'xml2js';
+import { parseXmlSync } from '../core/parse-xml-sync.js';
 import { VeError } from '../core/ve-error.js';
 import { DOMAIN_METADATA_NAMESPACE, type DomainMetadata } from './domain-spec.js';
 
@@ -11,19 +11,9 @@ interface NsElement {
 
 // xml2js with xmlns: every element carries $ns, text sits in '_' (explicitCharkey).
 function parseDomainXml(xml: string): NsElement {
-  let result: unknown;
-  let failure: unknown;
-  const parser = new Parser({
-    async: false, strict: true, explicitArray: true, explicitCharkey: true, xmlns: true, includeWhiteChars: true,
-  });
-  try {
-    parser.parseString(xml, (err: Error | null, parsed: unknown) => {
-      if (err !== null) failure = err;
-      else result = parsed;
-    });
-  } catch (err) {
-    failure = err;
-  }
+  const parsed = parseXmlSync(xml, { strict: true, explicitArray: true, explicitCharkey: true, xmlns: true, includeWhiteChars: true });
+  const result = parsed.ok ? parsed.document : undefined;
+  const failure = parsed.ok ? undefined : parsed.failure;
   const root = (result as { domain?: NsElement } | undefined)?.domain;
   if (failure !== undefined || root === undefined) {
     throw new VeError('invalid-domain-xml', 'exec', 'domain XML is not a <domain> document', { cause: failure });
