@@ -20,12 +20,27 @@ const me = userInfo().username;
 // root acts for everybody (like a PBS manager); anyone else only on their own VEs
 const scopeOwner = (owner: string | undefined): string | undefined => owner ?? (me === 'root' ? undefined : me);
 
-function openAll() {
+type UserPorts = ReturnType<typeof openUserPorts>;
+
+function openUserPorts() {
   const configDir = findConfigDir(process.env);
   const config = loadConfig(configDir);
   const batch = openBatch(config);
   const inventory = openInventory(config, 'read');
   return { configDir, config, batch, inventory, veQueue: config.batch.veQueue };
+}
+
+// Every user command: ports opened, the LDAP connection closed whatever happens, exit code from runHook.
+async function runUserCommand(body: (deps: UserPorts) => Promise<string>): Promise<void> {
+  await runHook('cli', async () => {
+    const deps = openUserPorts();
+    try {
+      process.stdout.write(await body(deps));
+      return 0;
+    } finally {
+      await deps.inventory.close();
+    }
+  });
 }
 
 const program = new Command('ve').description('virtual environments (libvirt VMs and containers) as batch jobs').showHelpAfterError();
@@ -41,16 +56,10 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--keep-disk', 'keep the data disks when the VE ends (moved to <stateDir>/kept/<you>/)')
   .option('--json', 'print the result as JSON')
   .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; disk: string[]; keepDisk?: boolean; json?: boolean }) => {
-    await runHook('cli', async () => {
-      const deps = openAll();
-      try {
-        const raw = { name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease, disks: o.disk, ...(o.keepDisk === true ? { keepDisks: true } : {}) };
-        const { jobId, spec } = await createVe(raw, { ...deps, owner: me });
-        process.stdout.write(o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`);
-        return 0;
-      } finally {
-        await deps.inventory.close();
-      }
+    await runUserCommand(async (deps) => {
+      const raw = { name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease, disks: o.disk, ...(o.keepDisk === true ? { keepDisks: true } : {}) };
+      const { jobId, spec } = await createVe(raw, { ...deps, owner: me });
+      return o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`;
     });
   });
 
@@ -59,15 +68,9 @@ program.command('list').description('VEs from the LDAP inventory, plus queued on
   .option('--owner <user>', 'only this owner\'s VEs')
   .option('--json', 'JSON output')
   .action(async (o: { all?: boolean; owner?: string; json?: boolean }) => {
-    await runHook('cli', async () => {
-      const deps = openAll();
-      try {
-        const rows = await listVes(deps, { all: o.all === true, owner: o.owner });
-        process.stdout.write(o.json === true ? `${JSON.stringify(rows, null, 2)}\n` : `${formatVeTable(rows)}\n`);
-        return 0;
-      } finally {
-        await deps.inventory.close();
-      }
+    await runUserCommand(async (deps) => {
+      const rows = await listVes(deps, { all: o.all === true, owner: o.owner });
+      return o.json === true ? `${JSON.stringify(rows, null, 2)}\n` : `${formatVeTable(rows)}\n`;
     });
   });
 
@@ -75,15 +78,9 @@ program.command('show').argument('<name>', 'VE name or job id').description('eve
   .option('--owner <user>', 'the owner (root only; default: yourself)')
   .option('--json', 'JSON output')
   .action(async (name: string, o: { owner?: string; json?: boolean }) => {
-    await runHook('cli', async () => {
-      const deps = openAll();
-      try {
-        const details = await showVe(deps, name, scopeOwner(o.owner));
-        process.stdout.write(o.json === true ? `${JSON.stringify(details, null, 2)}\n` : `${formatVeDetails(details)}\n`);
-        return 0;
-      } finally {
-        await deps.inventory.close();
-      }
+    await runUserCommand(async (deps) => {
+      const details = await showVe(deps, name, scopeOwner(o.owner));
+      return o.json === true ? `${JSON.stringify(details, null, 2)}\n` : `${formatVeDetails(details)}\n`;
     });
   });
 
@@ -91,16 +88,10 @@ program.command('destroy').argument('<name>', 'VE name or job id').description('
   .option('--owner <user>', 'the owner (root only; default: yourself)')
   .option('--wait [duration]', 'wait until LDAP shows the VE destroyed (default 2m)')
   .action(async (name: string, o: { owner?: string; wait?: string | boolean }) => {
-    await runHook('cli', async () => {
-      const deps = openAll();
-      try {
-        const waitMs = o.wait === undefined || o.wait === false ? 0 : 1000 * parseDurationSeconds('wait', o.wait === true ? '2m' : o.wait);
-        const r = await destroyVe({ ...deps, clock: systemClock }, name, scopeOwner(o.owner), { waitMs });
-        process.stdout.write(`job ${r.jobId} cancelled${r.finalState === undefined ? '' : `; VE ${r.finalState}`}\n`);
-        return 0;
-      } finally {
-        await deps.inventory.close();
-      }
+    await runUserCommand(async (deps) => {
+      const waitMs = o.wait === undefined || o.wait === false ? 0 : 1000 * parseDurationSeconds('wait', o.wait === true ? '2m' : o.wait);
+      const r = await destroyVe({ ...deps, clock: systemClock }, name, scopeOwner(o.owner), { waitMs });
+      return `job ${r.jobId} cancelled${r.finalState === undefined ? '' : `; VE ${r.finalState}`}\n`;
     });
   });
 
