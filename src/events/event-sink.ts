@@ -82,7 +82,9 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
             nodeCount: 1,
             variables: {},
             script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: deps.configDir, encodedEvents: chunk.map((c) => c.line) }),
-            outputPath: join(config.stateDir, 'log', 'vemon-%j.out'),
+            // Slurm expands %j; TORQUE does not and copies -o files back by rcp: there the
+            // output stays with the default (the submitting service account's home)
+            ...(batch.kind === 'slurm' ? { outputPath: join(config.stateDir, 'log', 'vemon-%j.out') } : {}),
             workdir: '/tmp',
           });
           journal.markSent(chunk.map((c) => c.id), jobId);

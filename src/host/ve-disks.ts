@@ -71,6 +71,8 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
       let freeMiB: number;
       let totalMiB: number;
       try {
+        // a freshly installed host has no jobs directory yet; it is ours to create
+        await mkdir(jobsDir, { recursive: true, mode: 0o755 });
         const s = await statfs(jobsDir);
         freeMiB = Math.floor((s.bavail * s.bsize) / MIB);
         totalMiB = Math.floor((s.blocks * s.bsize) / MIB);
