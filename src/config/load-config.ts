@@ -44,6 +44,16 @@ function acceleration(v: unknown): KvmAcceleration {
   return v;
 }
 
+// The alert command runs as root on the vemon node without a shell: an absolute program, plain strings.
+function alertCommand(v: unknown): readonly string[] {
+  if (!Array.isArray(v) || v.length === 0 || !v.every((a): a is string => typeof a === 'string' && a.length > 0)) {
+    bad('alertCommand', 'must be a non-empty array of non-empty strings (program, then arguments)', v);
+  }
+  const program = v[0] ?? '';
+  if (!program.startsWith('/') || program.split('/').includes('..')) bad('alertCommand', 'its first element must be an absolute path without ".."', v);
+  return v;
+}
+
 // Config errors must name the key: an admin fixes them from the message alone.
 export function parseConfig(json: unknown): PbsVeConfig {
   const root = object(json, '(root)');
@@ -88,6 +98,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
     nodePath: absolute(root, 'nodePath', '', process.execPath),
     installDir: absolute(root, 'installDir', '', '/opt/pbs-ve'),
     minMemoryMiB: count(root, 'minMemoryMiB', '', 32),
+    ...(root['alertCommand'] === undefined ? {} : { alertCommand: alertCommand(root['alertCommand']) }),
   };
 }
 

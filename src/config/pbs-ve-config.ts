@@ -53,4 +53,6 @@ export interface PbsVeConfig {
   /** absolute path of the installed project (holding dist/) */
   readonly installDir: string;
   readonly minMemoryMiB: number;
+  /** ve-monitor alerts: absolute path of a command + its arguments; the alert text goes to its stdin */
+  readonly alertCommand?: readonly string[];
 }

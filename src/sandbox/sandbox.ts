@@ -98,6 +98,8 @@ export interface SandboxOptions {
   readonly dir: string;
   readonly portBase?: number;
   readonly log?: (line: string) => void;
+  /** Slurm's SlurmdTimeout in seconds: how soon a node whose slurmd died is declared down (slurm.sh default 10) */
+  readonly slurmdTimeout?: number;
 }
 
 /** Brings up the whole local cluster the tests use: slapd, two libvirtd hosts, a 3-node Slurm. */
@@ -159,6 +161,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   log('starting the Slurm cluster (munged, slurmctld, slurmd node1 node2 mon1)');
   await runStep('slurm', 'slurm.sh', ['start'], {
     SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
+    ...(options.slurmdTimeout === undefined ? {} : { SLURMD_TIMEOUT: String(options.slurmdTimeout) }),
   });
   const kvm = await kvmProbe;
   log(kvm.usable ? 'KVM works: --type kvm VEs get hardware acceleration' : `KVM not usable (${kvm.detail}): --type kvm VEs run emulated (QEMU TCG)`);

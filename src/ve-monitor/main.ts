@@ -11,7 +11,11 @@ import { applyEvents } from './apply-event.js';
 import { checkEventClaims } from './check-event-claims.js';
 import { readEventLines, splitEventLines } from './read-event-lines.js';
 import { describeEventOrigin, logRejectedEvents } from './log-rejected-events.js';
-import { reconcile } from './reconcile.js';
+import { readClusterView, reconcile } from './reconcile.js';
+import { recoverFailedHosts } from './recover-failed-hosts.js';
+import { createAlertSender } from './send-alert.js';
+import { parseDurationSeconds } from '../core/parse-size.js';
+import { join } from 'node:path';
 import { readStdinText } from './read-stdin-text.js';
 import type { BatchJob } from '../batch/batch.js';
 
@@ -52,18 +56,33 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
 program.command('reconcile').description('one pass: compare LDAP with the batch system and repair LDAP (for cron)')
   .option('--dry-run', 'report drift, change nothing')
   .option('--json', 'print the drift report as JSON')
-  .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+  .option('--recover', 'also recover failed hosts: fence (drain) a node down past the grace time, then requeue its VE jobs')
+  .option('--host-down-grace <duration>', 'how long a node must be down before --recover fences it (90s, 2m ...)', '2m')
+  .action(async (opts: { dryRun?: boolean; json?: boolean; recover?: boolean; hostDownGrace: string }) => {
     await runHook('monitor', async () => {
       const config = loadConfig(findConfigDir(process.env));
-      const inventory = openInventory(config, opts.dryRun === true ? 'read' : 'write');
+      const graceMs = 1000 * parseDurationSeconds('host-down-grace', opts.hostDownGrace);
+      const dryRun = opts.dryRun === true;
+      const inventory = openInventory(config, dryRun ? 'read' : 'write');
       try {
-        const drift = await reconcile({ inventory, batch: openBatch(config), clock: systemClock, veQueue: config.batch.veQueue }, { dryRun: opts.dryRun === true });
-        if (opts.json === true) process.stdout.write(`${JSON.stringify({ drift }, null, 2)}\n`);
+        const deps = { inventory, batch: openBatch(config), clock: systemClock, veQueue: config.batch.veQueue };
+        const view = await readClusterView(deps);
+        if (view.nodesProblem !== undefined) stderrLog(`ve-monitor: node states not read, host checks skipped: ${view.nodesProblem}`);
+        const drift = await reconcile(deps, { dryRun }, view);
+        const alert = createAlertSender({ command: config.alertCommand, stateFile: join(config.stateDir, 'monitor', 'alerts.json'), clock: systemClock, log: stderrLog });
+        const hosts = opts.recover === true
+          ? await recoverFailedHosts({ ...deps, stateFile: join(config.stateDir, 'monitor', 'down-hosts.json'), alert, log: stderrLog }, view, { graceMs, dryRun })
+          : [];
+        if (opts.json === true) process.stdout.write(`${JSON.stringify({ drift, ...(opts.recover === true ? { hosts } : {}) }, null, 2)}\n`);
         else {
           for (const d of drift) process.stdout.write(`${d.changed ? 'changed' : 'found  '} job ${d.jobId} ${d.name}: ${d.finding}: ${d.from ?? '(none)'} -> ${d.to} (${d.detail})\n`);
+          for (const h of hosts) {
+            const moved = [...h.requeued.map((j) => `${j} requeued`), ...h.requeuedByBatch.map((j) => `${j} requeued by the batch system`), ...h.failed.map((f) => `requeue failed ${f}`)];
+            process.stdout.write(`host ${h.host}: down since ${h.downSince}: ${h.action} (${h.detail})${moved.length > 0 ? `: ${moved.join(', ')}` : ''}\n`);
+          }
           process.stdout.write(`reconcile: ${drift.length} drift item(s), ${drift.filter((d) => d.changed).length} changed\n`);
         }
-        return 0;
+        return hosts.some((h) => h.action === 'fence-failed' || h.failed.length > 0) ? 1 : 0;
       } finally {
         await inventory.close();
       }

@@ -1,8 +1,10 @@
 import { applyEvent } from './apply-event.js';
+import { nextMonitorSeq } from './next-monitor-seq.js';
 import { findJobSpec } from '../batch/find-job-spec.js';
 import { buildDomainName } from '../core/build-domain-name.js';
+import { SEQ_PER_START } from '../events/next-event-seq.js';
 import type { VeState } from '../core/ve-state.js';
-import type { Batch, BatchJob } from '../batch/batch.js';
+import type { Batch, BatchJob, BatchNode } from '../batch/batch.js';
 import type { Inventory, VeRecord } from '../inventory/inventory.js';
 import type { Clock } from '../core/clock.js';
 import type { VeEvent } from '../core/ve-event.js';
@@ -10,7 +12,7 @@ import type { VeEvent } from '../core/ve-event.js';
 export interface DriftItem {
   readonly jobId: string;
   readonly name: string;
-  readonly finding: 'job-gone' | 'unknown-to-ldap';
+  readonly finding: 'job-gone' | 'unknown-to-ldap' | 'host-down' | 'host-back';
   readonly from: VeState | undefined;
   readonly to: VeState;
   readonly detail: string;
@@ -24,7 +26,19 @@ export interface ReconcileDeps {
   readonly veQueue: string;
 }
 
+/** What one pass reads, once: every live VE in LDAP, every job, every node (undefined: nodes unreadable). */
+export interface ClusterView {
+  readonly ves: readonly VeRecord[];
+  readonly jobs: readonly BatchJob[];
+  readonly nodes: readonly BatchNode[] | undefined;
+  /** why nodes is undefined */
+  readonly nodesProblem: string | undefined;
+}
+
 const LIVE_STATES: ReadonlySet<VeState> = new Set(['starting', 'running', 'stopping', 'stopped', 'unknown']);
+/** states that claim something about the domain on its host: a dead host makes them guesses */
+const HOST_BOUND_STATES: ReadonlySet<VeState> = new Set(['starting', 'running', 'stopping', 'stopped']);
+const JOB_ON_HOST: ReadonlySet<BatchJob['state']> = new Set(['running', 'exiting']);
 
 function buildReconcileEvent(base: Omit<VeEvent, 'version' | 'source' | 'at'>, clock: Clock): VeEvent {
   return { version: 1, source: 'reconcile', at: clock.now().toISOString(), ...base };
@@ -39,25 +53,69 @@ function findLost(ve: VeRecord, jobs: ReadonlyMap<string, BatchJob>): string | u
   return undefined;
 }
 
+// Where the VE is now: the job's first host while it runs there, else the host LDAP last saw it on.
+function findVeHost(ve: VeRecord, job: BatchJob | undefined): string {
+  return job !== undefined && JOB_ON_HOST.has(job.state) ? (job.execHosts[0] ?? ve.host) : ve.host;
+}
+
+// A down or drained host cannot vouch for its domains: the VE is unknown (never stopped) until it reports.
+function findHostDown(ve: VeRecord, job: BatchJob | undefined, nodes: ReadonlyMap<string, BatchNode>): string | undefined {
+  if (!HOST_BOUND_STATES.has(ve.state)) return undefined;
+  const host = findVeHost(ve, job);
+  const node = nodes.get(host);
+  if (node === undefined || (node.state !== 'down' && node.state !== 'offline')) return undefined;
+  return `host ${host} is ${node.state} in the batch system (${node.rawState}${node.note === undefined ? '' : `: ${node.note}`})`;
+}
+
+// Our own "unknown" undone: the same start of the job still runs on a host that is up again.
+// A new start (requeue) is not ours to report: its prologue does, with a higher seq.
+function findHostBack(ve: VeRecord, job: BatchJob | undefined, nodes: ReadonlyMap<string, BatchNode>): string | undefined {
+  if (ve.state !== 'unknown' || job?.state !== 'running') return undefined;
+  const host = job.execHosts[0];
+  if (host === undefined || Math.floor(ve.seq / SEQ_PER_START) !== Math.max(1, job.startCount)) return undefined;
+  const node = nodes.get(host);
+  if (node === undefined || (node.state !== 'free' && node.state !== 'busy')) return undefined;
+  return `host back: the job still runs on ${host} (${node.rawState})`;
+}
+
+/** The one read of a pass; a node listing that fails leaves host checks out rather than the whole pass. */
+export async function readClusterView(deps: ReconcileDeps): Promise<ClusterView> {
+  const [ves, jobs, nodes] = await Promise.all([
+    deps.inventory.listVes({ includeFinal: false }),
+    deps.batch.listJobs(),
+    deps.batch.listNodes().then((n): BatchNode[] | Error => n, (err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+  ]);
+  if (nodes instanceof Error) return { ves, jobs, nodes: undefined, nodesProblem: nodes.message };
+  return { ves, jobs, nodes, nodesProblem: undefined };
+}
+
 /**
  * One cron pass: LDAP and the batch system are compared and LDAP repaired; returns what it found.
- * Linear: one LDAP listing and one job listing (every queue: a VE job moved to another queue still
- * lives), then map lookups; per-item LDAP calls only for drift.
+ * Linear: one LDAP listing, one job listing (every queue: a VE job moved to another queue still
+ * lives) and one node listing, then map lookups; per-item LDAP calls only for drift.
  */
-export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun: boolean }): Promise<DriftItem[]> {
-  const [ves, allJobs] = await Promise.all([deps.inventory.listVes({ includeFinal: false }), deps.batch.listJobs()]);
-  const jobs = new Map(allJobs.map((j) => [j.jobId, j]));
-  const jobList = allJobs.filter((j) => j.queue === deps.veQueue);
+export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun: boolean }, given?: ClusterView): Promise<DriftItem[]> {
+  const view = given ?? (await readClusterView(deps));
+  const jobs = new Map(view.jobs.map((j) => [j.jobId, j]));
+  const nodes = new Map((view.nodes ?? []).map((n) => [n.name, n]));
+  const jobList = view.jobs.filter((j) => j.queue === deps.veQueue);
   const drift: DriftItem[] = [];
-  for (const ve of ves) {
-    const why = findLost(ve, jobs);
-    if (why === undefined) continue;
-    // seq + 1 is odd: the host's own next event (seq + 2, see HOST_SEQ_STEP) still outranks this guess
-    const event = buildReconcileEvent({ ...ve, seq: ve.seq + 1, state: 'lost', reason: why }, deps.clock);
+  for (const ve of view.ves) {
+    const job = jobs.get(ve.jobId);
+    const lost = findLost(ve, jobs);
+    const down = lost === undefined ? findHostDown(ve, job, nodes) : undefined;
+    const back = lost === undefined && down === undefined ? findHostBack(ve, job, nodes) : undefined;
+    const finding = lost !== undefined ? 'job-gone' : down !== undefined ? 'host-down' : back !== undefined ? 'host-back' : undefined;
+    const why = lost ?? down ?? back;
+    if (finding === undefined || why === undefined) continue;
+    const to: VeState = finding === 'job-gone' ? 'lost' : finding === 'host-down' ? 'unknown' : 'running';
+    const host = finding === 'host-back' ? (job?.execHosts[0] ?? ve.host) : ve.host;
+    // an odd seq: the host's own next event (seq + 2, see HOST_SEQ_STEP) still outranks a first guess
+    const event = buildReconcileEvent({ ...ve, host, seq: nextMonitorSeq(ve.seq), state: to, reason: why }, deps.clock);
     const changed = !options.dryRun && (await applyEvent(deps.inventory, event)) === 'applied';
-    drift.push({ jobId: ve.jobId, name: ve.name, finding: 'job-gone', from: ve.state, to: 'lost', detail: why, changed });
+    drift.push({ jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: why, changed });
   }
-  const known = new Set(ves.map((v) => v.jobId));
+  const known = new Set(view.ves.map((v) => v.jobId));
   for (const job of jobList) {
     if (job.state !== 'running' || known.has(job.jobId)) continue;
     const spec = findJobSpec(job);

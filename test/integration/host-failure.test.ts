@@ -1,0 +1,172 @@
+// Host failure for real: a compute node dies (its slurmd, job processes and containers killed) with two
+// LXC VEs on it; reconcile marks them unknown, reconcile --recover fences the node and the VEs come
+// back on the other node through Slurm's own scheduling, with the path in LDAP history.
+import t from 'tap';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommand } from '../../src/core/run-command.js';
+import { PROJECT_DIR, startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
+import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
+import { createSlurmBatch } from '../../src/batch/slurm-batch.js';
+import { FENCE_NOTE } from '../../src/ve-monitor/recover-failed-hosts.js';
+import { killSandboxSlurmd, startSandboxSlurmd } from '../harness/sandbox-nodes.js';
+import type { Inventory } from '../../src/inventory/inventory.js';
+import type { Batch } from '../../src/batch/batch.js';
+
+const dir = mkdtempSync('/tmp/pbsve-hostfail-');
+const portBase = 40_000 + Math.floor(Math.random() * 150) * 60;
+const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
+const MONITOR = join(PROJECT_DIR, 'dist/src/ve-monitor/main.js');
+let info: SandboxInfo;
+let inventory: Inventory;
+let batch: Batch;
+let node1Killed = false;
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    const v = await probe();
+    if (v !== undefined) return v;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
+
+async function monitor(args: readonly string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
+  return runCommand(process.execPath, [MONITOR, ...args], { env: info.env, timeoutMs: 120_000 });
+}
+
+async function virshList(node: string): Promise<string> {
+  return (await runCommand('virsh', ['-c', info.nodes[node]?.lxcUri ?? '', 'list', '--name'], { timeoutMs: 20_000 })).stdout;
+}
+
+async function nodeState(name: string): Promise<{ state: string; rawState: string; note: string | undefined }> {
+  const node = (await batch.listNodes()).find((n) => n.name === name);
+  return { state: node?.state ?? 'missing', rawState: node?.rawState ?? '', note: node?.note };
+}
+
+async function scontrol(args: readonly string[]): Promise<void> {
+  const r = await runCommand('scontrol', args, { env: info.env });
+  if (r.exitCode !== 0) throw new Error(`scontrol ${args.join(' ')}: ${r.stderr}`);
+}
+
+t.before(async () => {
+  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
+  info = await startSandbox({ dir, portBase, slurmdTimeout: 6 });
+  inventory = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn, bindDn: info.writerDn, password: info.writerPassword });
+  batch = createSlurmBatch({ slurmConf: info.slurmConf });
+});
+t.teardown(async () => {
+  await inventory.close();
+  // a slurmd that never came back would make the cluster's stop wait for it
+  if (node1Killed) await startSandboxSlurmd(dir, 'node1').catch((err: unknown) => { console.error(String(err)); });
+  if (process.env['KEEP_SANDBOX'] === '1') return;
+  const problems = await stopSandbox(dir);
+  if (problems.length > 0) console.error(problems.join('\n'));
+  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
+});
+
+void t.test('a dead host is fenced, its VEs requeued and running on the other host, history in LDAP', async (t) => {
+  // both VEs on node1: node2 takes no job while they start
+  await scontrol(['update', 'nodename=node2', 'state=drain', 'reason=host-failure test placement']);
+  const jobIds: string[] = [];
+  try {
+    for (const name of ['hf1', 'hf2']) {
+      const r = await runVeAs(info, user, ['create', name, '--type', 'lxc', '--image', 'tiny', '--vcpus', '1', '--memory', '64', '--lease', '2h']);
+      t.equal(r.exitCode, 0, r.exitCode === 0 ? `ve create ${name}` : r.stderr);
+      jobIds.push(r.stdout.trim());
+    }
+    for (const name of ['hf1', 'hf2']) await waitForLdapState(info, user, name, 'running', 120_000);
+  } finally {
+    await scontrol(['update', 'nodename=node2', 'state=resume']);
+  }
+  for (const jobId of jobIds) t.equal((await inventory.getVe(jobId))?.host, 'node1', `VE ${jobId} runs on node1`);
+  const onNode1 = await virshList('node1');
+  for (const jobId of jobIds) t.match(onNode1, new RegExp(`^pbsve-${jobId}$`, 'm'));
+
+  // the host dies: slurmd, slurmstepd and job processes SIGKILLed, the containers destroyed
+  const t0 = Date.now();
+  node1Killed = true;
+  const killed = await killSandboxSlurmd(dir, 'node1', { withJobs: true });
+  t.ok(killed.length >= 3, `slurmd and the job processes of node1 killed (${killed.length} pids)`);
+  for (const jobId of jobIds) await runCommand('virsh', ['-c', info.nodes['node1']?.lxcUri ?? '', 'destroy', `pbsve-${jobId}`], { timeoutMs: 30_000 });
+  const down = await waitFor('Slurm to declare node1 down', 90_000, async () => ((await nodeState('node1')).state === 'down' ? true : undefined));
+  t.ok(down);
+  const tDown = Date.now();
+  t.comment(`slurmd killed -> Slurm says node1 down: ${tDown - t0} ms`);
+  t.comment(`jobs now: ${JSON.stringify((await batch.listJobs({ queue: 'batch' })).map((j) => [j.jobId, j.rawState, j.execHosts.join(',')]))}`);
+
+  const plain = await monitor(['reconcile', '--json']);
+  t.equal(plain.exitCode, 0, plain.stderr);
+  const drift = (JSON.parse(plain.stdout) as { drift: { jobId: string; finding: string; to: string }[] }).drift;
+  for (const jobId of jobIds) {
+    t.ok(drift.some((d) => d.jobId === jobId && d.finding === 'host-down' && d.to === 'unknown'), `reconcile: ${jobId} host-down -> unknown`);
+    t.equal((await inventory.getVe(jobId))?.state, 'unknown', `LDAP: ${jobId} unknown, not stopped`);
+  }
+
+  // --recover: the first pass starts the grace time, a pass after it fences and requeues
+  let fencedOutput = '';
+  await waitFor('reconcile --recover to fence node1', 60_000, async () => {
+    const r = await monitor(['reconcile', '--recover', '--host-down-grace', '5s']);
+    t.comment(r.stdout.trim().split('\n').filter((l) => l.startsWith('host ')).join('; '));
+    if (r.exitCode !== 0) throw new Error(`reconcile --recover exited ${r.exitCode}: ${r.stderr}`);
+    if (/host node1: .*: fenced/.test(r.stdout)) { fencedOutput = r.stdout; return true; }
+    await new Promise((res) => setTimeout(res, 2000));
+    return undefined;
+  });
+  const tFenced = Date.now();
+  t.comment(`node1 down -> fenced by reconcile --recover (grace 5 s): ${tFenced - tDown} ms`);
+  // Slurm (JobRequeue=1, its default) requeues batch jobs itself when it declares their node down; the
+  // recovery then only fences and records it. Jobs still placed on the node are requeued by the recovery.
+  for (const jobId of jobIds) t.match(fencedOutput, new RegExp(`\\b${jobId} requeued( by the batch system)?(,|\\n)`), `job ${jobId} requeued`);
+  const fenced = await nodeState('node1');
+  t.match(fenced.rawState, /DRAIN/, `node1 drained (${fenced.rawState})`);
+  t.equal(fenced.note, FENCE_NOTE);
+
+  for (const jobId of jobIds) {
+    await waitFor(`VE ${jobId} running on node2 in LDAP`, 120_000, async () => {
+      const ve = await inventory.getVe(jobId);
+      return ve?.state === 'running' && ve.host === 'node2' ? true : undefined;
+    });
+  }
+  const recoveredMs = Date.now() - t0;
+  t.comment(`time to recovery (slurmd SIGKILL -> both VEs running on node2 in LDAP): ${recoveredMs} ms ` +
+    `(Slurm down detection ${tDown - t0} ms, grace+fence ${tFenced - tDown} ms, requeue+restart ${Date.now() - tFenced} ms)`);
+  const onNode2 = await virshList('node2');
+  for (const jobId of jobIds) {
+    t.match(onNode2, new RegExp(`^pbsve-${jobId}$`, 'm'), `domain pbsve-${jobId} runs on node2`);
+    const history = await inventory.listHistory(jobId);
+    t.comment(`history ${jobId}: ${history.map((h) => `${h.seq} ${h.state} ${h.host} ${h.source}: ${h.reason}`).join(' | ')}`);
+    const path = history.map((h) => h.state).filter((s, i, all) => i === 0 || all[i - 1] !== s);
+    t.same(path, ['running', 'unknown', 'running'], `history of ${jobId}: running -> unknown -> running`);
+    t.ok(history.some((h) => h.source === 'recovery' && /requeued/.test(h.reason)), 'the requeue is in the history');
+    t.same([history.at(0)?.host, history.at(-1)?.host], ['node1', 'node2']);
+  }
+});
+
+void t.test('the failed host comes back drained and does not take its VEs back', async (t) => {
+  await startSandboxSlurmd(dir, 'node1');
+  node1Killed = false;
+  const back = await waitFor('node1 to answer again', 60_000, async () => {
+    const s = await nodeState('node1');
+    return s.state === 'offline' ? s : undefined;
+  });
+  t.match(back.rawState, /DRAIN/, `node1 is back but stays drained (${back.rawState})`);
+  // the requeued jobs' epilogues run on node1 now; give them time, then nothing may have moved
+  await new Promise((r) => setTimeout(r, 8000));
+  t.equal((await nodeState('node1')).state, 'offline', 'still drained: only an administrator resumes it');
+  const ves = await inventory.listVes({ includeFinal: true });
+  const ours = ves.filter((v) => v.name === 'hf1' || v.name === 'hf2');
+  t.equal(ours.length, 2);
+  for (const ve of ours) {
+    t.equal(ve.state, 'running', `${ve.name} still running`);
+    t.equal(ve.host, 'node2', `${ve.name} still on node2`);
+  }
+  const onNode2 = await virshList('node2');
+  for (const ve of ours) t.match(onNode2, new RegExp(`^pbsve-${ve.jobId}$`, 'm'), `${ve.domain} still runs on node2`);
+  t.notMatch(await virshList('node1'), /pbsve-/, 'nothing of ours runs on node1');
+  const r = await monitor(['reconcile', '--recover', '--host-down-grace', '5s']);
+  t.equal(r.exitCode, 0, r.stderr);
+  t.match(r.stdout, /reconcile: 0 drift item\(s\)/, 'a later pass finds nothing to repair');
+});

@@ -1,0 +1,119 @@
+import t from 'tap';
+import { reconcile, readClusterView } from '../../src/ve-monitor/reconcile.js';
+import { nextMonitorSeq } from '../../src/ve-monitor/next-monitor-seq.js';
+import { VeError } from '../../src/core/ve-error.js';
+import type { Batch, BatchJob, BatchNode } from '../../src/batch/batch.js';
+import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
+
+function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
+  const ves = new Map(records.map((r) => [r.jobId, r]));
+  const history: HistoryRecord[] = [];
+  return {
+    ves, history,
+    getVe: (id) => Promise.resolve(ves.get(id)),
+    listVes: () => Promise.resolve([...ves.values()].filter((v) => !['destroyed', 'lost', 'failed'].includes(v.state))),
+    createVe: (r) => { if (ves.has(r.jobId)) return Promise.reject(new VeError('inventory-exists', 'exec', 'x')); ves.set(r.jobId, r); return Promise.resolve(); },
+    updateVe: (r, expected) => { if (ves.get(r.jobId)?.seq !== expected) return Promise.resolve(false); ves.set(r.jobId, r); return Promise.resolve(true); },
+    addHistory: (h) => { history.push(h); return Promise.resolve(true); },
+    listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id)),
+    close: () => Promise.resolve(),
+  };
+}
+
+function buildBatch(jobs: BatchJob[], nodes: BatchNode[] | Error): Batch & { calls: Record<string, number> } {
+  const calls: Record<string, number> = { listNodes: 0, listJobs: 0 };
+  const no = (): Promise<never> => Promise.reject(new Error('unused'));
+  return {
+    kind: 'slurm', calls,
+    submit: no, cancel: no, setNodeOffline: no, requeue: no, readJobScript: no, getJob: no,
+    listJobs: () => { calls['listJobs'] = (calls['listJobs'] ?? 0) + 1; return Promise.resolve(jobs); },
+    listNodes: () => { calls['listNodes'] = (calls['listNodes'] ?? 0) + 1; return nodes instanceof Error ? Promise.reject(nodes) : Promise.resolve(nodes); },
+  };
+}
+
+function job(jobId: string, patch: Partial<BatchJob> = {}): BatchJob {
+  return {
+    jobId, name: `ve-v${jobId}`, owner: 'user1', state: 'running', rawState: 'RUNNING', queue: 'batch', execHosts: ['node1'], variables: {},
+    comment: undefined, resources: { cpus: 1, memoryMiB: 64, walltimeSeconds: 3600, nodeCount: 1, features: ['lxc'] }, startCount: 1,
+    exitStatus: undefined, submitTime: undefined, startTime: undefined, ...patch,
+  };
+}
+
+function node(name: string, state: BatchNode['state'], rawState: string): BatchNode {
+  return { name, state, rawState, cpus: 2, memoryMiB: 1000, features: ['lxc'], jobIds: [], note: undefined };
+}
+
+function ve(jobId: string, patch: Partial<VeRecord> = {}): VeRecord {
+  return {
+    jobId, name: `v${jobId}`, owner: 'user1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, state: 'running',
+    host: 'node1', domain: `pbsve-${jobId}`, seq: 1_000_002, lastChange: '2026-05-01T09:00:00.000Z', ...patch,
+  };
+}
+
+const clock = { now: () => new Date('2026-05-01T10:00:00Z'), sleep: () => Promise.resolve() };
+
+void t.test('monitor seqs are never host slots', (t) => {
+  t.equal(nextMonitorSeq(1_000_002), 1_000_003, 'after a host event: the odd seq right above');
+  t.equal(nextMonitorSeq(1_000_003), 1_000_005, "after a guess: skip the host's next slot");
+  t.end();
+});
+
+void t.test('VEs of a down or drained host become unknown, never stopped; one node listing', async (t) => {
+  const inventory = buildInventory([
+    ve('1'), ve('2', { state: 'stopped' }), ve('3', { host: 'node2' }), ve('4', { host: 'node3' }), ve('5', { state: 'unknown' }),
+    ve('6'), // job requeued by the batch system: pending, LDAP still says node1
+  ]);
+  const batch = buildBatch(
+    [job('1'), job('2'), job('3', { execHosts: ['node2'] }), job('4', { execHosts: ['node3'] }), job('5'), job('6', { state: 'queued', rawState: 'PENDING', execHosts: [] })],
+    [node('node1', 'down', 'DOWN+NOT_RESPONDING'), node('node2', 'busy', 'ALLOCATED'), node('node3', 'offline', 'MIXED+DRAIN')],
+  );
+  const drift = await reconcile({ inventory, batch, clock, veQueue: 'batch' }, { dryRun: false });
+  t.equal(batch.calls['listNodes'], 1);
+  t.same(drift.map((d) => [d.jobId, d.finding, d.from, d.to]), [
+    ['1', 'host-down', 'running', 'unknown'], ['2', 'host-down', 'stopped', 'unknown'], ['4', 'host-down', 'running', 'unknown'], ['6', 'host-down', 'running', 'unknown'],
+  ]);
+  t.match(drift[0]?.detail, /host node1 is down in the batch system \(DOWN\+NOT_RESPONDING\)/);
+  t.equal(inventory.ves.get('1')?.state, 'unknown');
+  t.equal(inventory.ves.get('1')?.seq, 1_000_003, 'an odd seq: the host outranks the guess');
+  t.equal(inventory.ves.get('3')?.state, 'running', 'a VE on an up host is left alone');
+  t.same(inventory.history.map((h) => [h.jobId, h.oldState, h.state, h.source]), [
+    ['1', 'running', 'unknown', 'reconcile'], ['2', 'stopped', 'unknown', 'reconcile'], ['4', 'running', 'unknown', 'reconcile'], ['6', 'running', 'unknown', 'reconcile'],
+  ]);
+});
+
+void t.test('host back: the same start still running on an up host -> running; a new start is left to its prologue', async (t) => {
+  const inventory = buildInventory([
+    ve('1', { state: 'unknown', seq: 1_000_003 }),
+    ve('2', { state: 'unknown', seq: 1_000_003 }), // requeued and started again on node2: start 2
+    ve('3', { state: 'unknown', seq: 1_000_003 }), // host still drained
+  ]);
+  const batch = buildBatch(
+    [job('1'), job('2', { execHosts: ['node2'], startCount: 2 }), job('3', { execHosts: ['node3'] })],
+    [node('node1', 'free', 'MIXED'), node('node2', 'busy', 'ALLOCATED'), node('node3', 'offline', 'ALLOCATED+DRAIN')],
+  );
+  const drift = await reconcile({ inventory, batch, clock, veQueue: 'batch' }, { dryRun: false });
+  t.same(drift.map((d) => [d.jobId, d.finding, d.to]), [['1', 'host-back', 'running']]);
+  t.equal(inventory.ves.get('1')?.state, 'running');
+  t.equal(inventory.ves.get('1')?.seq, 1_000_005);
+  t.match(inventory.history[0]?.reason, /host back/);
+  t.equal(inventory.ves.get('2')?.state, 'unknown');
+});
+
+void t.test('a node listing that fails leaves host checks out, the job checks still run', async (t) => {
+  const inventory = buildInventory([ve('1'), ve('2')]);
+  const batch = buildBatch([job('1')], new Error('sinfo: timeout'));
+  const deps = { inventory, batch, clock, veQueue: 'batch' };
+  const view = await readClusterView(deps);
+  t.equal(view.nodes, undefined);
+  t.equal(view.nodesProblem, 'sinfo: timeout');
+  const drift = await reconcile(deps, { dryRun: true }, view);
+  t.same(drift.map((d) => [d.jobId, d.finding, d.changed]), [['2', 'job-gone', false]]);
+  t.equal(batch.calls['listJobs'], 1, 'the given view is not read again');
+});
+
+void t.test('a VE already unknown whose job is gone is lost with the next monitor seq', async (t) => {
+  const inventory = buildInventory([ve('1', { state: 'unknown', seq: 1_000_003 })]);
+  const drift = await reconcile({ inventory, batch: buildBatch([], []), clock, veQueue: 'batch' }, { dryRun: false });
+  t.same(drift.map((d) => [d.finding, d.to]), [['job-gone', 'lost']]);
+  t.equal(inventory.ves.get('1')?.seq, 1_000_005, "never the host's slot 1_000_004");
+});
