@@ -4,10 +4,11 @@ import { withLockFile } from '../core/with-lock-file.js';
 
 export const SEQ_PER_START = 1_000_000;
 /**
- * Host events step by 2 and leave the odd numbers in between to the monitor: reconcile marks a VE "lost"
- * with seq + 1, so the host's own next event (an epilogue "destroyed" still on its way) outranks that guess.
+ * Host events step by 16 and leave the numbers in between to the monitor: its guesses (lost, unknown,
+ * host back, requeued) take seq + 1, + 2, ..., so up to 15 guesses in a row still sort below the host's
+ * own next event (an epilogue "destroyed" still on its way outranks them all).
  */
-export const HOST_SEQ_STEP = 2;
+export const HOST_SEQ_STEP = 16;
 
 // Seq = start count x 1e6 + a per-host counter: a requeued job on another host still sorts after its past.
 export async function nextEventSeq(jobDir: string, startCount: number): Promise<number> {

@@ -110,7 +110,7 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
     if (finding === undefined || why === undefined) continue;
     const to: VeState = finding === 'job-gone' ? 'lost' : finding === 'host-down' ? 'unknown' : 'running';
     const host = finding === 'host-back' ? (job?.execHosts[0] ?? ve.host) : ve.host;
-    // an odd seq: the host's own next event (seq + 2, see HOST_SEQ_STEP) still outranks a first guess
+    // not a host slot: the host's own next event (see HOST_SEQ_STEP) still outranks this guess
     const event = buildReconcileEvent({ ...ve, host, seq: nextMonitorSeq(ve.seq), state: to, reason: why }, deps.clock);
     const changed = !options.dryRun && (await applyEvent(deps.inventory, event)) === 'applied';
     drift.push({ jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: why, changed });

@@ -6,13 +6,13 @@ import { nextEventSeq } from '../../src/events/next-event-seq.js';
 import { foldEvent } from '../../src/core/fold-event.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
 
-void t.test('host seqs step by two from the start count base, and a requeue starts above the past', async (t) => {
+void t.test('host seqs step by 16 from the start count base, and a requeue starts above the past', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'seq-'));
-  t.equal(await nextEventSeq(dir, 1), 1_000_002);
-  t.equal(await nextEventSeq(dir, 1), 1_000_004);
-  t.equal(await nextEventSeq(dir, 2), 2_000_002, 'second start of the job (requeue)');
+  t.equal(await nextEventSeq(dir, 1), 1_000_016);
+  t.equal(await nextEventSeq(dir, 1), 1_000_032);
+  t.equal(await nextEventSeq(dir, 2), 2_000_016, 'second start of the job (requeue)');
   const fresh = mkdtempSync(join(tmpdir(), 'seq-'));
-  t.equal(await nextEventSeq(fresh, 2), 2_000_002, 'another host after a requeue sorts after the first run');
+  t.equal(await nextEventSeq(fresh, 2), 2_000_016, 'another host after a requeue sorts after the first run');
 });
 
 void t.test('an epilogue event in flight outranks reconcile\'s "lost" guess', async (t) => {

@@ -53,8 +53,9 @@ function ve(jobId: string, patch: Partial<VeRecord> = {}): VeRecord {
 const clock = { now: () => new Date('2026-05-01T10:00:00Z'), sleep: () => Promise.resolve() };
 
 void t.test('monitor seqs are never host slots', (t) => {
-  t.equal(nextMonitorSeq(1_000_002), 1_000_003, 'after a host event: the odd seq right above');
-  t.equal(nextMonitorSeq(1_000_003), 1_000_005, "after a guess: skip the host's next slot");
+  t.equal(nextMonitorSeq(1_000_016), 1_000_017, 'after a host event: the seq right above');
+  t.equal(nextMonitorSeq(1_000_017), 1_000_018, 'guesses in a row count up below the next host slot');
+  t.equal(nextMonitorSeq(1_000_031), 1_000_033, "never the host's slot 1_000_032");
   t.end();
 });
 
@@ -74,7 +75,7 @@ void t.test('VEs of a down or drained host become unknown, never stopped; one no
   ]);
   t.match(drift[0]?.detail, /host node1 is down in the batch system \(DOWN\+NOT_RESPONDING\)/);
   t.equal(inventory.ves.get('1')?.state, 'unknown');
-  t.equal(inventory.ves.get('1')?.seq, 1_000_003, 'an odd seq: the host outranks the guess');
+  t.equal(inventory.ves.get('1')?.seq, 1_000_003, 'not a host slot: the host outranks the guess');
   t.equal(inventory.ves.get('3')?.state, 'running', 'a VE on an up host is left alone');
   t.same(inventory.history.map((h) => [h.jobId, h.oldState, h.state, h.source]), [
     ['1', 'running', 'unknown', 'reconcile'], ['2', 'stopped', 'unknown', 'reconcile'], ['4', 'running', 'unknown', 'reconcile'], ['6', 'running', 'unknown', 'reconcile'],
@@ -94,7 +95,7 @@ void t.test('host back: the same start still running on an up host -> running; a
   const drift = await reconcile({ inventory, batch, clock, veQueue: 'batch' }, { dryRun: false });
   t.same(drift.map((d) => [d.jobId, d.finding, d.to]), [['1', 'host-back', 'running']]);
   t.equal(inventory.ves.get('1')?.state, 'running');
-  t.equal(inventory.ves.get('1')?.seq, 1_000_005);
+  t.equal(inventory.ves.get('1')?.seq, 1_000_004);
   t.match(inventory.history[0]?.reason, /host back/);
   t.equal(inventory.ves.get('2')?.state, 'unknown');
 });
@@ -112,8 +113,8 @@ void t.test('a node listing that fails leaves host checks out, the job checks st
 });
 
 void t.test('a VE already unknown whose job is gone is lost with the next monitor seq', async (t) => {
-  const inventory = buildInventory([ve('1', { state: 'unknown', seq: 1_000_003 })]);
+  const inventory = buildInventory([ve('1', { state: 'unknown', seq: 1_000_031 })]);
   const drift = await reconcile({ inventory, batch: buildBatch([], []), clock, veQueue: 'batch' }, { dryRun: false });
   t.same(drift.map((d) => [d.finding, d.to]), [['job-gone', 'lost']]);
-  t.equal(inventory.ves.get('1')?.seq, 1_000_005, "never the host's slot 1_000_004");
+  t.equal(inventory.ves.get('1')?.seq, 1_000_033, "never the host's slot 1_000_032");
 });

@@ -102,7 +102,7 @@ void t.test('past the grace time: fence first, then requeue, history and one ale
   t.same(s.batch.calls, [`drain node1 ${FENCE_NOTE}`, 'requeue 1', 'requeue 2'], 'drained before any requeue; job 8 is no VE job');
   t.same(h?.requeued, ['1', '2']);
   t.same(h?.requeuedByBatch, ['4']);
-  t.same(s.inventory.history.map((r) => [r.jobId, r.state, r.source, r.seq]), [['1', 'unknown', 'recovery', 1_000_005], ['2', 'unknown', 'recovery', 1_000_005], ['4', 'unknown', 'recovery', 1_000_005]]);
+  t.same(s.inventory.history.map((r) => [r.jobId, r.state, r.source, r.seq]), [['1', 'unknown', 'recovery', 1_000_004], ['2', 'unknown', 'recovery', 1_000_004], ['4', 'unknown', 'recovery', 1_000_004]]);
   t.match(s.inventory.history[0]?.reason, /requeued: host node1 down since 2026-05-01T10:00:00.000Z, fenced/);
   t.match(s.inventory.history[2]?.reason, /the batch system requeued the job/);
   t.same(s.alerts.map((a) => [a.kind, a.key]), [['host-down', 'node1'], ['host-fenced', 'node1']]);
