@@ -68,6 +68,8 @@ export interface SubmitRequest {
   readonly workdir?: string;
   /** Slurm --comment; ignored by TORQUE (owners cannot set it there) */
   readonly comment?: string;
+  /** run on exactly these hosts (one per node of nodeCount): Slurm --nodelist, TORQUE nodes=<host> */
+  readonly nodeList?: readonly string[];
 }
 
 export interface Batch {

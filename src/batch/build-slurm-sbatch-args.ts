@@ -6,6 +6,7 @@ const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** the port's rule: --export splits on commas and '=' and does not unquote */
 const VARIABLE_VALUE = /^[A-Za-z0-9_.:/@+-]*$/;
 const SLURM_WORD = /^[A-Za-z0-9_.-]+$/;
+const SLURM_HOST = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,252}$/;
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHARS = /[\u0000-\u001f\u007f]/;
 
@@ -22,6 +23,16 @@ function checkCount(field: string, value: number, max: number): void {
   if (!Number.isSafeInteger(value) || value < 1 || value > max) {
     throw invalidField(field, `must be a whole number from 1 to ${max}`, value);
   }
+}
+
+// One plain host name per node: a comma or bracket range would let the request name other hosts.
+function checkNodeList(nodeList: readonly string[], nodeCount: number): readonly string[] {
+  if (nodeList.length !== nodeCount) throw invalidField('nodeList', `must name exactly ${nodeCount} host(s), one per node`, nodeList);
+  for (const node of nodeList) {
+    if (!SLURM_HOST.test(node)) throw invalidField('nodeList', 'each must be one plain host name', node);
+  }
+  if (new Set(nodeList).size !== nodeList.length) throw invalidField('nodeList', 'must not name a host twice', nodeList);
+  return nodeList;
 }
 
 // The --export list: NONE so the submitter's environment never leaks into the job (Slurm then loads the
@@ -69,6 +80,7 @@ export function buildSlurmSbatchArgs(request: SubmitRequest): string[] {
     }
     args.push(`--constraint=${request.features.join('&')}`);
   }
+  if (request.nodeList !== undefined) args.push(`--nodelist=${checkNodeList(request.nodeList, request.nodeCount).join(',')}`);
   args.push(`--export=${buildSlurmExport(request.variables)}`);
   if (request.comment !== undefined) {
     if (request.comment.includes('\u0000')) throw invalidField('comment', 'must not contain NUL');

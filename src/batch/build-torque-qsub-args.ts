@@ -10,6 +10,7 @@ const FEATURE = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 const VARIABLE_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,127}$/;
 /** the port's contract: TORQUE -v splits on commas and mangles quotes, '=' would fake a second variable */
 const VARIABLE_VALUE = /^[A-Za-z0-9_.:/@+-]{0,4096}$/;
+const HOST = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
 const PATH = /^\/[A-Za-z0-9_./@+-]{0,4095}$/;
 const MAX_SCRIPT = 1024 * 1024;
 
@@ -49,8 +50,21 @@ export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): st
     throw invalidField('workdir', 'must be an absolute path of A-Z a-z 0-9 _ . / @ + -', request.workdir);
   }
 
+  if (request.nodeList !== undefined) {
+    if (request.nodeList.length !== request.nodeCount) throw invalidField('nodeList', `must name exactly ${request.nodeCount} host(s), one per node`, request.nodeList);
+    for (const node of request.nodeList) {
+      if (!HOST.test(node)) throw invalidField('nodeList', 'each must be one host name (A-Z a-z 0-9 . -)', node);
+    }
+    if (new Set(request.nodeList).size !== request.nodeList.length) throw invalidField('nodeList', 'must not name a host twice', request.nodeList);
+  }
+
   const ppn = request.cpus / request.nodeCount;
-  const resources = [`nodes=${request.nodeCount}:ppn=${ppn}${request.features.map((f) => `:${f}`).join('')}`];
+  const featureSuffix = request.features.map((f) => `:${f}`).join('');
+  // nodes=<host>:ppn=N names the host itself; several hosts are joined with '+'
+  const nodes = request.nodeList === undefined
+    ? `nodes=${request.nodeCount}:ppn=${ppn}${featureSuffix}`
+    : `nodes=${request.nodeList.map((host) => `${host}:ppn=${ppn}${featureSuffix}`).join('+')}`;
+  const resources = [nodes];
   if (request.memoryMiB !== undefined) resources.push(`mem=${request.memoryMiB}mb`);
   if (request.walltimeSeconds !== undefined) resources.push(`walltime=${formatWalltime(request.walltimeSeconds)}`);
   const args = ['-N', request.name, '-q', server === undefined ? request.queue : `${request.queue}@${server}`, '-l', resources.join(',')];

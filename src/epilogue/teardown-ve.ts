@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, type VeConsole } from '../host/ve-console.js';
 import type { VeJobRecord } from '../host/ve-job-record.js';
+import { removeVeSnapshots } from '../host/ve-snapshots.js';
 
 export interface TeardownVeDeps {
   readonly config: PbsVeConfig;
@@ -54,6 +55,8 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
     const before = await virt.getDomain(record.domain);
     reason = describeJobEnd(before?.state, ctx.exitStatus);
     await virt.destroyDomain(record.domain);
+    // libvirt refuses to undefine a domain that still has snapshots; their data goes with the disks below
+    await removeVeSnapshots(record, deps.config.stateDir);
     await virt.undefineDomain(record.domain);
   } finally {
     await virt.close();

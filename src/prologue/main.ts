@@ -6,17 +6,18 @@ import { readPelogContext } from '../host/read-pelog-context.js';
 import { buildHookLog } from '../host/build-hook-log.js';
 import { runHook } from '../host/run-hook.js';
 import { findSpecToken } from '../core/encode-ve-spec.js';
+import { findOperationToken } from '../core/encode-ve-operation.js';
 
 const configDir = findConfigDir(process.env);
 const config = loadConfig(configDir);
 const log = buildHookLog(config, 've-prologue');
 await runHook(config.batch.kind === 'slurm' ? 'slurm-prolog' : 'torque-prologue', async () => {
   const ctx = readPelogContext(config, process.argv.slice(2), process.env, 'prolog');
-  // jobs outside the VE queue, or (TORQUE hands us the script) without a spec line, pass untouched and fast
+  // jobs outside the VE queue, or (TORQUE hands us the script) without a spec or op line, pass untouched and fast
   if (ctx.queue !== undefined && ctx.queue !== config.batch.veQueue) return 0;
   // (an unreadable script is left to the full path below, which reports it)
   const script = ctx.scriptPath === undefined ? undefined : await readFile(ctx.scriptPath, 'utf8').catch(() => undefined);
-  if (script !== undefined && findSpecToken(script) === undefined) return 0;
+  if (script !== undefined && findSpecToken(script) === undefined && findOperationToken(script) === undefined) return 0;
   const { runPrologue } = await import('./run-prologue.js');
   return runPrologue(ctx, config, configDir, log);
 }, log);

@@ -1,8 +1,13 @@
 import { openBatch, openEventSink, openVirtAt } from '../config/open-adapters.js';
 import { readPelogJobScript } from '../host/read-pelog-context.js';
 import { createLocalVeDisks } from '../host/ve-disks.js';
+import { createVeConsole } from '../host/ve-console.js';
+import { pauseJobBody } from '../host/pause-job-body.js';
 import { systemClock } from '../core/clock.js';
+import { findSpecToken } from '../core/encode-ve-spec.js';
+import { findOperationToken } from '../core/encode-ve-operation.js';
 import { realizeVe } from './realize-ve.js';
+import { runVeOperation } from './run-ve-operation.js';
 import { boundHostFault } from './bound-host-fault.js';
 import type { PelogContext } from '../batch/batch.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
@@ -10,11 +15,28 @@ import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 // The prologue's wiring, loaded only for jobs that may be VE jobs (libvirt and LDAP code load slowly).
 export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, configDir: string, log: (line: string) => void): Promise<number> {
   const batch = openBatch(config);
+  // read once: TORQUE hands a file, Slurm needs a round trip to slurmctld
+  let script: Promise<string | undefined> | undefined;
+  const readJobScript = (): Promise<string | undefined> => (script ??= readPelogJobScript(ctx, batch));
+  const text = await readJobScript().catch(() => undefined);
+  // a VE job's spec line wins; only a job without one can be an operation on another VE
+  const opToken = text === undefined || findSpecToken(text) !== undefined ? undefined : findOperationToken(text);
+  if (opToken !== undefined) {
+    const console = createVeConsole({ nodePath: config.nodePath, installDir: config.installDir });
+    await runVeOperation(ctx, opToken, {
+      batch, config, clock: systemClock, events: openEventSink(config, configDir, batch, log), log,
+      snapshots: {
+        stateDir: config.stateDir, openVirt: openVirtAt, console, log, startTimeoutMs: config.virt.startTimeoutMs, now: () => systemClock.now(),
+        pauseJobBody: (record, ownerUid) => pauseJobBody(record.jobId, ownerUid, log),
+      },
+    });
+    return 0;
+  }
   let outcome;
   try {
     outcome = await realizeVe(ctx, {
       batch, config, clock: systemClock, log, disks: createLocalVeDisks(), openVirt: openVirtAt,
-      events: openEventSink(config, configDir, batch, log), readJobScript: () => readPelogJobScript(ctx, batch),
+      events: openEventSink(config, configDir, batch, log), readJobScript,
     });
   } catch (err) {
     // Slurm drains the node and requeues on its own; TORQUE would loop on this host without a bound

@@ -14,6 +14,7 @@ import { destroyVe } from './destroy-ve.js';
 import { registerSandboxCommands } from '../sandbox/sandbox-command.js';
 import { registerImageCommands } from './image-command.js';
 import { registerConsoleCommands } from './console-command.js';
+import { registerSnapshotCommands } from './snapshot-command.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
 
 const me = userInfo().username;
@@ -97,6 +98,7 @@ program.command('destroy').argument('<name>', 'VE name or job id').description('
 
 registerImageCommands(program);
 registerConsoleCommands(program);
+registerSnapshotCommands(program);
 registerSandboxCommands(program);
 registerAdminCommands(program);
 await program.parseAsync(process.argv);

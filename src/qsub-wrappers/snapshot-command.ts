@@ -1,0 +1,61 @@
+import type { Command } from 'commander';
+import { userInfo } from 'node:os';
+import { findConfigDir, loadConfig } from '../config/load-config.js';
+import { openBatch, openInventory } from '../config/open-adapters.js';
+import { runHook } from '../host/run-hook.js';
+import { systemClock } from '../core/clock.js';
+import { VeError } from '../core/ve-error.js';
+import { parseDurationSeconds } from '../core/parse-size.js';
+import { buildDefaultSnapshotName, formatSnapshotTable, runVeOperationJob, type VeOperationDone } from './snapshot-ve.js';
+import type { VeOperationKind } from '../core/encode-ve-operation.js';
+
+interface OpOptions { owner?: string; wait: string; json?: boolean }
+
+// All three commands: open the ports, run one op job, print its outcome; LDAP closed whatever happens.
+async function runOperationCommand(name: string, kind: VeOperationKind, snapshot: string | undefined, o: OpOptions, format: (r: VeOperationDone) => string): Promise<void> {
+  await runHook('cli', async () => {
+    const me = userInfo().username;
+    if (o.owner !== undefined && me !== 'root' && o.owner !== me) throw new VeError('permission-denied', 'prereq', 'owner: only root may act on another owner\'s VE', { field: 'owner' });
+    const config = loadConfig(findConfigDir(process.env));
+    const inventory = openInventory(config, 'read');
+    try {
+      const waitMs = 1000 * parseDurationSeconds('wait', o.wait);
+      const owner = o.owner ?? (me === 'root' ? undefined : me);
+      const deps = { config, inventory, batch: openBatch(config), veQueue: config.batch.veQueue, clock: systemClock };
+      const result = await runVeOperationJob(deps, name, owner, kind, snapshot, { waitMs, outputDir: process.cwd() });
+      process.stdout.write(o.json === true ? `${JSON.stringify(result, null, 2)}\n` : `${format(result)}\n`);
+      return 0;
+    } finally {
+      await inventory.close();
+    }
+  });
+}
+
+/** `ve snapshot NAME [--name S]`, `ve snapshot list NAME`, `ve rollback NAME S`: run as op jobs on the VE's host. */
+export function registerSnapshotCommands(program: Command): void {
+  const snapshot = program.command('snapshot').argument('<name>', 'VE name or job id')
+    .description('take a snapshot of a running VE (QEMU: disks and RAM; LXC: a copy of the rootfs); runs as a small job on the VE\'s host')
+    .option('--name <snapshot>', 'snapshot name (letters, digits, _ . -; default s-<date>-<time>)')
+    .option('--owner <user>', 'the owner (root only; default: yourself)')
+    .option('--wait <duration>', 'how long to wait for the operation job', '5m')
+    .option('--json', 'JSON output')
+    .action(async (name: string, o: OpOptions & { name?: string }) => {
+      await runOperationCommand(name, 'snapshot', o.name ?? buildDefaultSnapshotName(new Date()), o, (r) => `VE ${r.name} (job ${r.target}): ${r.message}`);
+    });
+  snapshot.command('list').argument('<name>', 'VE name or job id').description('the snapshots of a VE, oldest first')
+    .option('--owner <user>', 'the owner (root only; default: yourself)')
+    .option('--wait <duration>', 'how long to wait for the operation job', '5m')
+    .option('--json', 'JSON output')
+    .action(async (name: string, _o: OpOptions, cmd: Command) => {
+      // --json, --owner, --wait after "list" may land on the parent command: take both
+      await runOperationCommand(name, 'list-snapshots', undefined, cmd.optsWithGlobals<OpOptions>(), (r) => formatSnapshotTable(r.snapshots));
+    });
+  program.command('rollback').argument('<name>', 'VE name or job id').argument('<snapshot>', 'snapshot name (see ve snapshot list)')
+    .description('put a running VE back to a snapshot (QEMU: it keeps running; LXC: the container restarts on the snapshot\'s rootfs)')
+    .option('--owner <user>', 'the owner (root only; default: yourself)')
+    .option('--wait <duration>', 'how long to wait for the operation job', '5m')
+    .option('--json', 'JSON output')
+    .action(async (name: string, snapshotName: string, o: OpOptions) => {
+      await runOperationCommand(name, 'rollback', snapshotName, o, (r) => `VE ${r.name} (job ${r.target}): ${r.message}`);
+    });
+}

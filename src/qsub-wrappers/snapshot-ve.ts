@@ -1,0 +1,124 @@
+// `ve snapshot` / `ve snapshot list` / `ve rollback`: one small op job on the VE's host; its prologue (root)
+// checks ownership with the batch system and acts, its body prints the outcome, which `ve` reads back.
+import { randomBytes } from 'node:crypto';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VeError, invalidField } from '../core/ve-error.js';
+import { formatOperationLine, validateSnapshotName, type VeOperation, type VeOperationKind } from '../core/encode-ve-operation.js';
+import { parseOpResultOutput, type VeOperationResult, type VeSnapshotInfo } from '../core/ve-operation-result.js';
+import { findVe } from './show-ve.js';
+import type { ListVesDeps } from './list-ves.js';
+import type { Batch } from '../batch/batch.js';
+import type { Clock } from '../core/clock.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+
+export interface SnapshotVeDeps extends ListVesDeps {
+  readonly batch: Batch;
+  readonly config: PbsVeConfig;
+  readonly clock: Clock;
+}
+
+export interface SnapshotVeOptions {
+  /** how long to wait for the op job (queueing included) */
+  readonly waitMs: number;
+  /** where the op job's output goes: a directory the user can write and read back here */
+  readonly outputDir: string;
+}
+
+export type VeOperationDone = Extract<VeOperationResult, { ok: true }>;
+
+const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
+/** the op job's walltime: the longest a snapshot copy or a rollback may take */
+const OP_WALLTIME_SECONDS = 900;
+const OP_MEMORY_MIB = 64;
+const POLL_MS = 100;
+const OUTPUT_GRACE_MS = 10_000;
+
+/** s-20250102-130405: a default name that sorts by time and passes the snapshot name rule */
+export function buildDefaultSnapshotName(now: Date): string {
+  const iso = now.toISOString();
+  return `s-${iso.slice(0, 10).replace(/-/g, '')}-${iso.slice(11, 19).replace(/:/g, '')}`;
+}
+
+/** The op job's script: the op line the prologue acts on, then a body that prints what it left. */
+export function buildOperationJobScript(op: VeOperation, veName: string, config: PbsVeConfig): string {
+  if (!SAFE_PATH.test(config.stateDir)) throw new VeError('invalid-config', 'environment', 'config stateDir: must be an absolute path of [A-Za-z0-9_./+-]', { field: 'stateDir' });
+  return [
+    '#!/bin/sh',
+    formatOperationLine(op),
+    `# pbs-ve: ${op.kind} on VE "${veName}" (job ${op.target}); the prologue on the VE's host does it, this prints the outcome`,
+    `f=${config.stateDir}/jobs/\${SLURM_JOB_ID:-$PBS_JOBID}/op-result`,
+    'cat -- "$f" && grep -q \'"ok":true\' -- "$f"',
+    '',
+  ].join('\n');
+}
+
+// The result line is there as soon as the op job's body ran: no need to wait for its epilogue. A job still
+// queued at the deadline is cancelled so it never acts late; an ended job gets a grace for its output
+// (shared file systems, TORQUE's stage-out).
+async function waitForOpResult(deps: SnapshotVeDeps, jobId: string, outputPath: string, waitMs: number): Promise<VeOperationResult> {
+  const deadline = Date.now() + waitMs;
+  let endedAt: number | undefined;
+  for (;;) {
+    const text = await readFile(outputPath, 'utf8').catch(() => undefined);
+    const result = text === undefined ? undefined : parseOpResultOutput(text);
+    if (result !== undefined) return result;
+    if (endedAt === undefined) {
+      const job = await deps.batch.getJob(jobId);
+      if (job === undefined || job.state === 'completed') endedAt = Date.now();
+      else if (Date.now() >= deadline) {
+        await deps.batch.cancel(jobId).catch(() => undefined);
+        const why = job.state === 'queued' ? ': the VE\'s host has no free cpu or memory for it (see docs/design.md)' : '';
+        throw new VeError('operation-timeout', 'environment', `operation job ${jobId} did not finish within ${waitMs} ms (${job.rawState})${why}; it was cancelled`);
+      }
+    } else if (Date.now() - endedAt > OUTPUT_GRACE_MS) {
+      const tail = text === undefined ? 'no output file' : text.trim().split('\n').slice(-3).join(' | ');
+      throw new VeError('operation-no-result', 'exec', `operation job ${jobId} left no result (${tail}): is the pbs-ve prologue installed on the VE's host?`);
+    }
+    await deps.clock.sleep(POLL_MS);
+  }
+}
+
+/** Submits one op job to the VE's host and returns its outcome; a refusal comes back as the prologue's VeError. */
+export async function runVeOperationJob(
+  deps: SnapshotVeDeps, nameOrJobId: string, owner: string | undefined, kind: VeOperationKind, snapshot: string | undefined, options: SnapshotVeOptions,
+): Promise<VeOperationDone> {
+  const name = snapshot === undefined ? undefined : validateSnapshotName(snapshot);
+  if (!SAFE_PATH.test(options.outputDir)) throw invalidField('cwd', 'run ve from a directory whose path has only A-Z a-z 0-9 _ . / + - (the op job\'s output goes there)', options.outputDir);
+  const ve = await findVe(deps, nameOrJobId, owner);
+  const job = await deps.batch.getJob(ve.jobId);
+  const host = job?.execHosts[0];
+  if (job?.state !== 'running' || host === undefined) {
+    throw new VeError('ve-not-running', 'prereq', `name: VE "${ve.name}" (job ${ve.jobId}) is not running (${job?.rawState ?? ve.state})`, { field: 'name' });
+  }
+  const op: VeOperation = name === undefined ? { kind, target: ve.jobId } : { kind, target: ve.jobId, snapshot: name };
+  const outputPath = join(options.outputDir, `.ve-op-${ve.jobId.replace(/[^A-Za-z0-9]/g, '_')}-${randomBytes(6).toString('hex')}.out`);
+  const opJobId = await deps.batch.submit({
+    name: `veop-${ve.name}`.slice(0, 64),
+    queue: deps.config.batch.veQueue,
+    cpus: 1,
+    memoryMiB: Math.max(deps.config.minMemoryMiB, OP_MEMORY_MIB),
+    walltimeSeconds: OP_WALLTIME_SECONDS,
+    features: [],
+    nodeCount: 1,
+    nodeList: [host],
+    variables: {},
+    script: buildOperationJobScript(op, ve.name, deps.config),
+    outputPath,
+  });
+  try {
+    const result = await waitForOpResult(deps, opJobId, outputPath, options.waitMs);
+    if (!result.ok) throw new VeError(result.code, result.errorKind, result.message);
+    return result;
+  } finally {
+    await rm(outputPath, { force: true });
+  }
+}
+
+// One line per snapshot, oldest first, as `ve list` prints VEs.
+export function formatSnapshotTable(snapshots: readonly VeSnapshotInfo[]): string {
+  if (snapshots.length === 0) return '(no snapshots)';
+  const rows = [['NAME', 'KIND', 'TAKEN', 'MS'], ...snapshots.map((s) => [s.name, s.kind, s.createdAt, String(s.ms)])];
+  const widths = [0, 1, 2].map((i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  return rows.map((r) => r.map((c, i) => (i < 3 ? c.padEnd(widths[i] ?? 0) : c)).join('  ')).join('\n');
+}
