@@ -48,7 +48,8 @@ export function describeJobEnd(domainState: DomainState | undefined, exitStatus:
 export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promise<TeardownOutcome> {
   const started = Date.now();
   const record = readVeJobRecord(deps.config.stateDir, ctx.jobId);
-  if (record === undefined || record.uri === '') return { kind: 'not-a-ve' };
+  // a record another host wrote (a requeued VE now running elsewhere, with shared state) is not ours to end
+  if (record === undefined || record.uri === '' || record.host !== ctx.host) return { kind: 'not-a-ve' };
   const virt = await deps.openVirt(record.uri);
   let reason: string;
   try {
