@@ -13,6 +13,7 @@ import { FENCE_NOTE } from '../../src/ve-monitor/recover-failed-hosts.js';
 import { killSandboxSlurmd, startSandboxSlurmd } from '../harness/sandbox-nodes.js';
 import type { Inventory } from '../../src/inventory/inventory.js';
 import type { Batch } from '../../src/batch/batch.js';
+import { waitFor } from '../harness/wait-for.js';
 
 const dir = mkdtempSync('/tmp/pbsve-hostfail-');
 const portBase = 40_000 + Math.floor(Math.random() * 150) * 60;
@@ -22,16 +23,6 @@ let info: SandboxInfo;
 let inventory: Inventory;
 let batch: Batch;
 let node1Killed = false;
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function monitor(args: readonly string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
   return runCommand(process.execPath, [MONITOR, ...args], { env: info.env, timeoutMs: 120_000 });

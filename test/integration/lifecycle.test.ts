@@ -8,6 +8,7 @@ import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/s
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
+import { waitFor } from '../harness/wait-for.js';
 
 interface Row { name: string; state: string; host: string; jobId: string; owner: string; type: string; vcpus: number; memoryMiB: number }
 
@@ -29,16 +30,6 @@ async function rows(all = true): Promise<Row[]> {
   const r = await runVeAs(info, user, ['list', '--json', ...(all ? ['--all'] : [])]);
   if (r.exitCode !== 0) throw new Error(`ve list failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Row[];
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`timed out waiting for ${what}`);
 }
 
 t.before(async () => {

@@ -16,6 +16,7 @@ import { signEventLine } from '../../src/events/sign-event-line.js';
 import { flushHostJournal, hostJournalPath } from '../../src/events/flush-host-journal.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
 import type { Inventory } from '../../src/inventory/inventory.js';
+import { waitFor } from '../harness/wait-for.js';
 
 const dir = mkdtempSync('/tmp/pbsve-mon-');
 // own slot, away from lifecycle.test.ts (20000-32000): slurm uses +0..+4, slapd +50
@@ -28,16 +29,6 @@ const base: VeEvent = {
   version: 1, jobId: '770001', seq: 1_000_001, state: 'running', at: '2026-05-01T10:00:00.000Z', host: 'node1', owner: 'pbsve-user1', name: 'auth1',
   type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, domain: 'pbsve-770001', source: 'prologue', reason: 'domain running',
 };
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 function rejectedLog(): string {
   const file = join(dir, 'state/log/ve-monitor-rejected.log');

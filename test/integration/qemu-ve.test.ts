@@ -8,6 +8,7 @@ import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
 import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
+import { sleep, waitFor } from '../harness/wait-for.js';
 
 interface Row { name: string; state: string; host: string; jobId: string }
 
@@ -17,18 +18,6 @@ let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 const owner = user ?? 'root';
 const jobsDir = (): string => join(dir, 'state/jobs');
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, pollMs = 200): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await sleep(pollMs);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function allDomains(): Promise<string> {
   let out = '';

@@ -8,6 +8,7 @@ import { runCommand } from '../../src/core/run-command.js';
 import { formatOperationLine } from '../../src/core/encode-ve-operation.js';
 import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
+import { sleep, waitFor } from '../harness/wait-for.js';
 
 const OTHER_USER = 'pbsve-user2';
 const dir = mkdtempSync('/tmp/pbsve-snap-');
@@ -15,18 +16,6 @@ const portBase = 50_000 + Math.floor(Math.random() * 150) * 60;
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 const jobsDir = (): string => join(dir, 'state/jobs');
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined> | T | undefined, pollMs = 200): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    await sleep(pollMs);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function domainState(uri: string, domain: string): Promise<string> {
   return (await runCommand('virsh', ['-c', uri, 'domstate', domain], { timeoutMs: 20_000 })).stdout.trim();
