@@ -4,19 +4,12 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { VeError } from '../../src/core/ve-error.js';
+import { isProcessAlive } from './is-process-alive.js';
 
 const NODE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
 // A dead daemon may linger as a zombie until PID 1 reaps it: only /proc/PID/stat tells the truth.
-async function isAlive(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+const isAlive = (pid: number): Promise<boolean> => Promise.resolve(isProcessAlive(pid));
 
 async function readParent(pid: number): Promise<number | undefined> {
   try {

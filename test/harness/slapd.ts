@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../src/core/run-command.js';
+import { isProcessAlive } from './is-process-alive.js';
 
 export interface SlapdInstance {
   readonly url: string;
@@ -62,16 +63,7 @@ async function findFreePort(): Promise<number> {
   throw new Error(`no free port in ${PORT_MIN}-${PORT_MAX}`);
 }
 
-// "Dead" includes zombies: PID 1 here reaps orphans lazily, so kill -0 would still succeed.
-export function isProcessAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+export { isProcessAlive };
 
 // Tests that simulate a crashed directory kill slapd without any shutdown (default SIGKILL).
 export async function stopSlapdByPid(pid: number, signal: NodeJS.Signals = 'SIGKILL', waitMs = 10_000): Promise<void> {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../src/core/run-command.js';
 import { VeError } from '../../src/core/ve-error.js';
+import { isProcessAlive } from './is-process-alive.js';
 
 export interface SlurmOptions {
   /** cluster directory; default: a fresh /tmp/slurm-XXXXXX, removed again by stop() */
@@ -33,15 +34,7 @@ const NODES = ['node1', 'node2', 'mon1'];
 const START_ATTEMPTS = 3;
 
 // A dead daemon may linger as a zombie until PID 1 reaps it: only /proc/PID/stat tells the truth.
-async function isAlive(pid: number): Promise<boolean> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
+const isAlive = (pid: number): Promise<boolean> => Promise.resolve(isProcessAlive(pid));
 
 // Parallel clusters of other test files must not collide: a random 10-port slot in 17000-19990.
 function pickPortBase(): number {

@@ -1,0 +1,12 @@
+import { readFileSync } from 'node:fs';
+
+// "Dead" includes zombies: PID 1 here reaps orphans lazily, so kill -0 would still succeed.
+export function isProcessAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return false;
+  }
+}
