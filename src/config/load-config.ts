@@ -92,6 +92,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       timeoutMs: count(ldap, 'timeoutMs', 'ldap.', 10_000),
     },
     ldapWriteCredentialsFile: absolute(root, 'ldapWriteCredentialsFile', '', '/etc/pbs-ve/ldap-write.json'),
+    ...(root['monitorConfigDir'] === undefined ? {} : { monitorConfigDir: absolute(root, 'monitorConfigDir', '') }),
     virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']) },
     imageDir: absolute(root, 'imageDir', '', '/var/lib/pbs-ve/images'),
     stateDir: absolute(root, 'stateDir', '', '/var/lib/pbs-ve'),

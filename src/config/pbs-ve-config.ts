@@ -36,6 +36,8 @@ export interface PbsVeConfig {
   };
   /** root-only JSON {bindDn, password}; present on vemon nodes only */
   readonly ldapWriteCredentialsFile: string;
+  /** the config dir vemon jobs run with (the vemon nodes' own, holding the write credentials); default: this host's */
+  readonly monitorConfigDir?: string;
   readonly virt: {
     /** per host name as the batch system names hosts; "default" is used for hosts not listed */
     readonly hosts: Readonly<Record<string, HostVirtConfig>>;

@@ -81,7 +81,7 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
             features: [],
             nodeCount: 1,
             variables: {},
-            script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: deps.configDir, encodedEvents: chunk.map((c) => c.line) }),
+            script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: config.monitorConfigDir ?? deps.configDir, encodedEvents: chunk.map((c) => c.line) }),
             // Slurm expands %j; TORQUE does not and copies -o files back by rcp: there the
             // output stays with the default (the submitting service account's home)
             ...(batch.kind === 'slurm' ? { outputPath: join(config.stateDir, 'log', 'vemon-%j.out') } : {}),

@@ -1,9 +1,9 @@
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VeError } from '../core/ve-error.js';
 import { runCommand } from '../core/run-command.js';
-import { ensureHostKey } from '../events/host-key.js';
+import { ensureHostKey, hostKeyPath } from '../events/host-key.js';
 import { probeKvmCached } from '../host/resolve-qemu-acceleration.js';
 
 /** Where the project lives (dist/src/sandbox/sandbox.js -> the checkout). */
@@ -13,6 +13,9 @@ const SCRIPTS = join(PROJECT_DIR, 'scripts/sandbox');
 export interface SandboxInfo {
   readonly dir: string;
   readonly configDir: string;
+  /** the vemon node's configuration: LDAP write credentials and all host keys (ve-monitor, ve image add) */
+  readonly vemonConfigDir: string;
+  readonly vemonEnv: Readonly<Record<string, string>>;
   readonly slurmConf: string;
   readonly ldapUrl: string;
   readonly baseDn: string;
@@ -109,10 +112,13 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   const portBase = options.portBase ?? 17100;
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
+  // two configurations, as on a real cluster: VE hosts and submit hosts (no LDAP write credentials),
+  // and the vemon node's (the credentials and every host's event key)
   const configDir = join(dir, 'etc/pbs-ve');
+  const vemonConfigDir = join(dir, 'etc/pbs-ve-vemon');
   const stateDir = join(dir, 'state');
   const imageDir = join(dir, 'images');
-  for (const d of [configDir, join(stateDir, 'log'), join(stateDir, 'jobs'), imageDir, join(dir, 'bin'), join(dir, 'work')]) mkdirSync(d, { recursive: true, mode: 0o755 });
+  for (const d of [configDir, vemonConfigDir, join(stateDir, 'log'), join(stateDir, 'jobs'), imageDir, join(dir, 'bin'), join(dir, 'work')]) mkdirSync(d, { recursive: true, mode: 0o755 });
   chmodSync(join(stateDir, 'log'), 0o1777);
   // users' working directory: job output files land here, not in a /tmp shared with other clusters
   chmodSync(join(dir, 'work'), 0o1777);
@@ -142,6 +148,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     batch: { kind: 'slurm', slurmConf, veQueue: 'batch', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000 },
     ldap: { url: ldapUrl, baseDn, timeoutMs: 10000 },
     ldapWriteCredentialsFile: join(configDir, 'ldap-write.json'),
+    monitorConfigDir: vemonConfigDir,
     virt: { hosts: nodes, startTimeoutMs: 60000, kvmAcceleration: 'auto' },
     imageDir,
     stateDir,
@@ -150,10 +157,18 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     minMemoryMiB: 16,
   };
   writeFileSync(join(configDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
-  writeFileSync(join(configDir, 'ldap-write.json'), `${JSON.stringify({ bindDn: writerDn, password: writerPassword })}\n`, { mode: 0o600 });
-  chmodSync(join(configDir, 'ldap-write.json'), 0o600);
-  // event authentication (docs/design.md): one key per VE host; the sandbox's vemon node shares this dir
-  for (const node of VE_NODES) ensureHostKey(configDir, node);
+  rmSync(join(configDir, 'ldap-write.json'), { force: true });
+  const vemonConfig = { ...config, ldapWriteCredentialsFile: join(vemonConfigDir, 'ldap-write.json') };
+  writeFileSync(join(vemonConfigDir, 'config.json'), `${JSON.stringify(vemonConfig, null, 2)}\n`, { mode: 0o644 });
+  writeFileSync(join(vemonConfigDir, 'ldap-write.json'), `${JSON.stringify({ bindDn: writerDn, password: writerPassword })}\n`, { mode: 0o600 });
+  chmodSync(join(vemonConfigDir, 'ldap-write.json'), 0o600);
+  // event authentication (docs/design.md): one key per VE host, and the vemon node holds them all
+  mkdirSync(join(vemonConfigDir, 'host-keys'), { recursive: true, mode: 0o700 });
+  for (const node of VE_NODES) {
+    ensureHostKey(configDir, node);
+    copyFileSync(hostKeyPath(configDir, node), hostKeyPath(vemonConfigDir, node));
+    chmodSync(hostKeyPath(vemonConfigDir, node), 0o600);
+  }
   writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', configDir);
   writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', configDir);
   // the install-time KVM check (cached per boot) runs while Slurm starts, not in the first VE's prologue
@@ -166,9 +181,10 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   const kvm = await kvmProbe;
   log(kvm.usable ? 'KVM works: --type kvm VEs get hardware acceleration' : `KVM not usable (${kvm.detail}): --type kvm VEs run emulated (QEMU TCG)`);
   const env = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: configDir };
+  const vemonEnv = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: vemonConfigDir };
   writeFileSync(join(dir, 'env.sh'), `export SLURM_CONF=${slurmConf}\nexport PBS_VE_CONFIG_DIR=${configDir}\nalias ve='${process.execPath} ${join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js')}'\n`);
   const images = 'problem' in tinyvm ? ['tiny'] : ['tiny', 'tinyvm'];
-  const info: SandboxInfo = { dir, configDir, slurmConf, ldapUrl, baseDn, writerDn, writerPassword, nodes, env, images, ...('problem' in tinyvm ? { imageProblem: tinyvm.problem } : {}) };
+  const info: SandboxInfo = { dir, configDir, vemonConfigDir, vemonEnv, slurmConf, ldapUrl, baseDn, writerDn, writerPassword, nodes, env, images, ...('problem' in tinyvm ? { imageProblem: tinyvm.problem } : {}) };
   writeFileSync(join(dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   return info;
 }

@@ -25,7 +25,7 @@ let batch: Batch;
 let node1Killed = false;
 
 async function monitor(args: readonly string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  return runCommand(process.execPath, [MONITOR, ...args], { env: info.env, timeoutMs: 120_000 });
+  return runCommand(process.execPath, [MONITOR, ...args], { env: info.vemonEnv, timeoutMs: 120_000 });
 }
 
 async function virshList(node: string): Promise<string> {

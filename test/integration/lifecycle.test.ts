@@ -218,11 +218,15 @@ void t.test('reconcile marks LDAP-running VEs without a job lost and adds runnin
   t.notOk((await rows()).some((r) => r.jobId === jobId && r.state === 'running'), 'entry gone from LDAP');
 
   const monitor = join(process.cwd(), 'dist/src/ve-monitor/main.js');
-  const dry = await runCommand(process.execPath, [monitor, 'reconcile', '--dry-run', '--json'], { env: info.env });
+  // only the vemon node's configuration can write LDAP
+  const fromVeHost = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.env });
+  t.not(fromVeHost.exitCode, 0, 'a VE host has no LDAP write credentials');
+  t.match(fromVeHost.stderr, /no-ldap-write-credentials/);
+  const dry = await runCommand(process.execPath, [monitor, 'reconcile', '--dry-run', '--json'], { env: info.vemonEnv });
   t.equal(dry.exitCode, 0, dry.stderr);
   const dryDrift = (JSON.parse(dry.stdout) as { drift: { jobId: string; changed: boolean }[] }).drift;
   t.ok(dryDrift.some((d) => d.jobId === '999999' && !d.changed), 'dry run reports, changes nothing');
-  const r = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.env });
+  const r = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv });
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, /changed job 999999 ghost: job-gone: running -> lost/);
   t.match(r.stdout, new RegExp(`changed job ${jobId} drift2: unknown-to-ldap`));
@@ -230,7 +234,7 @@ void t.test('reconcile marks LDAP-running VEs without a job lost and adds runnin
   t.equal((await writer.getVe(jobId))?.state, 'running');
   const ghostHistory = await writer.listHistory('999999');
   t.equal(ghostHistory.at(-1)?.state, 'lost', 'history entry for the transition');
-  const again = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.env });
+  const again = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv });
   t.match(again.stdout, /reconcile: 0 drift item/, 'a second pass finds nothing');
   await runVeAs(info, user, ['destroy', 'drift2', '--wait', '60s']);
 });

@@ -36,7 +36,7 @@ function rejectedLog(): string {
 }
 
 async function applyLines(lines: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return runCommand(process.execPath, [MONITOR, 'apply', '--stdin'], { env: info.env, input: `${lines.join('\n')}\n`, timeoutMs: 60_000 });
+  return runCommand(process.execPath, [MONITOR, 'apply', '--stdin'], { env: info.vemonEnv, input: `${lines.join('\n')}\n`, timeoutMs: 60_000 });
 }
 
 t.before(async () => {

@@ -225,7 +225,9 @@ void t.test('ve console: only your own VEs, sane --lines', async (t) => {
 
 void t.test('image catalog: add, list, remove; refused for users and while in use', async (t) => {
   const rootfs = join(dir, 'images', 'tiny.rootfs');
-  const added = await runVeAs(info, undefined, ['image', 'add', 'tiny2', rootfs, '--type', 'lxc', '--init', '/bin/sh /init.sh 5', '--os', 'busybox']);
+  // the administrator manages the catalog from the vemon node, the one holding the LDAP write credentials
+  const admin = { ...info, env: info.vemonEnv };
+  const added = await runVeAs(admin, undefined, ['image', 'add', 'tiny2', rootfs, '--type', 'lxc', '--init', '/bin/sh /init.sh 5', '--os', 'busybox']);
   t.equal(added.exitCode, 0, added.stderr);
   t.match(added.stdout, /recorded in LDAP/);
   const listed = JSON.parse((await runVeAs(info, user, ['image', 'list', '--json'])).stdout) as { name: string; local: boolean; ldap: boolean }[];
@@ -243,11 +245,11 @@ void t.test('image catalog: add, list, remove; refused for users and while in us
   const created = await runVeAs(info, user, ['create', 'uses2', '--type', 'lxc', '--image', 'tiny2', '--memory', '32']);
   t.equal(created.exitCode, 0, created.stderr);
   await waitForLdapState(info, user, 'uses2', 'running', 90_000);
-  const inUse = await runVeAs(info, undefined, ['image', 'remove', 'tiny2']);
+  const inUse = await runVeAs(admin, undefined, ['image', 'remove', 'tiny2']);
   t.equal(inUse.exitCode, 2);
   t.match(inUse.stderr, /in use by VE uses2/);
   await runVeAs(info, user, ['destroy', 'uses2', '--wait', '60s']);
-  const removed = await runVeAs(info, undefined, ['image', 'remove', 'tiny2']);
+  const removed = await runVeAs(admin, undefined, ['image', 'remove', 'tiny2']);
   t.equal(removed.exitCode, 0, removed.stderr);
   t.notOk(existsSync(join(dir, 'images', 'tiny2')), 'image files gone');
   const after = JSON.parse((await runVeAs(info, user, ['image', 'list', '--json'])).stdout) as { name: string }[];
