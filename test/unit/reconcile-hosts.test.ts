@@ -4,6 +4,11 @@ import { nextMonitorSeq } from '../../src/ve-monitor/next-monitor-seq.js';
 import { VeError } from '../../src/core/ve-error.js';
 import type { Batch, BatchJob, BatchNode } from '../../src/batch/batch.js';
 import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
+import { buildJob, buildNode, buildVeRecord } from '../harness/build-batch-records.js';
+
+const job = buildJob;
+const node = buildNode;
+const ve = buildVeRecord;
 
 function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
   const ves = new Map(records.map((r) => [r.jobId, r]));
@@ -28,25 +33,6 @@ function buildBatch(jobs: BatchJob[], nodes: BatchNode[] | Error): Batch & { cal
     submit: no, cancel: no, setNodeOffline: no, requeue: no, readJobScript: no, getJob: no,
     listJobs: () => { calls['listJobs'] = (calls['listJobs'] ?? 0) + 1; return Promise.resolve(jobs); },
     listNodes: () => { calls['listNodes'] = (calls['listNodes'] ?? 0) + 1; return nodes instanceof Error ? Promise.reject(nodes) : Promise.resolve(nodes); },
-  };
-}
-
-function job(jobId: string, patch: Partial<BatchJob> = {}): BatchJob {
-  return {
-    jobId, name: `ve-v${jobId}`, owner: 'user1', state: 'running', rawState: 'RUNNING', queue: 'batch', execHosts: ['node1'], variables: {},
-    comment: undefined, resources: { cpus: 1, memoryMiB: 64, walltimeSeconds: 3600, nodeCount: 1, features: ['lxc'] }, startCount: 1,
-    exitStatus: undefined, submitTime: undefined, startTime: undefined, ...patch,
-  };
-}
-
-function node(name: string, state: BatchNode['state'], rawState: string): BatchNode {
-  return { name, state, rawState, cpus: 2, memoryMiB: 1000, features: ['lxc'], jobIds: [], note: undefined };
-}
-
-function ve(jobId: string, patch: Partial<VeRecord> = {}): VeRecord {
-  return {
-    jobId, name: `v${jobId}`, owner: 'user1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, state: 'running',
-    host: 'node1', domain: `pbsve-${jobId}`, seq: 1_000_002, lastChange: '2026-05-01T09:00:00.000Z', ...patch,
   };
 }
 

@@ -6,8 +6,13 @@ import { FENCE_NOTE, recoverFailedHosts, type RecoverFailedHostsDeps } from '../
 import { VeError } from '../../src/core/ve-error.js';
 import type { ClusterView } from '../../src/ve-monitor/reconcile.js';
 import type { Alert } from '../../src/ve-monitor/send-alert.js';
-import type { Batch, BatchJob, BatchNode } from '../../src/batch/batch.js';
+import type { Batch } from '../../src/batch/batch.js';
 import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
+import { buildJob, buildNode, buildVeRecord } from '../harness/build-batch-records.js';
+
+const job = buildJob;
+const node = buildNode;
+const ve = (jobId: string, patch: Partial<VeRecord> = {}): VeRecord => buildVeRecord(jobId, { state: 'unknown', seq: 1_000_003, ...patch });
 
 function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
   const ves = new Map(records.map((r) => [r.jobId, r]));
@@ -36,25 +41,6 @@ function buildBatch(failFence = false): Batch & { calls: string[] } {
       return failFence ? Promise.reject(new VeError('batch-command-failed', 'exec', 'scontrol: slurmctld down')) : Promise.resolve();
     },
     requeue: (id) => { calls.push(`requeue ${id}`); return id === '9' ? Promise.reject(new VeError('batch-command-failed', 'exec', 'no')) : Promise.resolve(); },
-  };
-}
-
-function job(jobId: string, patch: Partial<BatchJob> = {}): BatchJob {
-  return {
-    jobId, name: `ve-v${jobId}`, owner: 'user1', state: 'running', rawState: 'RUNNING', queue: 'batch', execHosts: ['node1'], variables: {},
-    comment: undefined, resources: { cpus: 1, memoryMiB: 64, walltimeSeconds: 3600, nodeCount: 1, features: ['lxc'] }, startCount: 1,
-    exitStatus: undefined, submitTime: undefined, startTime: undefined, ...patch,
-  };
-}
-
-function node(name: string, state: BatchNode['state'], rawState: string): BatchNode {
-  return { name, state, rawState, cpus: 2, memoryMiB: 1000, features: ['lxc'], jobIds: [], note: undefined };
-}
-
-function ve(jobId: string, patch: Partial<VeRecord> = {}): VeRecord {
-  return {
-    jobId, name: `v${jobId}`, owner: 'user1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, state: 'unknown',
-    host: 'node1', domain: `pbsve-${jobId}`, seq: 1_000_003, lastChange: '2026-05-01T09:00:00.000Z', ...patch,
   };
 }
 
