@@ -23,6 +23,12 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** "shut off (destroyed)" -> "destroyed": the words virsh domstate --reason prints. */
+export function parseStateReason(stdout: string): string | undefined {
+  const m = /\(([a-z ]+)\)\s*$/.exec(stdout.trim());
+  return m?.[1];
+}
+
 class LibvirtVirt implements Virt {
   private closed = false;
   private readonly isLxc: boolean;
@@ -121,6 +127,17 @@ class LibvirtVirt implements Virt {
       }),
     );
     return infos.filter((info): info is DomainInfo => info !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  // The binding has no virDomainGetState; virsh domstate --reason works on the read-only socket too.
+  async getStateReason(name: string): Promise<string | undefined> {
+    if (this.closed) throw new VeError('virt-closed', 'exec', `libvirt state reason of ${name}: connection to ${this.uri} already closed`);
+    const outcome = await runVirsh(this.uri, 'domstate', ['--reason'], [name]);
+    if (!outcome.ok) {
+      if (classifyLibvirtError(outcome.message) === 'no-domain') return undefined;
+      throw translateLibvirtError(new Error(outcome.message), this.uri, `state reason of ${name}`);
+    }
+    return parseStateReason(outcome.stdout);
   }
 
   async destroyDomain(name: string): Promise<void> {

@@ -16,6 +16,12 @@ export interface Virt {
   /** undefined when no such domain exists */
   getDomain(name: string): Promise<DomainInfo | undefined>;
   listDomains(): Promise<DomainInfo[]>;
+  /**
+   * libvirt's reason for the domain's current state, as virsh words it (shut off: "shutdown" = the guest
+   * powered off, "destroyed", "crashed", "failed"); undefined when absent or unreadable. Optional: a
+   * port without it cannot tell a crash from a poweroff, and callers then treat every stop as a poweroff.
+   */
+  getStateReason?(name: string): Promise<string | undefined>;
   /** hard stop; no error when already stopped or absent */
   destroyDomain(name: string): Promise<void>;
   /** ACPI shutdown request; returns at once */
