@@ -30,10 +30,12 @@ function readRecordQuietly(stateDir: string, jobId: string): VeJobRecord | undef
 }
 
 // The reason word tells a guest's poweroff from a kill behind pbs-ve; without it every stop is a poweroff.
+// State and reason come from one read: a restart between two reads would look like a poweroff.
 async function readDomainStop(virt: Virt, name: string, domain: DomainInfo | undefined): Promise<DomainStop> {
   if (domain === undefined || (domain.state !== 'shutoff' && domain.state !== 'shutdown')) return classifyDomainStop(domain?.state, undefined);
-  const reason = virt.getStateReason === undefined ? undefined : await virt.getStateReason(name).catch(() => undefined);
-  return classifyDomainStop(domain.state, reason);
+  if (virt.getStateReason === undefined) return classifyDomainStop(domain.state, undefined);
+  const both = await virt.getStateReason(name);
+  return classifyDomainStop(both?.state, both?.reason);
 }
 
 /**

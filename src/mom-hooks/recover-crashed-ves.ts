@@ -83,8 +83,8 @@ async function recoverOne(host: string, record: VeJobRecord, virt: Virt, deps: R
   const step = (action: RecoveryStep['action'], detail: string): RecoveryStep => ({ jobId: record.jobId, domain: record.domain, action, detail, ms: Date.now() - seen });
   const current = readVeJobRecord(deps.config.stateDir, record.jobId);
   if (current?.status !== 'realized') return step('skipped', `job record says ${current?.status ?? 'nothing'}`);
-  const domain = await virt.getDomain(record.domain);
-  const why = domain === undefined ? undefined : await virt.getStateReason?.(record.domain);
+  const domain = virt.getStateReason === undefined ? await virt.getDomain(record.domain) : await virt.getStateReason(record.domain);
+  const why = domain !== undefined && 'reason' in domain ? domain.reason : undefined;
   if (classifyDomainStop(domain?.state, why) !== 'crashed') return step('skipped', `domain is ${domain?.state ?? 'gone'} (${why ?? 'no reason'})`);
   const job = await deps.batch.getJob(record.jobId);
   if (job?.state !== 'running' || job.execHosts[0] !== host) {

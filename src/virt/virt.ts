@@ -8,6 +8,12 @@ export interface DomainInfo {
   readonly persistent: boolean;
 }
 
+export interface DomainStateReason {
+  readonly state: DomainState;
+  /** undefined when libvirt gives none */
+  readonly reason: string | undefined;
+}
+
 export interface Virt {
   /** the connection URI this adapter talks to */
   readonly uri: string;
@@ -17,11 +23,12 @@ export interface Virt {
   getDomain(name: string): Promise<DomainInfo | undefined>;
   listDomains(): Promise<DomainInfo[]>;
   /**
-   * libvirt's reason for the domain's current state, as virsh words it (shut off: "shutdown" = the guest
-   * powered off, "destroyed", "crashed", "failed"); undefined when absent or unreadable. Optional: a
-   * port without it cannot tell a crash from a poweroff, and callers then treat every stop as a poweroff.
+   * The domain's state with libvirt's reason for it, read together (a domain restarted between two reads
+   * would pair "shutoff" with "booted"); reasons as virsh words them (shut off: "shutdown" = the guest
+   * powered off, "destroyed", "crashed", "failed"); undefined when absent. Optional: a port without it
+   * cannot tell a crash from a poweroff, and callers then treat every stop as a poweroff.
    */
-  getStateReason?(name: string): Promise<string | undefined>;
+  getStateReason?(name: string): Promise<DomainStateReason | undefined>;
   /** hard stop; no error when already stopped or absent */
   destroyDomain(name: string): Promise<void>;
   /** ACPI shutdown request; returns at once */

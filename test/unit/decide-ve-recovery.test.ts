@@ -45,9 +45,11 @@ void t.test("libvirt's reason tells a crash from the guest's own poweroff", (t) 
   t.equal(classifyDomainStop('shutoff', 'shutdown'), 'guest-stopped');
   t.equal(classifyDomainStop('shutoff', undefined), 'guest-stopped', 'no reason known: the old reading, a poweroff');
   t.equal(classifyDomainStop('shutoff', 'saved'), 'guest-stopped');
-  t.equal(parseStateReason('shut off (destroyed)\n'), 'destroyed');
-  t.equal(parseStateReason('running (booted)'), 'booted');
-  t.equal(parseStateReason('shut off (from snapshot)'), 'from snapshot');
-  t.equal(parseStateReason('running'), undefined);
+  t.same(parseStateReason('shut off (destroyed)\n'), { state: 'shutoff', reason: 'destroyed' });
+  t.same(parseStateReason('running (booted)'), { state: 'running', reason: 'booted' });
+  t.same(parseStateReason('shut off (from snapshot)'), { state: 'shutoff', reason: 'from snapshot' });
+  t.same(parseStateReason('crashed (panicked)'), { state: 'crashed', reason: 'panicked' });
+  t.same(parseStateReason('running'), { state: 'running', reason: undefined });
+  t.equal(parseStateReason('exploded (badly)'), undefined);
   t.end();
 });

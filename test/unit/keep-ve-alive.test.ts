@@ -43,7 +43,11 @@ void t.test('a refused VE job tells its owner why and ends', async (t) => {
 // A Virt that also answers the shut-off reason, as libvirt's does.
 function buildVirtWithReason(answers: (DomainInfo | undefined)[], reason: string, onPoll: (n: number) => void = () => undefined): Virt {
   let n = 0;
-  return { ...buildVirt([]), getDomain: () => { onPoll(n++); return Promise.resolve(answers.shift()); }, getStateReason: () => Promise.resolve(reason) };
+  let last: DomainInfo | undefined;
+  return {
+    ...buildVirt([]), getDomain: () => { onPoll(n++); last = answers.shift(); return Promise.resolve(last); },
+    getStateReason: () => Promise.resolve(last === undefined ? undefined : { state: last.state, reason }),
+  };
 }
 
 void t.test('a crash does not end the job: it waits for the recovery, and ends when the recovery gives up', async (t) => {

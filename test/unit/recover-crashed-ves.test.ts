@@ -36,10 +36,10 @@ function buildHost(domains: Record<string, { state: DomainState; reason: string 
     listDomains: () => Promise.resolve(Object.keys(domains).map((n) => info(n)).filter((d): d is DomainInfo => d !== undefined)),
     destroyDomain: (name) => { calls.push(`destroy ${name}`); if (domains[name] !== undefined) domains[name] = { state: 'shutoff', reason: 'destroyed' }; return Promise.resolve(); },
     shutdownDomain: () => Promise.resolve(),
-    undefineDomain: (name) => { calls.push(`undefine ${name}`); delete domains[name]; return Promise.resolve(); },
+    undefineDomain: (name) => { calls.push(`undefine ${name}`); Reflect.deleteProperty(domains, name); return Promise.resolve(); },
     getDomainXml: () => Promise.resolve('<domain/>'),
     waitForState: (name) => Promise.resolve(domains[name]?.state),
-    getStateReason: (name) => Promise.resolve(domains[name]?.reason),
+    getStateReason: (name) => Promise.resolve(domains[name] === undefined ? undefined : { state: domains[name].state, reason: domains[name].reason }),
     close: () => Promise.resolve(),
   };
   return { virt, calls };
