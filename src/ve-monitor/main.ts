@@ -17,29 +17,11 @@ import { createAlertSender } from './send-alert.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { join } from 'node:path';
 import { readStdinText } from './read-stdin-text.js';
-import { buildVeFailedAlert } from './build-ve-failed-alert.js';
-import { withLockFile } from '../core/with-lock-file.js';
-import { mkdirSync } from 'node:fs';
+import { alertFailedVes } from './alert-failed-ves.js';
 import type { BatchJob } from '../batch/batch.js';
-import type { PbsVeConfig } from '../config/pbs-ve-config.js';
-import type { VeEvent } from '../core/ve-event.js';
 
 const program = new Command('ve-monitor').description('fold VE events into the LDAP inventory; repair drift').showHelpAfterError();
 const stderrLog = (line: string): void => { process.stderr.write(`${line}\n`); };
-
-// One alert per failed VE (kind ve-failed, key its job id): a replayed or re-sent event is a duplicate.
-// Several vemon jobs may apply at once: the alert state is read and written under a lock.
-async function alertFailedVes(config: PbsVeConfig, failed: readonly VeEvent[]): Promise<void> {
-  const monitorDir = join(config.stateDir, 'monitor');
-  mkdirSync(monitorDir, { recursive: true, mode: 0o700 });
-  const alert = createAlertSender({ command: config.alertCommand, stateFile: join(monitorDir, 'alerts.json'), clock: systemClock, log: stderrLog });
-  await withLockFile(join(monitorDir, 'alerts.lock'), 60_000, async () => {
-    for (const e of failed) {
-      const outcome = await alert(buildVeFailedAlert(e));
-      stderrLog(`ve-monitor: alert ve-failed ${e.jobId}: ${outcome}`);
-    }
-  });
-}
 
 program.command('apply').description('apply signed event lines (<payload>.<host>.<hmac>) to LDAP')
   .option('--stdin', 'read event lines from standard input (how vemon jobs deliver them)')
@@ -64,7 +46,9 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
       try {
         const report = await applyEvents(inventory, events);
         logRejectedEvents(config.stateDir, report.rejected, splitEventLines(text), describeEventOrigin(process.env));
-        if (report.failed.length > 0) await alertFailedVes(config, report.failed);
+        const alert = createAlertSender({ command: config.alertCommand, stateFile: join(config.stateDir, 'monitor', 'alerts.json'), clock: systemClock, log: stderrLog });
+        const outcomes = await alertFailedVes(report.failed, alert, join(config.stateDir, 'monitor', 'alerts.lock'));
+        report.failed.forEach((e, i) => { stderrLog(`ve-monitor: alert ve-failed ${e.jobId}: ${outcomes[i] ?? '?'}`); });
         process.stdout.write(`applied ${report.applied}, stale ${report.stale}, duplicate ${report.duplicate}, rejected ${report.rejected.length}\n`);
         return report.rejected.length > 0 ? 2 : 0;
       } finally {
