@@ -20,7 +20,8 @@ export interface HostVeFindings {
 function classifyDomain(domain: DomainInfo | undefined): { state: VeState; reason: string } {
   if (domain === undefined) return { state: 'failed', reason: 'domain disappeared behind pbs-ve' };
   switch (domain.state) {
-    case 'crashed': return { state: 'failed', reason: 'guest crashed' };
+    // not failed (final): the recovery in ve-host-report restarts it, and says failed itself if it gives up
+    case 'crashed': return { state: 'stopped', reason: 'guest crashed' };
     case 'shutoff':
     case 'shutdown': return { state: 'stopped', reason: 'guest powered off' };
     case 'paused':

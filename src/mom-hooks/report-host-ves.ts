@@ -93,7 +93,10 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
       ({ domains, uriOf } = await listHostDomains(deps));
     }
   }
-  const findings = findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records));
+  const all = findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records));
+  // a recovery that failed this run is tried again on the next: its VE is not "powered off"
+  const retrying = new Set(recovery.filter((s) => s.action === 'error').map((s) => s.jobId));
+  const findings = { ...all, changes: all.changes.filter((c) => !retrying.has(c.record.jobId)) };
   for (const change of findings.changes) {
     await emitVeEvent(deps, change.record, change.state, 'mom-hook', change.reason);
     writeFileSync(join(findJobDir(deps.config.stateDir, change.record.jobId), 'reported'), `${change.state}\n`, { mode: 0o644 });
