@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { recoverCrashedVes, type RecoverCrashedVesDeps } from '../../src/mom-hooks/recover-crashed-ves.js';
 import { handleOrphanDomains } from '../../src/mom-hooks/handle-orphan-domains.js';
+import { reportHostVes } from '../../src/mom-hooks/report-host-ves.js';
 import { readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../../src/host/ve-job-record.js';
 import { readVeRecoveryRecord } from '../../src/host/ve-recovery-record.js';
 import { parseConfig } from '../../src/config/load-config.js';
@@ -132,4 +133,24 @@ void t.test('orphans: reported, destroyed after the grace only while no job clai
   t.same(late.map((o) => `${o.domain} ${o.outcome}`), ['pbsve-9 destroyed'], 'job 7 now runs here and claims its domain, grace or not');
   t.same(s.host.calls, ['destroy pbsve-9', 'undefine pbsve-9']);
   t.same(Object.keys(domains).sort(), ['pbsve-7', 'pbsve-8']);
+});
+
+void t.test('the host report recovers first, then reports nothing twice and hands orphans over', async (t) => {
+  const domains: Record<string, { state: DomainState; reason: string }> = {
+    'pbsve-11': { state: 'shutoff', reason: 'destroyed' }, 'pbsve-12': { state: 'shutoff', reason: 'shutdown' }, 'pbsve-99': { state: 'running', reason: 'booted' },
+  };
+  const s = setup(domains, [job('11'), job('12')]);
+  s.record('11');
+  s.record('12');
+  const lines: string[] = [];
+  const report = await reportHostVes('node1', {
+    config: s.deps.config, clock: s.deps.clock, events: s.deps.events, openVirt: s.deps.openVirt, uris: ['qemu:///fake'], log: (l) => lines.push(l),
+    recovery: { batch: s.deps.batch, console: s.deps.console, findOwner: s.deps.findOwner, pauseJobBody: s.deps.pauseJobBody, policy: s.deps.policy },
+    orphans: { batch: s.deps.batch, graceMs: 600_000 },
+  });
+  t.same(report.recovery.map((x) => `${x.jobId} ${x.action}`), ['11 restart', '12 skipped']);
+  t.same(report.changes.map((c) => `${c.record.jobId} ${c.state} ${c.reason}`), ['12 stopped guest powered off'], 'the restarted VE is not reported stopped; the powered-off one is');
+  t.same(s.events.map((e) => `${e.jobId} ${e.state} ${e.source}`), ['11 stopped mom-hook', '11 running recovery', '12 stopped mom-hook']);
+  t.same(report.handledOrphans.map((o) => `${o.domain} ${o.outcome}`), ['pbsve-99 kept']);
+  t.match(lines.join('\n'), /orphan domain pbsve-99 \(running\) since .*: reported: job 99 unknown to the batch system/);
 });
