@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
-import type { HostVirtConfig, KvmAcceleration, PbsVeConfig } from './pbs-ve-config.js';
+import type { HostVirtConfig, KvmAcceleration, PbsVeConfig, RecoveryConfig } from './pbs-ve-config.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
 
@@ -54,6 +54,17 @@ function alertCommand(v: unknown): readonly string[] {
   return v;
 }
 
+/** The recovery defaults: 3 restarts per hour, 10 min of waiting in the job body and of orphan grace. */
+export function parseRecoveryConfig(v: unknown): RecoveryConfig {
+  const r = v === undefined ? {} : object(v, 'recovery');
+  return {
+    maxRestarts: count(r, 'maxRestarts', 'recovery.', 3),
+    windowSeconds: count(r, 'windowSeconds', 'recovery.', 3600),
+    waitSeconds: count(r, 'waitSeconds', 'recovery.', 600),
+    orphanGraceSeconds: count(r, 'orphanGraceSeconds', 'recovery.', 600),
+  };
+}
+
 // Config errors must name the key: an admin fixes them from the message alone.
 export function parseConfig(json: unknown): PbsVeConfig {
   const root = object(json, '(root)');
@@ -100,6 +111,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
     installDir: absolute(root, 'installDir', '', '/opt/pbs-ve'),
     minMemoryMiB: count(root, 'minMemoryMiB', '', 32),
     ...(root['alertCommand'] === undefined ? {} : { alertCommand: alertCommand(root['alertCommand']) }),
+    recovery: parseRecoveryConfig(root['recovery']),
   };
 }
 

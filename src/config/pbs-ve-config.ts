@@ -57,4 +57,17 @@ export interface PbsVeConfig {
   readonly minMemoryMiB: number;
   /** ve-monitor alerts: absolute path of a command + its arguments; the alert text goes to its stdin */
   readonly alertCommand?: readonly string[];
+  /** crashed VEs and orphan domains, handled by ve-host-report; absent: the defaults of parseRecoveryConfig */
+  readonly recovery?: RecoveryConfig;
+}
+
+export interface RecoveryConfig {
+  /** restarts of a crashed VE allowed within windowSeconds before it is rolled back (default 3) */
+  readonly maxRestarts: number;
+  /** default 3600 */
+  readonly windowSeconds: number;
+  /** how long the job body waits for a crashed domain to be recovered before it ends the job (default 600) */
+  readonly waitSeconds: number;
+  /** how long a pbsve-* domain no job claims stays before the host destroys it (default 600) */
+  readonly orphanGraceSeconds: number;
 }

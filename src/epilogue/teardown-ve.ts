@@ -11,6 +11,7 @@ import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, type VeConsole } from '../host/ve-console.js';
 import type { VeJobRecord } from '../host/ve-job-record.js';
 import { removeVeSnapshots } from '../host/ve-snapshots.js';
+import { withLockFile } from '../core/with-lock-file.js';
 
 export interface TeardownVeDeps {
   readonly config: PbsVeConfig;
@@ -50,6 +51,8 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   const record = readVeJobRecord(deps.config.stateDir, ctx.jobId);
   // a record another host wrote (a requeued VE now running elsewhere, with shared state) is not ours to end
   if (record === undefined || record.uri === '' || record.host !== ctx.host) return { kind: 'not-a-ve' };
+  // re-read under the lock: the recovery may have given up on the VE (failed) just before
+  const failed = (await markStopping(record, deps)).status === 'failed';
   const virt = await deps.openVirt(record.uri);
   let reason: string;
   try {
@@ -71,8 +74,25 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   else await deps.disks.remove(jobDir);
   writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason });
   // a VE whose prologue failed was reported as failed already; destroyed would hide that
-  if (record.status !== 'failed') await emitVeEvent(deps, record, 'destroyed', 'epilogue', reason);
+  if (!failed) await emitVeEvent(deps, record, 'destroyed', 'epilogue', reason);
   return { kind: 'destroyed', domain: record.domain, reason, ms: Date.now() - started };
+}
+
+// Under the VE's op lock, so a recovery in ve-host-report either finished its restart first or sees
+// "stopping" and leaves the domain alone: it never starts what the epilogue is taking down.
+async function markStopping(record: VeJobRecord, deps: TeardownVeDeps): Promise<VeJobRecord> {
+  const jobDir = findJobDir(deps.config.stateDir, record.jobId);
+  const mark = (): VeJobRecord => {
+    const current = readVeJobRecord(deps.config.stateDir, record.jobId) ?? record;
+    if (current.status !== 'failed') writeVeJobRecord(deps.config.stateDir, { ...current, status: 'stopping' });
+    return current;
+  };
+  try {
+    return await withLockFile(join(jobDir, 'op.lock'), 30_000, mark);
+  } catch (err) {
+    deps.log(`pbs-ve: ${err instanceof Error ? err.message : String(err)}; tearing down without the lock`);
+    return mark();
+  }
 }
 
 /** <stateDir>/kept/<owner>/<name>-<jobId>: where --keep-disk data disks go, owned by the owner */

@@ -14,8 +14,9 @@ export interface VeJobRecord {
   /** read-only URI the job body (running as the owner) watches */
   readonly roUri: string;
   readonly startCount: number;
-  /** realized: domain running; failed: the prologue could not start it; destroyed: the epilogue ran */
-  readonly status: 'starting' | 'realized' | 'failed' | 'destroyed';
+  /** realized: domain running; failed: the prologue could not start it, or the recovery gave up;
+   *  stopping: the epilogue is taking it down (no recovery restarts it); destroyed: the epilogue ran */
+  readonly status: 'starting' | 'realized' | 'failed' | 'stopping' | 'destroyed';
   readonly reason: string;
   readonly emulated: boolean;
   /** ISO time the prologue began realizing the VE (for start-up measurements) */

@@ -1,5 +1,7 @@
-import { readVeJobRecord, readVeRefusal } from '../host/ve-job-record.js';
-import type { Virt } from '../virt/virt.js';
+import { readVeJobRecord, readVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
+import { readVeRecoveryRecord } from '../host/ve-recovery-record.js';
+import { classifyDomainStop, type DomainStop } from '../core/classify-domain-stop.js';
+import type { DomainInfo, Virt } from '../virt/virt.js';
 import type { Clock } from '../core/clock.js';
 
 export interface KeepVeAliveDeps {
@@ -9,13 +11,38 @@ export interface KeepVeAliveDeps {
   readonly openVirt: (uri: string) => Promise<Virt>;
   readonly log: (line: string) => void;
   readonly pollMs: number;
+  /** how long a crashed domain may stay down, with no word from the host's recovery, before the job ends; default 10 min */
+  readonly recoveryWaitMs?: number;
 }
 
-export type KeepAliveOutcome = 'guest-stopped' | 'refused' | 'not-realized';
+/** failed: the host's recovery gave up on the VE */
+export type KeepAliveOutcome = 'guest-stopped' | 'refused' | 'not-realized' | 'failed';
+
+const DEFAULT_RECOVERY_WAIT_MS = 600_000;
+
+// A torn record while root rewrites it is read again on the next poll, not taken for an answer.
+function readRecordQuietly(stateDir: string, jobId: string): VeJobRecord | undefined {
+  try {
+    return readVeJobRecord(stateDir, jobId);
+  } catch {
+    return undefined;
+  }
+}
+
+// The reason word tells a guest's poweroff from a kill behind pbs-ve; without it every stop is a poweroff.
+// State and reason come from one read: a restart between two reads would look like a poweroff.
+async function readDomainStop(virt: Virt, name: string, domain: DomainInfo | undefined): Promise<DomainStop> {
+  if (domain === undefined || (domain.state !== 'shutoff' && domain.state !== 'shutdown')) return classifyDomainStop(domain?.state, undefined);
+  if (virt.getStateReason === undefined) return classifyDomainStop(domain.state, undefined);
+  const both = await virt.getStateReason(name);
+  return classifyDomainStop(both?.state, both?.reason);
+}
 
 /**
  * The job body: the job lives exactly as long as its VE. It ends when the guest powers off or the
- * domain is destroyed; qdel and the lease end kill it from outside, and the epilogue cleans up.
+ * domain is removed; a crash (or a kill behind pbs-ve) is the host's to recover (ve-host-report), so
+ * the body waits for that, bounded by recoveryWaitMs since the last word of the recovery, and ends the
+ * job when the recovery gives up. qdel and the lease end kill it from outside; the epilogue cleans up.
  */
 export async function keepVeAlive(jobId: string, deps: KeepVeAliveDeps): Promise<KeepAliveOutcome> {
   const refusal = readVeRefusal(deps.stateDir, jobId);
@@ -29,17 +56,40 @@ export async function keepVeAlive(jobId: string, deps: KeepVeAliveDeps): Promise
     return 'not-realized';
   }
   deps.log(`pbs-ve: VE ${record.spec.name} runs as domain ${record.domain} on ${record.host}; this job keeps it alive`);
+  const waitMs = deps.recoveryWaitMs ?? DEFAULT_RECOVERY_WAIT_MS;
   let virt: Virt | undefined;
   let failures = 0;
+  let downSince: number | undefined;
   try {
     for (;;) {
       try {
         virt ??= await deps.openVirt(record.roUri);
         const domain = await virt.getDomain(record.domain);
         failures = 0;
-        if (domain === undefined || domain.state === 'shutoff' || domain.state === 'crashed') {
-          deps.log(`pbs-ve: domain ${record.domain} is ${domain?.state ?? 'gone'}: the job ends`);
-          return 'guest-stopped';
+        const stop = await readDomainStop(virt, record.domain, domain);
+        if (stop === 'running') {
+          if (downSince !== undefined) deps.log(`pbs-ve: domain ${record.domain} runs again`);
+          downSince = undefined;
+        } else {
+          const now = deps.clock.now().getTime();
+          const current = readRecordQuietly(deps.stateDir, jobId);
+          const recovery = readVeRecoveryRecord(deps.stateDir, jobId);
+          if (current?.status === 'failed' || recovery?.phase === 'failed') {
+            deps.log(`pbs-ve: domain ${record.domain} could not be recovered: ${recovery?.reason ?? current?.reason ?? 'given up'}; the job ends`);
+            return 'failed';
+          }
+          // a crash, or a rollback under way (the record says starting): the host brings it back
+          if (stop !== 'crashed' && current?.status !== 'starting') {
+            deps.log(`pbs-ve: domain ${record.domain} is ${stop === 'gone' ? 'gone' : domain?.state ?? 'gone'}: the job ends`);
+            return 'guest-stopped';
+          }
+          if (downSince === undefined) deps.log(`pbs-ve: domain ${record.domain} is down (${stop}); waiting up to ${Math.round(waitMs / 1000)} s for the host to recover it`);
+          downSince ??= now;
+          const lastWord = Math.max(downSince, Date.parse(recovery?.updatedAt ?? '') || 0);
+          if (now - lastWord >= waitMs) {
+            deps.log(`pbs-ve: domain ${record.domain} was not recovered within ${Math.round(waitMs / 1000)} s (is ve-host-report running on ${record.host}?): the job ends`);
+            return 'guest-stopped';
+          }
         }
       } catch (err) {
         // not knowing is not "stopped": the job (and so the VE) lives on until libvirtd answers again

@@ -13,7 +13,8 @@ await runHook('job-body', async () => {
   const raw = process.env['SLURM_JOB_ID'] ?? process.env['PBS_JOBID'];
   if (raw === undefined) throw new VeError('no-job-id', 'prereq', 'the job body runs only inside a batch job (SLURM_JOB_ID or PBS_JOBID)');
   const outcome = await keepVeAlive(validateJobId(raw), {
-    stateDir: config.stateDir, clock: systemClock, openVirt: openReadOnlyVirtAt, pollMs: 2000, log: (l) => process.stdout.write(`${l}\n`),
+    stateDir: config.stateDir, clock: systemClock, openVirt: openReadOnlyVirtAt, pollMs: 2000, recoveryWaitMs: 1000 * (config.recovery?.waitSeconds ?? 600), log: (l) => process.stdout.write(`${l}\n`),
   });
+  // a VE the host could not recover ends the job as failed, like a refused or missing one
   return outcome === 'guest-stopped' ? 0 : 1;
 });

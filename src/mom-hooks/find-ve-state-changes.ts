@@ -12,7 +12,7 @@ export interface VeStateChange {
 export interface HostVeFindings {
   /** VEs whose domain no longer matches what this host last reported */
   readonly changes: readonly VeStateChange[];
-  /** pbsve-* domains no realized VE job of this host claims (reported, never destroyed here) */
+  /** pbsve-* domains no VE record of this host claims (candidates: the batch system has the last word) */
   readonly orphans: readonly DomainInfo[];
 }
 
@@ -20,7 +20,8 @@ export interface HostVeFindings {
 function classifyDomain(domain: DomainInfo | undefined): { state: VeState; reason: string } {
   if (domain === undefined) return { state: 'failed', reason: 'domain disappeared behind pbs-ve' };
   switch (domain.state) {
-    case 'crashed': return { state: 'failed', reason: 'guest crashed' };
+    // not failed (final): the recovery in ve-host-report restarts it, and says failed itself if it gives up
+    case 'crashed': return { state: 'stopped', reason: 'guest crashed' };
     case 'shutoff':
     case 'shutdown': return { state: 'stopped', reason: 'guest powered off' };
     case 'paused':
@@ -38,6 +39,8 @@ export function findVeStateChanges(records: readonly VeJobRecord[], domains: rea
   const changes: VeStateChange[] = [];
   const claimed = new Set<string>();
   for (const record of records) {
+    // a prologue still starting the domain, or an epilogue taking it down, claims it too
+    if (record.status === 'starting' || record.status === 'stopping') claimed.add(record.domain);
     if (record.status !== 'realized') continue;
     claimed.add(record.domain);
     const seen = classifyDomain(byName.get(record.domain));

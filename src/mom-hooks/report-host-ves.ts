@@ -4,6 +4,8 @@ import { findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-re
 import { emitVeEvent } from '../prologue/realize-ve.js';
 import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes.js';
 import { isVeState, type VeState } from '../core/ve-state.js';
+import { recoverCrashedVes, type RecoverCrashedVesDeps, type RecoveryStep } from './recover-crashed-ves.js';
+import { handleOrphanDomains, type HandleOrphanDomainsDeps, type HandledOrphan } from './handle-orphan-domains.js';
 import type { Virt, DomainInfo } from '../virt/virt.js';
 import type { EventSink } from '../events/event-sink.js';
 import type { Clock } from '../core/clock.js';
@@ -17,11 +19,17 @@ export interface ReportHostVesDeps {
   /** the URIs whose domains belong to this host (lxc and qemu) */
   readonly uris: readonly string[];
   readonly log: (line: string) => void;
+  /** crashed VEs are recovered only with these (root, batch system reachable); else only reported */
+  readonly recovery?: Omit<RecoverCrashedVesDeps, 'config' | 'clock' | 'events' | 'openVirt' | 'log'>;
+  /** orphan domains are destroyed after the grace only with these; else only reported */
+  readonly orphans?: Omit<HandleOrphanDomainsDeps, 'stateDir' | 'openVirt' | 'clock' | 'log'>;
 }
 
 export interface HostReport extends HostVeFindings {
   readonly sent: number;
   readonly pending: number;
+  readonly recovery: readonly RecoveryStep[];
+  readonly handledOrphans: readonly HandledOrphan[];
 }
 
 // Only this host's realized VE jobs count; records of other hosts share the directory in sandboxes.
@@ -49,29 +57,58 @@ function readLastReported(stateDir: string, records: readonly VeJobRecord[]): Ma
   return map;
 }
 
-/**
- * The periodic host hook: every state change of a local VE that nobody else saw (a crash, a poweroff
- * the job body has not acted on yet, a domain removed behind pbs-ve) becomes one event, and whatever
- * the journal still holds from earlier runs is sent again.
- */
-export async function reportHostVes(host: string, deps: ReportHostVesDeps): Promise<HostReport> {
-  const records = readHostRecords(deps.config.stateDir, host);
+// Every domain of this host with the connection that shows it (orphans are destroyed through it).
+async function listHostDomains(deps: ReportHostVesDeps): Promise<{ domains: DomainInfo[]; uriOf: Map<string, string> }> {
   const domains: DomainInfo[] = [];
+  const uriOf = new Map<string, string>();
   for (const uri of new Set(deps.uris)) {
     const virt = await deps.openVirt(uri);
     try {
-      domains.push(...(await virt.listDomains()));
+      for (const d of await virt.listDomains()) {
+        domains.push(d);
+        uriOf.set(d.name, uri);
+      }
     } finally {
       await virt.close();
     }
   }
-  const findings = findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records));
+  return { domains, uriOf };
+}
+
+/**
+ * The periodic host hook: crashed VEs are recovered (restart, rollback, give up: recover-crashed-ves),
+ * every other state change of a local VE that nobody else saw (a poweroff the job body has not acted on
+ * yet, a domain removed behind pbs-ve) becomes one event, orphan domains are reported and, after their
+ * grace, destroyed, and whatever the journal still holds from earlier runs is sent again.
+ */
+export async function reportHostVes(host: string, deps: ReportHostVesDeps): Promise<HostReport> {
+  let records = readHostRecords(deps.config.stateDir, host);
+  let { domains, uriOf } = await listHostDomains(deps);
+  let recovery: RecoveryStep[] = [];
+  if (deps.recovery !== undefined) {
+    recovery = await recoverCrashedVes(host, records, domains, { ...deps.recovery, config: deps.config, clock: deps.clock, events: deps.events, openVirt: deps.openVirt, log: deps.log });
+    // what the recovery changed (domains running again, VEs given up) is not a change to report again
+    if (recovery.some((s) => s.action !== 'skipped')) {
+      records = readHostRecords(deps.config.stateDir, host);
+      ({ domains, uriOf } = await listHostDomains(deps));
+    }
+  }
+  const all = findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records));
+  // a recovery that failed this run is tried again on the next: its VE is not "powered off"
+  const retrying = new Set(recovery.filter((s) => s.action === 'error').map((s) => s.jobId));
+  const findings = { ...all, changes: all.changes.filter((c) => !retrying.has(c.record.jobId)) };
   for (const change of findings.changes) {
     await emitVeEvent(deps, change.record, change.state, 'mom-hook', change.reason);
     writeFileSync(join(findJobDir(deps.config.stateDir, change.record.jobId), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
-  for (const orphan of findings.orphans) deps.log(`orphan domain ${orphan.name} (${orphan.state}): no VE job of this host claims it`);
+  let handledOrphans: HandledOrphan[] = [];
+  if (deps.orphans !== undefined) {
+    const candidates = findings.orphans.flatMap((d) => { const uri = uriOf.get(d.name); return uri === undefined ? [] : [{ domain: d, uri }]; });
+    handledOrphans = await handleOrphanDomains(host, candidates, { ...deps.orphans, stateDir: deps.config.stateDir, openVirt: deps.openVirt, clock: deps.clock, log: deps.log });
+  } else {
+    for (const orphan of findings.orphans) deps.log(`orphan domain ${orphan.name} (${orphan.state}): no VE job of this host claims it`);
+  }
   const { sent, pending } = await deps.events.flush();
-  return { ...findings, sent, pending };
+  return { ...findings, sent, pending, recovery, handledOrphans };
 }

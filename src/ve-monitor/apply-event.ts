@@ -39,6 +39,8 @@ export interface ApplyEventsReport {
   readonly duplicate: number;
   /** line numbers count the non-empty lines, from 1 */
   readonly rejected: readonly { readonly line: number; readonly code: string; readonly message: string }[];
+  /** applied events that made a VE failed: each is worth an alert */
+  readonly failed: readonly VeEvent[];
 }
 
 // A batch of events from one vemon job: a bad line is reported and skipped, never blocks the rest.
@@ -47,6 +49,7 @@ export async function applyEvents(inventory: Inventory, events: readonly (VeEven
   let stale = 0;
   let duplicate = 0;
   const rejected: { line: number; code: string; message: string }[] = [];
+  const failed: VeEvent[] = [];
   const valid: VeEvent[] = [];
   events.forEach((e, i) => {
     if (e instanceof VeError) rejected.push({ line: i + 1, code: e.code, message: e.message });
@@ -56,9 +59,11 @@ export async function applyEvents(inventory: Inventory, events: readonly (VeEven
   valid.sort((a, b) => a.seq - b.seq);
   for (const e of valid) {
     const result = await applyEvent(inventory, e);
-    if (result === 'applied') applied++;
-    else if (result === 'stale') stale++;
+    if (result === 'applied') {
+      applied++;
+      if (e.state === 'failed') failed.push(e);
+    } else if (result === 'stale') stale++;
     else duplicate++;
   }
-  return { applied, stale, duplicate, rejected };
+  return { applied, stale, duplicate, rejected, failed };
 }

@@ -17,6 +17,7 @@ import { createAlertSender } from './send-alert.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { join } from 'node:path';
 import { readStdinText } from './read-stdin-text.js';
+import { alertFailedVes } from './alert-failed-ves.js';
 import type { BatchJob } from '../batch/batch.js';
 
 const program = new Command('ve-monitor').description('fold VE events into the LDAP inventory; repair drift').showHelpAfterError();
@@ -45,6 +46,9 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
       try {
         const report = await applyEvents(inventory, events);
         logRejectedEvents(config.stateDir, report.rejected, splitEventLines(text), describeEventOrigin(process.env));
+        const alert = createAlertSender({ command: config.alertCommand, stateFile: join(config.stateDir, 'monitor', 'alerts.json'), clock: systemClock, log: stderrLog });
+        const outcomes = await alertFailedVes(report.failed, alert, join(config.stateDir, 'monitor', 'alerts.lock'));
+        report.failed.forEach((e, i) => { stderrLog(`ve-monitor: alert ve-failed ${e.jobId}: ${outcomes[i] ?? '?'}`); });
         process.stdout.write(`applied ${report.applied}, stale ${report.stale}, duplicate ${report.duplicate}, rejected ${report.rejected.length}\n`);
         return report.rejected.length > 0 ? 2 : 0;
       } finally {

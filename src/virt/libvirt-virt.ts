@@ -4,7 +4,7 @@ import { VeError } from '../core/ve-error.js';
 import { mapDomainState } from './map-domain-state.js';
 import { classifyLibvirtError, translateLibvirtError } from './translate-libvirt-error.js';
 import { runVirsh } from './run-virsh.js';
-import type { DomainInfo, DomainState, Virt } from './virt.js';
+import type { DomainInfo, DomainState, DomainStateReason, Virt } from './virt.js';
 
 export interface LibvirtVirtOptions {
   /** refuse every change in the adapter itself (the job body's watcher); the URI should also name
@@ -21,6 +21,17 @@ const INIT_PID_UNKNOWN = /Init process ID is not yet known/;
 // Resolving on a timer keeps waitForState free of busy loops.
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+const VIRSH_STATES: Readonly<Record<string, DomainState>> = {
+  'running': 'running', 'idle': 'blocked', 'paused': 'paused', 'in shutdown': 'shutdown', 'shut off': 'shutoff', 'crashed': 'crashed', 'pmsuspended': 'pmsuspended', 'no state': 'nostate',
+};
+
+/** "shut off (destroyed)" -> shutoff, destroyed: the words virsh domstate --reason prints. */
+export function parseStateReason(stdout: string): DomainStateReason | undefined {
+  const m = /^([a-z ]+?)(?: \(([a-z ]+)\))?$/.exec(stdout.trim());
+  const state = m?.[1] === undefined ? undefined : VIRSH_STATES[m[1]];
+  return state === undefined ? undefined : { state, reason: m?.[2] };
 }
 
 class LibvirtVirt implements Virt {
@@ -121,6 +132,17 @@ class LibvirtVirt implements Virt {
       }),
     );
     return infos.filter((info): info is DomainInfo => info !== undefined).sort((a, b) => a.name.localeCompare(b.name));
+  }
+
+  // The binding has no virDomainGetState; virsh domstate --reason works on the read-only socket too.
+  async getStateReason(name: string): Promise<DomainStateReason | undefined> {
+    if (this.closed) throw new VeError('virt-closed', 'exec', `libvirt state reason of ${name}: connection to ${this.uri} already closed`);
+    const outcome = await runVirsh(this.uri, 'domstate', ['--reason'], [name]);
+    if (!outcome.ok) {
+      if (classifyLibvirtError(outcome.message) === 'no-domain') return undefined;
+      throw translateLibvirtError(new Error(outcome.message), this.uri, `state reason of ${name}`);
+    }
+    return parseStateReason(outcome.stdout);
   }
 
   async destroyDomain(name: string): Promise<void> {

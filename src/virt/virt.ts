@@ -8,6 +8,12 @@ export interface DomainInfo {
   readonly persistent: boolean;
 }
 
+export interface DomainStateReason {
+  readonly state: DomainState;
+  /** undefined when libvirt gives none */
+  readonly reason: string | undefined;
+}
+
 export interface Virt {
   /** the connection URI this adapter talks to */
   readonly uri: string;
@@ -16,6 +22,13 @@ export interface Virt {
   /** undefined when no such domain exists */
   getDomain(name: string): Promise<DomainInfo | undefined>;
   listDomains(): Promise<DomainInfo[]>;
+  /**
+   * The domain's state with libvirt's reason for it, read together (a domain restarted between two reads
+   * would pair "shutoff" with "booted"); reasons as virsh words them (shut off: "shutdown" = the guest
+   * powered off, "destroyed", "crashed", "failed"); undefined when absent. Optional: a port without it
+   * cannot tell a crash from a poweroff, and callers then treat every stop as a poweroff.
+   */
+  getStateReason?(name: string): Promise<DomainStateReason | undefined>;
   /** hard stop; no error when already stopped or absent */
   destroyDomain(name: string): Promise<void>;
   /** ACPI shutdown request; returns at once */

@@ -14,9 +14,9 @@ void t.test('a running VE is not reported again; a crashed, stopped or vanished 
   const domains = [dom('pbsve-1', 'running'), dom('pbsve-2', 'crashed'), dom('pbsve-3', 'shutoff')];
   const found = findVeStateChanges(records, domains, new Map());
   t.same(found.changes.map((c) => [c.record.jobId, c.state, c.reason]), [
-    ['2', 'failed', 'guest crashed'], ['3', 'stopped', 'guest powered off'], ['4', 'failed', 'domain disappeared behind pbs-ve'],
+    ['2', 'stopped', 'guest crashed'], ['3', 'stopped', 'guest powered off'], ['4', 'failed', 'domain disappeared behind pbs-ve'],
   ]);
-  const again = findVeStateChanges(records, domains, new Map([['2', 'failed'], ['3', 'stopped'], ['4', 'failed']]));
+  const again = findVeStateChanges(records, domains, new Map([['2', 'stopped'], ['3', 'stopped'], ['4', 'failed']]));
   t.same(again.changes, [], 'nothing new to report');
   t.end();
 });

@@ -4,6 +4,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAlertSender } from '../../src/ve-monitor/send-alert.js';
 import { parseConfig } from '../../src/config/load-config.js';
+import { applyEvents } from '../../src/ve-monitor/apply-event.js';
+import { alertFailedVes } from '../../src/ve-monitor/alert-failed-ves.js';
+import type { VeEvent } from '../../src/core/ve-event.js';
+import type { Inventory, VeRecord } from '../../src/inventory/inventory.js';
 
 // A fake alert command: appends "<kind> <key>: <stdin>" to a file, like a mail or webhook script would send.
 function buildFakeCommand(dir: string): { command: string[]; read: () => string[] } {
@@ -75,3 +79,40 @@ void t.test('config alertCommand: optional, an absolute program and plain string
   }
   t.end();
 });
+
+void t.test('a failed VE is one alert through the command, however often its event is applied', async (t) => {
+  const s = setup();
+  const inventory = buildMemoryInventory();
+  const failed: VeEvent = {
+    version: 1, jobId: '42', seq: 1_000_064, state: 'failed', at: '2026-05-01T10:00:00.000Z', host: 'node1', owner: 'user1', name: 'web1',
+    type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, domain: 'pbsve-42', source: 'recovery', reason: 'recovery gave up: no snapshot',
+  };
+  const lock = join(s.dir, 'monitor/alerts.lock');
+  const first = await applyEvents(inventory, [failed, { ...failed, jobId: '43', name: 'web2', domain: 'pbsve-43' }]);
+  t.same(first.failed.map((e) => e.jobId), ['42', '43']);
+  t.same(await alertFailedVes(first.failed, s.send, lock), ['sent', 'sent']);
+  const replay = await applyEvents(inventory, [failed]);
+  t.same(replay.failed, [], 'a replayed event is not applied again');
+  // a second failed event of the same VE (a later seq) is applied but is the same fault
+  const again = await applyEvents(inventory, [{ ...failed, seq: failed.seq + 16 }]);
+  t.same(await alertFailedVes(again.failed, s.send, lock), ['duplicate']);
+  t.same(s.read(), [
+    've-failed 42: pbs-ve: VE web1 (job 42, owner user1, lxc) failed on node1 at 2026-05-01T10:00:00.000Z: recovery gave up: no snapshot (reported by recovery)',
+    've-failed 43: pbs-ve: VE web2 (job 43, owner user1, lxc) failed on node1 at 2026-05-01T10:00:00.000Z: recovery gave up: no snapshot (reported by recovery)',
+  ]);
+});
+
+// Just enough of the Inventory for applyEvents: entries by job id with the seq compare-and-swap.
+function buildMemoryInventory(): Inventory {
+  const ves = new Map<string, VeRecord>();
+  const history = new Set<string>();
+  return {
+    getVe: (id) => Promise.resolve(ves.get(id)),
+    listVes: () => Promise.resolve([...ves.values()]),
+    createVe: (r) => { ves.set(r.jobId, r); return Promise.resolve(); },
+    updateVe: (r, expected) => { if (ves.get(r.jobId)?.seq !== expected) return Promise.resolve(false); ves.set(r.jobId, r); return Promise.resolve(true); },
+    addHistory: (h) => { const key = `${h.jobId}/${h.seq}`; const fresh = !history.has(key); history.add(key); return Promise.resolve(fresh); },
+    listHistory: () => Promise.resolve([]),
+    close: () => Promise.resolve(),
+  };
+}

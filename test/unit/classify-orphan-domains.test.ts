@@ -1,5 +1,5 @@
 import t from 'tap';
-import { classifyOrphanDomains, DEFAULT_ORPHAN_GRACE_MS } from '../../src/ve-monitor/classify-orphan-domains.js';
+import { classifyOrphanDomains, DEFAULT_ORPHAN_GRACE_MS } from '../../src/mom-hooks/classify-orphan-domains.js';
 import type { BatchJob } from '../../src/batch/batch.js';
 
 function job(jobId: string, patch: Partial<BatchJob> = {}): BatchJob {

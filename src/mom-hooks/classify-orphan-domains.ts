@@ -1,7 +1,7 @@
 import { parseDomainName } from '../core/build-domain-name.js';
 import type { BatchJob } from '../batch/batch.js';
 
-/** What the MOM hook sends periodically: the libvirt domains one host has, running or not. */
+/** The pbsve-* domains one host has that none of its VE records claims, running or not. */
 export interface HostDomainReport {
   readonly host: string;
   readonly domains: readonly { readonly name: string; readonly state: string }[];
@@ -48,7 +48,7 @@ function describeOrphan(host: string, jobId: string | undefined, jobs: ReadonlyM
 }
 
 /**
- * Pure decision for reconcile: a pbsve-* domain no live job claims is an orphan. It is reported at
+ * Pure decision for the host hook: a pbsve-* domain no live job claims is an orphan. It is reported at
  * once and destroyed only when it has been an orphan for graceMs and still no job claims it (a late
  * prologue, a slow squeue or a requeue in flight must never cost a VE its domain).
  */
