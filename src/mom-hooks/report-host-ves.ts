@@ -6,6 +6,8 @@ import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes
 import { isVeState, type VeState } from '../core/ve-state.js';
 import { recoverCrashedVes, type RecoverCrashedVesDeps, type RecoveryStep } from './recover-crashed-ves.js';
 import { handleOrphanDomains, type HandleOrphanDomainsDeps, type HandledOrphan } from './handle-orphan-domains.js';
+import { restoreConsoleOwnership } from '../host/restore-console-ownership.js';
+import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import type { Virt, DomainInfo } from '../virt/virt.js';
 import type { EventSink } from '../events/event-sink.js';
 import type { Clock } from '../core/clock.js';
@@ -21,6 +23,8 @@ export interface ReportHostVesDeps {
   readonly log: (line: string) => void;
   /** crashed VEs are recovered only with these (root, batch system reachable); else only reported */
   readonly recovery?: Omit<RecoverCrashedVesDeps, 'config' | 'clock' | 'events' | 'openVirt' | 'log'>;
+  /** owner ids for the console logs (default: getent) */
+  readonly findOwner?: (user: string) => Promise<UserIds>;
   /** orphan domains are destroyed after the grace only with these; else only reported */
   readonly orphans?: Omit<HandleOrphanDomainsDeps, 'stateDir' | 'openVirt' | 'clock' | 'log'>;
 }
@@ -75,6 +79,24 @@ async function listHostDomains(deps: ReportHostVesDeps): Promise<{ domains: Doma
   return { domains, uriOf };
 }
 
+// After virtlogd rotated a QEMU console log the new file is root's: the owner gets it back here.
+async function restoreConsoles(records: readonly VeJobRecord[], deps: ReportHostVesDeps): Promise<void> {
+  const ids = new Map<string, Promise<UserIds>>();
+  for (const record of records.filter((r) => r.status === 'realized')) {
+    try {
+      let owner = ids.get(record.owner);
+      if (owner === undefined) {
+        owner = (deps.findOwner ?? findUserIds)(record.owner);
+        ids.set(record.owner, owner);
+      }
+      const fixed = await restoreConsoleOwnership(findJobDir(deps.config.stateDir, record.jobId), await owner);
+      if (fixed.length > 0) deps.log(`job ${record.jobId}: console log(s) ${fixed.join(', ')} given back to ${record.owner}`);
+    } catch (err) {
+      deps.log(`job ${record.jobId}: console log ownership not restored: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+}
+
 /**
  * The periodic host hook: crashed VEs are recovered (restart, rollback, give up: recover-crashed-ves),
  * every other state change of a local VE that nobody else saw (a poweroff the job body has not acted on
@@ -109,6 +131,7 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   } else {
     for (const orphan of findings.orphans) deps.log(`orphan domain ${orphan.name} (${orphan.state}): no VE job of this host claims it`);
   }
+  await restoreConsoles(records, deps);
   const { sent, pending } = await deps.events.flush();
   return { ...findings, sent, pending, recovery, handledOrphans };
 }

@@ -1,13 +1,13 @@
 // The host-side recovery with fakes: which crashed domain is restarted, rolled back or given up, and
 // which is left alone (a guest poweroff, a job that is ending, a record the epilogue marked).
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { recoverCrashedVes, type RecoverCrashedVesDeps } from '../../src/mom-hooks/recover-crashed-ves.js';
 import { handleOrphanDomains } from '../../src/mom-hooks/handle-orphan-domains.js';
 import { reportHostVes } from '../../src/mom-hooks/report-host-ves.js';
-import { readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../../src/host/ve-job-record.js';
+import { findJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../../src/host/ve-job-record.js';
 import { readVeRecoveryRecord } from '../../src/host/ve-recovery-record.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import type { BatchJob } from '../../src/batch/batch.js';
@@ -153,4 +153,19 @@ void t.test('the host report recovers first, then reports nothing twice and hand
   t.same(s.events.map((e) => `${e.jobId} ${e.state} ${e.source}`), ['11 stopped mom-hook', '11 running recovery', '12 stopped mom-hook']);
   t.same(report.handledOrphans.map((o) => `${o.domain} ${o.outcome}`), ['pbsve-99 kept']);
   t.match(lines.join('\n'), /orphan domain pbsve-99 \(running\) since .*: reported: job 99 unknown to the batch system/);
+});
+
+void t.test('the host report gives a console log virtlogd re-created (root 0600) back to the owner', async (t) => {
+  const s = setup({ 'pbsve-21': { state: 'running', reason: 'booted' } }, [job('21')]);
+  s.record('21');
+  const log = join(findJobDir(s.stateDir, '21'), 'console.log');
+  writeFileSync(log, 'after rotation\n', { mode: 0o600 });
+  const lines: string[] = [];
+  await reportHostVes('node1', {
+    config: s.deps.config, clock: s.deps.clock, events: s.deps.events, openVirt: s.deps.openVirt, uris: ['qemu:///fake'], log: (l) => lines.push(l),
+    findOwner: () => Promise.resolve({ uid: 4242, gid: 4343 }),
+  });
+  const st = statSync(log);
+  t.same([st.uid, st.gid, st.mode & 0o777], [4242, 4343, 0o600]);
+  t.match(lines.join('\n'), /job 21: console log\(s\) console.log given back to /);
 });
