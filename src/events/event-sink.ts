@@ -30,6 +30,8 @@ export interface EventSinkDeps {
   readonly configDir: string;
   readonly log: (line: string) => void;
   readonly sign: EventSigner;
+  /** how long a flush waits for another hook's send lock; default 30 s */
+  readonly lockWaitMs?: number;
 }
 
 // Each event is signed with the key of the host it claims: a host holds only its own key, so it
@@ -65,7 +67,7 @@ function signPending(pending: readonly { id: string; event: string }[], sign: Ev
 export function createEventSink(deps: EventSinkDeps): EventSink {
   const { batch, journal, config } = deps;
   const flush = async (): Promise<{ sent: number; pending: number }> =>
-    withLockFile(join(config.stateDir, 'journal', 'send.lock'), 30_000, async () => {
+    withLockFile(join(config.stateDir, 'journal', 'send.lock'), deps.lockWaitMs ?? 30_000, async () => {
       const pending = journal.pending();
       const signed = signPending(pending, deps.sign, deps.log);
       let sent = 0;
@@ -99,7 +101,13 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
   return {
     async emit(events) {
       journal.append(events.map(encodeVeEvent));
-      return flush();
+      // journalled means recorded: a caller that saw emit throw would record the change again
+      try {
+        return await flush();
+      } catch (err) {
+        deps.log(`pbs-ve: events kept in the journal, sending deferred: ${(err as Error).message}`);
+        return { sent: 0, pending: journal.pending().length };
+      }
     },
     flush,
   };

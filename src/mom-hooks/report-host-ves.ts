@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { emitVeEvent } from '../prologue/realize-ve.js';
 import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes.js';
+import { dropUnvouchedChanges } from './drop-unvouched-changes.js';
 import { isVeState, type VeState } from '../core/ve-state.js';
 import type { Virt, DomainInfo } from '../virt/virt.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -57,21 +58,34 @@ function readLastReported(stateDir: string, records: readonly VeJobRecord[]): Ma
 export async function reportHostVes(host: string, deps: ReportHostVesDeps): Promise<HostReport> {
   const records = readHostRecords(deps.config.stateDir, host);
   const domains: DomainInfo[] = [];
+  const domainUris = new Map<string, string>();
+  let listed = true;
   for (const uri of new Set(deps.uris)) {
-    const virt = await deps.openVirt(uri);
     try {
-      domains.push(...(await virt.listDomains()));
-    } finally {
-      await virt.close();
+      const virt = await deps.openVirt(uri);
+      try {
+        for (const d of await virt.listDomains()) {
+          domains.push(d);
+          domainUris.set(d.name, uri);
+        }
+      } finally {
+        await virt.close().catch(() => undefined);
+      }
+    } catch (err) {
+      // libvirtd down is not "domain gone": judge nothing, but still send what the journal holds
+      listed = false;
+      deps.log(`libvirt at ${uri} not answering (${(err as Error).message}): no VE state judged this run; journalled events are still sent`);
+      break;
     }
   }
-  const findings = findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records));
-  for (const change of findings.changes) {
+  const findings = listed ? findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records)) : { changes: [], orphans: [] };
+  const changes = await dropUnvouchedChanges(findings.changes, domainUris, deps.openVirt, deps.log);
+  for (const change of changes) {
     await emitVeEvent(deps, change.record, change.state, 'mom-hook', change.reason);
     writeFileSync(join(findJobDir(deps.config.stateDir, change.record.jobId), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
   for (const orphan of findings.orphans) deps.log(`orphan domain ${orphan.name} (${orphan.state}): no VE job of this host claims it`);
   const { sent, pending } = await deps.events.flush();
-  return { ...findings, sent, pending };
+  return { ...findings, changes, sent, pending };
 }

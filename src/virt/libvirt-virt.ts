@@ -105,6 +105,17 @@ class LibvirtVirt implements Virt {
     return { name, state: found.state, persistent: !transient.has(name) };
   }
 
+  // The binding has no virDomainGetState: virsh domstate --reason prints "running (unknown)".
+  async getStateReason(name: string): Promise<string | undefined> {
+    if (this.closed) throw new VeError('virt-closed', 'exec', `libvirt domstate ${name}: connection to ${this.uri} already closed`);
+    const outcome = await runVirsh(this.uri, 'domstate', ['--reason'], [name]);
+    if (!outcome.ok) {
+      if (classifyLibvirtError(outcome.message) === 'no-domain') return undefined;
+      throw translateLibvirtError(new Error(outcome.message), this.uri, `domstate ${name}`);
+    }
+    return /\(([^()]*)\)\s*$/.exec(outcome.stdout.trim())?.[1]?.trim() ?? 'unknown';
+  }
+
   async listDomains(): Promise<DomainInfo[]> {
     const all = await this.call('list domains', () => this.hypervisor.connectListAllDomains());
     const transient = await this.listTransientNames();

@@ -23,6 +23,10 @@ export interface Virt {
   /** no error when absent */
   undefineDomain(name: string): Promise<void>;
   getDomainXml(name: string): Promise<string>;
+  /** libvirt's reason for the current state ("booted", "unpaused", "user", "unknown" ...); undefined when
+   *  the domain is absent. "unknown" = libvirtd restarted and does not know (LXC then says "running" even
+   *  for a frozen container). Optional: adapters that cannot tell leave it out. */
+  getStateReason?(name: string): Promise<string | undefined>;
   /** resolves with the state once predicate holds, or rejects with VeError code virt-timeout */
   waitForState(name: string, predicate: (state: DomainState | undefined) => boolean, timeoutMs: number): Promise<DomainState | undefined>;
   close(): Promise<void>;
