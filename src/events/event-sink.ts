@@ -16,6 +16,8 @@ export interface EventSink {
   emit(events: readonly VeEvent[]): Promise<{ sent: number; pending: number }>;
   /** resend whatever is still pending (the periodic hook calls this) */
   flush(): Promise<{ sent: number; pending: number }>;
+  /** journal only, no sending: a caller with several events flushes once, so they share one vemon job */
+  record?(events: readonly VeEvent[]): Promise<{ sent: number; pending: number }>;
 }
 
 export const EVENTS_PER_JOB = 200;
@@ -110,5 +112,9 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
       }
     },
     flush,
+    record(events) {
+      journal.append(events.map(encodeVeEvent));
+      return Promise.resolve({ sent: 0, pending: events.length });
+    },
   };
 }

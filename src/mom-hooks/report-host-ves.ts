@@ -80,8 +80,10 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   }
   const findings = listed ? findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records)) : { changes: [], orphans: [] };
   const changes = await dropUnvouchedChanges(findings.changes, domainUris, deps.openVirt, deps.log);
+  // every change of this run is journalled first and all go out in the one flush below: one vemon job
+  const recordOnly: EventSink = { emit: (e) => deps.events.record?.(e) ?? deps.events.emit(e), flush: () => deps.events.flush() };
   for (const change of changes) {
-    await emitVeEvent(deps, change.record, change.state, 'mom-hook', change.reason);
+    await emitVeEvent({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
     writeFileSync(join(findJobDir(deps.config.stateDir, change.record.jobId), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }

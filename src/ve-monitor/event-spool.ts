@@ -128,3 +128,18 @@ export function openEventSpool(dir: string): EventSpool {
     },
   };
 }
+
+// When the spool directory cannot be written (a vemon job running as a service account without
+// rights in the state dir): the events are still applied, with the same retries, only not durably.
+export function openMemoryEventSpool(lines: readonly string[]): EventSpool {
+  const name = `${String(Date.now()).padStart(15, '0')}-${process.pid}-0-memory.events`;
+  let held = lines.length > 0;
+  return {
+    add: () => { throw new VeError('spool-read-only', 'exec', 'the in-memory spool holds one file'); },
+    list: () => (held ? [name] : []),
+    read: () => [...lines],
+    remove: () => { held = false; },
+    quarantine: () => { held = false; return `(not kept: ${name} was in memory only)`; },
+    tryLock: () => () => undefined,
+  };
+}

@@ -16,7 +16,7 @@ import { createAlertSender } from './send-alert.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { join } from 'node:path';
 import { readStdinText } from './read-stdin-text.js';
-import { monitorSpoolDir, openEventSpool } from './event-spool.js';
+import { monitorSpoolDir, openEventSpool, openMemoryEventSpool } from './event-spool.js';
 import { drainEventSpool } from './drain-event-spool.js';
 import { VeError } from '../core/ve-error.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
@@ -64,9 +64,14 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
       const rejected = events.flatMap((e, i) => (e instanceof VeError ? [{ line: i + 1, code: e.code, message: e.message }] : []));
       logRejectedEvents(config.stateDir, rejected, lines, describeEventOrigin(process.env));
       // on disk before LDAP is tried: a job that cannot reach LDAP, or dies, loses nothing
-      const spool = openEventSpool(monitorSpoolDir(config.stateDir));
       const accepted = lines.filter((_, i) => !(events[i] instanceof VeError));
-      if (accepted.length > 0) spool.add(accepted, process.env['SLURM_JOB_ID'] ?? process.env['PBS_JOBID'] ?? 'cli');
+      let spool = openEventSpool(monitorSpoolDir(config.stateDir));
+      try {
+        if (accepted.length > 0) spool.add(accepted, process.env['SLURM_JOB_ID'] ?? process.env['PBS_JOBID'] ?? 'cli');
+      } catch (err) {
+        stderrLog(`ve-monitor: cannot spool the events (${(err as Error).message}): applying them without a spool; if this job dies they are lost`);
+        spool = openMemoryEventSpool(accepted);
+      }
       const report = await drainEventSpool({
         spool, openInventory: () => openInventory(config, 'write'), readLines: (l) => readEventLines(l.join('\n'), keyring), clock: systemClock, log: stderrLog,
       }, { waitMs });

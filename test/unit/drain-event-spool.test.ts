@@ -2,7 +2,7 @@ import t from 'tap';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { openEventSpool } from '../../src/ve-monitor/event-spool.js';
+import { openEventSpool, openMemoryEventSpool } from '../../src/ve-monitor/event-spool.js';
 import { drainEventSpool } from '../../src/ve-monitor/drain-event-spool.js';
 import { encodeVeEvent, decodeVeEvent } from '../../src/events/encode-ve-event.js';
 import { VeError } from '../../src/core/ve-error.js';
@@ -150,4 +150,14 @@ void t.test('spool files are root-only and their names cannot leave the spool di
   const mode = spawnSync('stat', ['-c', '%a', join(dir, 'spool', name)]).stdout.toString().trim();
   t.equal(mode, '600');
   t.end();
+});
+
+void t.test('without a writable spool directory the events are still applied, with the same retries', async (t) => {
+  const { ldap, clock, deps } = setup(t);
+  ldap.downFor = 2;
+  const spool = openMemoryEventSpool([line(1_000_016, 'running'), line(1_000_032, 'stopped')]);
+  const report = await drainEventSpool({ ...deps, spool }, { waitMs: 60_000 });
+  t.same(clock.slept, [1000, 2000]);
+  t.same({ applied: report.applied, left: report.left }, { applied: 2, left: 0 });
+  t.same(spool.list(), []);
 });

@@ -88,3 +88,14 @@ void t.test('emit never throws once the events are journalled (a caller would re
   t.match(logs.join('\n'), /events kept in the journal, sending deferred: could not take .*send.lock/);
   t.equal(openEventJournal(journalFile).pending().length, 1, 'recorded once, sent by a later flush');
 });
+
+void t.test('record journals without sending; the next flush sends everything recorded in one job', async (t) => {
+  const { sink, batch, journalFile } = setup(t);
+  batch.up = true;
+  await sink.record?.([base]);
+  await sink.record?.([{ ...base, seq: 1_000_002, state: 'stopped' }]);
+  t.equal(batch.accepted.length, 0, 'nothing sent yet');
+  t.equal(openEventJournal(journalFile).pending().length, 2);
+  t.same(await sink.flush(), { sent: 2, pending: 0 });
+  t.equal(batch.accepted.length, 1, 'one vemon job for both');
+});

@@ -40,6 +40,7 @@ function setup(t: { teardown: (fn: () => void) => void }): { libvirt: FakeLibvir
   const events: EventSink = {
     emit: (e) => { emitted.push(...e); return Promise.resolve({ sent: e.length, pending: 0 }); },
     flush: () => { flushes.n++; return Promise.resolve({ sent: 0, pending: 0 }); },
+    record: (e) => { emitted.push(...e); return Promise.resolve({ sent: 0, pending: e.length }); },
   };
   const logs: string[] = [];
   const run = (): ReturnType<typeof reportHostVes> => reportHostVes('node1', { config, clock: systemClock, events, openVirt: (uri) => buildVirt(libvirt, uri), uris: ['lxc:///system', 'qemu:///system'], log: (l) => logs.push(l) });
@@ -78,4 +79,12 @@ void t.test('a changed state that is not "running" needs no reason: a vanished d
   libvirt.domains = [];
   await run();
   t.same(emitted.map((e) => [e.state, e.reason]), [['failed', 'domain disappeared behind pbs-ve']]);
+});
+
+void t.test('several changes in one run are journalled and then sent by one flush (one vemon job)', async (t) => {
+  const { libvirt, emitted, flushes, run } = setup(t);
+  libvirt.domains = [{ name: 'pbsve-31', state: 'paused', persistent: true }];
+  await run();
+  t.equal(emitted.length, 1);
+  t.equal(flushes.n, 1, 'the one flush at the end, none per change');
 });
