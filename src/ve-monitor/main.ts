@@ -41,12 +41,12 @@ const stderrLog = (line: string): void => { process.stderr.write(`${line}\n`); }
 program.command('apply').description('apply signed event lines (<payload>.<host>.<hmac>) to LDAP')
   .option('--stdin', 'read event lines from standard input (how vemon jobs deliver them)')
   .option('--event <line...>', 'event lines given as arguments')
-  .option('--ldap-wait <duration>', 'how long to keep retrying while LDAP is unreachable before leaving the events spooled (exit 75)', '5m')
-  .action(async (opts: { stdin?: boolean; event?: string[]; ldapWait: string }) => {
+  .option('--ldap-wait <duration>', 'how long to keep retrying while LDAP is unreachable before leaving the events spooled (exit 75); default ldap.applyWaitSeconds, else 5m')
+  .action(async (opts: { stdin?: boolean; event?: string[]; ldapWait?: string }) => {
     await runHook('monitor', async () => {
       const configDir = findConfigDir(process.env);
       const config = loadConfig(configDir);
-      const waitMs = 1000 * parseDurationSeconds('ldap-wait', opts.ldapWait);
+      const waitMs = 1000 * (opts.ldapWait === undefined ? (config.ldap.applyWaitSeconds ?? 300) : parseDurationSeconds('ldap-wait', opts.ldapWait));
       const text = [opts.stdin === true ? await readStdinText() : '', ...(opts.event ?? [])].join('\n');
       const keyring = openHostKeyring(configDir, stderrLog);
       let events = readEventLines(text, keyring);
