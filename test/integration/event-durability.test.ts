@@ -13,7 +13,11 @@ import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { loadConfig } from '../../src/config/load-config.js';
 import { openEventJournal } from '../../src/events/event-journal.js';
 import { hostJournalPath } from '../../src/events/flush-host-journal.js';
-import { monitorSpoolDir } from '../../src/ve-monitor/event-spool.js';
+import { monitorSpoolDir, openEventSpool } from '../../src/ve-monitor/event-spool.js';
+import { encodeVeEvent } from '../../src/events/encode-ve-event.js';
+import { readHostKey } from '../../src/events/host-key.js';
+import { signEventLine } from '../../src/events/sign-event-line.js';
+import type { VeEvent } from '../../src/core/ve-event.js';
 import { killSandboxLibvirtd, killSandboxSlapd, startSandboxLibvirtd, startSandboxSlapd } from '../harness/sandbox-daemons.js';
 import { killSandboxSlurmd, startSandboxSlurmd } from '../harness/sandbox-nodes.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
@@ -225,4 +229,24 @@ void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slu
   for (const o of outages) t.comment(`${o.what} down ${(o.restartedAt ?? 0) - (o.killedAt ?? 0)} ms: ${delay(times.filter((h) => inOutage(h, o)))}`);
   // a container still frozen when the sandbox stops would not die on destroy: thaw them first
   for (const ve of ves.filter((v) => v.paused)) await toggle(ve);
+});
+
+void t.test('events a vemon job left spooled are applied by the next ve-monitor reconcile (cron), exactly once', async (t) => {
+  const key = readHostKey(info.configDir, 'node1');
+  const event = (seq: number, state: VeEvent['state']): string => signEventLine(encodeVeEvent({
+    version: 1, jobId: '990001', seq, state, at: new Date().toISOString(), host: 'node1', owner: 'root', name: 'spooled1',
+    type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, domain: 'pbsve-990001', source: 'mom-hook', reason: 'left by a vemon job that gave up',
+  }), 'node1', key);
+  // what a vemon job that gave up on LDAP leaves behind (same writer as ve-monitor apply)
+  openEventSpool(monitorSpoolDir(join(dir, 'state'))).add([event(1_000_016, 'running'), event(1_000_032, 'destroyed')], '9999');
+  t.equal(spooledFiles().length, 1);
+  const monitor = join(PROJECT_DIR, 'dist/src/ve-monitor/main.js');
+  const r = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv, timeoutMs: 120_000 });
+  t.match(r.stderr, /spooled events: 1 file\(s\) applied \(2 applied, 0 stale, 0 duplicate\), 0 left/, r.stderr);
+  t.same(spooledFiles(), [], 'spool empty');
+  t.same((await reader.listHistory('990001')).map((h) => h.state), ['running', 'destroyed']);
+  // a second pass finds nothing to do
+  const again = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv, timeoutMs: 120_000 });
+  t.notMatch(again.stderr, /spooled events/);
+  t.equal((await reader.listHistory('990001')).length, 2, 'none twice');
 });
