@@ -6,6 +6,7 @@ import { openEventSpool, openMemoryEventSpool } from '../../src/ve-monitor/event
 import { drainEventSpool } from '../../src/ve-monitor/drain-event-spool.js';
 import { encodeVeEvent, decodeVeEvent } from '../../src/events/encode-ve-event.js';
 import { VeError } from '../../src/core/ve-error.js';
+import { parseConfig } from '../../src/config/load-config.js';
 import type { Clock } from '../../src/core/clock.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
 import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
@@ -160,4 +161,13 @@ void t.test('without a writable spool directory the events are still applied, wi
   t.same(clock.slept, [1000, 2000]);
   t.same({ applied: report.applied, left: report.left }, { applied: 2, left: 0 });
   t.same(spool.list(), []);
+});
+
+void t.test('ldap.applyWaitSeconds: optional, a positive whole number', (t) => {
+  const raw = { batch: { kind: 'slurm' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} } };
+  t.equal(parseConfig(raw).ldap.applyWaitSeconds, undefined, 'absent: ve-monitor apply uses 300 s');
+  t.equal(parseConfig({ ...raw, ldap: { ...raw.ldap, applyWaitSeconds: 4 } }).ldap.applyWaitSeconds, 4);
+  t.throws(() => parseConfig({ ...raw, ldap: { ...raw.ldap, applyWaitSeconds: 0 } }), /ldap\.applyWaitSeconds/);
+  t.throws(() => parseConfig({ ...raw, ldap: { ...raw.ldap, applyWaitSeconds: '5m' } }), /ldap\.applyWaitSeconds/);
+  t.end();
 });
