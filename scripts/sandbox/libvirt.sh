@@ -90,7 +90,8 @@ ns_exec() {
   for i in "${!FIXED_PATHS[@]}"; do
     mount --bind "$d/${NODE_SUBDIRS[$i]}" "${FIXED_PATHS[$i]}"
   done
-  /usr/sbin/virtlogd -d -f "$d/etc/virtlogd.conf" -p "$d/run/virtlogd.pid"
+  # a libvirtd restarted after it died finds its virtlogd still running (and holding the pid file)
+  alive "$d/run/virtlogd.pid" || /usr/sbin/virtlogd -d -f "$d/etc/virtlogd.conf" -p "$d/run/virtlogd.pid"
   exec /usr/sbin/libvirtd -f "$d/etc/libvirtd.conf" -p "$d/run/libvirtd.pid"
 }
 

@@ -101,6 +101,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       url: text(ldap, 'url', 'ldap.'),
       baseDn: text(ldap, 'baseDn', 'ldap.'),
       timeoutMs: count(ldap, 'timeoutMs', 'ldap.', 10_000),
+      ...(ldap['applyWaitSeconds'] === undefined ? {} : { applyWaitSeconds: count(ldap, 'applyWaitSeconds', 'ldap.', 300) }),
     },
     ldapWriteCredentialsFile: absolute(root, 'ldapWriteCredentialsFile', '', '/etc/pbs-ve/ldap-write.json'),
     ...(root['monitorConfigDir'] === undefined ? {} : { monitorConfigDir: absolute(root, 'monitorConfigDir', '') }),

@@ -33,6 +33,9 @@ export interface PbsVeConfig {
     readonly url: string;
     readonly baseDn: string;
     readonly timeoutMs: number;
+    /** how long `ve-monitor apply` keeps retrying an unreachable LDAP before it leaves the events
+     *  spooled (exit 75); default 300, the `--ldap-wait` option overrides it */
+    readonly applyWaitSeconds?: number;
   };
   /** root-only JSON {bindDn, password}; present on vemon nodes only */
   readonly ldapWriteCredentialsFile: string;

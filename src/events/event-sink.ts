@@ -16,6 +16,8 @@ export interface EventSink {
   emit(events: readonly VeEvent[]): Promise<{ sent: number; pending: number }>;
   /** resend whatever is still pending (the periodic hook calls this) */
   flush(): Promise<{ sent: number; pending: number }>;
+  /** journal only, no sending: a caller with several events flushes once, so they share one vemon job */
+  record?(events: readonly VeEvent[]): Promise<{ sent: number; pending: number }>;
 }
 
 export const EVENTS_PER_JOB = 200;
@@ -30,6 +32,8 @@ export interface EventSinkDeps {
   readonly configDir: string;
   readonly log: (line: string) => void;
   readonly sign: EventSigner;
+  /** how long a flush waits for another hook's send lock; default 30 s */
+  readonly lockWaitMs?: number;
 }
 
 // Each event is signed with the key of the host it claims: a host holds only its own key, so it
@@ -65,7 +69,7 @@ function signPending(pending: readonly { id: string; event: string }[], sign: Ev
 export function createEventSink(deps: EventSinkDeps): EventSink {
   const { batch, journal, config } = deps;
   const flush = async (): Promise<{ sent: number; pending: number }> =>
-    withLockFile(join(config.stateDir, 'journal', 'send.lock'), 30_000, async () => {
+    withLockFile(join(config.stateDir, 'journal', 'send.lock'), deps.lockWaitMs ?? 30_000, async () => {
       const pending = journal.pending();
       const signed = signPending(pending, deps.sign, deps.log);
       let sent = 0;
@@ -99,8 +103,18 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
   return {
     async emit(events) {
       journal.append(events.map(encodeVeEvent));
-      return flush();
+      // journalled means recorded: a caller that saw emit throw would record the change again
+      try {
+        return await flush();
+      } catch (err) {
+        deps.log(`pbs-ve: events kept in the journal, sending deferred: ${(err as Error).message}`);
+        return { sent: 0, pending: journal.pending().length };
+      }
     },
     flush,
+    record(events) {
+      journal.append(events.map(encodeVeEvent));
+      return Promise.resolve({ sent: 0, pending: events.length });
+    },
   };
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { emitVeEvent } from '../prologue/realize-ve.js';
 import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes.js';
+import { dropUnvouchedChanges } from './drop-unvouched-changes.js';
 import { isVeState, type VeState } from '../core/ve-state.js';
 import { recoverCrashedVes, type RecoverCrashedVesDeps, type RecoveryStep } from './recover-crashed-ves.js';
 import { handleOrphanDomains, type HandleOrphanDomainsDeps, type HandledOrphan } from './handle-orphan-domains.js';
@@ -61,22 +62,29 @@ function readLastReported(stateDir: string, records: readonly VeJobRecord[]): Ma
   return map;
 }
 
-// Every domain of this host with the connection that shows it (orphans are destroyed through it).
-async function listHostDomains(deps: ReportHostVesDeps): Promise<{ domains: DomainInfo[]; uriOf: Map<string, string> }> {
+// Every domain of this host with the connection that shows it (orphans are destroyed through it);
+// listed false when a libvirtd did not answer: then nothing may be judged from the list.
+async function listHostDomains(deps: ReportHostVesDeps): Promise<{ domains: DomainInfo[]; uriOf: Map<string, string>; listed: boolean }> {
   const domains: DomainInfo[] = [];
   const uriOf = new Map<string, string>();
   for (const uri of new Set(deps.uris)) {
-    const virt = await deps.openVirt(uri);
     try {
-      for (const d of await virt.listDomains()) {
-        domains.push(d);
-        uriOf.set(d.name, uri);
+      const virt = await deps.openVirt(uri);
+      try {
+        for (const d of await virt.listDomains()) {
+          domains.push(d);
+          uriOf.set(d.name, uri);
+        }
+      } finally {
+        await virt.close().catch(() => undefined);
       }
-    } finally {
-      await virt.close();
+    } catch (err) {
+      // libvirtd down is not "domain gone": judge nothing, but still send what the journal holds
+      deps.log(`libvirt at ${uri} not answering (${(err as Error).message}): no VE state judged this run; journalled events are still sent`);
+      return { domains: [], uriOf: new Map(), listed: false };
     }
   }
-  return { domains, uriOf };
+  return { domains, uriOf, listed: true };
 }
 
 // After virtlogd rotated a QEMU console log the new file is root's: the owner gets it back here.
@@ -101,26 +109,30 @@ async function restoreConsoles(records: readonly VeJobRecord[], deps: ReportHost
  * The periodic host hook: crashed VEs are recovered (restart, rollback, give up: recover-crashed-ves),
  * every other state change of a local VE that nobody else saw (a poweroff the job body has not acted on
  * yet, a domain removed behind pbs-ve) becomes one event, orphan domains are reported and, after their
- * grace, destroyed, and whatever the journal still holds from earlier runs is sent again.
+ * grace, destroyed, and whatever the journal still holds from earlier runs is sent again. With a
+ * libvirtd not answering, only the journal is sent.
  */
 export async function reportHostVes(host: string, deps: ReportHostVesDeps): Promise<HostReport> {
   let records = readHostRecords(deps.config.stateDir, host);
-  let { domains, uriOf } = await listHostDomains(deps);
+  let { domains, uriOf, listed } = await listHostDomains(deps);
   let recovery: RecoveryStep[] = [];
-  if (deps.recovery !== undefined) {
+  if (listed && deps.recovery !== undefined) {
     recovery = await recoverCrashedVes(host, records, domains, { ...deps.recovery, config: deps.config, clock: deps.clock, events: deps.events, openVirt: deps.openVirt, log: deps.log });
     // what the recovery changed (domains running again, VEs given up) is not a change to report again
     if (recovery.some((s) => s.action !== 'skipped')) {
       records = readHostRecords(deps.config.stateDir, host);
-      ({ domains, uriOf } = await listHostDomains(deps));
+      ({ domains, uriOf, listed } = await listHostDomains(deps));
     }
   }
-  const all = findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records));
+  const all = listed ? findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records)) : { changes: [], orphans: [] };
   // a recovery that failed this run is tried again on the next: its VE is not "powered off"
   const retrying = new Set(recovery.filter((s) => s.action === 'error').map((s) => s.jobId));
-  const findings = { ...all, changes: all.changes.filter((c) => !retrying.has(c.record.jobId)) };
-  for (const change of findings.changes) {
-    await emitVeEvent(deps, change.record, change.state, 'mom-hook', change.reason);
+  const changes = await dropUnvouchedChanges(all.changes.filter((c) => !retrying.has(c.record.jobId)), uriOf, deps.openVirt, deps.log);
+  const findings = { ...all, changes };
+  // every change of this run is journalled first and all go out in the one flush below: one vemon job
+  const recordOnly: EventSink = { emit: (e) => deps.events.record?.(e) ?? deps.events.emit(e), flush: () => deps.events.flush() };
+  for (const change of changes) {
+    await emitVeEvent({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
     writeFileSync(join(findJobDir(deps.config.stateDir, change.record.jobId), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }

@@ -7,7 +7,6 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { ensureHostKey, openHostKeyring } from '../events/host-key.js';
 import { flushHostJournal } from '../events/flush-host-journal.js';
-import { applyEvents } from './apply-event.js';
 import { checkEventClaims } from './check-event-claims.js';
 import { readEventLines, splitEventLines } from './read-event-lines.js';
 import { describeEventOrigin, logRejectedEvents } from './log-rejected-events.js';
@@ -18,7 +17,34 @@ import { parseDurationSeconds } from '../core/parse-size.js';
 import { join } from 'node:path';
 import { readStdinText } from './read-stdin-text.js';
 import { alertFailedVes } from './alert-failed-ves.js';
+import { monitorSpoolDir, openEventSpool, openMemoryEventSpool } from './event-spool.js';
+import { drainEventSpool } from './drain-event-spool.js';
+import { VeError } from '../core/ve-error.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { BatchJob } from '../batch/batch.js';
+import type { VeEvent } from '../core/ve-event.js';
+
+/** EX_TEMPFAIL: LDAP stayed unreachable; the events wait in the spool for the next vemon job or reconcile */
+const EXIT_EVENTS_SPOOLED = 75;
+
+// Reconcile's share of durability: what a vemon job left spooled is applied on the next cron pass.
+async function drainMonitorSpool(config: PbsVeConfig, configDir: string): Promise<void> {
+  const keyring = openHostKeyring(configDir, stderrLog);
+  const report = await drainEventSpool({
+    spool: openEventSpool(monitorSpoolDir(config.stateDir)), openInventory: () => openInventory(config, 'write'),
+    readLines: (l) => readEventLines(l.join('\n'), keyring), clock: systemClock, log: stderrLog,
+  }, { waitMs: 0 });
+  await sendFailedAlerts(config, report.failed);
+  if (report.files > 0 || report.left > 0) stderrLog(`ve-monitor: spooled events: ${report.files} file(s) applied (${report.applied} applied, ${report.stale} stale, ${report.duplicate} duplicate), ${report.left} left`);
+}
+
+// A VE that became failed is one alert for the administrators (de-duplicated, rate limited).
+async function sendFailedAlerts(config: PbsVeConfig, failed: readonly VeEvent[]): Promise<void> {
+  if (failed.length === 0) return;
+  const alert = createAlertSender({ command: config.alertCommand, stateFile: join(config.stateDir, 'monitor', 'alerts.json'), clock: systemClock, log: stderrLog });
+  const outcomes = await alertFailedVes(failed, alert, join(config.stateDir, 'monitor', 'alerts.lock'));
+  failed.forEach((e, i) => { stderrLog(`ve-monitor: alert ve-failed ${e.jobId}: ${outcomes[i] ?? '?'}`); });
+}
 
 const program = new Command('ve-monitor').description('fold VE events into the LDAP inventory; repair drift').showHelpAfterError();
 const stderrLog = (line: string): void => { process.stderr.write(`${line}\n`); };
@@ -26,12 +52,15 @@ const stderrLog = (line: string): void => { process.stderr.write(`${line}\n`); }
 program.command('apply').description('apply signed event lines (<payload>.<host>.<hmac>) to LDAP')
   .option('--stdin', 'read event lines from standard input (how vemon jobs deliver them)')
   .option('--event <line...>', 'event lines given as arguments')
-  .action(async (opts: { stdin?: boolean; event?: string[] }) => {
+  .option('--ldap-wait <duration>', 'how long to keep retrying while LDAP is unreachable before leaving the events spooled (exit 75); default ldap.applyWaitSeconds, else 5m')
+  .action(async (opts: { stdin?: boolean; event?: string[]; ldapWait?: string }) => {
     await runHook('monitor', async () => {
       const configDir = findConfigDir(process.env);
       const config = loadConfig(configDir);
+      const waitMs = 1000 * (opts.ldapWait === undefined ? (config.ldap.applyWaitSeconds ?? 300) : parseDurationSeconds('ldap-wait', opts.ldapWait));
       const text = [opts.stdin === true ? await readStdinText() : '', ...(opts.event ?? [])].join('\n');
-      let events = readEventLines(text, openHostKeyring(configDir, stderrLog));
+      const keyring = openHostKeyring(configDir, stderrLog);
+      let events = readEventLines(text, keyring);
       if (events.some((e) => !(e instanceof Error))) {
         // one listing per batch of events: cheap, and it catches a host lying about a job it does not run
         let jobs: BatchJob[] = [];
@@ -42,18 +71,25 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
         }
         events = checkEventClaims(events, jobs);
       }
-      const inventory = openInventory(config, 'write');
+      const lines = splitEventLines(text);
+      const rejected = events.flatMap((e, i) => (e instanceof VeError ? [{ line: i + 1, code: e.code, message: e.message }] : []));
+      logRejectedEvents(config.stateDir, rejected, lines, describeEventOrigin(process.env));
+      // on disk before LDAP is tried: a job that cannot reach LDAP, or dies, loses nothing
+      const accepted = lines.filter((_, i) => !(events[i] instanceof VeError));
+      let spool = openEventSpool(monitorSpoolDir(config.stateDir));
       try {
-        const report = await applyEvents(inventory, events);
-        logRejectedEvents(config.stateDir, report.rejected, splitEventLines(text), describeEventOrigin(process.env));
-        const alert = createAlertSender({ command: config.alertCommand, stateFile: join(config.stateDir, 'monitor', 'alerts.json'), clock: systemClock, log: stderrLog });
-        const outcomes = await alertFailedVes(report.failed, alert, join(config.stateDir, 'monitor', 'alerts.lock'));
-        report.failed.forEach((e, i) => { stderrLog(`ve-monitor: alert ve-failed ${e.jobId}: ${outcomes[i] ?? '?'}`); });
-        process.stdout.write(`applied ${report.applied}, stale ${report.stale}, duplicate ${report.duplicate}, rejected ${report.rejected.length}\n`);
-        return report.rejected.length > 0 ? 2 : 0;
-      } finally {
-        await inventory.close();
+        if (accepted.length > 0) spool.add(accepted, process.env['SLURM_JOB_ID'] ?? process.env['PBS_JOBID'] ?? 'cli');
+      } catch (err) {
+        stderrLog(`ve-monitor: cannot spool the events (${(err as Error).message}): applying them without a spool; if this job dies they are lost`);
+        spool = openMemoryEventSpool(accepted);
       }
+      const report = await drainEventSpool({
+        spool, openInventory: () => openInventory(config, 'write'), readLines: (l) => readEventLines(l.join('\n'), keyring), clock: systemClock, log: stderrLog,
+      }, { waitMs });
+      await sendFailedAlerts(config, report.failed);
+      process.stdout.write(`applied ${report.applied}, stale ${report.stale}, duplicate ${report.duplicate}, rejected ${rejected.length + report.rejected}, spooled files applied ${report.files}, left ${report.left}\n`);
+      if (report.problem !== undefined) return EXIT_EVENTS_SPOOLED;
+      return rejected.length + report.rejected > 0 || report.quarantined.length > 0 ? 2 : 0;
     });
   });
 
@@ -67,6 +103,8 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
       const config = loadConfig(findConfigDir(process.env));
       const graceMs = 1000 * parseDurationSeconds('host-down-grace', opts.hostDownGrace);
       const dryRun = opts.dryRun === true;
+      // events a vemon job could not apply (LDAP was down past its wait) go first: one attempt, no waiting
+      if (!dryRun) await drainMonitorSpool(config, findConfigDir(process.env));
       const inventory = openInventory(config, dryRun ? 'read' : 'write');
       try {
         const deps = { inventory, batch: openBatch(config), clock: systemClock, veQueue: config.batch.veQueue };

@@ -26,7 +26,8 @@ export interface Virt {
    * The domain's state with libvirt's reason for it, read together (a domain restarted between two reads
    * would pair "shutoff" with "booted"); reasons as virsh words them (shut off: "shutdown" = the guest
    * powered off, "destroyed", "crashed", "failed"); undefined when absent. Optional: a port without it
-   * cannot tell a crash from a poweroff, and callers then treat every stop as a poweroff.
+   * cannot tell a crash from a poweroff, and callers then treat every stop as a poweroff. Reason "unknown"
+   * = libvirtd restarted and does not know (LXC then says "running" even for a frozen container).
    */
   getStateReason?(name: string): Promise<DomainStateReason | undefined>;
   /** hard stop; no error when already stopped or absent */

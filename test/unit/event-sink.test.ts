@@ -74,3 +74,28 @@ void t.test('an event this host cannot sign stays in the journal, the others go'
   t.match(logs.join('\n'), /1 event\(s\) kept in the journal, cannot sign them: no key to sign events of host node2/);
   t.equal(batch.accepted.length, 1);
 });
+
+void t.test('emit never throws once the events are journalled (a caller would record the change twice)', async (t) => {
+  const { batch, dir, logs, journalFile } = setup(t);
+  const sink = createEventSink({ batch, journal: openEventJournal(journalFile), config: parseConfig({ batch: { kind: 'slurm' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir: join(dir, 'state'), installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' }), configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))), lockWaitMs: 300 });
+  batch.up = true;
+  // another hook holds the send lock (fresh, so not stale) for longer than flush waits
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  mkdirSync(join(dir, 'state/journal'), { recursive: true });
+  writeFileSync(join(dir, 'state/journal/send.lock'), '');
+  const result = await sink.emit([base]);
+  t.same(result, { sent: 0, pending: 1 });
+  t.match(logs.join('\n'), /events kept in the journal, sending deferred: could not take .*send.lock/);
+  t.equal(openEventJournal(journalFile).pending().length, 1, 'recorded once, sent by a later flush');
+});
+
+void t.test('record journals without sending; the next flush sends everything recorded in one job', async (t) => {
+  const { sink, batch, journalFile } = setup(t);
+  batch.up = true;
+  await sink.record?.([base]);
+  await sink.record?.([{ ...base, seq: 1_000_002, state: 'stopped' }]);
+  t.equal(batch.accepted.length, 0, 'nothing sent yet');
+  t.equal(openEventJournal(journalFile).pending().length, 2);
+  t.same(await sink.flush(), { sent: 2, pending: 0 });
+  t.equal(batch.accepted.length, 1, 'one vemon job for both');
+});
