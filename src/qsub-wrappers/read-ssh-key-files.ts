@@ -50,7 +50,8 @@ export function readDefaultSshKeys(home: string, warn: (line: string) => void): 
     try {
       for (const key of readSshKeyFile(path)) {
         validateSshPublicKey(key);
-        if (keys.length < MAX_SSH_KEYS) keys.push(key);
+        const blob = key.split(' ')[1];
+        if (keys.length < MAX_SSH_KEYS && !keys.some((k) => k.split(' ')[1] === blob)) keys.push(key);
       }
     } catch (err) {
       warn(`ve create: not using ${path}: ${err instanceof Error ? err.message : String(err)}`);

@@ -66,6 +66,8 @@ function readSeedSeconds(consoleText: string): number | undefined {
   return m?.[1] === undefined || m[2] === undefined ? undefined : Number(m[2]) - Number(m[1]);
 }
 
+const readInitUptime = (consoleText: string): string | undefined => /VE-MARKER: init started, uptime=([0-9.]+)/.exec(consoleText)?.[1];
+
 // The <disk> elements of a domain, in document order (= the order the guest enumerates them).
 function listDisks(xml: string): { source: string; target: string; readonly: boolean }[] {
   return [...xml.matchAll(/<disk\b[^>]*>([\s\S]*?)<\/disk>/g)].map((m) => ({
@@ -121,6 +123,10 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   t.match(added.stdout, /recorded in LDAP/);
   const ldif = await runCommand('ldapsearch', ['-x', '-LLL', '-H', info.ldapUrl, '-b', `ou=images,${info.baseDn}`, '(pbsveImageName=tinyci)', 'pbsveCloudInit'], { timeoutMs: 20_000 });
   t.match(ldif.stdout, /pbsveCloudInit: TRUE/, 'LDAP says the image reads a seed');
+  const listed = JSON.parse((await runVeAs(info, user, ['image', 'list', '--json'])).stdout) as { name: string; cloudInit?: boolean }[];
+  t.equal(listed.find((r) => r.name === 'tinyci')?.cloudInit, true, 've image list says so');
+  t.equal(listed.find((r) => r.name === 'tinyvm')?.cloudInit, undefined);
+  t.match((await runVeAs(info, user, ['image', 'list'])).stdout, /^tinyci\s+kvm\+cloud-init\s/m);
   const lxcCi = await runVeAs(admin, undefined, ['image', 'add', 'tinyci2', join(dir, 'images', 'tiny.rootfs'), '--type', 'lxc', '--cloud-init']);
   t.equal(lxcCi.exitCode, 2);
   t.match(lxcCi.stderr, /cloud-init: is for kvm images only/);
@@ -129,7 +135,8 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const keyFile = writeUserFile('id_test.pub', `${makeEd25519KeyLine(comment)}\n`);
 
   // baseline: the plain image gets no seed, so its guest finds none
-  const plain = await runVeAs(info, user, ['create', 'plain1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128']);
+  // (the same size and data disk as the cloud-init VE below, so the boot times compare)
+  const plain = await runVeAs(info, user, ['create', 'plain1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--disk', '16M']);
   t.equal(plain.exitCode, 0, plain.stderr);
   const plainJob = plain.stdout.trim();
   const plainLog = join(jobsDir(), plainJob, 'console.log');
@@ -137,7 +144,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const plainStarted = Date.parse(readRecord(plainJob).startedAt ?? '');
   await waitForLdapState(info, user, 'plain1', 'running', 60_000);
   const plainXml = (await runCommand('virsh', ['-c', info.nodes[readRecord(plainJob).host]?.qemuUri ?? '', 'dumpxml', `pbsve-${plainJob}`], {})).stdout;
-  t.same(listDisks(plainXml).map((d) => d.target), ['vda'], 'no seed disk for an image without cloud-init');
+  t.same(listDisks(plainXml).map((d) => d.target), ['vda', 'vdb'], 'no seed disk for an image without cloud-init');
   t.equal((await runVeAs(info, user, ['destroy', 'plain1', '--wait', '90s'])).exitCode, 0);
 
   const created = await runVeAs(info, user, ['create', 'ci1', '--type', 'kvm', '--image', 'tinyci', '--memory', '128', '--disk', '16M', '--ssh-key', keyFile]);
@@ -152,6 +159,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   t.match(seen.text, /VE-MARKER: disk vdb 32768 sectors/, 'the data disk keeps its name');
   const started = Date.parse(record.startedAt ?? '');
   t.comment(`prologue start -> guest has read its seed: ${seen.at - started} ms (cloud-init image) vs -> "seed none": ${plainSeen.at - plainStarted} ms (plain image); poll 20 ms`);
+  t.comment(`guest uptime at "init started" (kernel boot, no seed involved yet: the noise floor): ${readInitUptime(seen.text) ?? '?'} s vs ${readInitUptime(plainSeen.text) ?? '?'} s`);
   t.comment(`guest time in the seed block (findfs + mount + read): ${readSeedSeconds(seen.text)?.toFixed(2) ?? '?'} s with a seed, ${readSeedSeconds(plainSeen.text)?.toFixed(2) ?? '?'} s without`);
 
   const out = await runVeAs(info, user, ['console', 'ci1', '--lines', '500']);

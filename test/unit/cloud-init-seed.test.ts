@@ -230,6 +230,8 @@ void t.test('key files: --ssh-key FILE and the caller\'s default ~/.ssh/id_*.pub
   writeFileSync(join(home, '.ssh', 'id_ed25519.pub'), `${good}\r\n`);
   const warnings: string[] = [];
   t.same(readDefaultSshKeys(home, (l) => warnings.push(l)), [good, rsa], 'ed25519 first, CRLF tolerated');
+  writeFileSync(join(home, '.ssh', 'id_ed25519.pub'), `${good}\n${good.replace('me@host', 'copy')}\n`);
+  t.same(readDefaultSshKeys(home, (l) => warnings.push(l)), [good, rsa], 'a key given twice is taken once');
   writeFileSync(join(home, '.ssh', 'id_ecdsa.pub'), 'command="x" ssh-ed25519 AAAA\n');
   t.same(readDefaultSshKeys(home, (l) => warnings.push(l)), [good, rsa], 'a key we would refuse is skipped');
   t.match(warnings.join('\n'), /not using .*id_ecdsa\.pub: ssh-key: /, 'with a word why');
