@@ -142,17 +142,17 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const plainLog = join(jobsDir(), plainJob, 'console.log');
   const plainSeen = await waitForText(plainLog, /VE-MARKER: seed none/, 180_000);
   const plainStarted = Date.parse(readRecord(plainJob).startedAt ?? '');
-  await waitForLdapState(info, user, 'plain1', 'running', 60_000);
+  await waitForLdapState(info, user, 'plain1', 'running', 180_000);
   const plainXml = (await runCommand('virsh', ['-c', info.nodes[readRecord(plainJob).host]?.qemuUri ?? '', 'dumpxml', `pbsve-${plainJob}`], {})).stdout;
   t.same(listDisks(plainXml).map((d) => d.target), ['vda', 'vdb'], 'no seed disk for an image without cloud-init');
-  t.equal((await runVeAs(info, user, ['destroy', 'plain1', '--wait', '90s'])).exitCode, 0);
+  t.equal((await runVeAs(info, user, ['destroy', 'plain1', '--wait', '3m'])).exitCode, 0);
 
   const created = await runVeAs(info, user, ['create', 'ci1', '--type', 'kvm', '--image', 'tinyci', '--memory', '128', '--disk', '16M', '--ssh-key', keyFile]);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
   const consoleLog = join(jobsDir(), jobId, 'console.log');
   const seen = await waitForText(consoleLog, /VE-MARKER: seed ssh-keys=/, 180_000);
-  await waitForLdapState(info, user, 'ci1', 'running', 60_000);
+  await waitForLdapState(info, user, 'ci1', 'running', 180_000);
   const record = readRecord(jobId);
   t.match(seen.text, /VE-MARKER: seed hostname=ci1 device=vdc /, 'the guest found the seed on vdc (after vda and the data disk vdb) and took the VE name as hostname');
   t.match(seen.text, new RegExp(`VE-MARKER: seed ssh-keys=1 first-comment=${comment}`), 'and the owner\'s key');
@@ -177,7 +177,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   t.equal(snap.exitCode, 0, `a snapshot of a VE with a seed works: ${snap.stderr}`);
   t.comment(`ve snapshot of the cloud-init VE: ${snap.stdout.trim()}`);
 
-  const destroyed = await runVeAs(info, user, ['destroy', 'ci1', '--wait', '90s']);
+  const destroyed = await runVeAs(info, user, ['destroy', 'ci1', '--wait', '3m']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
   t.notMatch(await allDomains(), new RegExp(`pbsve-${jobId}`), 'domain gone');
   t.notOk(existsSync(join(jobsDir(), jobId, 'seed.iso')), 'seed gone');

@@ -1,13 +1,15 @@
-// Cloud-init first boot, the pure parts: SSH key validation, the seed's two files, the spec carrying
-// the keys, the seed disk in the domain, the image flag in manifest and LDAP, the wrapper's key files.
+// Cloud-init first boot: SSH key validation, the seed's two files, the spec carrying the keys, the seed
+// disk in the domain, the image flag in manifest and LDAP, the wrapper's key files, the prologue (fakes).
 import t from 'tap';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateSshPublicKey, validateSshPublicKeys, MAX_SSH_KEYS } from '../../src/core/validate-ssh-public-key.js';
 import { buildCloudInitSeed } from '../../src/core/build-cloud-init-seed.js';
 import { validateVeSpec } from '../../src/core/validate-ve-spec.js';
-import { decodeVeSpec, encodeVeSpec } from '../../src/core/encode-ve-spec.js';
+import { decodeVeSpec, encodeVeSpec, formatSpecLine } from '../../src/core/encode-ve-spec.js';
+import { realizeVe, type RealizeVeDeps } from '../../src/prologue/realize-ve.js';
+import { VeError } from '../../src/core/ve-error.js';
 import { buildVeDomainSpec } from '../../src/prologue/build-ve-domain-spec.js';
 import { buildDomainXml } from '../../src/virt/build-domain-xml.js';
 import { createVeSeedWriter, removeVeSeed } from '../../src/host/ve-seed.js';
@@ -18,6 +20,12 @@ import type { ImageManifest } from '../../src/images/image-manifest.js';
 import type { ImageRecord } from '../../src/inventory/image-catalog-inventory.js';
 import type { RunCommand } from '../../src/core/run-command.js';
 import type { Entry } from 'ldapts';
+import type { PbsVeConfig } from '../../src/config/pbs-ve-config.js';
+import type { Virt } from '../../src/virt/virt.js';
+import type { VeDisks } from '../../src/host/ve-disks.js';
+import type { Batch, PelogContext } from '../../src/batch/batch.js';
+import type { EventSink } from '../../src/events/event-sink.js';
+import type { QemuAcceleration } from '../../src/host/resolve-qemu-acceleration.js';
 
 const field = (b: Buffer): Buffer => {
   const len = Buffer.alloc(4);
@@ -247,4 +255,84 @@ void t.test('key files: --ssh-key FILE and the caller\'s default ~/.ssh/id_*.pub
   t.throws(() => readSshKeyFile(home), { field: 'ssh-key', message: /not a directory/ });
   t.notOk(existsSync(join(home, '.ssh', 'authorized_keys')), 'nothing written');
   t.end();
+});
+
+// The prologue with fakes around it: where the seed is made, attached, and undone.
+function setupRealize(t: { teardown: (fn: () => void) => void }, opts: { cloudInit: boolean; sshKeys?: string[]; failStart?: boolean }) {
+  const root = mkdtempSync('/tmp/pbsve-unit-realize-');
+  t.teardown(() => { rmSync(root, { recursive: true, force: true }); });
+  const imageDir = join(root, 'images');
+  const stateDir = join(root, 'state');
+  mkdirSync(join(imageDir, 'ci'), { recursive: true });
+  writeFileSync(join(imageDir, 'ci', 'disk.qcow2'), '');
+  writeFileSync(join(imageDir, 'ci.json'), JSON.stringify({ name: 'ci', type: 'kvm', format: 'qcow2', path: 'ci/disk.qcow2', ...(opts.cloudInit ? { cloudInit: true } : {}) }));
+  const config = { stateDir, imageDir, virt: { hosts: { default: { qemuUri: 'qemu:///x', lxcUri: 'lxc:///x', roQemuUri: 'qemu:///x?ro', roLxcUri: 'lxc:///x?ro' } }, startTimeoutMs: 1000, kvmAcceleration: 'never' }, nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve' } as unknown as PbsVeConfig;
+  const veSpec = { version: 1 as const, name: 'web1', type: 'kvm' as const, image: 'ci', vcpus: 1, memoryMiB: 128, leaseSeconds: 600, disks: [16], ...(opts.sshKeys === undefined ? {} : { sshKeys: opts.sshKeys }) };
+  const xmls: string[] = [];
+  const calls: string[] = [];
+  const virt = {
+    defineDomain: (xml: string) => { xmls.push(xml); return Promise.resolve(); },
+    startDomain: () => (opts.failStart === true ? Promise.reject(new VeError('start-failed', 'environment', 'libvirt: no')) : Promise.resolve()),
+    waitForState: () => Promise.resolve('running'),
+    destroyDomain: () => { calls.push('destroy'); return Promise.resolve(); },
+    undefineDomain: () => { calls.push('undefine'); return Promise.resolve(); },
+    close: () => Promise.resolve(),
+  } as unknown as Virt;
+  const disks: VeDisks = {
+    checkSpace: () => Promise.resolve(),
+    prepare: (_image, jobDir) => {
+      writeFileSync(join(jobDir, 'disk.qcow2'), '');
+      writeFileSync(join(jobDir, 'data-1.qcow2'), '');
+      return Promise.resolve({ rootfsDir: undefined, diskPath: join(jobDir, 'disk.qcow2'), dataDisks: [join(jobDir, 'data-1.qcow2')] });
+    },
+    remove: (jobDir) => { calls.push('disks.remove'); rmSync(join(jobDir, 'disk.qcow2'), { force: true }); rmSync(join(jobDir, 'data-1.qcow2'), { force: true }); return Promise.resolve(); },
+    keepDataDisks: () => Promise.resolve([]),
+  };
+  const fakeIso: RunCommand = (_cmd, args) => {
+    writeFileSync(args[args.indexOf('-output') + 1] ?? '/nonexistent', 'iso');
+    return Promise.resolve({ exitCode: 0, stdout: '', stderr: '' });
+  };
+  const deps: RealizeVeDeps = {
+    batch: { getJob: () => Promise.resolve({ startCount: 1, resources: { cpus: 1, memoryMiB: 128, walltimeSeconds: 600, features: ['kvm'] } }) } as unknown as Batch,
+    config, clock: { now: () => new Date(0), sleep: () => Promise.resolve() },
+    events: { emit: () => Promise.resolve() } as unknown as EventSink,
+    disks, openVirt: () => Promise.resolve(virt),
+    readJobScript: () => Promise.resolve(`#!/bin/sh\n${formatSpecLine(veSpec)}\n`),
+    log: () => undefined,
+    resolveAcceleration: () => Promise.resolve({ domainType: 'qemu', emulated: true, reason: 'emulated by QEMU TCG' } as QemuAcceleration),
+    findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }),
+    console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() },
+    writeSeed: createVeSeedWriter(fakeIso),
+  };
+  const ctx = { jobId: '7', user: 'alice', host: 'node1' } as unknown as PelogContext;
+  return { ctx, deps, xmls, calls, jobDir: join(stateDir, 'jobs', '7') };
+}
+
+void t.test('the prologue: a cloud-init image gets its seed as the last disk; without one, no seed', async (t) => {
+  const ci = setupRealize(t, { cloudInit: true, sshKeys: [good] });
+  t.match(await realizeVe(ci.ctx, ci.deps), { kind: 'realized', domain: 'pbsve-7' });
+  t.ok(existsSync(join(ci.jobDir, 'seed.iso')), 'seed.iso in the job dir');
+  t.notOk(existsSync(join(ci.jobDir, 'seed')), 'no staging dir');
+  const targets = [...(ci.xmls[0] ?? '').matchAll(/<source file="([^"]*)"\/>\s*<target dev="(vd[a-z])"/g)].map((m) => [m[2], m[1]]);
+  t.same(targets, [['vda', join(ci.jobDir, 'disk.qcow2')], ['vdb', join(ci.jobDir, 'data-1.qcow2')], ['vdc', join(ci.jobDir, 'seed.iso')]]);
+
+  const plain = setupRealize(t, { cloudInit: false });
+  await realizeVe(plain.ctx, plain.deps);
+  t.notOk(existsSync(join(plain.jobDir, 'seed.iso')), 'an image without cloud-init gets no seed');
+  t.notMatch(plain.xmls[0] ?? '', /seed\.iso|readonly/);
+});
+
+void t.test('the prologue: keys for an image without cloud-init are refused before anything is made; a failed start takes the seed away', async (t) => {
+  const refused = setupRealize(t, { cloudInit: false, sshKeys: [good] });
+  await t.rejects(realizeVe(refused.ctx, refused.deps), { code: 'image-without-cloud-init', kind: 'prereq', field: 'ssh-key', message: /^ssh-key: image "ci" does not read a cloud-init seed/ });
+  t.same(refused.xmls, [], 'no domain defined');
+  t.same(existsSync(refused.jobDir) ? readdirSync(refused.jobDir).filter((f) => f !== 'refused') : [], [], 'nothing in the job dir but the refusal note');
+
+  const failing = setupRealize(t, { cloudInit: true, sshKeys: [good], failStart: true });
+  await t.rejects(realizeVe(failing.ctx, failing.deps), { code: 'start-failed' });
+  t.equal(failing.xmls.length, 1, 'the domain was defined with the seed');
+  t.match(failing.xmls[0] ?? '', /seed\.iso/);
+  t.same(failing.calls, ['destroy', 'undefine', 'disks.remove'], 'the undo path ran');
+  const left = readdirSync(failing.jobDir).filter((f) => /\.(iso|qcow2)$/.test(f) || f === 'seed');
+  t.same(left, [], 'no seed, staging dir or disk left behind');
 });
