@@ -75,7 +75,9 @@ function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDep
 export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jobId: string; spec: VeSpec }> {
   const checked = await checkCreateArguments(raw, deps);
   const spec = addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps), deps);
-  const token = encodeVeSpec(spec);
+  // the copies for listing and reconcile (job variable, Slurm comment) leave the SSH keys out: Slurm refuses
+  // a comment of more than 1024 characters and no reader of them needs keys; the prologue reads the script
+  const token = encodeVeSpec({ ...spec, sshKeys: [] });
   const jobId = await deps.batch.submit({
     name: `ve-${spec.name}`,
     queue: deps.config.batch.veQueue,

@@ -3,7 +3,7 @@
 // The guest is the sandbox's tinyvm (scripts/sandbox/make-qemu-image.sh), whose init reports the seed.
 import t from 'tap';
 import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { generateKeyPairSync } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
@@ -19,12 +19,18 @@ let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 const jobsDir = (): string => join(dir, 'state/jobs');
 
+// One SSH wire field: a 32-bit big-endian length, then the bytes.
+function wireField(b: Buffer): Buffer {
+  const length = Buffer.alloc(4);
+  length.writeUInt32BE(b.length);
+  return Buffer.concat([length, b]);
+}
+
 // A real ed25519 public key line (OpenSSH wire format), made without ssh-keygen.
 function makeEd25519KeyLine(comment: string): string {
   const der = generateKeyPairSync('ed25519').publicKey.export({ format: 'der', type: 'spki' });
   const raw = der.subarray(der.length - 32);
-  const field = (b: Buffer): Buffer => Buffer.concat([Buffer.from([0, 0, 0, b.length]), b]);
-  return `ssh-ed25519 ${Buffer.concat([field(Buffer.from('ssh-ed25519')), field(raw)]).toString('base64')} ${comment}`;
+  return `ssh-ed25519 ${Buffer.concat([wireField(Buffer.from('ssh-ed25519')), wireField(raw)]).toString('base64')} ${comment}`;
 }
 
 // Files the user hands to ve create: in the sandbox's work dir, readable by the demo user.
@@ -183,6 +189,18 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   t.notOk(existsSync(join(jobsDir(), jobId, 'seed.iso')), 'seed gone');
   t.notOk(existsSync(join(jobsDir(), jobId, 'seed')), 'no staging dir left');
   t.notOk(existsSync(join(jobsDir(), jobId, 'data-1.qcow2')), 'data disk gone');
+
+  // the largest spec: four RSA 4096 sized keys make a token of about 6 KiB in sbatch --comment and --export
+  const rsa = (): string => `ssh-rsa ${Buffer.concat([wireField(Buffer.from('ssh-rsa')), wireField(Buffer.from([1, 0, 1])), wireField(Buffer.concat([Buffer.from([0]), randomBytes(512)]))]).toString('base64')} user@a-rather-long-host-name.example.org`;
+  const fourKeys = writeUserFile('four.pub', `${[rsa(), rsa(), rsa(), rsa()].join('\n')}\n`);
+  const big = await runVeAs(info, user, ['create', 'big1', '--type', 'kvm', '--image', 'tinyci', '--memory', '96', '--ssh-key', fourKeys, '--json']);
+  t.equal(big.exitCode, 0, big.stderr);
+  const bigJob = (JSON.parse(big.stdout) as { jobId: string }).jobId;
+  const bigSeen = await waitForText(join(jobsDir(), bigJob, 'console.log'), /VE-MARKER: seed ssh-keys=/, 180_000);
+  t.match(bigSeen.text, /VE-MARKER: seed ssh-keys=4 first-comment=user@a-rather-long-host-name.example.org/, 'all four keys reached the guest');
+  const listedBig = JSON.parse((await runVeAs(info, user, ['list', '--json'])).stdout) as { name: string }[];
+  t.ok(listedBig.some((r) => r.name === 'big1'), 've list decodes the big spec');
+  t.equal((await runVeAs(info, user, ['destroy', 'big1', '--wait', '3m'])).exitCode, 0);
 });
 
 void t.test('hostile SSH keys and keys for images without cloud-init are refused, leaving nothing behind', async (t) => {

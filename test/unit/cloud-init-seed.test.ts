@@ -16,6 +16,7 @@ import { createVeSeedWriter, removeVeSeed } from '../../src/host/ve-seed.js';
 import { readImageManifest } from '../../src/images/image-manifest.js';
 import { decodeImageEntry, encodeImageAttributes } from '../../src/inventory/image-entry.js';
 import { readDefaultSshKeys, readSshKeyFile } from '../../src/qsub-wrappers/read-ssh-key-files.js';
+import { createVe } from '../../src/qsub-wrappers/create-ve.js';
 import type { ImageManifest } from '../../src/images/image-manifest.js';
 import type { ImageRecord } from '../../src/inventory/image-catalog-inventory.js';
 import type { RunCommand } from '../../src/core/run-command.js';
@@ -23,7 +24,8 @@ import type { Entry } from 'ldapts';
 import type { PbsVeConfig } from '../../src/config/pbs-ve-config.js';
 import type { Virt } from '../../src/virt/virt.js';
 import type { VeDisks } from '../../src/host/ve-disks.js';
-import type { Batch, PelogContext } from '../../src/batch/batch.js';
+import type { Batch, PelogContext, SubmitRequest } from '../../src/batch/batch.js';
+import type { Inventory } from '../../src/inventory/inventory.js';
 import type { EventSink } from '../../src/events/event-sink.js';
 import type { QemuAcceleration } from '../../src/host/resolve-qemu-acceleration.js';
 
@@ -335,4 +337,46 @@ void t.test('the prologue: keys for an image without cloud-init are refused befo
   t.same(failing.calls, ['destroy', 'undefine', 'disks.remove'], 'the undo path ran');
   const left = readdirSync(failing.jobDir).filter((f) => /\.(iso|qcow2)$/.test(f) || f === 'seed');
   t.same(left, [], 'no seed, staging dir or disk left behind');
+});
+
+// ve create with fakes: what is submitted where, and when the caller's own keys are used.
+async function submitCreate(t: { teardown: (fn: () => void) => void }, cloudInit: boolean, raw: Record<string, unknown>, defaultSshKeys?: () => string[]) {
+  const imageDir = mkdtempSync('/tmp/pbsve-unit-create-');
+  t.teardown(() => { rmSync(imageDir, { recursive: true, force: true }); });
+  writeFileSync(join(imageDir, 'disk.qcow2'), '');
+  writeFileSync(join(imageDir, 'ci.json'), JSON.stringify({ name: 'ci', type: 'kvm', format: 'qcow2', path: 'disk.qcow2', ...(cloudInit ? { cloudInit: true } : {}) }));
+  const submitted: SubmitRequest[] = [];
+  const batch = {
+    listNodes: () => Promise.resolve([{ name: 'node1', features: ['kvm'], cpus: 2, memoryMiB: 4096 }]),
+    listJobs: () => Promise.resolve([]),
+    submit: (r: SubmitRequest) => { submitted.push(r); return Promise.resolve('42'); },
+  } as unknown as Batch;
+  const inventory = { listVes: () => Promise.resolve([]) } as unknown as Inventory;
+  const config = { imageDir, minMemoryMiB: 16, nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve', batch: { veQueue: 'batch', maxLeaseSeconds: 86400 } } as unknown as PbsVeConfig;
+  const r = await createVe({ name: 'vm1', type: 'kvm', image: 'ci', vcpus: '1', memory: '128', lease: '1h', ...raw }, {
+    batch, inventory, config, configDir: '/etc/pbs-ve', owner: 'alice', ...(defaultSshKeys === undefined ? {} : { defaultSshKeys }),
+  });
+  return { spec: r.spec, request: submitted[0] };
+}
+
+void t.test('ve create: keys in the script only, the caller\'s keys by default, refused for an image without cloud-init', async (t) => {
+  const rsa4096 = `ssh-rsa ${wire('ssh-rsa', Buffer.from([1, 0, 1]), mpint(randomBytes(512)))} big@host`;
+  const { spec, request } = await submitCreate(t, true, { sshKeys: [rsa4096] });
+  t.same(spec.sshKeys, [rsa4096]);
+  t.ok(request?.script.includes(formatSpecLine(spec)), 'the script carries the full spec, keys included');
+  const listed = decodeVeSpec(request?.variables['VE_SPEC'] ?? '');
+  t.notOk('sshKeys' in listed, 'the job variable leaves the keys out');
+  t.equal(listed.name, 'vm1');
+  t.ok((request?.comment ?? '').length <= 1024, `the Slurm comment stays within 1024 characters (${request?.comment?.length ?? 0})`);
+  t.notMatch(request?.comment ?? '', /sshKeys/);
+
+  const byDefault = await submitCreate(t, true, {}, () => [good]);
+  t.same(byDefault.spec.sshKeys, [good], 'no --ssh-key: the caller\'s own key');
+  const explicit = await submitCreate(t, true, { sshKeys: [rsa4096] }, () => [good]);
+  t.same(explicit.spec.sshKeys, [rsa4096], '--ssh-key wins over the defaults');
+  let asked = false;
+  const plain = await submitCreate(t, false, {}, () => { asked = true; return [good]; });
+  t.notOk('sshKeys' in plain.spec, 'an image without cloud-init gets no default keys');
+  t.notOk(asked, 'and the key files are not even read');
+  await t.rejects(submitCreate(t, false, { sshKeys: [good] }), { code: 'invalid-field', field: 'ssh-key', message: /^ssh-key: image "ci" does not read a cloud-init seed/ });
 });
