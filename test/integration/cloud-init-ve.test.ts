@@ -60,7 +60,8 @@ function readRecord(jobId: string): VeJobRecord {
   return JSON.parse(readFileSync(join(jobsDir(), jobId, 've.json'), 'utf8')) as VeJobRecord;
 }
 
-// Patterns end in \n where the test reads the rest of the line: the console file may hold half a line.
+// Patterns end in \n where the test reads the rest of the line: the console file may hold half a line
+// (and its lines end in \r\n, which "." does not match: hence [^\n]*).
 async function waitForText(path: string, pattern: RegExp, timeoutMs: number): Promise<{ at: number; text: string }> {
   return waitFor(`${pattern.source} in ${path}`, timeoutMs, () => {
     try {
@@ -152,7 +153,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   t.equal(plain.exitCode, 0, plain.stderr);
   const plainJob = plain.stdout.trim();
   const plainLog = join(jobsDir(), plainJob, 'console.log');
-  const plainSeen = await waitForText(plainLog, /VE-MARKER: seed none .*\n/, 180_000);
+  const plainSeen = await waitForText(plainLog, /VE-MARKER: seed none [^\n]*\n/, 180_000);
   const plainStarted = Date.parse(readRecord(plainJob).startedAt ?? '');
   await waitForLdapState(info, user, 'plain1', 'running', 180_000);
   const plainXml = (await runCommand('virsh', ['-c', info.nodes[readRecord(plainJob).host]?.qemuUri ?? '', 'dumpxml', `pbsve-${plainJob}`], {})).stdout;
@@ -163,7 +164,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
   const consoleLog = join(jobsDir(), jobId, 'console.log');
-  const seen = await waitForText(consoleLog, /VE-MARKER: seed ssh-keys=.*\n/, 180_000);
+  const seen = await waitForText(consoleLog, /VE-MARKER: seed ssh-keys=[^\n]*\n/, 180_000);
   await waitForLdapState(info, user, 'ci1', 'running', 180_000);
   const record = readRecord(jobId);
   t.match(seen.text, /VE-MARKER: seed hostname=ci1 device=vdc /, 'the guest found the seed on vdc (after vda and the data disk vdb) and took the VE name as hostname');
@@ -202,7 +203,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const big = await runVeAs(info, user, ['create', 'big1', '--type', 'kvm', '--image', 'tinyci', '--memory', '96', '--ssh-key', fourKeys, '--json']);
   t.equal(big.exitCode, 0, big.stderr);
   const bigJob = (JSON.parse(big.stdout) as { jobId: string }).jobId;
-  const bigSeen = await waitForText(join(jobsDir(), bigJob, 'console.log'), /VE-MARKER: seed ssh-keys=.*\n/, 180_000);
+  const bigSeen = await waitForText(join(jobsDir(), bigJob, 'console.log'), /VE-MARKER: seed ssh-keys=[^\n]*\n/, 180_000);
   t.match(bigSeen.text, /VE-MARKER: seed ssh-keys=4 first-comment=user@a-rather-long-host-name.example.org/, 'all four keys reached the guest');
   const listedBig = JSON.parse((await runVeAs(info, user, ['list', '--json'])).stdout) as { name: string }[];
   t.ok(listedBig.some((r) => r.name === 'big1'), 've list decodes the big spec');
