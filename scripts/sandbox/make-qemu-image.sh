@@ -6,13 +6,16 @@
 #   - a busybox initramfs (busybox-static) whose init prints "VE-MARKER:" lines and heartbeats on the
 #     serial console (ttyS0), lists the virtio disks it sees and powers off on the ACPI power button;
 #   - an empty 64 MiB qcow2 base disk (the per-VE overlay's backing file; the guest writes its
-#     heartbeat into the first sector of vda).
+#     heartbeat into the first sector of vda);
+#   - cloud-init seed support: isofs, and an init block that mounts the disk labelled "cidata" (a NoCloud
+#     seed, attached by the prologue as a read-only virtio disk) and prints its hostname and key count.
 #
 #   make-qemu-image.sh DIR
 #
 # DIR is a cache: when it already holds a complete build for the current kernel version nothing is
 # downloaded. When the kernel version cannot be resolved or downloaded (no network) and DIR holds an
-# older complete build, that one is kept. Prints KEY=VALUE lines on stdout:
+# older complete build, that one is kept. A build made by another version of this script (its sha256
+# is kept in DIR/script-sha256) is rebuilt, so an edit of the guest never meets a stale cache. Prints KEY=VALUE lines on stdout:
 #   KERNEL=DIR/vmlinuz  INITRD=DIR/initramfs.cpio.gz  DISK=DIR/base.qcow2  KERNEL_VERSION=...  CMDLINE=...
 # Exit 3 when there is no usable build and none can be made (no network, no package).
 set -euo pipefail
@@ -22,8 +25,13 @@ OUT=${1:?usage: make-qemu-image.sh DIR}
 CMDLINE="console=ttyS0 panic=-1"
 MODULES=(acpi/button input/evdev virtio/virtio virtio/virtio_ring virtio/virtio_pci_legacy_dev
   virtio/virtio_pci_modern_dev virtio/virtio_pci block/virtio_blk misc/pvpanic/pvpanic misc/pvpanic/pvpanic-mmio)
+# cloud-init seed: the ISO 9660 file system and the cdrom helpers it links against (relative to kernel/)
+SEED_MODULES=(drivers/cdrom/cdrom fs/isofs/isofs)
+SCRIPT_SHA=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
 
 complete() { [[ -s $OUT/vmlinuz && -s $OUT/initramfs.cpio.gz && -s $OUT/base.qcow2 && -s $OUT/kernel-version ]]; }
+# the cache matches this script only when it was built by exactly this version of it
+current() { complete && [[ -s $OUT/script-sha256 && $(cat "$OUT/script-sha256") == "$SCRIPT_SHA" ]]; }
 
 report() {
   echo "KERNEL=$OUT/vmlinuz"
@@ -41,7 +49,7 @@ if [[ -z $PKG ]]; then
   exit 3
 fi
 KV=${PKG#linux-image-}
-if complete && [[ $(cat "$OUT/kernel-version") == "$KV" ]]; then report; exit 0; fi
+if current && [[ $(cat "$OUT/kernel-version") == "$KV" ]]; then report; exit 0; fi
 
 WORK=$(mktemp -d /tmp/pbs-ve-qemu-image.XXXXXX)
 trap 'rm -rf -- "$WORK"' EXIT
@@ -64,6 +72,11 @@ for m in "${MODULES[@]}"; do
   if [[ ! -f $MODSRC/$m.ko ]]; then echo "make-qemu-image: $PKG has no $m.ko (compressed modules are not supported)" >&2; exit 3; fi
   cp "$MODSRC/$m.ko" "$R/lib/modules/"
 done
+# cloud-init seed modules
+for m in "${SEED_MODULES[@]}"; do
+  if [[ ! -f $MODSRC/../$m.ko ]]; then echo "make-qemu-image: $PKG has no $m.ko (compressed modules are not supported)" >&2; exit 3; fi
+  cp "$MODSRC/../$m.ko" "$R/lib/modules/"
+done
 # busybox acpid: event PWRF -> /etc/acpi/PWRF/00000080 (virsh shutdown presses the power button)
 cat >"$R/etc/acpi/PWRF/00000080" <<'PW'
 #!/bin/sh
@@ -84,6 +97,7 @@ echo "VE-MARKER: mem $(grep MemTotal /proc/meminfo)"
 echo "VE-MARKER: cpus $(grep -c ^processor /proc/cpuinfo)"
 # no modprobe/depmod here: load in a few passes so a module whose dependency came later still loads
 todo="virtio_ring virtio button evdev virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci virtio_blk pvpanic pvpanic-mmio"
+todo="$todo cdrom isofs" # cloud-init seed
 for pass in 1 2 3; do
   left=""
   for m in $todo; do insmod /lib/modules/$m.ko 2>/dev/null || left="$left $m"; done
@@ -101,6 +115,23 @@ n=0; while [ ! -e /sys/block/vda ] && [ $n -lt 10 ]; do sleep 0.2; n=$((n+1)); d
 for d in /sys/block/vd*; do
   [ -e "$d/size" ] && echo "VE-MARKER: disk ${d##*/} $(cat "$d/size") sectors"
 done
+# --- cloud-init seed (NoCloud): the disk labelled cidata, read-only; what a real cloud-init would apply ---
+seed_t0=$(cut -d' ' -f1 /proc/uptime)
+seed=$(findfs LABEL=cidata 2>/dev/null)
+if [ -n "$seed" ] && mkdir -p /seed && mount -t iso9660 -o ro "$seed" /seed; then
+  host=$(sed -n 's/^local-hostname: *//p' /seed/meta-data | tr -d '"')
+  hostname "$host"
+  echo "VE-MARKER: seed hostname=$host device=${seed#/dev/} uptime=$seed_t0->$(cut -d' ' -f1 /proc/uptime)"
+  # user-data is "#cloud-config" and JSON: one key per line inside ssh_authorized_keys
+  sed -n '/"ssh_authorized_keys"/,/]/p' /seed/user-data | grep -v -e ssh_authorized_keys -e '^ *]' >/tmp/seed-keys
+  keys=$(grep -c . /tmp/seed-keys)
+  first=$(head -n1 /tmp/seed-keys | tr -d '",' | awk '{print $3}')
+  echo "VE-MARKER: seed ssh-keys=$keys first-comment=$first"
+  umount /seed
+else
+  echo "VE-MARKER: seed none uptime=$seed_t0->$(cut -d' ' -f1 /proc/uptime)"
+fi
+# --- end cloud-init seed ---
 i=0
 while true; do
   i=$((i+1))
@@ -121,4 +152,5 @@ mv -f "$WORK/initramfs.cpio.gz" "$OUT/initramfs.cpio.gz"
 mv -f "$WORK/base.qcow2" "$OUT/base.qcow2"
 chmod 0644 "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz" "$OUT/base.qcow2"
 echo "$KV" >"$OUT/kernel-version"
+echo "$SCRIPT_SHA" >"$OUT/script-sha256"
 report

@@ -7,16 +7,19 @@ const PREFIX = 'v1.';
 /** The spec as one token of [A-Za-z0-9_.-]: survives TORQUE -v comma splitting, shells and job scripts. */
 export function encodeVeSpec(spec: VeSpec): string {
   const disks = spec.disks ?? [];
-  // disks/keepDisks only when used: a token without them decodes on hosts of the previous version too
+  const sshKeys = spec.sshKeys ?? [];
+  // disks/keepDisks/sshKeys only when used: a token without them decodes on hosts of the previous version too
   const json = JSON.stringify({
     name: spec.name, type: spec.type, image: spec.image, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, leaseSeconds: spec.leaseSeconds,
     ...(disks.length === 0 ? {} : { disks }),
     ...(spec.keepDisks === true ? { keepDisks: true } : {}),
+    ...(sshKeys.length === 0 ? {} : { sshKeys }),
   });
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
 
-const MAX_ENCODED = 4096;
+/** room for the largest spec: 4 SSH keys of 1024 characters each, base64 encoded */
+const MAX_ENCODED = 8192;
 
 // Decoding runs as root on what a user submitted: re-validate everything, trust nothing.
 export function decodeVeSpec(token: string): VeSpec {
@@ -35,7 +38,7 @@ export function decodeVeSpec(token: string): VeSpec {
   const o = parsed as Record<string, unknown>;
   // bounds here are only sanity limits; the prologue checks the real allocation afterwards
   return validateVeSpec(
-    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'] },
+    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'] },
     { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1 },
   );
 }

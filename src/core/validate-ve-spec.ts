@@ -1,6 +1,7 @@
 import { invalidField } from './ve-error.js';
 import { isVeType, VE_TYPES } from './ve-type.js';
 import { parseDurationSeconds, parseMemoryMiB } from './parse-size.js';
+import { validateSshPublicKeys } from './validate-ssh-public-key.js';
 import type { VeSpec } from './ve-spec.js';
 
 /** Raw values as a user typed them (CLI flags) or as decoded from a job. */
@@ -14,6 +15,8 @@ export interface RawVeSpec {
   /** data disk sizes as typed (10G, 512M) or MiB numbers; absent = none */
   readonly disks?: unknown;
   readonly keepDisks?: unknown;
+  /** OpenSSH public key lines; absent = none */
+  readonly sshKeys?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -96,10 +99,13 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   if (raw.keepDisks !== undefined && typeof raw.keepDisks !== 'boolean') throw invalidField('keep-disk', 'must be true or false', raw.keepDisks);
   if (raw.keepDisks === true && disks.length === 0) throw invalidField('keep-disk', 'needs at least one --disk to keep', raw.keepDisks);
   if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
+  const sshKeys = validateSshPublicKeys(raw.sshKeys);
+  if (raw.type === 'lxc' && sshKeys.length > 0) throw invalidField('ssh-key', 'SSH keys reach a guest through cloud-init, which only --type kvm images have', sshKeys.length);
   // optional parts appear only when used, so specs without them stay identical to older versions
   return {
     version: 1, name, type: raw.type, image, vcpus, memoryMiB, leaseSeconds,
     ...(disks.length === 0 ? {} : { disks }),
     ...(raw.keepDisks === true ? { keepDisks: true } : {}),
+    ...(sshKeys.length === 0 ? {} : { sshKeys }),
   };
 }

@@ -13,4 +13,6 @@ export interface VeSpec {
   readonly disks?: readonly number[];
   /** true: the epilogue keeps the data disks for the owner instead of deleting them */
   readonly keepDisks?: boolean;
+  /** OpenSSH public key lines for the guest's default user (cloud-init images only); absent = none */
+  readonly sshKeys?: readonly string[];
 }

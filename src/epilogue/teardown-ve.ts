@@ -12,6 +12,7 @@ import { createVeConsole, type VeConsole } from '../host/ve-console.js';
 import type { VeJobRecord } from '../host/ve-job-record.js';
 import { removeVeSnapshots } from '../host/ve-snapshots.js';
 import { withLockFile } from '../core/with-lock-file.js';
+import { removeVeSeed } from '../host/ve-seed.js';
 
 export interface TeardownVeDeps {
   readonly config: PbsVeConfig;
@@ -72,6 +73,8 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   if (kept?.kind === 'kept') reason = `${reason}; data disks kept in ${kept.dir}`;
   if (kept?.kind === 'failed') reason = `${reason}; keeping the data disks failed, they stay in ${jobDir}`;
   else await deps.disks.remove(jobDir);
+  // the cloud-init seed is no user data: it goes even when keeping the data disks failed
+  await removeVeSeed(jobDir);
   writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason });
   // a VE whose prologue failed was reported as failed already; destroyed would hide that
   if (!failed) await emitVeEvent(deps, record, 'destroyed', 'epilogue', reason);

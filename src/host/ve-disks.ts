@@ -4,6 +4,7 @@ import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
 import type { ImageManifest } from '../images/image-manifest.js';
 import type { UserIds } from './find-user-ids.js';
+import { removeVeSeed } from './ve-seed.js';
 
 /** The per-VE disks made from a catalog image: a copied rootfs tree (LXC) or a qcow2 overlay (QEMU), plus data disks. */
 export interface PreparedDisk {
@@ -17,7 +18,7 @@ export interface VeDisks {
   /** refuses (VeError disk-space, prereq) before anything is created when the file system lacks the room */
   checkSpace(image: ImageManifest, dataDisksMiB: readonly number[], jobsDir: string): Promise<void>;
   prepare(image: ImageManifest, jobDir: string, dataDisksMiB?: readonly number[]): Promise<PreparedDisk>;
-  /** no error when nothing is there */
+  /** the overlay or rootfs copy, the data disks and the cloud-init seed; no error when nothing is there */
   remove(jobDir: string): Promise<void>;
   /** moves the data disks into keptDir (created fresh), owned by the owner; returns the kept paths */
   keepDataDisks(jobDir: string, keptDir: string, owner: UserIds): Promise<string[]>;
@@ -113,6 +114,7 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
       await rm(join(jobDir, 'disk.qcow2'), { force: true });
       const names = await readdir(jobDir).catch(() => [] as string[]);
       for (const name of names.filter((n) => DATA_DISK.test(n))) await rm(join(jobDir, name), { force: true });
+      await removeVeSeed(jobDir);
     },
     async keepDataDisks(jobDir, keptDir, owner) {
       const names = (await readdir(jobDir).catch(() => [] as string[])).filter((n) => DATA_DISK.test(n)).sort();

@@ -19,6 +19,8 @@ export interface ImageManifest {
   readonly initrd: string | undefined;
   readonly cmdline: string | undefined;
   readonly os: string | undefined;
+  /** kvm: the image's guest reads a cloud-init NoCloud seed (hostname, SSH keys); absent = no */
+  readonly cloudInit?: boolean;
 }
 
 function insideCatalog(imageDir: string, name: string, field: string, relative: unknown): string {
@@ -58,6 +60,9 @@ export function readImageManifest(imageDir: string, name: string): ImageManifest
   if (!Array.isArray(init) || init.length === 0 || !init.every((a): a is string => typeof a === 'string')) {
     throw new VeError('invalid-image', 'environment', `image ${name}: init must be a non-empty list of strings`, { field: 'init' });
   }
+  const cloudInit = o['cloudInit'];
+  if (cloudInit !== undefined && typeof cloudInit !== 'boolean') throw new VeError('invalid-image', 'environment', `image ${name}: cloudInit must be true or false`, { field: 'cloudInit' });
+  if (cloudInit === true && type !== 'kvm') throw new VeError('invalid-image', 'environment', `image ${name}: cloudInit is for kvm images only`, { field: 'cloudInit' });
   const optionalPath = (key: string): string | undefined => (o[key] === undefined ? undefined : insideCatalog(imageDir, name, key, o[key]));
   const optionalText = (key: string): string | undefined => (typeof o[key] === 'string' ? o[key] : undefined);
   return {
@@ -70,6 +75,7 @@ export function readImageManifest(imageDir: string, name: string): ImageManifest
     initrd: optionalPath('initrd'),
     cmdline: optionalText('cmdline'),
     os: optionalText('os'),
+    ...(cloudInit === true ? { cloudInit: true } : {}),
   };
 }
 
@@ -93,6 +99,7 @@ export interface ImageManifestFile {
   readonly initrd?: string;
   readonly cmdline?: string;
   readonly os?: string;
+  readonly cloudInit?: boolean;
 }
 
 // Written last and atomically: a VE never sees a manifest whose files are not all in place.

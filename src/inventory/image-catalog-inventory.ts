@@ -15,6 +15,8 @@ export interface ImageRecord {
   /** <algorithm>:<hex>, '' when unknown */
   readonly checksum: string;
   readonly description: string;
+  /** true: a kvm image that reads a cloud-init NoCloud seed; absent = no */
+  readonly cloudInit?: boolean;
 }
 
 export interface ImageCatalogInventory {

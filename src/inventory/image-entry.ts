@@ -9,7 +9,7 @@ import { validateAscii, validateCount, validateText } from './validate-inventory
 
 export const IMAGE_OBJECT_CLASS = 'pbsveImage';
 export const IMAGE_ATTRIBUTES = [
-  'pbsveImageName', 'pbsveType', 'pbsvePath', 'pbsveFormat', 'pbsveOs', 'pbsveSizeBytes', 'pbsveChecksum', 'description',
+  'pbsveImageName', 'pbsveType', 'pbsvePath', 'pbsveFormat', 'pbsveOs', 'pbsveSizeBytes', 'pbsveChecksum', 'pbsveCloudInit', 'description',
 ];
 
 // All attributes of an image entry; empty lists mean "remove" when used as replace values.
@@ -24,6 +24,7 @@ export function encodeImageAttributes(record: ImageRecord): LdapAttributes {
     pbsveSizeBytes: record.sizeBytes === 0 ? [] : [String(validateCount('sizeBytes', record.sizeBytes))],
     pbsveChecksum: listValue(validateAscii('checksum', record.checksum, { optional: true })),
     description: listValue(validateText('description', record.description, { optional: true })),
+    pbsveCloudInit: record.cloudInit === true ? ['TRUE'] : [],
   };
 }
 
@@ -39,5 +40,6 @@ export function decodeImageEntry(entry: Entry): ImageRecord {
     sizeBytes: r.optionalInteger('pbsveSizeBytes') ?? 0,
     checksum: r.optionalString('pbsveChecksum') ?? '',
     description: r.optionalString('description') ?? '',
+    ...(r.optionalBoolean('pbsveCloudInit') === true ? { cloudInit: true } : {}),
   };
 }

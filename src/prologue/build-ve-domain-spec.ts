@@ -15,6 +15,8 @@ export interface VeDomainInput {
   readonly jobDir: string;
   /** --type kvm only: hardware or emulated, as resolved on this host */
   readonly domainType?: 'kvm' | 'qemu';
+  /** cloud-init images: the VE's NoCloud seed image, attached read-only after the data disks */
+  readonly seedPath?: string;
 }
 
 /** the serial console of a QEMU VE (and the captured console of an LXC VE) */
@@ -43,6 +45,8 @@ export function buildVeDomainSpec(input: VeDomainInput): DomainSpec {
   }
   const boot = disk.diskPath === undefined ? [] : [{ path: disk.diskPath, format: 'qcow2' as const, targetDev: 'vda' }];
   const data = disk.dataDisks.map((path, i) => ({ path, format: 'qcow2' as const, targetDev: buildDataDiskTarget(i) }));
+  // last, so the data disks keep their names (vdb = first data disk) whether a seed is there or not
+  const seed = input.seedPath === undefined ? [] : [{ path: input.seedPath, format: 'raw' as const, targetDev: buildDataDiskTarget(data.length), readOnly: true }];
   return {
     ...common,
     type: input.domainType ?? 'qemu',
@@ -50,7 +54,7 @@ export function buildVeDomainSpec(input: VeDomainInput): DomainSpec {
       ...(image.kernel === undefined ? {} : { kernel: image.kernel }),
       ...(image.initrd === undefined ? {} : { initrd: image.initrd }),
       ...(image.cmdline === undefined ? {} : { cmdline: image.cmdline }),
-      disks: [...boot, ...data],
+      disks: [...boot, ...data, ...seed],
       serialLogPath: buildConsoleLogPath(input.jobDir),
     },
   };

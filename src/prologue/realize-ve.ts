@@ -12,6 +12,8 @@ import { resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
 import { join } from 'node:path';
+import { buildCloudInitSeed } from '../core/build-cloud-init-seed.js';
+import { createVeSeedWriter, removeVeSeed, type WriteVeSeed } from '../host/ve-seed.js';
 import type { Batch, PelogContext } from '../batch/batch.js';
 import type { Virt } from '../virt/virt.js';
 import type { Clock } from '../core/clock.js';
@@ -38,6 +40,8 @@ export interface RealizeVeDeps {
   readonly findOwner?: (user: string) => Promise<UserIds>;
   /** default: console capture with the configured node and installation */
   readonly console?: VeConsole;
+  /** cloud-init images: writes the VE's NoCloud seed image; default genisoimage */
+  readonly writeSeed?: WriteVeSeed;
 }
 
 export type RealizeOutcome =
@@ -107,6 +111,11 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const base = { jobId: ctx.jobId, spec, owner: ctx.user, host: ctx.host, domain, startCount };
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw new VeError('image-type-mismatch', 'prereq', `image: "${spec.image}" is a ${image.type} image, the VE is ${spec.type}`, { field: 'image' });
+  // built (and so checked) before any side effect; only images that read a seed get one
+  const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname: spec.name, sshKeys: spec.sshKeys ?? [] }) : undefined;
+  if (seed === undefined && (spec.sshKeys ?? []).length > 0) {
+    throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" does not read a cloud-init seed, so SSH keys cannot reach it`, { field: 'ssh-key' });
+  }
   const hostVirt = findHostVirt(deps.config, ctx.host);
   const uri = spec.type === 'lxc' ? hostVirt.lxcUri : hostVirt.qemuUri;
   const roUri = spec.type === 'lxc' ? hostVirt.roLxcUri : hostVirt.roQemuUri;
@@ -127,10 +136,12 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const virt = await deps.openVirt(uri);
   try {
     const disk = await deps.disks.prepare(image, jobDir, dataDisks);
+    const seedPath = seed === undefined ? undefined : await (deps.writeSeed ?? createVeSeedWriter())(jobDir, seed);
     const consoleLog = buildConsoleLogPath(jobDir);
     await veConsole.prepareLog(consoleLog, owner);
     const xml = buildDomainXml(buildVeDomainSpec({
       spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
+      ...(seedPath === undefined ? {} : { seedPath }),
     }));
     await virt.defineDomain(xml);
     await virt.startDomain(domain);
@@ -159,7 +170,7 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
 
 // Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.
 async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string, veConsole: VeConsole): Promise<void> {
-  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), () => veConsole.stopCapture(jobDir), () => deps.disks.remove(jobDir)];
+  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), () => veConsole.stopCapture(jobDir), () => deps.disks.remove(jobDir), () => removeVeSeed(jobDir)];
   for (const step of steps) {
     try {
       await step();

@@ -21,6 +21,8 @@ export interface AddImageInput {
   /** lxc: init and its arguments, space separated (default /sbin/init) */
   readonly init?: string;
   readonly description?: string;
+  /** kvm: the guest reads a cloud-init NoCloud seed; VEs of it get one (hostname, the owner's SSH keys) */
+  readonly cloudInit?: boolean;
 }
 
 export interface ImageCommandDeps {
@@ -146,6 +148,7 @@ export async function addImage(input: AddImageInput, deps: ImageCommandDeps): Pr
   checkLine('cmdline', input.cmdline, 1024);
   checkLine('init', input.init, 1024);
   const description = checkLine('description', input.description, 256) ?? '';
+  if (input.cloudInit === true && input.type !== 'kvm') throw invalidField('cloud-init', 'is for kvm images only (LXC containers have no cloud-init seed)', input.type);
   const imageDir = deps.config.imageDir;
   const target = join(imageDir, name);
   if (existsSync(join(imageDir, `${name}.json`)) || existsSync(target)) {
@@ -165,7 +168,7 @@ export async function addImage(input: AddImageInput, deps: ImageCommandDeps): Pr
   }
   let manifest: ImageManifest;
   try {
-    manifest = writeImageManifest(imageDir, { name, type: input.type, ...placed, ...(os === undefined ? {} : { os }) });
+    manifest = writeImageManifest(imageDir, { name, type: input.type, ...placed, ...(os === undefined ? {} : { os }), ...(input.cloudInit === true ? { cloudInit: true } : {}) });
   } catch (err) {
     rmSync(join(imageDir, `${name}.json`), { force: true });
     rmSync(target, { recursive: true, force: true });
@@ -175,6 +178,7 @@ export async function addImage(input: AddImageInput, deps: ImageCommandDeps): Pr
     name, type: manifest.type, path: manifest.path, format: manifest.format, os: manifest.os ?? '', description,
     sizeBytes: manifest.format === 'dir' ? 0 : statSync(manifest.path).size,
     checksum: manifest.format === 'dir' ? '' : await sha256File(manifest.path),
+    ...(manifest.cloudInit === true ? { cloudInit: true } : {}),
   };
   return { manifest, ldap: await recordInLdap(deps, (catalog) => catalog.putImage(record)) };
 }

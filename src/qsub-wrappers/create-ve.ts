@@ -1,7 +1,8 @@
 import { VeError, invalidField } from '../core/ve-error.js';
 import { validateVeSpec, type RawVeSpec } from '../core/validate-ve-spec.js';
 import { formatSpecLine, encodeVeSpec } from '../core/encode-ve-spec.js';
-import { readImageManifest } from '../images/image-manifest.js';
+import { readImageManifest, type ImageManifest } from '../images/image-manifest.js';
+import { validateSshPublicKeys } from '../core/validate-ssh-public-key.js';
 import { SPEC_COMMENT_PREFIX, SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
 import type { Batch } from '../batch/batch.js';
 import type { Inventory } from '../inventory/inventory.js';
@@ -14,6 +15,8 @@ export interface CreateVeDeps {
   readonly config: PbsVeConfig;
   readonly configDir: string;
   readonly owner: string;
+  /** the caller's own public keys, offered to cloud-init images when the spec names none */
+  readonly defaultSshKeys?: () => readonly string[];
 }
 
 const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
@@ -45,9 +48,12 @@ async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise
 }
 
 // Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
-async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promise<void> {
+async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promise<ImageManifest> {
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw invalidField('image', `"${spec.image}" is a ${image.type} image; use --type ${image.type} or another image`, spec.image);
+  if (spec.sshKeys !== undefined && image.cloudInit !== true) {
+    throw invalidField('ssh-key', `image "${spec.image}" does not read a cloud-init seed (ve image add --cloud-init), so the key could not reach the guest`, spec.image);
+  }
   const live = await deps.inventory.listVes({ owner: deps.owner, name: spec.name });
   const queued = (await deps.batch.listJobs({ queue: deps.config.batch.veQueue, owner: deps.owner }))
     .filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);
@@ -55,13 +61,23 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
     const jobId = live[0]?.jobId ?? queued[0]?.jobId ?? '?';
     throw invalidField('name', `you already have a VE named "${spec.name}" (job ${jobId}); destroy it or pick another name`, spec.name);
   }
+  return image;
+}
+
+// A cloud-init image with no --ssh-key gets the caller's own keys, so the VE is reachable as with ssh-copy-id.
+function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDeps): VeSpec {
+  if (spec.sshKeys !== undefined || image.cloudInit !== true || deps.defaultSshKeys === undefined) return spec;
+  const keys = validateSshPublicKeys(deps.defaultSshKeys());
+  return keys.length === 0 ? spec : { ...spec, sshKeys: keys };
 }
 
 /** `ve create`: one batch job whose resource request is the VE's size. Nothing is written to LDAP. */
 export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jobId: string; spec: VeSpec }> {
-  const spec = await checkCreateArguments(raw, deps);
-  await checkCreatePrerequisites(spec, deps);
-  const token = encodeVeSpec(spec);
+  const checked = await checkCreateArguments(raw, deps);
+  const spec = addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps), deps);
+  // the copies for listing and reconcile (job variable, Slurm comment) leave the SSH keys out: Slurm refuses
+  // a comment of more than 1024 characters and no reader of them needs keys; the prologue reads the script
+  const token = encodeVeSpec({ ...spec, sshKeys: [] });
   const jobId = await deps.batch.submit({
     name: `ve-${spec.name}`,
     queue: deps.config.batch.veQueue,

@@ -37,13 +37,14 @@ export function registerImageCommands(program: Command): void {
     .option('--cmdline <text>', 'kvm: kernel command line (needs --kernel)')
     .option('--init <command>', 'lxc: init and its arguments (default /sbin/init)')
     .option('--description <text>', 'one line for ve image list and LDAP')
+    .option('--cloud-init', 'kvm: the guest reads a cloud-init NoCloud seed; its VEs get one with their hostname and the owner\'s SSH keys')
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, file: string, o: { type: string; os?: string; kernel?: string; initrd?: string; cmdline?: string; init?: string; description?: string; json?: boolean }) => {
+    .action(async (name: string, file: string, o: { type: string; os?: string; kernel?: string; initrd?: string; cmdline?: string; init?: string; description?: string; cloudInit?: boolean; json?: boolean }) => {
       await runHook('cli', async () => {
         const { json, ...rest } = o;
         const r = await addImage({ name, file, ...rest }, openImageDeps());
         if (json === true) say(JSON.stringify(r));
-        else say(`image ${name} (${r.manifest.type}, ${r.manifest.format}) added at ${r.manifest.path}; ${r.ldap}`);
+        else say(`image ${name} (${r.manifest.type}, ${r.manifest.format}${r.manifest.cloudInit === true ? ', cloud-init' : ''}) added at ${r.manifest.path}; ${r.ldap}`);
         return 0;
       });
     });

@@ -13,6 +13,8 @@ export interface ImageRow {
   readonly ldap: boolean | undefined;
   /** why a local manifest is unusable, '' when it is fine */
   readonly problem: string;
+  /** the image reads a cloud-init seed (ve create --ssh-key works with it); absent = no */
+  readonly cloudInit?: true;
 }
 
 export interface ListImagesDeps {
@@ -26,7 +28,7 @@ export async function listImages(deps: ListImagesDeps): Promise<{ rows: ImageRow
   for (const name of listImageNames(deps.config.imageDir)) {
     try {
       const m = readImageManifest(deps.config.imageDir, name);
-      rows.set(name, { name, type: m.type, format: m.format, os: m.os ?? '', local: true, ldap: false, problem: '' });
+      rows.set(name, { name, type: m.type, format: m.format, os: m.os ?? '', local: true, ldap: false, problem: '', ...(m.cloudInit === true ? { cloudInit: true } : {}) });
     } catch (err) {
       rows.set(name, { name, type: '?', format: '?', os: '', local: false, ldap: false, problem: err instanceof Error ? err.message : String(err) });
     }
@@ -36,7 +38,7 @@ export async function listImages(deps: ListImagesDeps): Promise<{ rows: ImageRow
     for (const r of await deps.catalog.listImages()) {
       const local = rows.get(r.name);
       rows.set(r.name, local === undefined
-        ? { name: r.name, type: r.type, format: r.format, os: r.os, local: false, ldap: true, problem: 'not in this host\'s catalog directory' }
+        ? { name: r.name, type: r.type, format: r.format, os: r.os, local: false, ldap: true, problem: 'not in this host\'s catalog directory', ...(r.cloudInit === true ? { cloudInit: true as const } : {}) }
         : { ...local, ldap: true });
     }
   } catch (err) {
@@ -49,7 +51,7 @@ export async function listImages(deps: ListImagesDeps): Promise<{ rows: ImageRow
 // One line per image, columns aligned; problems follow the table so the columns stay readable.
 export function formatImageTable(rows: readonly ImageRow[], ldapError: string | undefined): string {
   const yesNo = (v: boolean | undefined): string => (v === undefined ? '?' : v ? 'yes' : 'no');
-  const table = [['NAME', 'TYPE', 'FORMAT', 'OS', 'LOCAL', 'LDAP'], ...rows.map((r) => [r.name, r.type, r.format, r.os || '-', yesNo(r.local), yesNo(r.ldap)])];
+  const table = [['NAME', 'TYPE', 'FORMAT', 'OS', 'LOCAL', 'LDAP'], ...rows.map((r) => [r.name, r.cloudInit === true ? `${r.type}+cloud-init` : r.type, r.format, r.os || '-', yesNo(r.local), yesNo(r.ldap)])];
   const widths = table[0]?.map((_, i) => Math.max(...table.map((row) => (row[i] ?? '').length))) ?? [];
   const lines = table.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd());
   for (const r of rows) if (r.problem !== '') lines.push(`# ${r.name}: ${r.problem}`);

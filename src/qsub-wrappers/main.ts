@@ -8,6 +8,7 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { createVe } from './create-ve.js';
+import { readDefaultSshKeys, readSshKeyFiles } from './read-ssh-key-files.js';
 import { formatVeTable, listVes } from './list-ves.js';
 import { formatVeDetails, showVe } from './show-ve.js';
 import { destroyVe } from './destroy-ve.js';
@@ -55,11 +56,17 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--lease <duration>', 'how long the VE may live: 90m, 2h, 1d, HH:MM:SS', '1h')
   .option('--disk <size>', 'kvm: an extra empty data disk (vdb, vdc, ...), e.g. 10G; repeat for more (at most 4)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--keep-disk', 'keep the data disks when the VE ends (moved to <stateDir>/kept/<you>/)')
+  .option('--ssh-key <file>', 'cloud-init images: a public key file for the guest (default: your ~/.ssh/id_{ed25519,ecdsa,rsa}.pub); repeat for more', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--json', 'print the result as JSON')
-  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; disk: string[]; keepDisk?: boolean; json?: boolean }) => {
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; disk: string[]; keepDisk?: boolean; sshKey: string[]; json?: boolean }) => {
     await runUserCommand(async (deps) => {
-      const raw = { name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease, disks: o.disk, ...(o.keepDisk === true ? { keepDisks: true } : {}) };
-      const { jobId, spec } = await createVe(raw, { ...deps, owner: me });
+      const raw = {
+        name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease, disks: o.disk,
+        ...(o.keepDisk === true ? { keepDisks: true } : {}),
+        ...(o.sshKey.length === 0 ? {} : { sshKeys: readSshKeyFiles(o.sshKey) }),
+      };
+      const defaultSshKeys = (): string[] => readDefaultSshKeys(userInfo().homedir, (line) => { process.stderr.write(`${line}\n`); });
+      const { jobId, spec } = await createVe(raw, { ...deps, owner: me, defaultSshKeys });
       return o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`;
     });
   });

@@ -8,12 +8,14 @@ export const QEMU_EMULATOR = '/usr/bin/qemu-system-x86_64';
 const TCG_TB_CACHE_MIB = 16;
 
 // Disks are virtio for speed; cache=none is not set so files on tmpfs (tests) work too.
+// A read-only disk (the cloud-init seed, raw) is kept out of snapshots: only qcow2 can hold them.
 function buildDisk(disk: QemuDisk): XmlElement {
   return {
-    $: { type: 'file', device: 'disk' },
+    $: { type: 'file', device: 'disk', ...(disk.readOnly === true ? { snapshot: 'no' } : {}) },
     driver: { $: { name: 'qemu', type: disk.format } },
     source: { $: { file: disk.path } },
     target: { $: { dev: disk.targetDev, bus: 'virtio' } },
+    ...(disk.readOnly === true ? { readonly: '' } : {}),
   };
 }
 

@@ -27,6 +27,8 @@ export interface QemuDisk {
   readonly format: DiskFormat;
   /** guest device name, e.g. vda */
   readonly targetDev: string;
+  /** true: the guest cannot write it, and snapshots leave it out (a cloud-init seed) */
+  readonly readOnly?: boolean;
 }
 
 export interface QemuDomainOptions {

@@ -92,6 +92,7 @@ function checkQemu(qemu: QemuDomainOptions | undefined): void {
     if (typeof disk.targetDev !== 'string' || !TARGET_DEV.test(disk.targetDev)) {
       reject(`qemu.disks[${i}].targetDev`, 'must look like vda', disk.targetDev);
     }
+    if (disk.readOnly !== undefined && typeof disk.readOnly !== 'boolean') reject(`qemu.disks[${i}].readOnly`, 'must be true or false', disk.readOnly);
     if (seen.has(disk.targetDev)) reject(`qemu.disks[${i}].targetDev`, 'is used twice', disk.targetDev);
     seen.add(disk.targetDev);
   });
