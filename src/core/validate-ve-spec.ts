@@ -14,6 +14,8 @@ export interface RawVeSpec {
   /** data disk sizes as typed (10G, 512M) or MiB numbers; absent = none */
   readonly disks?: unknown;
   readonly keepDisks?: unknown;
+  /** nodes (parts) of the VE; absent = 1 */
+  readonly nodes?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -22,6 +24,8 @@ export interface SpecLimits {
   readonly maxMemoryMiB: number;
   readonly maxLeaseSeconds: number;
   readonly minMemoryMiB: number;
+  /** the most nodes one VE may span (absent = 1: multi-node VEs are refused) */
+  readonly maxNodes?: number;
 }
 
 export const VE_NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -96,10 +100,13 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   if (raw.keepDisks !== undefined && typeof raw.keepDisks !== 'boolean') throw invalidField('keep-disk', 'must be true or false', raw.keepDisks);
   if (raw.keepDisks === true && disks.length === 0) throw invalidField('keep-disk', 'needs at least one --disk to keep', raw.keepDisks);
   if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
+  const nodes = raw.nodes === undefined ? 1 : validateCount('nodes', raw.nodes, limits.maxNodes ?? 1);
+  if (nodes > 1 && disks.length > 0) throw invalidField('disk', 'multi-node VEs cannot have data disks yet', raw.disks);
   // optional parts appear only when used, so specs without them stay identical to older versions
   return {
     version: 1, name, type: raw.type, image, vcpus, memoryMiB, leaseSeconds,
     ...(disks.length === 0 ? {} : { disks }),
     ...(raw.keepDisks === true ? { keepDisks: true } : {}),
+    ...(nodes > 1 ? { nodes } : {}),
   };
 }

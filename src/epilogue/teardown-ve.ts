@@ -1,4 +1,4 @@
-import { readVeJobRecord, findJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
+import { readHostVeJobRecord, findRecordJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
 import { emitVeEvent } from '../prologue/realize-ve.js';
 import type { PelogContext } from '../batch/batch.js';
 import type { Virt, DomainState } from '../virt/virt.js';
@@ -47,7 +47,8 @@ export function describeJobEnd(domainState: DomainState | undefined, exitStatus:
  */
 export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promise<TeardownOutcome> {
   const started = Date.now();
-  const record = readVeJobRecord(deps.config.stateDir, ctx.jobId);
+  // each host tears down only the part it realized (a multi-node VE's other parts are their hosts' business)
+  const record = readHostVeJobRecord(deps.config.stateDir, ctx.jobId, ctx.host);
   // a record another host wrote (a requeued VE now running elsewhere, with shared state) is not ours to end
   if (record === undefined || record.uri === '' || record.host !== ctx.host) return { kind: 'not-a-ve' };
   const virt = await deps.openVirt(record.uri);
@@ -62,7 +63,7 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   } finally {
     await virt.close();
   }
-  const jobDir = findJobDir(deps.config.stateDir, ctx.jobId);
+  const jobDir = findRecordJobDir(deps.config.stateDir, record);
   await (deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir })).stopCapture(jobDir)
     .catch((err: unknown) => { deps.log(`pbs-ve: stopping the console capture: ${err instanceof Error ? err.message : String(err)}`); });
   const kept = record.spec.keepDisks === true ? await keepDataDisks(record, jobDir, deps) : undefined;

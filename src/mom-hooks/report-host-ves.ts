@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { findRecordJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { emitVeEvent } from '../prologue/realize-ve.js';
 import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes.js';
 import { isVeState, type VeState } from '../core/ve-state.js';
@@ -32,7 +32,8 @@ function readHostRecords(stateDir: string, host: string): VeJobRecord[] {
   } catch {
     return [];
   }
-  return names.map((jobId) => { try { return readVeJobRecord(stateDir, jobId); } catch { return undefined; } })
+  // directory names are job ids, or <jobId>_p<i> for the parts of multi-node VEs
+  return names.map((name) => { try { return readVeJobRecord(stateDir, name); } catch { return undefined; } })
     .filter((r): r is VeJobRecord => r?.host === host);
 }
 
@@ -40,7 +41,7 @@ function readLastReported(stateDir: string, records: readonly VeJobRecord[]): Ma
   const map = new Map<string, VeState>();
   for (const r of records) {
     try {
-      const state = readFileSync(join(findJobDir(stateDir, r.jobId), 'reported'), 'utf8').trim();
+      const state = readFileSync(join(findRecordJobDir(stateDir, r), 'reported'), 'utf8').trim();
       if (isVeState(state)) map.set(r.jobId, state);
     } catch {
       // never reported by this hook: the prologue reported "running"
@@ -68,7 +69,7 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   const findings = findVeStateChanges(records, domains, readLastReported(deps.config.stateDir, records));
   for (const change of findings.changes) {
     await emitVeEvent(deps, change.record, change.state, 'mom-hook', change.reason);
-    writeFileSync(join(findJobDir(deps.config.stateDir, change.record.jobId), 'reported'), `${change.state}\n`, { mode: 0o644 });
+    writeFileSync(join(findRecordJobDir(deps.config.stateDir, change.record), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
   for (const orphan of findings.orphans) deps.log(`orphan domain ${orphan.name} (${orphan.state}): no VE job of this host claims it`);
