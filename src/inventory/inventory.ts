@@ -70,13 +70,13 @@ export interface Inventory {
   addHistory(record: HistoryRecord): Promise<boolean>;
   /** oldest first; the parts' history included */
   listHistory(jobId: string): Promise<HistoryRecord[]>;
-  /** multi-node VEs (optional for inventories that predate them): one part, or undefined */
-  getPart?(jobId: string, part: number): Promise<VePartRecord | undefined>;
+  /** multi-node VEs (optional for inventories that predate them; properties, so they may be passed around): one part, or undefined */
+  readonly getPart?: (jobId: string, part: number) => Promise<VePartRecord | undefined>;
   /** the parts known so far, part order */
-  listParts?(jobId: string): Promise<VePartRecord[]>;
+  readonly listParts?: (jobId: string) => Promise<VePartRecord[]>;
   /** rejects with VeError code inventory-exists when the entry is there already; the VE entry must exist */
-  createPart?(record: VePartRecord): Promise<void>;
+  readonly createPart?: (record: VePartRecord) => Promise<void>;
   /** compare-and-swap on the part's seq, as updateVe */
-  updatePart?(record: VePartRecord, expectedSeq: number): Promise<boolean>;
+  readonly updatePart?: (record: VePartRecord, expectedSeq: number) => Promise<boolean>;
   close(): Promise<void>;
 }

@@ -31,7 +31,7 @@ export async function showVe(deps: ListVesDeps, nameOrJobId: string, owner: stri
   const listParts = deps.inventory.listParts;
   const [history, job, parts] = await Promise.all([
     deps.inventory.listHistory(ve.jobId), deps.batch.getJob(ve.jobId),
-    ve.nodes > 1 && listParts !== undefined ? listParts.call(deps.inventory, ve.jobId) : Promise.resolve([]),
+    ve.nodes > 1 && listParts !== undefined ? listParts(ve.jobId) : Promise.resolve([]),
   ]);
   return { ve, history, job, parts };
 }

@@ -61,17 +61,17 @@ async function applyPartEvent(inventory: Inventory, event: PartEvent): Promise<A
   await ensureVeEntry(inventory, event);
   let applied = false;
   for (let attempt = 0; attempt < MAX_CAS_RETRIES && !applied; attempt++) {
-    const current = await getPart.call(inventory, event.jobId, event.part);
+    const current = await getPart(event.jobId, event.part);
     const { part, history } = foldPartEvent(current, event);
     if (part === undefined) return (await inventory.addHistory(history)) ? 'stale' : 'duplicate';
     if (current === undefined) {
       try {
-        await createPart.call(inventory, part);
+        await createPart(part);
       } catch (err) {
         if (err instanceof VeError && err.code === 'inventory-exists') continue;
         throw err;
       }
-    } else if (!(await updatePart.call(inventory, part, current.seq))) {
+    } else if (!(await updatePart(part, current.seq))) {
       continue;
     }
     await inventory.addHistory(history);
@@ -80,7 +80,7 @@ async function applyPartEvent(inventory: Inventory, event: PartEvent): Promise<A
   if (!applied) throw new VeError('inventory-contention', 'environment', `job ${event.jobId} part ${event.part}: part entry kept changing under ${MAX_CAS_RETRIES} attempts`);
   for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
     const current = await inventory.getVe(event.jobId);
-    const record = foldMultiNodeVe(current, event, await listParts.call(inventory, event.jobId));
+    const record = foldMultiNodeVe(current, event, await listParts(event.jobId));
     if (record === undefined) return 'applied';
     if (current === undefined) {
       try {
