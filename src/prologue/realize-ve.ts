@@ -102,7 +102,9 @@ async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spe
   const spec = token === undefined ? findSisterSpec(job) : decodeVeSpec(token);
   if (spec === undefined) return undefined;
   checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
-  // a single-node VE is part 0 wherever it runs; a part's index comes from the trusted host list only
+  // a single-node VE is part 0 on the job's first host and nothing on others (a job submitted by hand with
+  // more nodes than its spec); a part's index comes from the trusted host list only
+  if (countVeNodes(spec) === 1 && ctx.sister) return undefined;
   const part = countVeNodes(spec) === 1 ? 0 : findPartIndex(ctx.host, ctx.jobHosts ?? job.execHosts);
   if (part >= countVeNodes(spec)) return undefined;
   return { spec, startCount: job.startCount, part };

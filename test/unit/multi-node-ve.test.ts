@@ -21,7 +21,10 @@ import { findEndedPart } from '../../src/job-body/keep-ve-alive.js';
 import { formatVeDetails } from '../../src/qsub-wrappers/show-ve.js';
 import { formatVeTable } from '../../src/qsub-wrappers/list-ves.js';
 import { VeError } from '../../src/core/ve-error.js';
-import type { SubmitRequest } from '../../src/batch/batch.js';
+import type { Batch, BatchJob, PelogContext, SubmitRequest } from '../../src/batch/batch.js';
+import type { PbsVeConfig } from '../../src/config/pbs-ve-config.js';
+import type { EventSink } from '../../src/events/event-sink.js';
+import type { VeDisks } from '../../src/host/ve-disks.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
 import type { VeSpec } from '../../src/core/ve-spec.js';
 import type { HistoryRecord, Inventory, VePartRecord, VeRecord } from '../../src/inventory/inventory.js';
@@ -284,4 +287,36 @@ void t.test('ve show lists the parts, ve list shows the node count', (t) => {
   t.match(table[0] ?? '', /IMAGE +NODES$/);
   t.match(table[1] ?? '', /tiny +2$/);
   t.end();
+});
+
+void t.test('the prologue\'s part decision: sisters of single-node specs and hosts past the VE\'s nodes realize nothing', async (t) => {
+  const { realizeVe } = await import('../../src/prologue/realize-ve.js');
+  const { formatSpecLine } = await import('../../src/core/encode-ve-spec.js');
+  const stateDir = mkdtempSync(join(tmpdir(), 'pbsve-realize-'));
+  t.teardown(() => { rmSync(stateDir, { recursive: true, force: true }); });
+  const job = (hosts: string[], variables: Record<string, string> = {}): BatchJob => ({
+    jobId: '17', name: 've-web1', owner: 'user1', state: 'running', rawState: 'R', queue: 'batch', execHosts: hosts, variables, comment: undefined,
+    resources: { cpus: 2 * hosts.length, memoryMiB: 256 * hosts.length, walltimeSeconds: 3600, nodeCount: hosts.length, features: ['lxc'] },
+    startCount: 1, exitStatus: undefined, submitTime: undefined, startTime: undefined,
+  });
+  const ctx = (host: string, sister: boolean): PelogContext => ({
+    jobId: '17', user: 'user1', group: undefined, jobName: 've-web1', queue: 'batch', host, scriptPath: undefined, exitStatus: undefined, resources: undefined, sister,
+  });
+  const deps = (j: BatchJob, script: string | undefined): Parameters<typeof realizeVe>[1] => ({
+    batch: { kind: 'torque', getJob: () => Promise.resolve(j) } as unknown as Batch,
+    config: { stateDir, imageDir: '/nonexistent' } as unknown as PbsVeConfig,
+    clock: { now: () => new Date(), sleep: () => Promise.resolve() },
+    events: {} as unknown as EventSink, disks: {} as unknown as VeDisks, openVirt: () => Promise.reject(new Error('no libvirt here')),
+    readJobScript: () => (script === undefined ? Promise.reject(new VeError('job-script-unreadable', 'environment', 'no script on a sister')) : Promise.resolve(script)),
+    log: () => undefined,
+  });
+  const single: VeSpec = { version: 1, name: 'web1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 256, leaseSeconds: 3600 };
+  t.strictSame(await realizeVe(ctx('vm2', true), deps(job(['vm1', 'vm2']), `#!/bin/sh\n${formatSpecLine(single)}\n`)), { kind: 'not-a-ve' }, 'a one-node spec is nothing on a sister');
+  const three = job(['vm1', 'vm2', 'vm3'], { VE_SPEC: encodeVeSpec(spec2) });
+  t.strictSame(await realizeVe(ctx('vm3', true), deps(three, undefined)), { kind: 'not-a-ve' }, 'a third host of a two-node VE has no part');
+  await t.rejects(realizeVe(ctx('vm9', true), deps(three, undefined)), { code: 'host-not-in-job' }, 'a host the batch system does not list');
+  await t.rejects(realizeVe(ctx('vm2', true), deps(job(['vm1', 'vm2']), undefined)), { code: 'spec-missing' }, 'a TORQUE sister whose VE_SPEC was replaced');
+  await t.rejects(realizeVe(ctx('vm1', false), deps(job(['vm1', 'vm2']), undefined)), { code: 'job-script-unreadable' }, 'the mother superior needs its script');
+  // a sister that finds its part goes on to the catalog: here, the missing image is the first thing it meets
+  await t.rejects(realizeVe(ctx('vm2', true), deps(job(['vm1', 'vm2'], { VE_SPEC: encodeVeSpec(spec2) }), undefined)), { code: 'image-not-in-catalog' });
 });
