@@ -5,7 +5,7 @@ import { buildDomainName } from '../core/build-domain-name.js';
 import { readImageManifest } from '../images/image-manifest.js';
 import { findHostVirt } from '../config/load-config.js';
 import { findPartJobDir, findRecordJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
-import { findPartIndex } from '../core/find-part-index.js';
+import { findPartIndex, listDistinctHosts } from '../core/find-part-index.js';
 import { countVeNodes } from '../core/ve-spec.js';
 import { nextEventSeq } from '../events/next-event-seq.js';
 import { buildDomainXml } from '../virt/build-domain-xml.js';
@@ -105,7 +105,12 @@ async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spe
   // a single-node VE is part 0 on the job's first host and nothing on others (a job submitted by hand with
   // more nodes than its spec); a part's index comes from the trusted host list only
   if (countVeNodes(spec) === 1 && ctx.sister) return undefined;
-  const part = countVeNodes(spec) === 1 ? 0 : findPartIndex(ctx.host, ctx.jobHosts ?? job.execHosts);
+  const hosts = ctx.jobHosts ?? job.execHosts;
+  // a scheduler that packs "nodes" onto one host (Moab without EXACTNODE) would leave parts unrealized
+  if (countVeNodes(spec) > 1 && listDistinctHosts(hosts).length < countVeNodes(spec)) {
+    throw new VeError('parts-share-host', 'prereq', `nodes: the job got ${listDistinctHosts(hosts).length} distinct host(s) (${hosts.join(',')}) for ${countVeNodes(spec)} parts; one part per host`, { field: 'nodes' });
+  }
+  const part = countVeNodes(spec) === 1 ? 0 : findPartIndex(ctx.host, hosts);
   if (part >= countVeNodes(spec)) return undefined;
   return { spec, startCount: job.startCount, part };
 }

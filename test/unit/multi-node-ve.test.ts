@@ -315,6 +315,7 @@ void t.test('the prologue\'s part decision: sisters of single-node specs and hos
   const three = job(['vm1', 'vm2', 'vm3'], { VE_SPEC: encodeVeSpec(spec2) });
   t.strictSame(await realizeVe(ctx('vm3', true), deps(three, undefined)), { kind: 'not-a-ve' }, 'a third host of a two-node VE has no part');
   await t.rejects(realizeVe(ctx('vm9', true), deps(three, undefined)), { code: 'host-not-in-job' }, 'a host the batch system does not list');
+  await t.rejects(realizeVe(ctx('vm1', false), deps(job(['vm1', 'vm1.cluster']), `#!/bin/sh\n${formatSpecLine(spec2)}\n`)), { code: 'parts-share-host' }, 'two parts packed onto one host');
   await t.rejects(realizeVe(ctx('vm2', true), deps(job(['vm1', 'vm2']), undefined)), { code: 'spec-missing' }, 'a TORQUE sister whose VE_SPEC was replaced');
   await t.rejects(realizeVe(ctx('vm1', false), deps(job(['vm1', 'vm2']), undefined)), { code: 'job-script-unreadable' }, 'the mother superior needs its script');
   // a sister that finds its part goes on to the catalog: here, the missing image is the first thing it meets
