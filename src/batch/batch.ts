@@ -3,9 +3,9 @@
 export type JobState = 'queued' | 'held' | 'running' | 'exiting' | 'completed' | 'other';
 
 export interface JobResources {
-  /** cpus allocated (TORQUE ppn x nodes, Slurm NumCPUs) */
+  /** cpus allocated to the whole job (TORQUE ppn x nodes, Slurm NumCPUs) */
   readonly cpus: number;
-  /** memory limit of the job in MiB, undefined when the job has none */
+  /** memory limit in MiB as the batch system states it (TORQUE mem: the job's total; Slurm: per node); undefined when none */
   readonly memoryMiB: number | undefined;
   /** walltime limit in seconds, undefined when unlimited */
   readonly walltimeSeconds: number | undefined;
@@ -51,10 +51,18 @@ export interface BatchNode {
   readonly note: string | undefined;
 }
 
+/**
+ * One job to submit. Sizes are PER NODE, the same for every node of the job: cpus and memoryMiB are
+ * what each of nodeCount nodes must offer (Slurm --cpus-per-task/--mem with one task per node; TORQUE
+ * nodes=N:ppn=cpus and mem=N x memoryMiB, its mem being the job's total). With nodeCount 1 per node
+ * and total are the same thing.
+ */
 export interface SubmitRequest {
   readonly name: string;
   readonly queue: string;
+  /** cpus on each node */
   readonly cpus: number;
+  /** memory on each node, MiB */
   readonly memoryMiB: number | undefined;
   readonly walltimeSeconds: number | undefined;
   readonly features: readonly string[];
@@ -103,4 +111,6 @@ export interface PelogContext {
   readonly resources: Partial<JobResources> | undefined;
   /** true for sister hosts of a multi-node job (prologue.parallel) */
   readonly sister: boolean;
+  /** the job's hosts in allocation order as the hook's trusted context names them (Slurm SLURM_JOB_NODELIST); absent: ask the batch system */
+  readonly jobHosts?: readonly string[];
 }

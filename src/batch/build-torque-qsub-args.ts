@@ -26,9 +26,6 @@ export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): st
   if (server !== undefined && !SERVER.test(server)) throw invalidField('server', 'must be a host name', server);
   checkCount('nodeCount', request.nodeCount, 1024);
   checkCount('cpus', request.cpus, 65536);
-  if (request.cpus % request.nodeCount !== 0) {
-    throw invalidField('cpus', `must be a multiple of nodeCount (${request.nodeCount}) because TORQUE asks for ppn per node`, request.cpus);
-  }
   for (const feature of request.features) {
     if (!FEATURE.test(feature)) throw invalidField('features', 'each must be a TORQUE node property (letter first, then A-Z a-z 0-9 _ . -)', feature);
   }
@@ -58,14 +55,16 @@ export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): st
     if (new Set(request.nodeList).size !== request.nodeList.length) throw invalidField('nodeList', 'must not name a host twice', request.nodeList);
   }
 
-  const ppn = request.cpus / request.nodeCount;
+  // the port's sizes are per node: ppn is TORQUE's per-node cpu count already
+  const ppn = request.cpus;
   const featureSuffix = request.features.map((f) => `:${f}`).join('');
   // nodes=<host>:ppn=N names the host itself; several hosts are joined with '+'
   const nodes = request.nodeList === undefined
     ? `nodes=${request.nodeCount}:ppn=${ppn}${featureSuffix}`
     : `nodes=${request.nodeList.map((host) => `${host}:ppn=${ppn}${featureSuffix}`).join('+')}`;
   const resources = [nodes];
-  if (request.memoryMiB !== undefined) resources.push(`mem=${request.memoryMiB}mb`);
+  // TORQUE's mem is the job's total; pmem (per process) would cap the one qemu/LXC process of a part at memory/ppn
+  if (request.memoryMiB !== undefined) resources.push(`mem=${request.memoryMiB * request.nodeCount}mb`);
   if (request.walltimeSeconds !== undefined) resources.push(`walltime=${formatWalltime(request.walltimeSeconds)}`);
   const args = ['-N', request.name, '-q', server === undefined ? request.queue : `${request.queue}@${server}`, '-l', resources.join(',')];
   if (request.outputPath !== undefined) args.push('-j', 'oe', '-o', request.outputPath);

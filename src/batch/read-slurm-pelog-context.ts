@@ -82,5 +82,7 @@ export function readSlurmPelogContext(env: PelogEnv, kind: 'prolog' | 'epilog'):
     exitStatus: kind === 'epilog' ? readSlurmEpilogExitStatus(env) : undefined,
     resources: Object.keys(resources).length === 0 ? undefined : resources,
     sister: hosts.length > 0 && hosts[0] !== host,
+    // set by slurmd, not by the job's owner: the trusted host list a part index is taken from
+    ...(hosts.length > 0 ? { jobHosts: hosts } : {}),
   };
 }

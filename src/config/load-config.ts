@@ -96,6 +96,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       timeoutMs: count(batch, 'timeoutMs', 'batch.', 30_000),
       eventSubmitUser: text(batch, 'eventSubmitUser', 'batch.', 'pbsve'),
       maxStarts: count(batch, 'maxStarts', 'batch.', 3),
+      maxNodes: count(batch, 'maxNodes', 'batch.', 16),
     },
     ldap: {
       url: text(ldap, 'url', 'ldap.'),

@@ -28,6 +28,8 @@ export interface PbsVeConfig {
     readonly eventSubmitUser: string;
     /** how often a prologue may meet a host fault before the job is aborted and the node taken offline */
     readonly maxStarts: number;
+    /** the most nodes (parts) one VE may span; absent = 1 */
+    readonly maxNodes?: number;
   };
   readonly ldap: {
     readonly url: string;

@@ -10,15 +10,40 @@ export function validateJobId(jobId: string, field = 'jobId'): string {
   return jobId;
 }
 
-// The domain is named after the job, so any host can tell which job a domain belongs to.
-export function buildDomainName(jobId: string): string {
-  return `pbsve-${validateJobId(jobId).replace(/[[\]]/g, '_')}`;
+/** parts of one VE: 0 .. MAX_PART (the spec's nodes bound is far below) */
+export const MAX_PART = 9999;
+
+// A part index reaches names and paths: a whole number in range, nothing else.
+export function validatePart(part: number, field = 'part'): number {
+  if (!Number.isSafeInteger(part) || part < 0 || part > MAX_PART) {
+    throw new VeError('invalid-part', 'prereq', `${field}: must be a whole number from 0 to ${MAX_PART} (got ${JSON.stringify(part)})`, { field });
+  }
+  return part;
+}
+
+/**
+ * The part suffix of names and job directories: none for part 0 (single-node VEs keep their names),
+ * "_p<i>" otherwise. "_" never ends a job id ("-p1" would: 15.vm-p1 is a TORQUE job id of server vm-p1).
+ */
+export function formatPartSuffix(part: number): string {
+  return validatePart(part) === 0 ? '' : `_p${part}`;
+}
+
+// The domain is named after the job (and part), so any host can tell which job a domain belongs to.
+export function buildDomainName(jobId: string, part = 0): string {
+  return `pbsve-${validateJobId(jobId).replace(/[[\]]/g, '_')}${formatPartSuffix(part)}`;
+}
+
+// The reverse of buildDomainName; undefined means "not ours".
+export function parseDomainPart(domain: string): { readonly jobId: string; readonly part: number } | undefined {
+  const match = /^pbsve-(.+?)(?:_p([1-9][0-9]{0,3}))?$/.exec(domain);
+  if (match?.[1] === undefined) return undefined;
+  const jobId = match[1].replace(/_([0-9]*)_/, '[$1]');
+  if (!JOB_ID_PATTERN.test(jobId)) return undefined;
+  return { jobId, part: match[2] === undefined ? 0 : Number(match[2]) };
 }
 
 // Orphan detection needs the reverse mapping; undefined means "not ours".
 export function parseDomainName(domain: string): string | undefined {
-  const match = /^pbsve-(.+)$/.exec(domain);
-  if (match?.[1] === undefined) return undefined;
-  const jobId = match[1].replace(/_([0-9]*)_/, '[$1]');
-  return JOB_ID_PATTERN.test(jobId) ? jobId : undefined;
+  return parseDomainPart(domain)?.jobId;
 }

@@ -1,13 +1,29 @@
 import { VeError } from './ve-error.js';
-import type { VeSpec } from './ve-spec.js';
+import { countVeNodes, type VeSpec } from './ve-spec.js';
 import type { JobResources } from '../batch/batch.js';
 
-// A VE may never get more than its job holds: the scheduler's allocation is the only authority.
-export function checkSpecFitsAllocation(spec: VeSpec, allocated: JobResources): void {
+/** How the batch system states a job's memory: TORQUE's mem is the job's total, Slurm's --mem per node. */
+export type MemoryScope = 'job' | 'node';
+
+// The VE's parts are equal, so each node's share is the total split evenly (or Slurm's per-node value).
+export function findMemoryPerNodeMiB(allocated: JobResources, scope: MemoryScope): number | undefined {
+  if (allocated.memoryMiB === undefined) return undefined;
+  return scope === 'node' ? allocated.memoryMiB : Math.floor(allocated.memoryMiB / Math.max(1, allocated.nodeCount));
+}
+
+// A VE may never get more than its job holds: the scheduler's allocation is the only authority, per node.
+export function checkSpecFitsAllocation(spec: VeSpec, allocated: JobResources, memoryScope: MemoryScope = 'job'): void {
   const problems: string[] = [];
-  if (spec.vcpus > allocated.cpus) problems.push(`vcpus ${spec.vcpus} > ${allocated.cpus} allocated`);
-  if (allocated.memoryMiB === undefined) problems.push('the job has no memory limit, a VE needs one');
-  else if (spec.memoryMiB > allocated.memoryMiB) problems.push(`memory ${spec.memoryMiB} MiB > ${allocated.memoryMiB} MiB allocated`);
+  const nodes = countVeNodes(spec);
+  const nodeCount = Math.max(1, allocated.nodeCount);
+  if (nodes > nodeCount) problems.push(`nodes ${nodes} > ${nodeCount} allocated`);
+  const cpusPerNode = Math.floor(allocated.cpus / nodeCount);
+  if (spec.vcpus > cpusPerNode) problems.push(nodeCount === 1 ? `vcpus ${spec.vcpus} > ${allocated.cpus} allocated` : `vcpus ${spec.vcpus} > ${cpusPerNode} allocated per node`);
+  const memoryPerNode = findMemoryPerNodeMiB(allocated, memoryScope);
+  if (memoryPerNode === undefined) problems.push('the job has no memory limit, a VE needs one');
+  else if (spec.memoryMiB > memoryPerNode) {
+    problems.push(nodeCount === 1 ? `memory ${spec.memoryMiB} MiB > ${memoryPerNode} MiB allocated` : `memory ${spec.memoryMiB} MiB > ${memoryPerNode} MiB allocated per node`);
+  }
   if (allocated.walltimeSeconds === undefined) problems.push('the job has no walltime, a VE needs a lease');
   else if (spec.leaseSeconds > allocated.walltimeSeconds) problems.push(`lease ${spec.leaseSeconds} s > walltime ${allocated.walltimeSeconds} s`);
   if (!allocated.features.includes(spec.type)) problems.push(`the job did not request node feature "${spec.type}"`);

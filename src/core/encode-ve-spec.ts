@@ -3,6 +3,8 @@ import { validateVeSpec } from './validate-ve-spec.js';
 import type { VeSpec } from './ve-spec.js';
 
 const PREFIX = 'v1.';
+/** a sanity bound for decoding; the cluster's own bound is config batch.maxNodes */
+export const MAX_VE_NODES = 1024;
 
 /** The spec as one token of [A-Za-z0-9_.-]: survives TORQUE -v comma splitting, shells and job scripts. */
 export function encodeVeSpec(spec: VeSpec): string {
@@ -14,6 +16,7 @@ export function encodeVeSpec(spec: VeSpec): string {
     ...(disks.length === 0 ? {} : { disks }),
     ...(spec.keepDisks === true ? { keepDisks: true } : {}),
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
+    ...(spec.nodes !== undefined && spec.nodes > 1 ? { nodes: spec.nodes } : {}),
   });
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
@@ -38,8 +41,8 @@ export function decodeVeSpec(token: string): VeSpec {
   const o = parsed as Record<string, unknown>;
   // bounds here are only sanity limits; the prologue checks the real allocation afterwards
   return validateVeSpec(
-    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'] },
-    { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1 },
+    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'], nodes: o['nodes'] },
+    { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1, maxNodes: MAX_VE_NODES },
   );
 }
 

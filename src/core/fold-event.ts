@@ -34,6 +34,8 @@ export function foldEvent(current: VeRecord | undefined, event: VeEvent): FoldRe
     domain: event.domain,
     seq: event.seq,
     lastChange: event.at,
+    // the monitor's guesses (lost, unknown ...) do not know the node count: the entry keeps it
+    ...(event.nodes !== undefined ? { nodes: event.nodes } : current?.nodes !== undefined ? { nodes: current.nodes } : {}),
   };
   return { record, history };
 }

@@ -17,6 +17,8 @@ export interface RawVeSpec {
   readonly keepDisks?: unknown;
   /** OpenSSH public key lines; absent = none */
   readonly sshKeys?: unknown;
+  /** nodes (parts) of the VE; absent = 1 */
+  readonly nodes?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -25,6 +27,8 @@ export interface SpecLimits {
   readonly maxMemoryMiB: number;
   readonly maxLeaseSeconds: number;
   readonly minMemoryMiB: number;
+  /** the most nodes one VE may span (absent = 1: multi-node VEs are refused) */
+  readonly maxNodes?: number;
 }
 
 export const VE_NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -101,11 +105,14 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
   const sshKeys = validateSshPublicKeys(raw.sshKeys);
   if (raw.type === 'lxc' && sshKeys.length > 0) throw invalidField('ssh-key', 'SSH keys reach a guest through cloud-init, which only --type kvm images have', sshKeys.length);
+  const nodes = raw.nodes === undefined ? 1 : validateCount('nodes', raw.nodes, limits.maxNodes ?? 1);
+  if (nodes > 1 && disks.length > 0) throw invalidField('disk', 'multi-node VEs cannot have data disks yet', raw.disks);
   // optional parts appear only when used, so specs without them stay identical to older versions
   return {
     version: 1, name, type: raw.type, image, vcpus, memoryMiB, leaseSeconds,
     ...(disks.length === 0 ? {} : { disks }),
     ...(raw.keepDisks === true ? { keepDisks: true } : {}),
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
+    ...(nodes > 1 ? { nodes } : {}),
   };
 }

@@ -22,4 +22,8 @@ export interface VeEvent {
   readonly source: EventSource;
   /** why, in a few words: "domain running", "job cancelled", "guest powered off" */
   readonly reason: string;
+  /** multi-node VEs only: the part this event is about (seq then orders the events of that part) */
+  readonly part?: number;
+  /** multi-node VEs only: how many parts the VE has */
+  readonly nodes?: number;
 }

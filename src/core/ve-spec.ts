@@ -6,7 +6,9 @@ export interface VeSpec {
   readonly name: string;
   readonly type: VeType;
   readonly image: string;
+  /** per part: every node of a multi-node VE gets this many */
   readonly vcpus: number;
+  /** per part (per node), not the job's total */
   readonly memoryMiB: number;
   readonly leaseSeconds: number;
   /** extra data disks (MiB each), attached as vdb, vdc, ...; absent = none (tokens of older versions) */
@@ -15,4 +17,11 @@ export interface VeSpec {
   readonly keepDisks?: boolean;
   /** OpenSSH public key lines for the guest's default user (cloud-init images only); absent = none */
   readonly sshKeys?: readonly string[];
+  /** how many nodes (parts) the VE spans, one domain each; absent = 1 (tokens of older versions) */
+  readonly nodes?: number;
+}
+
+// Absent means one node: specs written before multi-node VEs existed stay valid.
+export function countVeNodes(spec: Pick<VeSpec, 'nodes'>): number {
+  return spec.nodes ?? 1;
 }

@@ -1,4 +1,4 @@
-import { readVeJobRecord, findJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
+import { readHostVeJobRecord, findRecordJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
 import { emitVeEvent } from '../prologue/realize-ve.js';
 import type { PelogContext } from '../batch/batch.js';
 import type { Virt, DomainState } from '../virt/virt.js';
@@ -49,7 +49,8 @@ export function describeJobEnd(domainState: DomainState | undefined, exitStatus:
  */
 export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promise<TeardownOutcome> {
   const started = Date.now();
-  const record = readVeJobRecord(deps.config.stateDir, ctx.jobId);
+  // each host tears down only the part it realized (a multi-node VE's other parts are their hosts' business)
+  const record = readHostVeJobRecord(deps.config.stateDir, ctx.jobId, ctx.host);
   // a record another host wrote (a requeued VE now running elsewhere, with shared state) is not ours to end
   if (record === undefined || record.uri === '' || record.host !== ctx.host) return { kind: 'not-a-ve' };
   // re-read under the lock: the recovery may have given up on the VE (failed) just before
@@ -66,7 +67,7 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   } finally {
     await virt.close();
   }
-  const jobDir = findJobDir(deps.config.stateDir, ctx.jobId);
+  const jobDir = findRecordJobDir(deps.config.stateDir, record);
   await (deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir })).stopCapture(jobDir)
     .catch((err: unknown) => { deps.log(`pbs-ve: stopping the console capture: ${err instanceof Error ? err.message : String(err)}`); });
   const kept = record.spec.keepDisks === true ? await keepDataDisks(record, jobDir, deps) : undefined;
@@ -84,9 +85,9 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
 // Under the VE's op lock, so a recovery in ve-host-report either finished its restart first or sees
 // "stopping" and leaves the domain alone: it never starts what the epilogue is taking down.
 async function markStopping(record: VeJobRecord, deps: TeardownVeDeps): Promise<VeJobRecord> {
-  const jobDir = findJobDir(deps.config.stateDir, record.jobId);
+  const jobDir = findRecordJobDir(deps.config.stateDir, record);
   const mark = (): VeJobRecord => {
-    const current = readVeJobRecord(deps.config.stateDir, record.jobId) ?? record;
+    const current = readHostVeJobRecord(deps.config.stateDir, record.jobId, record.host) ?? record;
     if (current.status !== 'failed') writeVeJobRecord(deps.config.stateDir, { ...current, status: 'stopping' });
     return current;
   };

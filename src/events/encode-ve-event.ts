@@ -1,7 +1,8 @@
 import { VeError } from '../core/ve-error.js';
 import { isVeState } from '../core/ve-state.js';
 import { isVeType } from '../core/ve-type.js';
-import { JOB_ID_PATTERN } from '../core/build-domain-name.js';
+import { JOB_ID_PATTERN, MAX_PART } from '../core/build-domain-name.js';
+import { MAX_VE_NODES } from '../core/encode-ve-spec.js';
 import { IMAGE_NAME_PATTERN, VE_NAME_PATTERN } from '../core/validate-ve-spec.js';
 import type { EventSource, VeEvent } from '../core/ve-event.js';
 
@@ -52,6 +53,10 @@ export function decodeVeEvent(line: string): VeEvent {
   if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) fail('source', `must be one of ${SOURCES.join(', ')}`, source);
   const reason = o['reason'];
   if (typeof reason !== 'string' || reason.length > 256) fail('reason', 'must be a string of at most 256 chars', reason);
+  // part and nodes come together (multi-node VEs) or not at all (single-node events as before)
+  const multi = o['part'] !== undefined || o['nodes'] !== undefined;
+  const nodes = multi ? int(o, 'nodes', 2, MAX_VE_NODES) : undefined;
+  const part = multi ? int(o, 'part', 0, Math.min(MAX_PART, (nodes ?? 1) - 1)) : undefined;
   return {
     version: 1,
     jobId: str(o, 'jobId', JOB_ID_PATTERN, 'must be a batch job id'),
@@ -68,5 +73,6 @@ export function decodeVeEvent(line: string): VeEvent {
     domain: str(o, 'domain', DOMAIN_PATTERN, 'must be a domain name'),
     source: source as EventSource,
     reason,
+    ...(part === undefined || nodes === undefined ? {} : { part, nodes }),
   };
 }

@@ -1,6 +1,7 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
+import { formatPartSuffix } from '../core/build-domain-name.js';
 import type { VeSpec } from '../core/ve-spec.js';
 
 /** What the prologue realized on this host, for the epilogue, the job body and the MOM hook. */
@@ -21,15 +22,32 @@ export interface VeJobRecord {
   readonly emulated: boolean;
   /** ISO time the prologue began realizing the VE (for start-up measurements) */
   readonly startedAt?: string;
+  /** multi-node VEs only: which part this host realized (0 = the job's first host) */
+  readonly part?: number;
+  /** multi-node VEs only: how many parts the VE has */
+  readonly nodes?: number;
 }
 
 export function findJobDir(stateDir: string, jobId: string): string {
   return join(stateDir, 'jobs', jobId);
 }
 
+/**
+ * Each part has its own directory (disk, console, seq, record): part 0 is the job's directory as
+ * always, part i is <jobId>_p<i>, so hosts sharing one state directory (the sandbox) never collide.
+ */
+export function findPartJobDir(stateDir: string, jobId: string, part: number): string {
+  return join(stateDir, 'jobs', `${jobId}${formatPartSuffix(part)}`);
+}
+
+// The directory a record lives in; records without a part are single-node VEs (part 0).
+export function findRecordJobDir(stateDir: string, record: Pick<VeJobRecord, 'jobId' | 'part'>): string {
+  return findPartJobDir(stateDir, record.jobId, record.part ?? 0);
+}
+
 // Written by root, readable by all: it holds no secret and the job body runs as the owner.
 export function writeVeJobRecord(stateDir: string, record: VeJobRecord): void {
-  const dir = findJobDir(stateDir, record.jobId);
+  const dir = findRecordJobDir(stateDir, record);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const file = join(dir, 've.json');
   writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
@@ -49,6 +67,26 @@ export function readVeJobRecord(stateDir: string, jobId: string): VeJobRecord | 
   } catch (err) {
     throw new VeError('corrupt-job-record', 'environment', `job ${jobId}: ve.json is not valid JSON`, { cause: err });
   }
+}
+
+/**
+ * The record of the part this host realized: part 0 (every single-node VE, old records included) or a
+ * <jobId>_p<i> directory, whichever names this host. undefined = this host realized nothing for the job.
+ */
+export function readHostVeJobRecord(stateDir: string, jobId: string, host: string): VeJobRecord | undefined {
+  const first = readVeJobRecord(stateDir, jobId);
+  if (first?.host === host) return first;
+  let names: string[];
+  try {
+    names = readdirSync(join(stateDir, 'jobs')).filter((n) => n.startsWith(`${jobId}_p`) && /^[1-9][0-9]{0,3}$/.test(n.slice(jobId.length + 2)));
+  } catch {
+    return first;
+  }
+  for (const name of names) {
+    const record = readVeJobRecord(stateDir, name);
+    if (record?.host === host && record.jobId === jobId) return record;
+  }
+  return first;
 }
 
 // A refused VE job (bad spec) must still tell its owner why: the job body prints this and ends.

@@ -8,12 +8,13 @@ import { listValue, type LdapAttributes } from './attribute-change.js';
 import { formatGeneralizedTime } from './generalized-time.js';
 import { readLdapEntry } from './read-ldap-entry.js';
 import { validateJobId } from './validate-job-id.js';
+import { validatePart } from '../core/build-domain-name.js';
 import { validateAscii, validateCount, validateText } from './validate-inventory-field.js';
 
 export const HISTORY_OBJECT_CLASS = 'pbsveStateChange';
 
 export const HISTORY_ATTRIBUTES = [
-  'pbsveJobId', 'pbsveSeq', 'pbsveState', 'pbsveOldState', 'pbsveAt', 'pbsveHost', 'pbsveSource', 'pbsveReason',
+  'pbsveJobId', 'pbsveSeq', 'pbsveState', 'pbsveOldState', 'pbsveAt', 'pbsveHost', 'pbsveSource', 'pbsveReason', 'pbsvePart',
 ];
 
 const EVENT_SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery'];
@@ -43,12 +44,14 @@ export function encodeHistoryAttributes(record: HistoryRecord): LdapAttributes {
   if (host.length > 0) attributes['pbsveHost'] = host;
   const reason = listValue(validateText('reason', record.reason, { optional: true }));
   if (reason.length > 0) attributes['pbsveReason'] = reason;
+  if (record.part !== undefined) attributes['pbsvePart'] = [String(validatePart(record.part))];
   return attributes;
 }
 
 // Source is optional in the schema but required by HistoryRecord: a record without it is reported.
 export function decodeHistoryEntry(entry: Entry): HistoryRecord {
   const r = readLdapEntry(entry);
+  const part = r.optionalInteger('pbsvePart');
   return {
     jobId: r.requireString('pbsveJobId'),
     seq: r.requireInteger('pbsveSeq'),
@@ -58,5 +61,6 @@ export function decodeHistoryEntry(entry: Entry): HistoryRecord {
     host: r.optionalString('pbsveHost') ?? '',
     source: r.requireOneOf('pbsveSource', isEventSource),
     reason: r.optionalString('pbsveReason') ?? '',
+    ...(part === undefined ? {} : { part }),
   };
 }

@@ -19,6 +19,22 @@ export interface VeRecord {
   readonly seq: number;
   /** ISO 8601 */
   readonly lastChange: string;
+  /** multi-node VEs only: how many parts (one domain per node); absent = 1 */
+  readonly nodes?: number;
+}
+
+/** One part (one node's domain) of a multi-node VE; a child of its VE entry. */
+export interface VePartRecord {
+  readonly jobId: string;
+  /** 0 = the job's first host */
+  readonly part: number;
+  readonly state: VeState;
+  readonly host: string;
+  readonly domain: string;
+  /** seq of the last event of this part (each part counts its own) */
+  readonly seq: number;
+  /** ISO 8601 */
+  readonly lastChange: string;
 }
 
 export interface HistoryRecord {
@@ -31,6 +47,8 @@ export interface HistoryRecord {
   readonly host: string;
   readonly source: EventSource;
   readonly reason: string;
+  /** multi-node VEs only: the part the transition is about (its history lives under the part) */
+  readonly part?: number;
 }
 
 export interface VeQuery {
@@ -50,7 +68,15 @@ export interface Inventory {
   updateVe(record: VeRecord, expectedSeq: number): Promise<boolean>;
   /** idempotent: false when a record with this (jobId, seq) exists already */
   addHistory(record: HistoryRecord): Promise<boolean>;
-  /** oldest first */
+  /** oldest first; the parts' history included */
   listHistory(jobId: string): Promise<HistoryRecord[]>;
+  /** multi-node VEs (optional for inventories that predate them; properties, so they may be passed around): one part, or undefined */
+  readonly getPart?: (jobId: string, part: number) => Promise<VePartRecord | undefined>;
+  /** the parts known so far, part order */
+  readonly listParts?: (jobId: string) => Promise<VePartRecord[]>;
+  /** rejects with VeError code inventory-exists when the entry is there already; the VE entry must exist */
+  readonly createPart?: (record: VePartRecord) => Promise<void>;
+  /** compare-and-swap on the part's seq, as updateVe */
+  readonly updatePart?: (record: VePartRecord, expectedSeq: number) => Promise<boolean>;
   close(): Promise<void>;
 }

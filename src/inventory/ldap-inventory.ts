@@ -1,7 +1,8 @@
 // The Inventory port on OpenLDAP (schema/pbs-ve.ldif) through ldapts.
 import { EqualityFilter } from 'ldapts';
-import type { HistoryRecord, Inventory, VeQuery, VeRecord } from './inventory.js';
-import { buildHistoryDn, buildVeDn, buildVesDn } from './build-inventory-dn.js';
+import type { HistoryRecord, Inventory, VePartRecord, VeQuery, VeRecord } from './inventory.js';
+import { buildHistoryDn, buildPartDn, buildPartHistoryDn, buildVeDn, buildVesDn } from './build-inventory-dn.js';
+import { PART_ATTRIBUTES, PART_OBJECT_CLASS, buildPartUpdateChanges, decodePartEntry, encodePartAttributes } from './ve-part-entry.js';
 import { buildVeFilter } from './build-ve-filter.js';
 import { compareJobIds } from './compare-job-ids.js';
 import { HISTORY_ATTRIBUTES, HISTORY_OBJECT_CLASS, decodeHistoryEntry, encodeHistoryAttributes } from './history-entry.js';
@@ -72,7 +73,7 @@ export function createLdapInventory(options: LdapInventoryOptions): Inventory {
 
     async addHistory(record: HistoryRecord): Promise<boolean> {
       const attributes = encodeHistoryAttributes(record);
-      const dn = buildHistoryDn(baseDn, record.jobId, record.seq);
+      const dn = record.part === undefined ? buildHistoryDn(baseDn, record.jobId, record.seq) : buildPartHistoryDn(baseDn, record.jobId, record.part, record.seq);
       return ldap.run('add', dn, async (client) => {
         try {
           await client.add(dn, attributes);
@@ -89,8 +90,9 @@ export function createLdapInventory(options: LdapInventoryOptions): Inventory {
       const entries = await ldap.run('search', dn, async (client) => {
         try {
           const filter = new EqualityFilter({ attribute: 'objectClass', value: HISTORY_OBJECT_CLASS });
+          // 'sub': a multi-node VE's parts keep their history under the part entries
           const result = await client.search(dn, {
-            scope: 'one', filter, attributes: HISTORY_ATTRIBUTES, paged: { pageSize: PAGE_SIZE },
+            scope: 'sub', filter, attributes: HISTORY_ATTRIBUTES, paged: { pageSize: PAGE_SIZE },
           });
           return result.searchEntries;
         } catch (err) {
@@ -98,7 +100,56 @@ export function createLdapInventory(options: LdapInventoryOptions): Inventory {
           throw err;
         }
       });
-      return entries.map(decodeHistoryEntry).sort((a, b) => a.seq - b.seq);
+      return entries.map(decodeHistoryEntry).sort((a, b) => a.seq - b.seq || a.at.localeCompare(b.at) || (a.part ?? 0) - (b.part ?? 0));
+    },
+
+    async getPart(jobId: string, part: number): Promise<VePartRecord | undefined> {
+      const dn = buildPartDn(baseDn, jobId, part);
+      const entries = await ldap.run('search', dn, async (client) => {
+        try {
+          const filter = new EqualityFilter({ attribute: 'objectClass', value: PART_OBJECT_CLASS });
+          return (await client.search(dn, { scope: 'base', filter, attributes: PART_ATTRIBUTES })).searchEntries;
+        } catch (err) {
+          if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
+          throw err;
+        }
+      });
+      const entry = entries[0];
+      return entry === undefined ? undefined : decodePartEntry(entry);
+    },
+
+    async listParts(jobId: string): Promise<VePartRecord[]> {
+      const dn = buildVeDn(baseDn, validateJobId(jobId));
+      const entries = await ldap.run('search', dn, async (client) => {
+        try {
+          const filter = new EqualityFilter({ attribute: 'objectClass', value: PART_OBJECT_CLASS });
+          return (await client.search(dn, { scope: 'one', filter, attributes: PART_ATTRIBUTES })).searchEntries;
+        } catch (err) {
+          if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
+          throw err;
+        }
+      });
+      return entries.map(decodePartEntry).sort((a, b) => a.part - b.part);
+    },
+
+    async createPart(record: VePartRecord): Promise<void> {
+      const dn = buildPartDn(baseDn, record.jobId, record.part);
+      const attributes = encodePartAttributes(record);
+      await ldap.run('add', dn, (client) => client.add(dn, attributes));
+    },
+
+    async updatePart(record: VePartRecord, expectedSeq: number): Promise<boolean> {
+      const dn = buildPartDn(baseDn, record.jobId, record.part);
+      const changes = toLdaptsChanges(buildPartUpdateChanges(record, expectedSeq));
+      return ldap.run('modify', dn, async (client) => {
+        try {
+          await client.modify(dn, changes);
+          return true;
+        } catch (err) {
+          if (ldapResultCode(err) === LDAP_NO_SUCH_ATTRIBUTE) return false;
+          throw err;
+        }
+      });
     },
 
     close: () => ldap.close(),

@@ -15,7 +15,7 @@ export const VE_OBJECT_CLASS = 'pbsveVirtualEnvironment';
 /** the attributes a search asks for; schema-only extras (ip, mac, lease) are not part of VeRecord */
 export const VE_ATTRIBUTES = [
   'pbsveJobId', 'pbsveName', 'pbsveOwner', 'pbsveType', 'pbsveState', 'pbsveSeq', 'pbsveImage',
-  'pbsveVcpus', 'pbsveMemoryMiB', 'pbsveHost', 'pbsveDomain', 'pbsveLastChange',
+  'pbsveVcpus', 'pbsveMemoryMiB', 'pbsveHost', 'pbsveDomain', 'pbsveLastChange', 'pbsveNodes',
 ];
 
 // Everything but the job id and seq, which updateVe treats specially (RDN and compare-and-swap).
@@ -33,6 +33,8 @@ function encodeVeFields(record: VeRecord): LdapAttributes {
     pbsveHost: listValue(validateAscii('host', record.host, { optional: true })),
     pbsveDomain: listValue(validateText('domain', record.domain, { optional: true })),
     pbsveLastChange: record.lastChange === '' ? [] : [formatGeneralizedTime(record.lastChange, 'lastChange')],
+    // only multi-node VEs carry it, so single-node entries (and servers with the older schema) never see it
+    ...(record.nodes !== undefined && record.nodes > 1 ? { pbsveNodes: [String(validateCount('nodes', record.nodes))] } : {}),
   };
 }
 
@@ -67,6 +69,7 @@ export function buildVeUpdateChanges(record: VeRecord, expectedSeq: number): Att
 // Absent optional attributes become the record's "unknown" values ('' and 0) as the port defines them.
 export function decodeVeEntry(entry: Entry): VeRecord {
   const r = readLdapEntry(entry);
+  const nodes = r.optionalInteger('pbsveNodes');
   return {
     jobId: r.requireString('pbsveJobId'),
     name: r.requireString('pbsveName'),
@@ -80,5 +83,6 @@ export function decodeVeEntry(entry: Entry): VeRecord {
     host: r.optionalString('pbsveHost') ?? '',
     domain: r.optionalString('pbsveDomain') ?? '',
     lastChange: r.optionalTime('pbsveLastChange') ?? '',
+    ...(nodes !== undefined && nodes > 1 ? { nodes } : {}),
   };
 }

@@ -3,6 +3,8 @@ import { readVeRecoveryRecord } from '../host/ve-recovery-record.js';
 import { classifyDomainStop, type DomainStop } from '../core/classify-domain-stop.js';
 import type { DomainInfo, Virt } from '../virt/virt.js';
 import type { Clock } from '../core/clock.js';
+import type { VePartRecord } from '../inventory/inventory.js';
+import { SEQ_PER_START } from '../events/next-event-seq.js';
 
 export interface KeepVeAliveDeps {
   readonly stateDir: string;
@@ -13,10 +15,21 @@ export interface KeepVeAliveDeps {
   readonly pollMs: number;
   /** how long a crashed domain may stay down, with no word from the host's recovery, before the job ends; default 10 min */
   readonly recoveryWaitMs?: number;
+  /** multi-node VEs: the parts as the inventory knows them (read-only LDAP); absent = watch the local domain only */
+  readonly readParts?: (jobId: string) => Promise<readonly VePartRecord[]>;
+  /** how often the parts are read, in polls of the local domain (default 5) */
+  readonly partsEveryPolls?: number;
 }
 
-/** failed: the host's recovery gave up on the VE */
-export type KeepAliveOutcome = 'guest-stopped' | 'refused' | 'not-realized' | 'failed';
+/** failed: the host's recovery gave up on the VE; part-stopped: another part of a multi-node VE ended */
+export type KeepAliveOutcome = 'guest-stopped' | 'part-stopped' | 'refused' | 'not-realized' | 'failed';
+
+const ENDED_PART_STATES: ReadonlySet<string> = new Set(['stopped', 'failed', 'lost', 'destroyed']);
+
+// A part of this start that is gone ends the whole VE: a cluster with a missing node is not what was asked for.
+export function findEndedPart(parts: readonly VePartRecord[], startCount: number): VePartRecord | undefined {
+  return parts.find((p) => ENDED_PART_STATES.has(p.state) && Math.floor(p.seq / SEQ_PER_START) === Math.max(1, startCount));
+}
 
 const DEFAULT_RECOVERY_WAIT_MS = 600_000;
 
@@ -43,6 +56,9 @@ async function readDomainStop(virt: Virt, name: string, domain: DomainInfo | und
  * domain is removed; a crash (or a kill behind pbs-ve) is the host's to recover (ve-host-report), so
  * the body waits for that, bounded by recoveryWaitMs since the last word of the recovery, and ends the
  * job when the recovery gives up. qdel and the lease end kill it from outside; the epilogue cleans up.
+ * It runs on the job's first node and sees only that node's libvirtd (part 0); the other parts of a
+ * multi-node VE it watches through the inventory, where their hosts report them (ve-host-report).
+ * Multi-node VEs are not recovered: any part that stops, crashed or not, ends the VE.
  */
 export async function keepVeAlive(jobId: string, deps: KeepVeAliveDeps): Promise<KeepAliveOutcome> {
   const refusal = readVeRefusal(deps.stateDir, jobId);
@@ -60,8 +76,25 @@ export async function keepVeAlive(jobId: string, deps: KeepVeAliveDeps): Promise
   let virt: Virt | undefined;
   let failures = 0;
   let downSince: number | undefined;
+  let polls = 0;
+  let partFailures = 0;
+  const multiNode = record.nodes !== undefined && record.nodes > 1;
+  const watchParts = multiNode ? deps.readParts : undefined;
   try {
     for (;;) {
+      if (watchParts !== undefined && polls++ % (deps.partsEveryPolls ?? 5) === 0) {
+        try {
+          const ended = findEndedPart(await watchParts(jobId), record.startCount);
+          partFailures = 0;
+          if (ended !== undefined) {
+            deps.log(`pbs-ve: part ${String(ended.part)} on ${ended.host || '?'} is ${ended.state}: the job ends`);
+            return 'part-stopped';
+          }
+        } catch (err) {
+          // the inventory being away says nothing about the parts: keep the VE
+          if (partFailures++ % 30 === 0) deps.log(`pbs-ve: cannot read the VE's parts (${(err as Error).message}); still waiting`);
+        }
+      }
       try {
         virt ??= await deps.openVirt(record.roUri);
         const domain = await virt.getDomain(record.domain);
@@ -79,7 +112,7 @@ export async function keepVeAlive(jobId: string, deps: KeepVeAliveDeps): Promise
             return 'failed';
           }
           // a crash, or a rollback under way (the record says starting): the host brings it back
-          if (stop !== 'crashed' && current?.status !== 'starting') {
+          if (multiNode || (stop !== 'crashed' && current?.status !== 'starting')) {
             deps.log(`pbs-ve: domain ${record.domain} is ${stop === 'gone' ? 'gone' : domain?.state ?? 'gone'}: the job ends`);
             return 'guest-stopped';
           }

@@ -1,20 +1,31 @@
 #!/usr/bin/env node
 // The body of every VE job: runs as the VE's owner and lives exactly as long as the VE.
 import { findConfigDir, loadConfig } from '../config/load-config.js';
-import { openReadOnlyVirtAt } from '../config/open-adapters.js';
+import { openInventory, openReadOnlyVirtAt } from '../config/open-adapters.js';
 import { validateJobId } from '../core/build-domain-name.js';
 import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { VeError } from '../core/ve-error.js';
 import { keepVeAlive } from './keep-ve-alive.js';
+import type { VePartRecord } from '../inventory/inventory.js';
 
 const config = loadConfig(findConfigDir(process.env));
 await runHook('job-body', async () => {
   const raw = process.env['SLURM_JOB_ID'] ?? process.env['PBS_JOBID'];
   if (raw === undefined) throw new VeError('no-job-id', 'prereq', 'the job body runs only inside a batch job (SLURM_JOB_ID or PBS_JOBID)');
-  const outcome = await keepVeAlive(validateJobId(raw), {
-    stateDir: config.stateDir, clock: systemClock, openVirt: openReadOnlyVirtAt, pollMs: 2000, recoveryWaitMs: 1000 * (config.recovery?.waitSeconds ?? 600), log: (l) => process.stdout.write(`${l}\n`),
-  });
-  // a VE the host could not recover ends the job as failed, like a refused or missing one
-  return outcome === 'guest-stopped' ? 0 : 1;
+  // one read-only LDAP connection, opened only if the VE has parts on other nodes
+  let inventory: ReturnType<typeof openInventory> | undefined;
+  const readParts = async (jobId: string): Promise<VePartRecord[]> => {
+    inventory ??= openInventory(config, 'read');
+    return (await inventory.listParts?.(jobId)) ?? [];
+  };
+  try {
+    const outcome = await keepVeAlive(validateJobId(raw), {
+      stateDir: config.stateDir, clock: systemClock, openVirt: openReadOnlyVirtAt, pollMs: 2000, recoveryWaitMs: 1000 * (config.recovery?.waitSeconds ?? 600), log: (l) => process.stdout.write(`${l}\n`), readParts,
+    });
+    // a VE the host could not recover ends the job as failed, like a refused or missing one
+    return outcome === 'guest-stopped' || outcome === 'part-stopped' ? 0 : 1;
+  } finally {
+    await inventory?.close();
+  }
 });

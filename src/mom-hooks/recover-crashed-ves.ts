@@ -138,6 +138,11 @@ export async function recoverCrashedVes(host: string, records: readonly VeJobRec
   for (const record of records) {
     const domain = byName.get(record.domain);
     if (record.status !== 'realized' || domain === undefined || (domain.state !== 'shutoff' && domain.state !== 'crashed')) continue;
+    if (record.nodes !== undefined && record.nodes > 1) {
+      // a virtual cluster missing a node is not what was asked for: the part is reported stopped, the VE ends
+      steps.push({ jobId: record.jobId, domain: record.domain, action: 'skipped', detail: 'part of a multi-node VE: not recovered, the VE ends', ms: 0 });
+      continue;
+    }
     let virt: Virt | undefined;
     try {
       virt = await deps.openVirt(record.uri);

@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { findRecordJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { emitVeEvent } from '../prologue/realize-ve.js';
 import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes.js';
 import { dropUnvouchedChanges } from './drop-unvouched-changes.js';
@@ -45,7 +45,8 @@ function readHostRecords(stateDir: string, host: string): VeJobRecord[] {
   } catch {
     return [];
   }
-  return names.map((jobId) => { try { return readVeJobRecord(stateDir, jobId); } catch { return undefined; } })
+  // directory names are job ids, or <jobId>_p<i> for the parts of multi-node VEs
+  return names.map((name) => { try { return readVeJobRecord(stateDir, name); } catch { return undefined; } })
     .filter((r): r is VeJobRecord => r?.host === host);
 }
 
@@ -53,7 +54,7 @@ function readLastReported(stateDir: string, records: readonly VeJobRecord[]): Ma
   const map = new Map<string, VeState>();
   for (const r of records) {
     try {
-      const state = readFileSync(join(findJobDir(stateDir, r.jobId), 'reported'), 'utf8').trim();
+      const state = readFileSync(join(findRecordJobDir(stateDir, r), 'reported'), 'utf8').trim();
       if (isVeState(state)) map.set(r.jobId, state);
     } catch {
       // never reported by this hook: the prologue reported "running"
@@ -97,7 +98,7 @@ async function restoreConsoles(records: readonly VeJobRecord[], deps: ReportHost
         owner = (deps.findOwner ?? findUserIds)(record.owner);
         ids.set(record.owner, owner);
       }
-      const fixed = await restoreConsoleOwnership(findJobDir(deps.config.stateDir, record.jobId), await owner);
+      const fixed = await restoreConsoleOwnership(findRecordJobDir(deps.config.stateDir, record), await owner);
       if (fixed.length > 0) deps.log(`job ${record.jobId}: console log(s) ${fixed.join(', ')} given back to ${record.owner}`);
     } catch (err) {
       deps.log(`job ${record.jobId}: console log ownership not restored: ${err instanceof Error ? err.message : String(err)}`);
@@ -133,7 +134,7 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   const recordOnly: EventSink = { emit: (e) => deps.events.record?.(e) ?? deps.events.emit(e), flush: () => deps.events.flush() };
   for (const change of changes) {
     await emitVeEvent({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
-    writeFileSync(join(findJobDir(deps.config.stateDir, change.record.jobId), 'reported'), `${change.state}\n`, { mode: 0o644 });
+    writeFileSync(join(findRecordJobDir(deps.config.stateDir, change.record), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
   let handledOrphans: HandledOrphan[] = [];

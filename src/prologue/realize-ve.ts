@@ -4,7 +4,9 @@ import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
 import { buildDomainName } from '../core/build-domain-name.js';
 import { readImageManifest } from '../images/image-manifest.js';
 import { findHostVirt } from '../config/load-config.js';
-import { findJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
+import { findPartJobDir, findRecordJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
+import { findPartIndex, listDistinctHosts } from '../core/find-part-index.js';
+import { countVeNodes } from '../core/ve-spec.js';
 import { nextEventSeq } from '../events/next-event-seq.js';
 import { buildDomainXml } from '../virt/build-domain-xml.js';
 import { buildConsoleLogPath, buildVeDomainSpec } from './build-ve-domain-spec.js';
@@ -14,7 +16,8 @@ import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-cons
 import { join } from 'node:path';
 import { buildCloudInitSeed } from '../core/build-cloud-init-seed.js';
 import { createVeSeedWriter, removeVeSeed, type WriteVeSeed } from '../host/ve-seed.js';
-import type { Batch, PelogContext } from '../batch/batch.js';
+import type { Batch, BatchJob, PelogContext } from '../batch/batch.js';
+import { SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
 import type { Virt } from '../virt/virt.js';
 import type { Clock } from '../core/clock.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -51,12 +54,13 @@ export type RealizeOutcome =
 // Events carry the whole VE description so the monitor never has to ask the host.
 export async function emitVeEvent(
   deps: { readonly events: EventSink; readonly clock: Clock; readonly config: PbsVeConfig },
-  record: Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount'>,
+  record: Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount' | 'part' | 'nodes'>,
   state: VeState,
   source: EventSource,
   reason: string,
 ): Promise<void> {
-  const seq = await nextEventSeq(findJobDir(deps.config.stateDir, record.jobId), record.startCount);
+  // each part counts its own seqs (its own directory): the monitor folds parts separately
+  const seq = await nextEventSeq(findRecordJobDir(deps.config.stateDir, record), record.startCount);
   const event: VeEvent = {
     version: 1,
     jobId: record.jobId,
@@ -73,20 +77,46 @@ export async function emitVeEvent(
     domain: record.domain,
     source,
     reason: reason.slice(0, 256),
+    ...(record.nodes !== undefined && record.nodes > 1 ? { part: record.part ?? 0, nodes: record.nodes } : {}),
   };
   await deps.events.emit([event]);
 }
 
+/**
+ * The spec as the batch system holds it (VE_SPEC variable, Slurm comment), for sisters without the script.
+ * Re-validated and checked against the allocation like the script's; a multi-node job whose owner replaced
+ * the variables (qalter -v) before it started has none, and its sister parts are refused.
+ */
+function findSisterSpec(job: BatchJob): VeSpec | undefined {
+  const spec = findJobSpec(job);
+  if (spec !== undefined || job.variables[SPEC_VARIABLE] !== undefined) return spec;
+  // a multi-node job without any copy: a VE job only if its name says so, and then a refusal the owner can read
+  if (!job.name.startsWith('ve-')) return undefined;
+  throw new VeError('spec-missing', 'prereq', `job ${job.jobId}: this sister host has no job script and the job's ${SPEC_VARIABLE} variable is gone (qalter -v replaced it?)`, { field: 'spec' });
+}
+
 // Phase 1+2 (no side effects): find the spec, check it and the host can serve it.
-async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec: VeSpec; startCount: number } | undefined> {
-  const script = await deps.readJobScript();
+async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec: VeSpec; startCount: number; part: number } | undefined> {
+  // a TORQUE sister holds no job script (only the mother superior does): there the batch system's copy of the spec counts
+  const script = await deps.readJobScript().catch((err: unknown) => { if (ctx.sister) return undefined; throw err; });
   const token = script === undefined ? undefined : findSpecToken(script);
-  if (token === undefined) return undefined;
-  const spec = decodeVeSpec(token);
+  if (token === undefined && !ctx.sister) return undefined;
   const job = await deps.batch.getJob(ctx.jobId);
   if (job === undefined) throw new VeError('job-unknown', 'environment', `job ${ctx.jobId}: the batch system does not know it`);
-  checkSpecFitsAllocation(spec, job.resources);
-  return { spec, startCount: job.startCount };
+  const spec = token === undefined ? findSisterSpec(job) : decodeVeSpec(token);
+  if (spec === undefined) return undefined;
+  checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
+  // a single-node VE is part 0 on the job's first host and nothing on others (a job submitted by hand with
+  // more nodes than its spec); a part's index comes from the trusted host list only
+  if (countVeNodes(spec) === 1 && ctx.sister) return undefined;
+  const hosts = ctx.jobHosts ?? job.execHosts;
+  // a scheduler that packs "nodes" onto one host (Moab without EXACTNODE) would leave parts unrealized
+  if (countVeNodes(spec) > 1 && listDistinctHosts(hosts).length < countVeNodes(spec)) {
+    throw new VeError('parts-share-host', 'prereq', `nodes: the job got ${listDistinctHosts(hosts).length} distinct host(s) (${hosts.join(',')}) for ${countVeNodes(spec)} parts; one part per host`, { field: 'nodes' });
+  }
+  const part = countVeNodes(spec) === 1 ? 0 : findPartIndex(ctx.host, hosts);
+  if (part >= countVeNodes(spec)) return undefined;
+  return { spec, startCount: job.startCount, part };
 }
 
 /**
@@ -106,20 +136,21 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const started = Date.now();
   const checked = await checkVeJob(ctx, deps);
   if (checked === undefined) return { kind: 'not-a-ve' };
-  const { spec, startCount } = checked;
-  const domain = buildDomainName(ctx.jobId);
-  const base = { jobId: ctx.jobId, spec, owner: ctx.user, host: ctx.host, domain, startCount };
+  const { spec, startCount, part } = checked;
+  const nodes = countVeNodes(spec);
+  const domain = buildDomainName(ctx.jobId, part);
+  const base = { jobId: ctx.jobId, spec, owner: ctx.user, host: ctx.host, domain, startCount, ...(nodes > 1 ? { part, nodes } : {}) };
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw new VeError('image-type-mismatch', 'prereq', `image: "${spec.image}" is a ${image.type} image, the VE is ${spec.type}`, { field: 'image' });
   // built (and so checked) before any side effect; only images that read a seed get one
-  const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname: spec.name, sshKeys: spec.sshKeys ?? [] }) : undefined;
+  const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname: part === 0 ? spec.name : `${spec.name}-${String(part)}`, sshKeys: spec.sshKeys ?? [] }) : undefined;
   if (seed === undefined && (spec.sshKeys ?? []).length > 0) {
     throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" does not read a cloud-init seed, so SSH keys cannot reach it`, { field: 'ssh-key' });
   }
   const hostVirt = findHostVirt(deps.config, ctx.host);
   const uri = spec.type === 'lxc' ? hostVirt.lxcUri : hostVirt.qemuUri;
   const roUri = spec.type === 'lxc' ? hostVirt.roLxcUri : hostVirt.roQemuUri;
-  const jobDir = findJobDir(deps.config.stateDir, ctx.jobId);
+  const jobDir = findPartJobDir(deps.config.stateDir, ctx.jobId, part);
   const dataDisks = spec.disks ?? [];
   // still no side effect: the owner exists here, the host has the room, the accelerator is known
   const owner = await (deps.findOwner ?? findUserIds)(ctx.user);

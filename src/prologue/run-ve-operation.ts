@@ -48,6 +48,8 @@ async function authorizeOperation(ctx: PelogContext, op: VeOperation, deps: VeOp
   if (record?.status !== 'realized' || record.owner !== target.owner || record.host !== ctx.host) {
     throw refuse(`job ${op.target} has no running VE on ${ctx.host} (${record === undefined ? 'not a VE job' : record.status})`);
   }
+  // a snapshot of one part of a multi-node VE would be a snapshot of nothing the owner could roll back to
+  if (record.nodes !== undefined && record.nodes > 1) throw refuse(`job ${op.target} is a VE of ${record.nodes} nodes: snapshots of multi-node VEs are not supported yet`);
   return record;
 }
 

@@ -7,7 +7,7 @@ import { SPEC_COMMENT_PREFIX, SPEC_VARIABLE, findJobSpec } from '../batch/find-j
 import type { Batch } from '../batch/batch.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
-import type { VeSpec } from '../core/ve-spec.js';
+import { countVeNodes, type VeSpec } from '../core/ve-spec.js';
 
 export interface CreateVeDeps {
   readonly batch: Batch;
@@ -44,7 +44,9 @@ async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise
   }
   const maxVcpus = Math.max(1, ...nodes.map((n) => n.cpus));
   const maxMemoryMiB = Math.max(deps.config.minMemoryMiB, ...nodes.map((n) => n.memoryMiB ?? 0));
-  return validateVeSpec(raw, { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB });
+  // a VE of N nodes needs N hosts with the feature: one part per host
+  const maxNodes = Math.max(1, Math.min(deps.config.batch.maxNodes ?? 1, nodes.length));
+  return validateVeSpec(raw, { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB, maxNodes });
 }
 
 // Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
@@ -81,11 +83,12 @@ export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jo
   const jobId = await deps.batch.submit({
     name: `ve-${spec.name}`,
     queue: deps.config.batch.veQueue,
+    // the port's sizes are per node, like the spec's: each part gets vcpus and memory of its own
     cpus: spec.vcpus,
     memoryMiB: spec.memoryMiB,
     walltimeSeconds: spec.leaseSeconds,
     features: [spec.type],
-    nodeCount: 1,
+    nodeCount: countVeNodes(spec),
     variables: { [SPEC_VARIABLE]: token },
     comment: SPEC_COMMENT_PREFIX + token,
     script: buildVeJobScript(spec, deps.config, deps.configDir),

@@ -16,6 +16,8 @@ export interface VeRow {
   readonly owner: string;
   readonly image: string;
   readonly lastChange: string;
+  /** how many nodes (parts) the VE spans; vcpus and memory are per node */
+  readonly nodes: number;
 }
 
 export interface ListVesDeps {
@@ -25,7 +27,7 @@ export interface ListVesDeps {
 }
 
 function toRow(ve: VeRecord): VeRow {
-  return { name: ve.name, state: ve.state, host: ve.host, jobId: ve.jobId, type: ve.type, vcpus: ve.vcpus, memoryMiB: ve.memoryMiB, owner: ve.owner, image: ve.image, lastChange: ve.lastChange };
+  return { name: ve.name, state: ve.state, host: ve.host, jobId: ve.jobId, type: ve.type, vcpus: ve.vcpus, memoryMiB: ve.memoryMiB, owner: ve.owner, image: ve.image, lastChange: ve.lastChange, nodes: ve.nodes ?? 1 };
 }
 
 // A queued job is a VE-to-be: users see it as pending before any host has touched it.
@@ -34,7 +36,7 @@ function toPendingRow(job: BatchJob): VeRow | undefined {
   if (spec === undefined || (job.state !== 'queued' && job.state !== 'held' && job.state !== 'running')) return undefined;
   return {
     name: spec.name, state: 'pending', host: '', jobId: job.jobId, type: spec.type, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB,
-    owner: job.owner, image: spec.image, lastChange: job.submitTime === undefined ? '' : new Date(job.submitTime * 1000).toISOString(),
+    owner: job.owner, image: spec.image, lastChange: job.submitTime === undefined ? '' : new Date(job.submitTime * 1000).toISOString(), nodes: spec.nodes ?? 1,
   };
 }
 
@@ -56,8 +58,9 @@ export async function listVes(deps: ListVesDeps, options: { readonly all: boolea
 
 // Columns as a PBS administrator expects from qstat: fixed order, human units, one VE per line.
 export function formatVeTable(rows: readonly VeRow[]): string {
-  const header = ['NAME', 'STATE', 'HOST', 'JOB', 'TYPE', 'CPUS', 'MEMORY', 'OWNER', 'IMAGE'];
-  const body = rows.map((r) => [r.name, r.state, r.host || '-', r.jobId, r.type, String(r.vcpus), `${r.memoryMiB} MiB`, r.owner, r.image]);
+  // NODES last, so scripts that cut the older columns keep working; CPUS and MEMORY are per node
+  const header = ['NAME', 'STATE', 'HOST', 'JOB', 'TYPE', 'CPUS', 'MEMORY', 'OWNER', 'IMAGE', 'NODES'];
+  const body = rows.map((r) => [r.name, r.state, r.host || '-', r.jobId, r.type, String(r.vcpus), `${r.memoryMiB} MiB`, r.owner, r.image, String(r.nodes)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
   return [header, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
 }

@@ -51,17 +51,18 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .description('submit one batch job that becomes the VE; prints the job id')
   .addOption(new Option('--type <type>', 'kvm (QEMU/KVM machine) or lxc (container)').makeOptionMandatory())
   .requiredOption('--image <name>', 'catalog image name (see the image catalog)')
-  .option('--vcpus <n>', 'virtual cpus', '1')
-  .option('--memory <size>', 'memory: 256, 256M, 2G', '256')
+  .option('--vcpus <n>', 'virtual cpus (per node)', '1')
+  .option('--memory <size>', 'memory (per node): 256, 256M, 2G', '256')
+  .option('--nodes <n>', 'nodes the VE spans, one domain (part) on each', '1')
   .option('--lease <duration>', 'how long the VE may live: 90m, 2h, 1d, HH:MM:SS', '1h')
   .option('--disk <size>', 'kvm: an extra empty data disk (vdb, vdc, ...), e.g. 10G; repeat for more (at most 4)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--keep-disk', 'keep the data disks when the VE ends (moved to <stateDir>/kept/<you>/)')
   .option('--ssh-key <file>', 'cloud-init images: a public key file for the guest (default: your ~/.ssh/id_{ed25519,ecdsa,rsa}.pub); repeat for more', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--json', 'print the result as JSON')
-  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; disk: string[]; keepDisk?: boolean; sshKey: string[]; json?: boolean }) => {
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; keepDisk?: boolean; sshKey: string[]; json?: boolean }) => {
     await runUserCommand(async (deps) => {
       const raw = {
-        name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease, disks: o.disk,
+        name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, nodes: o.nodes, lease: o.lease, disks: o.disk,
         ...(o.keepDisk === true ? { keepDisks: true } : {}),
         ...(o.sshKey.length === 0 ? {} : { sshKeys: readSshKeyFiles(o.sshKey) }),
       };

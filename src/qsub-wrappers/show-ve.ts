@@ -2,12 +2,14 @@ import { VeError } from '../core/ve-error.js';
 import { JOB_ID_PATTERN } from '../core/build-domain-name.js';
 import { listVes, type ListVesDeps, type VeRow } from './list-ves.js';
 import type { BatchJob } from '../batch/batch.js';
-import type { HistoryRecord } from '../inventory/inventory.js';
+import type { HistoryRecord, VePartRecord } from '../inventory/inventory.js';
 
 export interface VeDetails {
   readonly ve: VeRow;
   readonly history: readonly HistoryRecord[];
   readonly job: BatchJob | undefined;
+  /** multi-node VEs: one per node, part order; empty for single-node VEs */
+  readonly parts: readonly VePartRecord[];
 }
 
 // Names are per owner and reused after destroy: the newest live VE wins, else the newest of any state.
@@ -26,20 +28,34 @@ export async function findVe(deps: ListVesDeps, nameOrJobId: string, owner: stri
 /** `ve show`: every attribute, the job as the batch system sees it, and the state history. */
 export async function showVe(deps: ListVesDeps, nameOrJobId: string, owner: string | undefined): Promise<VeDetails> {
   const ve = await findVe(deps, nameOrJobId, owner);
-  const [history, job] = await Promise.all([deps.inventory.listHistory(ve.jobId), deps.batch.getJob(ve.jobId)]);
-  return { ve, history, job };
+  const listParts = deps.inventory.listParts;
+  const [history, job, parts] = await Promise.all([
+    deps.inventory.listHistory(ve.jobId), deps.batch.getJob(ve.jobId),
+    ve.nodes > 1 && listParts !== undefined ? listParts(ve.jobId) : Promise.resolve([]),
+  ]);
+  return { ve, history, job, parts };
 }
 
 export function formatVeDetails(d: VeDetails): string {
   const v = d.ve;
   const lines = [
     `name:        ${v.name}`, `state:       ${v.state}`, `owner:       ${v.owner}`, `job:         ${v.jobId}${d.job === undefined ? ' (gone from the batch system)' : ` (${d.job.rawState} in ${d.job.queue})`}`,
-    `host:        ${v.host || '-'}`, `type:        ${v.type}`, `image:       ${v.image}`, `vcpus:       ${v.vcpus}`, `memory:      ${v.memoryMiB} MiB`,
+    `host:        ${v.host || '-'}`, ...(v.nodes > 1 ? [`nodes:       ${v.nodes}`] : []), `type:        ${v.type}`, `image:       ${v.image}`, `vcpus:       ${v.vcpus}`, `memory:      ${v.memoryMiB} MiB`,
     `last change: ${v.lastChange || '-'}`,
   ];
   if (d.job?.resources.walltimeSeconds !== undefined) lines.push(`lease:       ${d.job.resources.walltimeSeconds} s`);
+  if (v.nodes > 1) {
+    lines.push(`parts (vcpus and memory each):`);
+    for (let i = 0; i < v.nodes; i++) {
+      const p = d.parts.find((x) => x.part === i);
+      lines.push(p === undefined ? `  part ${i}  (not reported yet)` : `  part ${i}  ${p.state.padEnd(9)} ${p.host || '-'}  ${p.domain || '-'}  ${p.lastChange || '-'}`);
+    }
+  }
   lines.push('history:');
-  for (const h of d.history) lines.push(`  ${h.at}  ${(h.oldState ?? '-').padEnd(9)} -> ${h.state.padEnd(9)} ${h.host || '-'}  ${h.source}: ${h.reason}`);
+  for (const h of d.history) {
+    const part = h.part === undefined ? '' : `part ${h.part} `;
+    lines.push(`  ${h.at}  ${part}${(h.oldState ?? '-').padEnd(9)} -> ${h.state.padEnd(9)} ${h.host || '-'}  ${h.source}: ${h.reason}`);
+  }
   if (d.history.length === 0) lines.push('  (none yet)');
   return lines.join('\n');
 }

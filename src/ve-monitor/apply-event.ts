@@ -1,5 +1,6 @@
 import { VeError } from '../core/ve-error.js';
 import { foldEvent } from '../core/fold-event.js';
+import { foldMultiNodeVe, foldPartEvent } from '../core/fold-part-event.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { VeEvent } from '../core/ve-event.js';
 
@@ -13,6 +14,7 @@ const MAX_CAS_RETRIES = 20;
  * history write was lost re-adds the history, so replays, duplicates and late events leave LDAP correct.
  */
 export async function applyEvent(inventory: Inventory, event: VeEvent): Promise<ApplyResult> {
+  if (event.part !== undefined && event.nodes !== undefined) return applyPartEvent(inventory, { ...event, part: event.part, nodes: event.nodes });
   for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
     const current = await inventory.getVe(event.jobId);
     const { record, history } = foldEvent(current, event);
@@ -29,6 +31,67 @@ export async function applyEvent(inventory: Inventory, event: VeEvent): Promise<
     }
     await inventory.addHistory(history);
     return 'applied';
+  }
+  throw new VeError('inventory-contention', 'environment', `job ${event.jobId}: VE entry kept changing under ${MAX_CAS_RETRIES} attempts`);
+}
+
+type PartEvent = VeEvent & { readonly part: number; readonly nodes: number };
+
+// Creating the parent first: a part entry and its history are children of the VE entry.
+async function ensureVeEntry(inventory: Inventory, event: PartEvent): Promise<void> {
+  if (await inventory.getVe(event.jobId) !== undefined) return;
+  const record = foldMultiNodeVe(undefined, event, []);
+  if (record === undefined) return;
+  try {
+    await inventory.createVe(record);
+  } catch (err) {
+    if (!(err instanceof VeError && err.code === 'inventory-exists')) throw err;
+  }
+}
+
+/**
+ * A multi-node VE's event: the part's entry by compare-and-swap on the part's own seq, its history
+ * under the part, then the VE entry's derived state (running only when all parts run) by compare-and-swap.
+ */
+async function applyPartEvent(inventory: Inventory, event: PartEvent): Promise<ApplyResult> {
+  const { getPart, listParts, createPart, updatePart } = inventory;
+  if (getPart === undefined || listParts === undefined || createPart === undefined || updatePart === undefined) {
+    throw new VeError('inventory-no-parts', 'environment', `job ${event.jobId}: this inventory cannot store the parts of a multi-node VE`);
+  }
+  await ensureVeEntry(inventory, event);
+  let applied = false;
+  for (let attempt = 0; attempt < MAX_CAS_RETRIES && !applied; attempt++) {
+    const current = await getPart(event.jobId, event.part);
+    const { part, history } = foldPartEvent(current, event);
+    if (part === undefined) return (await inventory.addHistory(history)) ? 'stale' : 'duplicate';
+    if (current === undefined) {
+      try {
+        await createPart(part);
+      } catch (err) {
+        if (err instanceof VeError && err.code === 'inventory-exists') continue;
+        throw err;
+      }
+    } else if (!(await updatePart(part, current.seq))) {
+      continue;
+    }
+    await inventory.addHistory(history);
+    applied = true;
+  }
+  if (!applied) throw new VeError('inventory-contention', 'environment', `job ${event.jobId} part ${event.part}: part entry kept changing under ${MAX_CAS_RETRIES} attempts`);
+  for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
+    const current = await inventory.getVe(event.jobId);
+    const record = foldMultiNodeVe(current, event, await listParts(event.jobId));
+    if (record === undefined) return 'applied';
+    if (current === undefined) {
+      try {
+        await inventory.createVe(record);
+        return 'applied';
+      } catch (err) {
+        if (err instanceof VeError && err.code === 'inventory-exists') continue;
+        throw err;
+      }
+    }
+    if (await inventory.updateVe(record, current.seq)) return 'applied';
   }
   throw new VeError('inventory-contention', 'environment', `job ${event.jobId}: VE entry kept changing under ${MAX_CAS_RETRIES} attempts`);
 }

@@ -36,8 +36,8 @@ function writeTorqueStubs(): void {
 }
 
 // The job as qstat -f -x shows it (shape of test/fixtures/torque/qstat-f-x-running.xml).
-function writeJobXml(jobId: string, startCount: number): void {
-  const xml = `<?xml version="1.0"?>\n<Data><Job><Job_Id>${jobId}</Job_Id><Job_Name>ve-web1</Job_Name><Job_Owner>${USER}@vm</Job_Owner><job_state>R</job_state><queue>batch</queue><server>vm</server><exec_host>vm/0</exec_host><Resource_List><nodes>1:ppn=1:lxc</nodes><walltime>02:00:00</walltime><mem>256mb</mem><nodect>1</nodect><neednodes>1:ppn=1:lxc</neednodes></Resource_List><session_id>4242</session_id><Variable_List>PBS_O_QUEUE=batch,PBS_O_LOGNAME=${USER}</Variable_List><euser>${USER}</euser><egroup>${USER}</egroup><start_count>${startCount}</start_count><start_time>1795431435</start_time><qtime>1795431435</qtime></Job></Data>\n`;
+function writeJobXml(jobId: string, startCount: number, multi?: { execHost: string; nodes: string; mem: string; specToken: string }): void {
+  const xml = `<?xml version="1.0"?>\n<Data><Job><Job_Id>${jobId}</Job_Id><Job_Name>ve-web1</Job_Name><Job_Owner>${USER}@vm</Job_Owner><job_state>R</job_state><queue>batch</queue><server>vm</server><exec_host>${multi?.execHost ?? 'vm/0'}</exec_host><Resource_List><nodes>${multi?.nodes ?? '1:ppn=1:lxc'}</nodes><walltime>02:00:00</walltime><mem>${multi?.mem ?? '256mb'}</mem><nodect>1</nodect><neednodes>${multi?.nodes ?? '1:ppn=1:lxc'}</neednodes></Resource_List><session_id>4242</session_id><Variable_List>PBS_O_QUEUE=batch,PBS_O_LOGNAME=${USER}${multi === undefined ? '' : `,VE_SPEC=${multi.specToken}`}</Variable_List><euser>${USER}</euser><egroup>${USER}</egroup><start_count>${startCount}</start_count><start_time>1795431435</start_time><qtime>1795431435</qtime></Job></Data>\n`;
   writeFileSync(join(stub, 'jobs', `${jobId}.xml`), xml);
 }
 
@@ -70,9 +70,9 @@ function writeJobScript(site: Site, jobId: string, specLine: string | undefined)
 }
 
 // argv exactly as a TORQUE 6.1 mom passes it (fixtures pelog/prologue.15.vm.txt, epilogue.15.vm.txt)
-function runPelog(site: Site, kind: 'prologue' | 'epilogue', jobId: string, script: string, queue = 'batch', exit = '0') {
-  const resources = 'nodes=1:ppn=1:lxc,walltime=02:00:00,mem=256mb';
-  const argv = kind === 'prologue'
+function runPelog(site: Site, kind: 'prologue' | 'epilogue' | 'prologue.parallel' | 'epilogue.parallel', jobId: string, script: string, queue = 'batch', exit = '0',
+  resources = 'nodes=1:ppn=1:lxc,walltime=02:00:00,mem=256mb') {
+  const argv = kind.startsWith('prologue')
     ? [jobId, USER, USER, 've-web1', resources, queue, '', script]
     : [jobId, USER, USER, 've-web1', '4242', resources, 'cput=00:00:00,mem=6788kb,walltime=00:00:25', queue, '', exit, script];
   return runCommand('env', ['-i', 'PATH=/bin:/usr/bin', `PBS_JOBID=${jobId}`, join(site.pbsHome, 'mom_priv', kind), ...argv], { timeoutMs: 120_000 });
@@ -178,4 +178,31 @@ void t.test('a host fault requeues (exit 2) until the third start, then aborts a
   t.equal(last.exitCode, 1, 'aborted at the last start');
   t.match(last.stderr, /host-fault-retries-exhausted/);
   t.match(readFileSync(join(stub, 'calls', 'pbsnodes'), 'utf8'), /^-o -N pbs-ve: [a-z-]+ on \S+ \(job 19\.vm\): /m, 'node taken offline with a note');
+});
+
+void t.test('prologue.parallel on a sister realizes part 1 of a two-node VE; epilogue.parallel removes it', async (t) => {
+  const site = await makeSite('sister', lib.nodes['vm']?.lxcUri ?? '');
+  const me = hostname().split('.')[0] ?? hostname();
+  const spec = { version: 1 as const, name: 'pair1', type: 'lxc' as const, image: 'tiny', vcpus: 1, memoryMiB: 64, leaseSeconds: 7200, nodes: 2 };
+  // qsub -l nodes=2:ppn=1:lxc,mem=128mb (mem is the job's total in TORQUE: 2 x 64); the mother superior is another host
+  writeJobXml('21.vm', 1, { execHost: `othermom/0+${me}/0`, nodes: '2:ppn=1:lxc', mem: '128mb', specToken: encodeVeSpec(spec) });
+  // a sister has no job script: the path TORQUE would pass points nowhere on this host
+  const missing = join(site.pbsHome, 'mom_priv', 'jobs', '21.vm15003.SC');
+  const resources = 'nodes=2:ppn=1:lxc,walltime=02:00:00,mem=128mb';
+  const pro = await runPelog(site, 'prologue.parallel', '21.vm', missing, 'batch', '0', resources);
+  t.equal(pro.exitCode, 0, pro.stderr);
+  const uri = lib.nodes['vm']?.lxcUri ?? '';
+  t.equal((await runCommand('virsh', ['-c', uri, 'domstate', 'pbsve-21.vm_p1'], {})).stdout.trim(), 'running', 'part 1 is this host\'s');
+  t.notMatch((await runCommand('virsh', ['-c', uri, 'list', '--all', '--name'], {})).stdout, /^pbsve-21\.vm$/m, 'part 0 is the mother superior\'s business');
+  t.match(await runSubmittedEventJobs(), /applied 1/);
+  const inv = createLdapInventory({ url: ldap.url, baseDn: ldap.baseDn });
+  t.teardown(() => inv.close());
+  t.same((await inv.listParts?.('21.vm'))?.map((p) => [p.part, p.state, p.host]), [[1, 'running', me]]);
+  t.equal((await inv.getVe('21.vm'))?.state, 'starting', 'the VE runs only when part 0 runs too');
+
+  const epi = await runPelog(site, 'epilogue.parallel', '21.vm', missing, 'batch', '271', resources);
+  t.equal(epi.exitCode, 0, epi.stderr);
+  t.not((await runCommand('virsh', ['-c', uri, 'domstate', 'pbsve-21.vm_p1'], {})).exitCode, 0, 'part 1 undefined');
+  await runSubmittedEventJobs();
+  t.same((await inv.listParts?.('21.vm'))?.map((p) => [p.part, p.state]), [[1, 'destroyed']]);
 });

@@ -26,6 +26,7 @@ void t.test('prolog of a two-node job on its first node', (t) => {
     exitStatus: undefined,
     resources: { cpus: 2, nodeCount: 2, features: ['kvm', 'lxc'] },
     sister: false,
+    jobHosts: ['node1', 'node2'],
   });
   t.end();
 });

@@ -55,7 +55,7 @@ void t.test('nodeList: Slurm --nodelist, TORQUE nodes=<host>; one plain host per
   t.same(buildSlurmSbatchArgs({ ...request, nodeCount: 2, cpus: 1, nodeList: ['a', 'b'] }).filter((a) => a.startsWith('--nodelist')), ['--nodelist=a,b']);
   const torque = buildTorqueQsubArgs({ ...request, nodeList: ['node1.cluster'] });
   t.equal(torque[torque.indexOf('-l') + 1], 'nodes=node1.cluster:ppn=1,mem=64mb,walltime=00:15:00');
-  const torque2 = buildTorqueQsubArgs({ ...request, cpus: 4, nodeCount: 2, features: ['kvm'], nodeList: ['n1', 'n2'] });
+  const torque2 = buildTorqueQsubArgs({ ...request, cpus: 2, nodeCount: 2, features: ['kvm'], nodeList: ['n1', 'n2'] });
   t.match(torque2[torque2.indexOf('-l') + 1], /^nodes=n1:ppn=2:kvm\+n2:ppn=2:kvm,/);
   for (const nodeList of [['node[1-2]'], ['a,b'], ['a b'], [''], ['-x'], ['a', 'b'], []]) {
     t.throws(() => buildSlurmSbatchArgs({ ...request, nodeList }), { code: 'invalid-field', field: 'nodeList' }, `slurm ${JSON.stringify(nodeList)}`);

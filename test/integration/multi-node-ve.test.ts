@@ -1,0 +1,111 @@
+// A VE of two nodes on the real Slurm sandbox: with PrologFlags=Alloc the Prolog of each allocated node
+// realizes its part (node1 part 0 pbsve-<job>, node2 part 1 pbsve-<job>_p1) through that node's own
+// libvirtd, LDAP holds the VE and one entry per part, and each node's Epilog tears down its own part.
+import t from 'tap';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommand } from '../../src/core/run-command.js';
+import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
+import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
+import { waitFor } from '../harness/wait-for.js';
+
+interface Row { name: string; state: string; host: string; jobId: string; nodes: number; vcpus: number; memoryMiB: number }
+interface Part { part: number; state: string; host: string; domain: string }
+
+const dir = mkdtempSync('/tmp/pbsve-multi-');
+const portBase = 20_000 + Math.floor(Math.random() * 200) * 60;
+let info: SandboxInfo;
+const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
+
+async function virshList(node: string): Promise<string> {
+  const uri = info.nodes[node]?.lxcUri ?? '';
+  return (await runCommand('virsh', ['-c', uri, 'list', '--all', '--name'], { timeoutMs: 20_000 })).stdout;
+}
+
+async function domState(node: string, domain: string): Promise<string> {
+  return (await runCommand('virsh', ['-c', info.nodes[node]?.lxcUri ?? '', 'domstate', domain], { timeoutMs: 20_000 })).stdout.trim();
+}
+
+async function rows(): Promise<Row[]> {
+  const r = await runVeAs(info, user, ['list', '--json', '--all']);
+  if (r.exitCode !== 0) throw new Error(`ve list failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as Row[];
+}
+
+t.before(async () => {
+  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
+  info = await startSandbox({ dir, portBase });
+});
+t.teardown(async () => {
+  if (process.env['KEEP_SANDBOX'] === '1') return;
+  const problems = await stopSandbox(dir);
+  if (problems.length > 0) console.error(problems.join('\n'));
+  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
+});
+
+void t.test('more nodes than the cluster has hosts with the feature is refused before submission', async (t) => {
+  const r = await runVeAs(info, user, ['create', 'big1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--nodes', '3']);
+  t.equal(r.exitCode, 2);
+  t.match(r.stderr, /nodes: must be a whole number from 1 to 2/);
+});
+
+void t.test('ve create --nodes 2: one part per node, both running in LDAP, ve destroy removes both', async (t) => {
+  const t0 = Date.now();
+  const created = await runVeAs(info, user, ['create', 'pair1', '--type', 'lxc', '--image', 'tiny', '--vcpus', '1', '--memory', '64', '--lease', '1h', '--nodes', '2']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  t.match(jobId, /^[0-9]+$/);
+
+  const msToRunning = await waitForLdapState(info, user, 'pair1', 'running', 120_000);
+  t.comment(`ve create --nodes 2 -> LDAP running (both parts): ${Date.now() - t0} ms (poll ${msToRunning} ms)`);
+  const squeue = (await runCommand('squeue', ['-h', '-j', jobId, '-o', '%T %D %N'], { env: info.env })).stdout.trim();
+  t.match(squeue, /^RUNNING 2 node\[1-2\]$/, 'one job on two nodes');
+
+  t.equal(await domState('node1', `pbsve-${jobId}`), 'running', 'part 0 on node1\'s libvirtd');
+  t.equal(await domState('node2', `pbsve-${jobId}_p1`), 'running', 'part 1 on node2\'s libvirtd');
+  t.notMatch(await virshList('node1'), new RegExp(`pbsve-${jobId}_p1`), 'part 1 only on node2');
+  t.notMatch(await virshList('node2'), new RegExp(`^pbsve-${jobId}$`, 'm'), 'part 0 only on node1');
+  t.ok(existsSync(join(dir, 'state/jobs', jobId, 've.json')) && existsSync(join(dir, 'state/jobs', `${jobId}_p1`, 've.json')),
+    'one record per part in the shared state directory');
+
+  const inv = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
+  t.teardown(() => inv.close());
+  const parts = await inv.listParts?.(jobId) ?? [];
+  t.same(parts.map((p) => [p.part, p.state, p.host, p.domain]), [[0, 'running', 'node1', `pbsve-${jobId}`], [1, 'running', 'node2', `pbsve-${jobId}_p1`]]);
+  const ve = await inv.getVe(jobId);
+  t.equal(ve?.nodes, 2);
+  t.equal(ve?.host, 'node1');
+
+  const row = (await rows()).find((r) => r.jobId === jobId);
+  t.equal(row?.nodes, 2, 've list: the node count');
+  t.equal(row?.vcpus, 1, 've list: vcpus per node');
+  const show = await runVeAs(info, user, ['show', 'pair1']);
+  t.equal(show.exitCode, 0, show.stderr);
+  t.match(show.stdout, /nodes: +2/);
+  t.match(show.stdout, new RegExp(`part 0 +running +node1 +pbsve-${jobId} `));
+  t.match(show.stdout, new RegExp(`part 1 +running +node2 +pbsve-${jobId}_p1 `));
+  const json = JSON.parse((await runVeAs(info, user, ['show', 'pair1', '--json'])).stdout) as { parts: Part[]; history: { state: string; part?: number }[] };
+  t.equal(json.parts.length, 2);
+  t.same(json.history.map((h) => `${h.part ?? '-'}:${h.state}`).sort(), ['0:running', '1:running']);
+
+  // the job body on node1 keeps the job alive while both parts run
+  await new Promise((r) => setTimeout(r, 5000));
+  t.equal((await inv.getVe(jobId))?.state, 'running', 'still running after a few polls of the job body');
+
+  const t1 = Date.now();
+  const destroyed = await runVeAs(info, user, ['destroy', 'pair1', '--wait', '120s']);
+  t.equal(destroyed.exitCode, 0, destroyed.stderr);
+  t.comment(`ve destroy -> LDAP destroyed: ${Date.now() - t1} ms`);
+  await waitFor('both parts destroyed in LDAP', 60_000, async () => {
+    const p = await inv.listParts?.(jobId) ?? [];
+    return p.length === 2 && p.every((x) => x.state === 'destroyed') ? true : undefined;
+  });
+  t.equal((await inv.getVe(jobId))?.state, 'destroyed');
+  t.notMatch(await virshList('node1'), new RegExp(`pbsve-${jobId}`), 'node1: part 0 gone');
+  t.notMatch(await virshList('node2'), new RegExp(`pbsve-${jobId}`), 'node2: part 1 gone');
+  t.notOk(existsSync(join(dir, 'state/jobs', `${jobId}_p1`, 'rootfs')), 'part 1\'s disk removed');
+  t.notOk(existsSync(join(dir, 'state/jobs', jobId, 'rootfs')), 'part 0\'s disk removed');
+  const history = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; part?: number }[] };
+  t.same(history.history.map((h) => `${h.part ?? '-'}:${h.state}`).sort(), ['0:destroyed', '0:running', '1:destroyed', '1:running']);
+});
