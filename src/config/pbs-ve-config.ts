@@ -1,4 +1,5 @@
 // The shape of /etc/pbs-ve/config.json: the same file on every host, no secrets in it.
+import type { NetworkConfig } from './network-config.js';
 
 export interface HostVirtConfig {
   /** libvirt URI for LXC VEs on this host (root) */
@@ -57,4 +58,6 @@ export interface PbsVeConfig {
   readonly minMemoryMiB: number;
   /** ve-monitor alerts: absolute path of a command + its arguments; the alert text goes to its stdin */
   readonly alertCommand?: readonly string[];
+  /** VE networks (src/config/network-config.ts); absent = defaults (one default network per host) */
+  readonly network?: NetworkConfig;
 }

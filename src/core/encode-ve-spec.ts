@@ -12,6 +12,7 @@ export function encodeVeSpec(spec: VeSpec): string {
     name: spec.name, type: spec.type, image: spec.image, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, leaseSeconds: spec.leaseSeconds,
     ...(disks.length === 0 ? {} : { disks }),
     ...(spec.keepDisks === true ? { keepDisks: true } : {}),
+    ...(spec.networks === undefined || spec.networks.length === 0 ? {} : { networks: spec.networks }),
   });
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
@@ -35,8 +36,9 @@ export function decodeVeSpec(token: string): VeSpec {
   const o = parsed as Record<string, unknown>;
   // bounds here are only sanity limits; the prologue checks the real allocation afterwards
   return validateVeSpec(
-    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'] },
-    { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1 },
+    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], networks: o['networks'] },
+    // NIC count: the prologue checks the host's configured maximum (network.maxNics) afterwards
+    { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1, maxNics: 64 },
   );
 }
 

@@ -34,6 +34,8 @@ export function foldEvent(current: VeRecord | undefined, event: VeEvent): FoldRe
     domain: event.domain,
     seq: event.seq,
     lastChange: event.at,
+    // events that do not know the NICs (epilogue of an old version, monitor guesses) keep what is stored
+    ...(event.nics === undefined ? (current?.nics === undefined ? {} : { nics: current.nics }) : { nics: event.nics }),
   };
   return { record, history };
 }

@@ -1,5 +1,6 @@
 import type { VeState } from './ve-state.js';
 import type { VeType } from './ve-type.js';
+import type { VeNic } from './ve-nic.js';
 
 export type EventSource = 'prologue' | 'epilogue' | 'job-body' | 'mom-hook' | 'reconcile' | 'recovery';
 
@@ -22,4 +23,6 @@ export interface VeEvent {
   readonly source: EventSource;
   /** why, in a few words: "domain running", "job cancelled", "guest powered off" */
   readonly reason: string;
+  /** the VE's NICs in order (nic0, nic1, ...), with IPs once known; absent = not known to the sender */
+  readonly nics?: readonly VeNic[];
 }

@@ -13,4 +13,6 @@ export interface VeSpec {
   readonly disks?: readonly number[];
   /** true: the epilogue keeps the data disks for the owner instead of deleting them */
   readonly keepDisks?: boolean;
+  /** one NIC per entry, in order (nic0, nic1, ...); absent = one NIC on the host's default network */
+  readonly networks?: readonly string[];
 }

@@ -4,6 +4,8 @@ import { isVeType } from '../core/ve-type.js';
 import { JOB_ID_PATTERN } from '../core/build-domain-name.js';
 import { IMAGE_NAME_PATTERN, VE_NAME_PATTERN } from '../core/validate-ve-spec.js';
 import type { EventSource, VeEvent } from '../core/ve-event.js';
+import { IPV4_PATTERN, MAC_PATTERN, type VeNic } from '../core/ve-nic.js';
+import { NETWORK_NAME_PATTERN } from '../core/validate-ve-spec.js';
 
 const SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery'];
 const HOST_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$/;
@@ -32,6 +34,24 @@ function int(o: Record<string, unknown>, field: string, min: number, max: number
   return v;
 }
 
+const MAX_EVENT_NICS = 16;
+
+// NICs reach LDAP values: each part strict, a bounded list.
+function nics(o: Record<string, unknown>): readonly VeNic[] | undefined {
+  const v = o['nics'];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length > MAX_EVENT_NICS) fail('nics', `must be a list of at most ${MAX_EVENT_NICS} NICs`, v);
+  return v.map((item: unknown, i) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) fail(`nics[${i}]`, 'must be an object', item);
+    const n = item as Record<string, unknown>;
+    const nic = {
+      network: str(n, 'network', NETWORK_NAME_PATTERN, 'must be a network name'),
+      mac: str(n, 'mac', MAC_PATTERN, 'must be a lower-case MAC address'),
+    };
+    return n['ip'] === undefined ? nic : { ...nic, ip: str(n, 'ip', IPV4_PATTERN, 'must be an IPv4 address') };
+  });
+}
+
 // The monitor decodes what arrived in a job: every field is checked before it can reach LDAP.
 export function decodeVeEvent(line: string): VeEvent {
   if (line.length > 8192 || !/^[A-Za-z0-9_-]+$/.test(line)) fail('encoding', 'must be one base64url line of at most 8192 chars', line.slice(0, 40));
@@ -52,6 +72,7 @@ export function decodeVeEvent(line: string): VeEvent {
   if (typeof source !== 'string' || !(SOURCES as readonly string[]).includes(source)) fail('source', `must be one of ${SOURCES.join(', ')}`, source);
   const reason = o['reason'];
   if (typeof reason !== 'string' || reason.length > 256) fail('reason', 'must be a string of at most 256 chars', reason);
+  const nicList = nics(o);
   return {
     version: 1,
     jobId: str(o, 'jobId', JOB_ID_PATTERN, 'must be a batch job id'),
@@ -68,5 +89,6 @@ export function decodeVeEvent(line: string): VeEvent {
     domain: str(o, 'domain', DOMAIN_PATTERN, 'must be a domain name'),
     source: source as EventSource,
     reason,
+    ...(nicList === undefined ? {} : { nics: nicList }),
   };
 }

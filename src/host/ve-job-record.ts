@@ -2,6 +2,8 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import type { VeSpec } from '../core/ve-spec.js';
+import type { VeNic } from '../core/ve-nic.js';
+import type { HostNetworkPlan } from '../prologue/plan-ve-networks.js';
 
 /** What the prologue realized on this host, for the epilogue, the job body and the MOM hook. */
 export interface VeJobRecord {
@@ -20,6 +22,10 @@ export interface VeJobRecord {
   readonly emulated: boolean;
   /** ISO time the prologue began realizing the VE (for start-up measurements) */
   readonly startedAt?: string;
+  /** the VE's NICs (network, MAC, IP once the host report saw a lease) */
+  readonly nics?: readonly VeNic[];
+  /** the libvirt networks the prologue ensured, for the epilogue to release */
+  readonly networks?: readonly HostNetworkPlan[];
 }
 
 export function findJobDir(stateDir: string, jobId: string): string {

@@ -2,6 +2,7 @@
 import type { VeState } from '../core/ve-state.js';
 import type { VeType } from '../core/ve-type.js';
 import type { EventSource } from '../core/ve-event.js';
+import type { VeNic } from '../core/ve-nic.js';
 
 export interface VeRecord {
   readonly jobId: string;
@@ -19,6 +20,8 @@ export interface VeRecord {
   readonly seq: number;
   /** ISO 8601 */
   readonly lastChange: string;
+  /** network interfaces in order; absent = none recorded */
+  readonly nics?: readonly VeNic[];
 }
 
 export interface HistoryRecord {

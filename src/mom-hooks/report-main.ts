@@ -8,6 +8,7 @@ import { buildHookLog } from '../host/build-hook-log.js';
 import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { reportHostVes } from './report-host-ves.js';
+import { createVeNetworks } from '../host/ve-networks.js';
 
 const configDir = findConfigDir(process.env);
 const config = loadConfig(configDir);
@@ -17,9 +18,11 @@ await runHook('monitor', async () => {
   const host = (hostArg > 0 ? process.argv[hostArg + 1] : undefined) ?? process.env['SLURMD_NODENAME'] ?? hostname().split('.')[0] ?? hostname();
   const virt = findHostVirt(config, host);
   const batch = openBatch(config);
+  const networks = createVeNetworks({ stateDir: config.stateDir, log });
   const report = await reportHostVes(host, {
     config, clock: systemClock, log, openVirt: openVirtAt, uris: [virt.lxcUri, virt.qemuUri], events: openEventSink(config, configDir, batch, log, host),
+    readLeases: (uri, name) => networks.readLeases(uri, name),
   });
-  process.stdout.write(`${host}: ${report.changes.length} change(s), ${report.orphans.length} orphan domain(s), ${report.sent} event(s) sent, ${report.pending} pending\n`);
+  process.stdout.write(`${host}: ${report.changes.length} change(s), ${report.orphans.length} orphan domain(s), ${report.addressChanges} address change(s), ${report.sent} event(s) sent, ${report.pending} pending\n`);
   return 0;
 }, log);

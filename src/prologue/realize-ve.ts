@@ -12,6 +12,9 @@ import { resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
 import { join } from 'node:path';
+import { planVeNetworks, type VeNetworkPlan } from './plan-ve-networks.js';
+import { createVeNetworks, type VeNetworks } from '../host/ve-networks.js';
+import { findUserGroups } from '../host/find-user-groups.js';
 import type { Batch, PelogContext } from '../batch/batch.js';
 import type { Virt } from '../virt/virt.js';
 import type { Clock } from '../core/clock.js';
@@ -38,6 +41,10 @@ export interface RealizeVeDeps {
   readonly findOwner?: (user: string) => Promise<UserIds>;
   /** default: console capture with the configured node and installation */
   readonly console?: VeConsole;
+  /** default: transient libvirt networks through virsh, state in <stateDir>/networks */
+  readonly networks?: VeNetworks;
+  /** default: the owner's groups from id -Gn (asked only when a declared network limits groups) */
+  readonly findGroups?: (user: string) => Promise<string[]>;
 }
 
 export type RealizeOutcome =
@@ -47,7 +54,7 @@ export type RealizeOutcome =
 // Events carry the whole VE description so the monitor never has to ask the host.
 export async function emitVeEvent(
   deps: { readonly events: EventSink; readonly clock: Clock; readonly config: PbsVeConfig },
-  record: Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount'>,
+  record: Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount' | 'nics'>,
   state: VeState,
   source: EventSource,
   reason: string,
@@ -69,8 +76,17 @@ export async function emitVeEvent(
     domain: record.domain,
     source,
     reason: reason.slice(0, 256),
+    ...(record.nics === undefined ? {} : { nics: record.nics }),
   };
   await deps.events.emit([event]);
+}
+
+// Still no side effect: a network the owner may not use, or too many NICs for this cluster, refuses the VE.
+async function planNetworks(ctx: PelogContext, spec: VeSpec, deps: RealizeVeDeps): Promise<VeNetworkPlan> {
+  const declared = Object.values(deps.config.network?.networks ?? {});
+  const needGroups = (spec.networks ?? []).length > 0 && declared.some((n) => n.groups.length > 0);
+  const ownerGroups = needGroups ? await (deps.findGroups ?? findUserGroups)(ctx.user) : [];
+  return planVeNetworks({ spec, jobId: ctx.jobId, owner: ctx.user, ownerGroups, host: ctx.host, config: deps.config.network });
 }
 
 // Phase 1+2 (no side effects): find the spec, check it and the host can serve it.
@@ -118,19 +134,22 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const acceleration = spec.type === 'kvm'
     ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir)))()
     : undefined;
+  const net = await planNetworks(ctx, spec, deps);
+  const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
   const veConsole = deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir });
   const runningReason = acceleration === undefined ? 'domain running' : `domain running, ${acceleration.reason}`;
-  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: new Date(started).toISOString() };
+  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: new Date(started).toISOString(), nics: net.nics, networks: net.networks };
 
   // Phase 3: execute
   writeVeJobRecord(deps.config.stateDir, record);
   const virt = await deps.openVirt(uri);
   try {
+    await networks.ensure(uri, ctx.jobId, net.networks);
     const disk = await deps.disks.prepare(image, jobDir, dataDisks);
     const consoleLog = buildConsoleLogPath(jobDir);
     await veConsole.prepareLog(consoleLog, owner);
     const xml = buildDomainXml(buildVeDomainSpec({
-      spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
+      spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, interfaces: net.interfaces, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
     }));
     await virt.defineDomain(xml);
     await virt.startDomain(domain);
@@ -147,7 +166,7 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
     await emitVeEvent(deps, record, 'running', 'prologue', runningReason);
     return { kind: 'realized', domain, ms: Date.now() - started };
   } catch (err) {
-    await undoRealize(virt, deps, domain, jobDir, veConsole);
+    await undoRealize(virt, deps, domain, jobDir, veConsole, () => networks.release(uri, ctx.jobId, net.networks));
     const reason = err instanceof Error ? err.message : String(err);
     writeVeJobRecord(deps.config.stateDir, { ...record, status: 'failed', reason });
     await emitVeEvent(deps, record, 'failed', 'prologue', reason).catch((e: unknown) => { deps.log(`pbs-ve: could not record failure: ${String(e)}`); });
@@ -158,8 +177,8 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
 }
 
 // Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.
-async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string, veConsole: VeConsole): Promise<void> {
-  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), () => veConsole.stopCapture(jobDir), () => deps.disks.remove(jobDir)];
+async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string, veConsole: VeConsole, releaseNetworks: () => Promise<unknown>): Promise<void> {
+  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), releaseNetworks, () => veConsole.stopCapture(jobDir), () => deps.disks.remove(jobDir)];
   for (const step of steps) {
     try {
       await step();

@@ -7,6 +7,8 @@ import type { Batch } from '../batch/batch.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { VeSpec } from '../core/ve-spec.js';
+import { planVeNetworks } from '../prologue/plan-ve-networks.js';
+import { findUserGroups } from '../host/find-user-groups.js';
 
 export interface CreateVeDeps {
   readonly batch: Batch;
@@ -14,6 +16,8 @@ export interface CreateVeDeps {
   readonly config: PbsVeConfig;
   readonly configDir: string;
   readonly owner: string;
+  /** default: id -Gn (asked only when a declared network limits groups) */
+  readonly findGroups?: (user: string) => Promise<string[]>;
 }
 
 const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
@@ -41,13 +45,19 @@ async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise
   }
   const maxVcpus = Math.max(1, ...nodes.map((n) => n.cpus));
   const maxMemoryMiB = Math.max(deps.config.minMemoryMiB, ...nodes.map((n) => n.memoryMiB ?? 0));
-  return validateVeSpec(raw, { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB });
+  return validateVeSpec(raw, { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB,
+    ...(deps.config.network === undefined ? {} : { maxNics: deps.config.network.maxNics }),
+  });
 }
 
 // Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
 async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promise<void> {
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw invalidField('image', `"${spec.image}" is a ${image.type} image; use --type ${image.type} or another image`, spec.image);
+  // the prologue decides again as root; this only spares the user a job that would be refused
+  const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
+  const ownerGroups = restricted ? await (deps.findGroups ?? findUserGroups)(deps.owner) : [];
+  planVeNetworks({ spec, jobId: 'submit', owner: deps.owner, ownerGroups, host: 'submit', config: deps.config.network });
   const live = await deps.inventory.listVes({ owner: deps.owner, name: spec.name });
   const queued = (await deps.batch.listJobs({ queue: deps.config.batch.veQueue, owner: deps.owner }))
     .filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);

@@ -55,10 +55,11 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--lease <duration>', 'how long the VE may live: 90m, 2h, 1d, HH:MM:SS', '1h')
   .option('--disk <size>', 'kvm: an extra empty data disk (vdb, vdc, ...), e.g. 10G; repeat for more (at most 4)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--keep-disk', 'keep the data disks when the VE ends (moved to <stateDir>/kept/<you>/)')
+  .option('--network <name>', 'a NIC on this network (repeat for more, in order); a name the admin did not declare is your private network on the host; default: one NIC on the host\'s default network', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--json', 'print the result as JSON')
-  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; disk: string[]; keepDisk?: boolean; json?: boolean }) => {
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; lease: string; disk: string[]; network: string[]; keepDisk?: boolean; json?: boolean }) => {
     await runUserCommand(async (deps) => {
-      const raw = { name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease, disks: o.disk, ...(o.keepDisk === true ? { keepDisks: true } : {}) };
+      const raw = { name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, lease: o.lease, disks: o.disk, ...(o.keepDisk === true ? { keepDisks: true } : {}), ...(o.network.length === 0 ? {} : { networks: o.network }) };
       const { jobId, spec } = await createVe(raw, { ...deps, owner: me });
       return o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`;
     });

@@ -38,6 +38,7 @@ export function formatVeDetails(d: VeDetails): string {
     `last change: ${v.lastChange || '-'}`,
   ];
   if (d.job?.resources.walltimeSeconds !== undefined) lines.push(`lease:       ${d.job.resources.walltimeSeconds} s`);
+  (v.nics ?? []).forEach((n, i) => { lines.push(`${`nic${i}:`.padEnd(13)}${n.network.padEnd(12)} ${n.mac}  ${n.ip ?? '(no address yet)'}`); });
   lines.push('history:');
   for (const h of d.history) lines.push(`  ${h.at}  ${(h.oldState ?? '-').padEnd(9)} -> ${h.state.padEnd(9)} ${h.host || '-'}  ${h.source}: ${h.reason}`);
   if (d.history.length === 0) lines.push('  (none yet)');
