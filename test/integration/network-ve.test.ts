@@ -85,6 +85,7 @@ void t.test('default network: one NIC exactly as planned, MAC and DHCP address i
   t.equal(record.nics?.length, 1, 'one NIC by default');
   const mac = record.nics?.[0]?.mac ?? '';
   t.match(mac, /^52:54(:[0-9a-f]{2}){4}$/, 'a locally administered MAC');
+  t.not(readRecord(b).nics?.[0]?.mac, mac, 'another VE, another MAC');
   const xml = await virsh(['dumpxml', `pbsve-${a}`]);
   const interfaces = xml.match(/<interface type='network'>[\s\S]*?<\/interface>/g) ?? [];
   t.equal(interfaces.length, 1, 'dumpxml shows exactly one interface');
