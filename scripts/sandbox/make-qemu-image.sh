@@ -5,13 +5,15 @@
 #     (the cloud flavour boots faster under TCG than the generic one);
 #   - a busybox initramfs (busybox-static) whose init prints "VE-MARKER:" lines and heartbeats on the
 #     serial console (ttyS0), lists the virtio disks it sees and powers off on the ACPI power button;
+#   - VE networks: virtio_net (with failover/net_failover) and a udhcpc run per NIC in the init, which
+#     prints "VE-MARKER: ip <addr> on <nic>" once leased;
 #   - an empty 64 MiB qcow2 base disk (the per-VE overlay's backing file; the guest writes its
 #     heartbeat into the first sector of vda).
 #
 #   make-qemu-image.sh DIR
 #
-# DIR is a cache: when it already holds a complete build for the current kernel version nothing is
-# downloaded. When the kernel version cannot be resolved or downloaded (no network) and DIR holds an
+# DIR is a cache: when it already holds a complete build for the current kernel version, made by this
+# very script (its content hash is stored next to the build), nothing is downloaded. When the kernel version cannot be resolved or downloaded (no network) and DIR holds an
 # older complete build, that one is kept. Prints KEY=VALUE lines on stdout:
 #   KERNEL=DIR/vmlinuz  INITRD=DIR/initramfs.cpio.gz  DISK=DIR/base.qcow2  KERNEL_VERSION=...  CMDLINE=...
 # Exit 3 when there is no usable build and none can be made (no network, no package).
@@ -22,6 +24,10 @@ OUT=${1:?usage: make-qemu-image.sh DIR}
 CMDLINE="console=ttyS0 panic=-1"
 MODULES=(acpi/button input/evdev virtio/virtio virtio/virtio_ring virtio/virtio_pci_legacy_dev
   virtio/virtio_pci_modern_dev virtio/virtio_pci block/virtio_blk misc/pvpanic/pvpanic misc/pvpanic/pvpanic-mmio)
+# VE networks: the virtio NIC and its dependencies, relative to lib/modules/<version>/kernel
+NET_MODULES=(net/core/failover drivers/net/net_failover drivers/net/virtio_net)
+# a build made by another version of this script is rebuilt (when the network allows)
+BUILD_HASH=$(sha256sum "$0" | cut -c1-16)
 
 complete() { [[ -s $OUT/vmlinuz && -s $OUT/initramfs.cpio.gz && -s $OUT/base.qcow2 && -s $OUT/kernel-version ]]; }
 
@@ -41,7 +47,7 @@ if [[ -z $PKG ]]; then
   exit 3
 fi
 KV=${PKG#linux-image-}
-if complete && [[ $(cat "$OUT/kernel-version") == "$KV" ]]; then report; exit 0; fi
+if complete && [[ $(cat "$OUT/kernel-version") == "$KV" && $(cat "$OUT/build-hash" 2>/dev/null) == "$BUILD_HASH" ]]; then report; exit 0; fi
 
 WORK=$(mktemp -d /tmp/pbs-ve-qemu-image.XXXXXX)
 trap 'rm -rf -- "$WORK"' EXIT
@@ -64,6 +70,24 @@ for m in "${MODULES[@]}"; do
   if [[ ! -f $MODSRC/$m.ko ]]; then echo "make-qemu-image: $PKG has no $m.ko (compressed modules are not supported)" >&2; exit 3; fi
   cp "$MODSRC/$m.ko" "$R/lib/modules/"
 done
+# --- VE networks: NIC modules and the DHCP client's script ---
+for m in "${NET_MODULES[@]}"; do
+  if [[ ! -f $WORK/kernel/lib/modules/$KV/kernel/$m.ko ]]; then echo "make-qemu-image: $PKG has no $m.ko" >&2; exit 3; fi
+  cp "$WORK/kernel/lib/modules/$KV/kernel/$m.ko" "$R/lib/modules/"
+done
+cat >"$R/etc/udhcpc.script" <<'DHCP'
+#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    echo "VE-MARKER: ip $ip on $interface" ;;
+esac
+exit 0
+DHCP
+chmod +x "$R/etc/udhcpc.script"
+# --- end VE networks ---
 # busybox acpid: event PWRF -> /etc/acpi/PWRF/00000080 (virsh shutdown presses the power button)
 cat >"$R/etc/acpi/PWRF/00000080" <<'PW'
 #!/bin/sh
@@ -101,6 +125,17 @@ n=0; while [ ! -e /sys/block/vda ] && [ $n -lt 10 ]; do sleep 0.2; n=$((n+1)); d
 for d in /sys/block/vd*; do
   [ -e "$d/size" ] && echo "VE-MARKER: disk ${d##*/} $(cat "$d/size") sectors"
 done
+# --- VE networks: load the NIC driver, ask DHCP on every NIC in the background ---
+for pass in 1 2 3; do for m in failover net_failover virtio_net; do insmod /lib/modules/$m.ko 2>/dev/null; done; done
+ip link set lo up
+# virtio device id 1 is a NIC: give its driver up to 2 s to show eth0
+n=0; while [ ! -e /sys/class/net/eth0 ] && grep -q 0x0001 /sys/bus/virtio/devices/*/device 2>/dev/null && [ $n -lt 10 ]; do sleep 0.2; n=$((n+1)); done
+for nic in /sys/class/net/*; do
+  nic=${nic##*/}
+  [ "$nic" = lo ] && continue
+  udhcpc -i "$nic" -s /etc/udhcpc.script -f -t 60 -T 1 -A 1 2>/dev/null &
+done
+# --- end VE networks ---
 i=0
 while true; do
   i=$((i+1))
@@ -121,4 +156,5 @@ mv -f "$WORK/initramfs.cpio.gz" "$OUT/initramfs.cpio.gz"
 mv -f "$WORK/base.qcow2" "$OUT/base.qcow2"
 chmod 0644 "$OUT/vmlinuz" "$OUT/initramfs.cpio.gz" "$OUT/base.qcow2"
 echo "$KV" >"$OUT/kernel-version"
+echo "$BUILD_HASH" >"$OUT/build-hash"
 report

@@ -155,6 +155,34 @@ void t.test('several NICs: declared and private networks in order, exact in dump
   t.notMatch(nets, /pbsve-lab|pbsve-side/, 'declared and private networks go with their last VE');
 });
 
+void t.test('a QEMU VE: virtio NICs exactly as planned, its guest gets a DHCP address', async (t) => {
+  if (!info.images.includes('tinyvm')) {
+    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
+    t.comment(reason);
+    t.plan(0, reason);
+    return;
+  }
+  const created = await runVeAs(info, USER1, ['create', 'vmnet', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--network', 'default', '--network', 'vmside']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, USER1, 'vmnet', 'running', 120_000);
+  const record = readRecord(jobId);
+  const xml = (await runCommand('virsh', ['-c', info.nodes['node1']?.qemuUri ?? '', 'dumpxml', `pbsve-${jobId}`], {})).stdout;
+  const interfaces = xml.match(/<interface type='network'>[\s\S]*?<\/interface>/g) ?? [];
+  t.same(interfaces.map((i) => /<mac address='([^']+)'/.exec(i)?.[1]), record.nics?.map((n) => n.mac), 'two NICs with the recorded MACs, in order');
+  t.ok(interfaces.every((i) => i.includes("<model type='virtio'/>")), 'virtio');
+  const ip = await waitFor('an IP for vmnet in LDAP', 180_000, async () => {
+    await runCommand(process.execPath, [join(process.cwd(), 'dist/src/mom-hooks/report-main.js'), '--host', 'node1'], { env: info.env, timeoutMs: 60_000 });
+    const d = await show(USER1, 'vmnet');
+    return d.ve.nics?.every((n) => n.ip !== undefined) === true ? d.ve.nics : undefined;
+  }, 2000);
+  t.comment(`QEMU TCG guest: DHCP addresses ${ip.map((n) => n.ip ?? '').join(', ')} in LDAP ${Date.now() - Date.parse(record.startedAt ?? '')} ms after the prologue began`);
+  t.match(readFileSync(join(jobsDir(), jobId, 'console.log'), 'utf8'), /VE-MARKER: ip \S+ on eth1/, 'the guest configured both NICs');
+  const r = await runVeAs(info, USER1, ['destroy', 'vmnet', '--wait', '90s']);
+  t.equal(r.exitCode, 0, r.stderr);
+  t.notMatch(await virsh(['net-list', '--all', '--name']), /pbsve-vmside/, 'its private network is gone');
+});
+
 void t.test('hostile network specs are refused and leave nothing behind', async (t) => {
   const netsBefore = await virsh(['net-list', '--all', '--name']);
   const bridgesBefore = await bridges();
