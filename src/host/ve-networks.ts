@@ -6,7 +6,8 @@ import { VeError } from '../core/ve-error.js';
 import { withLockFile } from '../core/with-lock-file.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
 import { runVirsh } from '../virt/run-virsh.js';
-import { buildNetworkXml } from '../virt/build-network-xml.js';
+import { buildNetworkXml, LIBVIRT_NETWORK_NAME } from '../virt/build-network-xml.js';
+import { INTERFACE_NAME_PATTERN } from '../config/network-config.js';
 import { chooseSubnet, type HostNetworkPlan } from '../prologue/plan-ve-networks.js';
 
 export interface DhcpLease {
@@ -44,6 +45,16 @@ export function parseDhcpLeases(text: string): DhcpLease[] {
 /** `ip -4 -o addr show` output as address/prefix strings */
 export function parseInterfaceAddresses(text: string): string[] {
   return [...text.matchAll(/\sinet (\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2})\s/g)].map((m) => m[1] ?? '');
+}
+
+// Names become file names under <stateDir>/networks and arguments of ip/virsh: checked before any use.
+function checkPlans(networks: readonly HostNetworkPlan[]): void {
+  for (const plan of networks) {
+    const names = [plan.bridge, ...(plan.vlan === undefined ? [] : [plan.vlan.trunk, plan.vlan.device])];
+    if (!LIBVIRT_NETWORK_NAME.test(plan.libvirtName) || !names.every((n) => INTERFACE_NAME_PATTERN.test(n))) {
+      throw new VeError('invalid-network', 'prereq', `network ${JSON.stringify(plan.libvirtName)}: not a pbs-ve network plan`);
+    }
+  }
 }
 
 export function createVeNetworks(options: VeNetworksOptions): VeNetworks {
@@ -131,6 +142,7 @@ export function createVeNetworks(options: VeNetworksOptions): VeNetworks {
 
   return {
     ensure: (uri, jobId, networks) => locked(async () => {
+      checkPlans(networks);
       const created: HostNetworkPlan[] = [];
       const joined: HostNetworkPlan[] = [];
       try {
@@ -155,6 +167,7 @@ export function createVeNetworks(options: VeNetworksOptions): VeNetworks {
     }),
 
     release: (uri, jobId, networks) => locked(async () => {
+      checkPlans(networks);
       const destroyed: string[] = [];
       for (const plan of networks) {
         const users = readUsers(plan.libvirtName).filter((u) => u !== jobId);
@@ -168,6 +181,7 @@ export function createVeNetworks(options: VeNetworksOptions): VeNetworks {
     }),
 
     async readLeases(uri, libvirtName) {
+      if (!LIBVIRT_NETWORK_NAME.test(libvirtName)) return [];
       const r = await virsh(uri, 'net-dhcp-leases', [], [libvirtName]);
       return r.ok ? parseDhcpLeases(r.stdout) : [];
     },

@@ -5,12 +5,13 @@ import { INTERFACE_NAME_PATTERN } from '../config/network-config.js';
 import { describeSubnet, type HostNetworkPlan } from '../prologue/plan-ve-networks.js';
 
 const builder = new Builder({ rootName: 'network', headless: true, renderOpts: { pretty: true, indent: '  ', newline: '\n' } });
-const LIBVIRT_NAME = /^pbsve-[a-z][a-z0-9-]{0,30}(?:\.[A-Za-z_][A-Za-z0-9_.-]{0,31})?$/;
+/** pbs-ve's libvirt network names: pbsve-<name> or pbsve-<name>.<owner> */
+export const LIBVIRT_NETWORK_NAME = /^pbsve-[a-z][a-z0-9-]{0,30}(?:\.[A-Za-z_][A-Za-z0-9_.-]{0,31})?$/;
 
 // Managed: an isolated bridge (no <forward>: libvirt rejects routing off it) with DHCP on the subnet;
 // unmanaged: libvirt only plugs VEs into the admin's existing bridge.
 export function buildNetworkXml(plan: HostNetworkPlan, subnet: string | undefined): string {
-  if (!LIBVIRT_NAME.test(plan.libvirtName)) throw new VeError('invalid-network', 'prereq', `network ${JSON.stringify(plan.libvirtName)}: not a pbs-ve network name`);
+  if (!LIBVIRT_NETWORK_NAME.test(plan.libvirtName)) throw new VeError('invalid-network', 'prereq', `network ${JSON.stringify(plan.libvirtName)}: not a pbs-ve network name`);
   if (!INTERFACE_NAME_PATTERN.test(plan.bridge)) throw new VeError('invalid-network', 'prereq', `network ${plan.libvirtName}: bridge ${JSON.stringify(plan.bridge)} is not an interface name`);
   if (!plan.managed) {
     return builder.buildObject({ name: plan.libvirtName, forward: { $: { mode: 'bridge' } }, bridge: { $: { name: plan.bridge } } }) + '\n';

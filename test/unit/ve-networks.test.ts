@@ -302,4 +302,12 @@ void t.test('host networks: created once, shared while used, private ones remove
   t.ok(calls.includes('ip link add link eth1 name eth1.42 type vlan id 42'), 'the VLAN device was made on the trunk');
   t.ok(calls.includes('ip link set dev eth1.42 master pveb0123abcd'), 'and enslaved to the bridge');
   t.ok(calls.includes('ip link del dev eth1.42'), 'and removed on undo');
+
+  const before = calls.length;
+  for (const bad of [{ ...managed, libvirtName: 'pbsve-x/../../etc' }, { ...managed, bridge: 'br0;reboot' }, { ...vlanNet, vlan: { trunk: 'eth1 x', tag: 1, device: 'v' } }]) {
+    await t.rejects(nets.ensure('lxc://', '4', [bad]), { code: 'invalid-network' }, JSON.stringify(bad).slice(0, 80));
+    await t.rejects(nets.release('lxc://', '4', [bad]), { code: 'invalid-network' });
+  }
+  t.equal(calls.length, before, 'a bad plan runs nothing');
+  t.same(await nets.readLeases('lxc://', 'default; rm'), [], 'leases only of pbs-ve networks');
 });
