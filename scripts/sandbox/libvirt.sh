@@ -128,7 +128,7 @@ await_node() {
   print_uris "$node" "$d"
 }
 
-# Destroys what still runs on this instance so nothing outlives stop.
+# Destroys what still runs on this instance (domains, then pbs-ve networks) so nothing outlives stop.
 destroy_domains() {
   local d=$1 drv uri name
   [[ -S $d/run/libvirt-sock ]] || return 0
@@ -138,6 +138,11 @@ destroy_domains() {
       [[ -n $name ]] && timeout 20 virsh -q -c "$uri" destroy -- "$name" >/dev/null 2>&1 || true
     done < <(timeout 10 virsh -q -c "$uri" list --name --state-running --state-paused --state-other 2>/dev/null || true)
   done
+  # pbs-ve's transient networks: their bridges, dnsmasq and iptables rules live in the host's
+  # (shared) network namespace and would outlive the daemon
+  while IFS= read -r name; do
+    [[ $name == pbsve-* ]] && timeout 20 virsh -q -c "$uri" net-destroy -- "$name" >/dev/null 2>&1 || true
+  done < <(timeout 10 virsh -q -c "$uri" net-list --name 2>/dev/null || true)
 }
 
 stop_node() {

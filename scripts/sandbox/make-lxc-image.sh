@@ -3,7 +3,8 @@
 # (no network needed). It is the catalog image "tiny" (type lxc): init is /bin/sh /init.sh.
 #   make-lxc-image.sh DIR      (DIR is replaced)
 # init arguments: /bin/sh /init.sh [HEARTBEAT_SECONDS (default 60)]
-# The init prints CT-MARKER / CT-HEARTBEAT lines on stdout (the container console) and exits on
+# The init prints CT-MARKER / CT-HEARTBEAT lines on stdout (the container console), asks DHCP for an
+# address on every NIC in the background ("CT-MARKER: ip <addr> on <nic>" once leased), and exits on
 # SIGTERM: PID 1 of a PID namespace ignores signals it has no handler for, so without the trap
 # every libvirt destroy/shutdown would wait ~1.8 s for the SIGKILL fallback.
 set -euo pipefail
@@ -17,11 +18,31 @@ cp "$BUSYBOX" "$R/bin/busybox"
 for a in $("$BUSYBOX" --list); do [[ $a == busybox ]] || ln -sf busybox "$R/bin/$a"; done
 echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
 echo "root:x:0:" >"$R/etc/group"
+# udhcpc runs this on every lease event: the address goes on the NIC, no routes (the VE networks are isolated)
+cat >"$R/etc/udhcpc.script" <<'DHCP'
+#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    echo "CT-MARKER: ip $ip on $interface" ;;
+esac
+exit 0
+DHCP
+chmod 0755 "$R/etc/udhcpc.script"
 cat >"$R/init.sh" <<'INIT'
 #!/bin/sh
 export PATH=/bin
 trap 'echo "CT-MARKER: SIGTERM -> exit"; exit 0' TERM
 echo "CT-MARKER: container init pid=$$ uptime=$(cut -d' ' -f1 /proc/uptime) hostname=$(hostname) args=$*"
+ip link set lo up 2>/dev/null
+for nic in /sys/class/net/*; do
+  nic=${nic##*/}
+  [ "$nic" = lo ] && continue
+  # background and quiet: the init (and its console marker) never waits for the network
+  udhcpc -i "$nic" -s /etc/udhcpc.script -f -t 60 -T 1 -A 1 2>/dev/null &
+done
 i=0
 while true; do
   i=$((i + 1))

@@ -5,6 +5,8 @@
 #     (the cloud flavour boots faster under TCG than the generic one);
 #   - a busybox initramfs (busybox-static) whose init prints "VE-MARKER:" lines and heartbeats on the
 #     serial console (ttyS0), lists the virtio disks it sees and powers off on the ACPI power button;
+#   - VE networks: virtio_net (with failover/net_failover) and a udhcpc run per NIC in the init, which
+#     prints "VE-MARKER: ip <addr> on <nic>" once leased;
 #   - an empty 64 MiB qcow2 base disk (the per-VE overlay's backing file; the guest writes its
 #     heartbeat into the first sector of vda);
 #   - cloud-init seed support: isofs, and an init block that mounts the disk labelled "cidata" (a NoCloud
@@ -28,6 +30,8 @@ MODULES=(acpi/button input/evdev virtio/virtio virtio/virtio_ring virtio/virtio_
 # cloud-init seed: the ISO 9660 file system and the cdrom helpers it links against (relative to kernel/)
 SEED_MODULES=(drivers/cdrom/cdrom fs/isofs/isofs)
 SCRIPT_SHA=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+# VE networks: the virtio NIC and its dependencies, relative to lib/modules/<version>/kernel
+NET_MODULES=(net/core/failover drivers/net/net_failover drivers/net/virtio_net)
 
 complete() { [[ -s $OUT/vmlinuz && -s $OUT/initramfs.cpio.gz && -s $OUT/base.qcow2 && -s $OUT/kernel-version ]]; }
 # the cache matches this script only when it was built by exactly this version of it
@@ -77,6 +81,24 @@ for m in "${SEED_MODULES[@]}"; do
   if [[ ! -f $MODSRC/../$m.ko ]]; then echo "make-qemu-image: $PKG has no $m.ko (compressed modules are not supported)" >&2; exit 3; fi
   cp "$MODSRC/../$m.ko" "$R/lib/modules/"
 done
+# --- VE networks: NIC modules and the DHCP client's script ---
+for m in "${NET_MODULES[@]}"; do
+  if [[ ! -f $WORK/kernel/lib/modules/$KV/kernel/$m.ko ]]; then echo "make-qemu-image: $PKG has no $m.ko" >&2; exit 3; fi
+  cp "$WORK/kernel/lib/modules/$KV/kernel/$m.ko" "$R/lib/modules/"
+done
+cat >"$R/etc/udhcpc.script" <<'DHCP'
+#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/${mask:-24}" dev "$interface"
+    echo "VE-MARKER: ip $ip on $interface" ;;
+esac
+exit 0
+DHCP
+chmod +x "$R/etc/udhcpc.script"
+# --- end VE networks ---
 # busybox acpid: event PWRF -> /etc/acpi/PWRF/00000080 (virsh shutdown presses the power button)
 cat >"$R/etc/acpi/PWRF/00000080" <<'PW'
 #!/bin/sh
@@ -132,6 +154,17 @@ else
   echo "VE-MARKER: seed none uptime=$seed_t0->$(cut -d' ' -f1 /proc/uptime)"
 fi
 # --- end cloud-init seed ---
+# --- VE networks: load the NIC driver, ask DHCP on every NIC in the background ---
+for pass in 1 2 3; do for m in failover net_failover virtio_net; do insmod /lib/modules/$m.ko 2>/dev/null; done; done
+ip link set lo up
+# virtio device id 1 is a NIC: give its driver up to 2 s to show eth0
+n=0; while [ ! -e /sys/class/net/eth0 ] && grep -q 0x0001 /sys/bus/virtio/devices/*/device 2>/dev/null && [ $n -lt 10 ]; do sleep 0.2; n=$((n+1)); done
+for nic in /sys/class/net/*; do
+  nic=${nic##*/}
+  [ "$nic" = lo ] && continue
+  udhcpc -i "$nic" -s /etc/udhcpc.script -f -t 60 -T 1 -A 1 2>/dev/null &
+done
+# --- end VE networks ---
 i=0
 while true; do
   i=$((i+1))

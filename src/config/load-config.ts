@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
+import { parseNetworkConfig } from './network-config.js';
 import type { HostVirtConfig, KvmAcceleration, PbsVeConfig, RecoveryConfig } from './pbs-ve-config.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
@@ -114,6 +115,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
     minMemoryMiB: count(root, 'minMemoryMiB', '', 32),
     ...(root['alertCommand'] === undefined ? {} : { alertCommand: alertCommand(root['alertCommand']) }),
     recovery: parseRecoveryConfig(root['recovery']),
+    network: parseNetworkConfig(root['network']),
   };
 }
 

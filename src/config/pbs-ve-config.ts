@@ -1,4 +1,5 @@
 // The shape of /etc/pbs-ve/config.json: the same file on every host, no secrets in it.
+import type { NetworkConfig } from './network-config.js';
 
 export interface HostVirtConfig {
   /** libvirt URI for LXC VEs on this host (root) */
@@ -64,6 +65,8 @@ export interface PbsVeConfig {
   readonly alertCommand?: readonly string[];
   /** crashed VEs and orphan domains, handled by ve-host-report; absent: the defaults of parseRecoveryConfig */
   readonly recovery?: RecoveryConfig;
+  /** VE networks (src/config/network-config.ts); absent = defaults (one default network per host) */
+  readonly network?: NetworkConfig;
 }
 
 export interface RecoveryConfig {

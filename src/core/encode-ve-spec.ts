@@ -17,6 +17,7 @@ export function encodeVeSpec(spec: VeSpec): string {
     ...(spec.keepDisks === true ? { keepDisks: true } : {}),
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
     ...(spec.nodes !== undefined && spec.nodes > 1 ? { nodes: spec.nodes } : {}),
+    ...(spec.networks === undefined || spec.networks.length === 0 ? {} : { networks: spec.networks }),
   });
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
@@ -41,8 +42,9 @@ export function decodeVeSpec(token: string): VeSpec {
   const o = parsed as Record<string, unknown>;
   // bounds here are only sanity limits; the prologue checks the real allocation afterwards
   return validateVeSpec(
-    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'], nodes: o['nodes'] },
-    { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1, maxNodes: MAX_VE_NODES },
+    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'], nodes: o['nodes'], networks: o['networks'] },
+    // NIC count: the prologue checks the host's configured maximum (network.maxNics) afterwards
+    { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1, maxNodes: MAX_VE_NODES, maxNics: 64 },
   );
 }
 

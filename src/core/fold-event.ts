@@ -36,6 +36,8 @@ export function foldEvent(current: VeRecord | undefined, event: VeEvent): FoldRe
     lastChange: event.at,
     // the monitor's guesses (lost, unknown ...) do not know the node count: the entry keeps it
     ...(event.nodes !== undefined ? { nodes: event.nodes } : current?.nodes !== undefined ? { nodes: current.nodes } : {}),
+    // events that do not know the NICs (epilogue of an old version, monitor guesses) keep what is stored
+    ...(event.nics === undefined ? (current?.nics === undefined ? {} : { nics: current.nics }) : { nics: event.nics }),
   };
   return { record, history };
 }

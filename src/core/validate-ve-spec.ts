@@ -19,6 +19,8 @@ export interface RawVeSpec {
   readonly sshKeys?: unknown;
   /** nodes (parts) of the VE; absent = 1 */
   readonly nodes?: unknown;
+  /** network names, one NIC each; absent = one NIC on the default network */
+  readonly networks?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -29,6 +31,8 @@ export interface SpecLimits {
   readonly minMemoryMiB: number;
   /** the most nodes one VE may span (absent = 1: multi-node VEs are refused) */
   readonly maxNodes?: number;
+  /** most NICs one VE may have (config network.maxNics); default DEFAULT_MAX_NICS */
+  readonly maxNics?: number;
 }
 
 export const VE_NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/;
@@ -36,6 +40,12 @@ export const VE_NAME_PATTERN = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
 export const MAX_DATA_DISKS = 4;
 /** a sanity bound only; whether the host has the space is checked by the prologue (statfs) */
 export const MAX_DISK_MIB = 16 * 1024 * 1024;
+
+/** a network name becomes part of libvirt network names and LDAP values: short, lower case, no dots */
+export const NETWORK_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}$/;
+/** the name of the host's shared default network (what a VE without --network gets) */
+export const DEFAULT_NETWORK = 'default';
+export const DEFAULT_MAX_NICS = 4;
 
 export const IMAGE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -79,6 +89,22 @@ export function validateDiskSizes(value: unknown, field = 'disk'): number[] {
   });
 }
 
+// Network names reach libvirt and LDAP: strict names, bounded count, each network at most once.
+export function validateNetworkNames(value: unknown, maxNics: number = DEFAULT_MAX_NICS, field = 'network'): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidField(field, 'must be a list of network names', value);
+  if (value.length > maxNics) throw invalidField(field, `at most ${maxNics} networks (one NIC each)`, value.length);
+  const seen = new Set<string>();
+  return value.map((item: unknown) => {
+    if (typeof item !== 'string' || !NETWORK_NAME_PATTERN.test(item)) {
+      throw invalidField(field, 'must be 1-31 lower-case letters, digits or "-", starting with a letter', item);
+    }
+    if (seen.has(item)) throw invalidField(field, 'names the same network twice', item);
+    seen.add(item);
+    return item;
+  });
+}
+
 // Check arguments only (no I/O): every rule names its field so users can fix their command line.
 export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   const name = validateVeName(raw.name);
@@ -102,6 +128,7 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   const disks = validateDiskSizes(raw.disks);
   if (raw.keepDisks !== undefined && typeof raw.keepDisks !== 'boolean') throw invalidField('keep-disk', 'must be true or false', raw.keepDisks);
   if (raw.keepDisks === true && disks.length === 0) throw invalidField('keep-disk', 'needs at least one --disk to keep', raw.keepDisks);
+  const networks = validateNetworkNames(raw.networks, limits.maxNics ?? DEFAULT_MAX_NICS);
   if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
   const sshKeys = validateSshPublicKeys(raw.sshKeys);
   if (raw.type === 'lxc' && sshKeys.length > 0) throw invalidField('ssh-key', 'SSH keys reach a guest through cloud-init, which only --type kvm images have', sshKeys.length);
@@ -114,5 +141,6 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
     ...(raw.keepDisks === true ? { keepDisks: true } : {}),
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
     ...(nodes > 1 ? { nodes } : {}),
+    ...(networks.length === 0 ? {} : { networks }),
   };
 }

@@ -1,5 +1,6 @@
 import type { VeState } from './ve-state.js';
 import type { VeType } from './ve-type.js';
+import type { VeNic } from './ve-nic.js';
 
 export type EventSource = 'prologue' | 'epilogue' | 'job-body' | 'mom-hook' | 'reconcile' | 'recovery';
 
@@ -26,4 +27,6 @@ export interface VeEvent {
   readonly part?: number;
   /** multi-node VEs only: how many parts the VE has */
   readonly nodes?: number;
+  /** the VE's NICs in order (nic0, nic1, ...), with IPs once known; absent = not known to the sender */
+  readonly nics?: readonly VeNic[];
 }

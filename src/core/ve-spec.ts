@@ -19,6 +19,8 @@ export interface VeSpec {
   readonly sshKeys?: readonly string[];
   /** how many nodes (parts) the VE spans, one domain each; absent = 1 (tokens of older versions) */
   readonly nodes?: number;
+  /** one NIC per entry, in order (nic0, nic1, ...); absent = one NIC on the host's default network */
+  readonly networks?: readonly string[];
 }
 
 // Absent means one node: specs written before multi-node VEs existed stay valid.

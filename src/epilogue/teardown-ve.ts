@@ -13,6 +13,7 @@ import type { VeJobRecord } from '../host/ve-job-record.js';
 import { removeVeSnapshots } from '../host/ve-snapshots.js';
 import { withLockFile } from '../core/with-lock-file.js';
 import { removeVeSeed } from '../host/ve-seed.js';
+import { createVeNetworks, type VeNetworks } from '../host/ve-networks.js';
 
 export interface TeardownVeDeps {
   readonly config: PbsVeConfig;
@@ -25,6 +26,8 @@ export interface TeardownVeDeps {
   readonly findOwner?: (user: string) => Promise<UserIds>;
   /** default: console capture with the configured node and installation */
   readonly console?: VeConsole;
+  /** default: transient libvirt networks through virsh, state in <stateDir>/networks */
+  readonly networks?: VeNetworks;
 }
 
 export type TeardownOutcome =
@@ -66,6 +69,13 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
     await virt.undefineDomain(record.domain);
   } finally {
     await virt.close();
+  }
+  // a private network goes with its last VE; a failure here is logged, not a host fault to drain for
+  if (record.networks !== undefined && record.networks.length > 0) {
+    const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
+    await networks.release(record.uri, record.jobId, record.networks)
+      .then((gone) => { if (gone.length > 0) deps.log(`job ${record.jobId}: networks removed with their last VE: ${gone.join(' ')}`); })
+      .catch((err: unknown) => { deps.log(`pbs-ve: job ${record.jobId}: releasing networks: ${err instanceof Error ? err.message : String(err)}`); });
   }
   const jobDir = findRecordJobDir(deps.config.stateDir, record);
   await (deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir })).stopCapture(jobDir)

@@ -5,6 +5,8 @@ import { JOB_ID_PATTERN, MAX_PART } from '../core/build-domain-name.js';
 import { MAX_VE_NODES } from '../core/encode-ve-spec.js';
 import { IMAGE_NAME_PATTERN, VE_NAME_PATTERN } from '../core/validate-ve-spec.js';
 import type { EventSource, VeEvent } from '../core/ve-event.js';
+import { IPV4_PATTERN, MAC_PATTERN, type VeNic } from '../core/ve-nic.js';
+import { NETWORK_NAME_PATTERN } from '../core/validate-ve-spec.js';
 
 const SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery'];
 const HOST_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$/;
@@ -33,6 +35,24 @@ function int(o: Record<string, unknown>, field: string, min: number, max: number
   return v;
 }
 
+const MAX_EVENT_NICS = 16;
+
+// NICs reach LDAP values: each part strict, a bounded list.
+function nics(o: Record<string, unknown>): readonly VeNic[] | undefined {
+  const v = o['nics'];
+  if (v === undefined) return undefined;
+  if (!Array.isArray(v) || v.length > MAX_EVENT_NICS) fail('nics', `must be a list of at most ${MAX_EVENT_NICS} NICs`, v);
+  return v.map((item: unknown, i) => {
+    if (typeof item !== 'object' || item === null || Array.isArray(item)) fail(`nics[${i}]`, 'must be an object', item);
+    const n = item as Record<string, unknown>;
+    const nic = {
+      network: str(n, 'network', NETWORK_NAME_PATTERN, 'must be a network name'),
+      mac: str(n, 'mac', MAC_PATTERN, 'must be a lower-case MAC address'),
+    };
+    return n['ip'] === undefined ? nic : { ...nic, ip: str(n, 'ip', IPV4_PATTERN, 'must be an IPv4 address') };
+  });
+}
+
 // The monitor decodes what arrived in a job: every field is checked before it can reach LDAP.
 export function decodeVeEvent(line: string): VeEvent {
   if (line.length > 8192 || !/^[A-Za-z0-9_-]+$/.test(line)) fail('encoding', 'must be one base64url line of at most 8192 chars', line.slice(0, 40));
@@ -57,6 +77,7 @@ export function decodeVeEvent(line: string): VeEvent {
   const multi = o['part'] !== undefined || o['nodes'] !== undefined;
   const nodes = multi ? int(o, 'nodes', 2, MAX_VE_NODES) : undefined;
   const part = multi ? int(o, 'part', 0, Math.min(MAX_PART, (nodes ?? 1) - 1)) : undefined;
+  const nicList = nics(o);
   return {
     version: 1,
     jobId: str(o, 'jobId', JOB_ID_PATTERN, 'must be a batch job id'),
@@ -74,5 +95,6 @@ export function decodeVeEvent(line: string): VeEvent {
     source: source as EventSource,
     reason,
     ...(part === undefined || nodes === undefined ? {} : { part, nodes }),
+    ...(nicList === undefined ? {} : { nics: nicList }),
   };
 }

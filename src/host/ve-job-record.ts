@@ -3,6 +3,8 @@ import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatPartSuffix } from '../core/build-domain-name.js';
 import type { VeSpec } from '../core/ve-spec.js';
+import type { VeNic } from '../core/ve-nic.js';
+import type { HostNetworkPlan } from '../prologue/plan-ve-networks.js';
 
 /** What the prologue realized on this host, for the epilogue, the job body and the MOM hook. */
 export interface VeJobRecord {
@@ -26,6 +28,10 @@ export interface VeJobRecord {
   readonly part?: number;
   /** multi-node VEs only: how many parts the VE has */
   readonly nodes?: number;
+  /** the VE's NICs (network, MAC, IP once the host report saw a lease) */
+  readonly nics?: readonly VeNic[];
+  /** the libvirt networks the prologue ensured, for the epilogue to release */
+  readonly networks?: readonly HostNetworkPlan[];
 }
 
 export function findJobDir(stateDir: string, jobId: string): string {

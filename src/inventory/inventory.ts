@@ -2,6 +2,7 @@
 import type { VeState } from '../core/ve-state.js';
 import type { VeType } from '../core/ve-type.js';
 import type { EventSource } from '../core/ve-event.js';
+import type { VeNic } from '../core/ve-nic.js';
 
 export interface VeRecord {
   readonly jobId: string;
@@ -21,6 +22,8 @@ export interface VeRecord {
   readonly lastChange: string;
   /** multi-node VEs only: how many parts (one domain per node); absent = 1 */
   readonly nodes?: number;
+  /** network interfaces in order; absent = none recorded */
+  readonly nics?: readonly VeNic[];
 }
 
 /** One part (one node's domain) of a multi-node VE; a child of its VE entry. */

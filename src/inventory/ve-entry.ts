@@ -9,14 +9,44 @@ import { formatGeneralizedTime } from './generalized-time.js';
 import { readLdapEntry } from './read-ldap-entry.js';
 import { validateJobId } from './validate-job-id.js';
 import { validateAscii, validateCount, validateText } from './validate-inventory-field.js';
+import { IPV4_PATTERN, MAC_PATTERN, type VeNic } from '../core/ve-nic.js';
+import { NETWORK_NAME_PATTERN } from '../core/validate-ve-spec.js';
 
 export const VE_OBJECT_CLASS = 'pbsveVirtualEnvironment';
 
-/** the attributes a search asks for; schema-only extras (ip, mac, lease) are not part of VeRecord */
+/** the attributes a search asks for; pbsveMac/pbsveIp are written for searching, read back from pbsveInterface */
 export const VE_ATTRIBUTES = [
   'pbsveJobId', 'pbsveName', 'pbsveOwner', 'pbsveType', 'pbsveState', 'pbsveSeq', 'pbsveImage',
-  'pbsveVcpus', 'pbsveMemoryMiB', 'pbsveHost', 'pbsveDomain', 'pbsveLastChange', 'pbsveNodes',
+  'pbsveVcpus', 'pbsveMemoryMiB', 'pbsveHost', 'pbsveDomain', 'pbsveLastChange', 'pbsveNodes', 'pbsveInterface',
 ];
+
+const INTERFACE_VALUE = /^nic(\d{1,2}) ([a-z][a-z0-9-]{0,30}) ([0-9a-f:]{17})(?: ([0-9.]{7,15}))?$/;
+
+// One value per NIC that keeps its order and its parts together (LDAP values are unordered).
+export function encodeInterfaceValue(nic: VeNic, index: number): string {
+  if (!NETWORK_NAME_PATTERN.test(nic.network)) throw invalidField('nics.network', 'must be a network name', nic.network);
+  if (!MAC_PATTERN.test(nic.mac)) throw invalidField('nics.mac', 'must be a lower-case MAC address', nic.mac);
+  if (nic.ip !== undefined && !IPV4_PATTERN.test(nic.ip)) throw invalidField('nics.ip', 'must be an IPv4 address', nic.ip);
+  return `nic${index} ${nic.network} ${nic.mac}${nic.ip === undefined ? '' : ` ${nic.ip}`}`;
+}
+
+// Values someone else wrote are skipped when malformed: one bad value must not hide the VE.
+export function decodeInterfaceValues(values: readonly string[]): VeNic[] {
+  const parsed = values.map((v) => INTERFACE_VALUE.exec(v.toLowerCase())).filter((m): m is RegExpExecArray => m !== null)
+    .filter((m) => MAC_PATTERN.test(m[3] ?? '') && (m[4] === undefined || IPV4_PATTERN.test(m[4])));
+  return parsed.sort((a, b) => Number(a[1]) - Number(b[1]))
+    .map((m) => ({ network: m[2] ?? '', mac: m[3] ?? '', ...(m[4] === undefined ? {} : { ip: m[4] }) }));
+}
+
+// Only a record that knows its NICs writes them, so an update without NICs keeps the stored ones.
+function encodeNicFields(nics: readonly VeNic[] | undefined): LdapAttributes {
+  if (nics === undefined) return {};
+  return {
+    pbsveInterface: nics.map(encodeInterfaceValue),
+    pbsveMac: nics.map((n) => n.mac),
+    pbsveIp: nics.flatMap((n) => (n.ip === undefined ? [] : [n.ip])),
+  };
+}
 
 // Everything but the job id and seq, which updateVe treats specially (RDN and compare-and-swap).
 function encodeVeFields(record: VeRecord): LdapAttributes {
@@ -35,6 +65,7 @@ function encodeVeFields(record: VeRecord): LdapAttributes {
     pbsveLastChange: record.lastChange === '' ? [] : [formatGeneralizedTime(record.lastChange, 'lastChange')],
     // only multi-node VEs carry it, so single-node entries (and servers with the older schema) never see it
     ...(record.nodes !== undefined && record.nodes > 1 ? { pbsveNodes: [String(validateCount('nodes', record.nodes))] } : {}),
+    ...encodeNicFields(record.nics),
   };
 }
 
@@ -70,6 +101,7 @@ export function buildVeUpdateChanges(record: VeRecord, expectedSeq: number): Att
 export function decodeVeEntry(entry: Entry): VeRecord {
   const r = readLdapEntry(entry);
   const nodes = r.optionalInteger('pbsveNodes');
+  const interfaces = r.strings('pbsveInterface');
   return {
     jobId: r.requireString('pbsveJobId'),
     name: r.requireString('pbsveName'),
@@ -84,5 +116,6 @@ export function decodeVeEntry(entry: Entry): VeRecord {
     domain: r.optionalString('pbsveDomain') ?? '',
     lastChange: r.optionalTime('pbsveLastChange') ?? '',
     ...(nodes !== undefined && nodes > 1 ? { nodes } : {}),
+    ...(interfaces.length === 0 ? {} : { nics: decodeInterfaceValues(interfaces) }),
   };
 }

@@ -1,6 +1,10 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { findRecordJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { findRecordJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { withLockFile } from '../core/with-lock-file.js';
+import { formatPartSuffix } from '../core/build-domain-name.js';
+import { describeNicAddresses, findNicAddresses } from './find-nic-addresses.js';
+import type { DhcpLease } from '../host/ve-networks.js';
 import { emitVeEvent } from '../prologue/realize-ve.js';
 import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes.js';
 import { dropUnvouchedChanges } from './drop-unvouched-changes.js';
@@ -28,6 +32,8 @@ export interface ReportHostVesDeps {
   readonly findOwner?: (user: string) => Promise<UserIds>;
   /** orphan domains are destroyed after the grace only with these; else only reported */
   readonly orphans?: Omit<HandleOrphanDomainsDeps, 'stateDir' | 'openVirt' | 'clock' | 'log'>;
+  /** DHCP leases of one libvirt network; absent = addresses are not reported */
+  readonly readLeases?: (uri: string, libvirtName: string) => Promise<DhcpLease[]>;
 }
 
 export interface HostReport extends HostVeFindings {
@@ -35,6 +41,44 @@ export interface HostReport extends HostVeFindings {
   readonly pending: number;
   readonly recovery: readonly RecoveryStep[];
   readonly handledOrphans: readonly HandledOrphan[];
+  /** VEs whose IP addresses changed (one running event each) */
+  readonly addressChanges: number;
+}
+
+// A running VE whose guest got (or changed) a DHCP lease is reported once per change, as a
+// "running" event carrying the NICs, so LDAP and `ve show` learn the IP.
+async function reportNicAddresses(records: readonly VeJobRecord[], running: ReadonlySet<string>, deps: ReportHostVesDeps): Promise<number> {
+  const readLeases = deps.readLeases;
+  if (readLeases === undefined) return 0;
+  const cache = new Map<string, Promise<DhcpLease[]>>();
+  let changes = 0;
+  for (const record of records) {
+    if (record.status !== 'realized' || !running.has(record.domain) || record.nics === undefined || record.networks === undefined) continue;
+    const names = record.networks.map((n) => n.libvirtName);
+    const leases = new Map<string, DhcpLease[]>();
+    for (const name of new Set(names)) {
+      const key = `${record.uri}\0${name}`;
+      if (!cache.has(key)) cache.set(key, readLeases(record.uri, name).catch(() => []));
+      leases.set(name, await (cache.get(key) ?? Promise.resolve([])));
+    }
+    const nics = findNicAddresses(record.nics, names, leases);
+    if (nics === undefined) continue;
+    // under the op lock, re-read: the epilogue or a recovery may have moved the record on meanwhile
+    const dir = findRecordJobDir(deps.config.stateDir, record);
+    const updated = await withLockFile(join(dir, 'op.lock'), 5000, () => {
+      const current = readVeJobRecord(deps.config.stateDir, `${record.jobId}${formatPartSuffix(record.part ?? 0)}`);
+      if (current?.status !== 'realized' || current.domain !== record.domain) return undefined;
+      const next = { ...current, nics };
+      writeVeJobRecord(deps.config.stateDir, next);
+      return next;
+    }).catch((err: unknown) => { deps.log(`job ${record.jobId}: addresses not recorded this run: ${err instanceof Error ? err.message : String(err)}`); return undefined; });
+    if (updated === undefined) continue;
+    const reason = describeNicAddresses(nics);
+    await emitVeEvent(deps, updated, 'running', 'mom-hook', reason);
+    deps.log(`job ${record.jobId}: ${reason}`);
+    changes += 1;
+  }
+  return changes;
 }
 
 // Only this host's realized VE jobs count; records of other hosts share the directory in sandboxes.
@@ -137,6 +181,9 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
     writeFileSync(join(findRecordJobDir(deps.config.stateDir, change.record), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
+  const stillRunning = new Set(domains.filter((d) => d.state === 'running').map((d) => d.name));
+  for (const change of changes) stillRunning.delete(change.record.domain);
+  const addressChanges = await reportNicAddresses(records, stillRunning, { ...deps, events: recordOnly });
   let handledOrphans: HandledOrphan[] = [];
   if (deps.orphans !== undefined) {
     const candidates = findings.orphans.flatMap((d) => { const uri = uriOf.get(d.name); return uri === undefined ? [] : [{ domain: d, uri }]; });
@@ -146,5 +193,5 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   }
   await restoreConsoles(records, deps);
   const { sent, pending } = await deps.events.flush();
-  return { ...findings, sent, pending, recovery, handledOrphans };
+  return { ...findings, sent, pending, recovery, handledOrphans, addressChanges };
 }

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
-import type { DomainSpec } from '../virt/domain-spec.js';
+import type { DomainInterface, DomainSpec } from '../virt/domain-spec.js';
 import type { VeSpec } from '../core/ve-spec.js';
 import type { ImageManifest } from '../images/image-manifest.js';
 import type { PreparedDisk } from '../host/ve-disks.js';
@@ -17,6 +17,8 @@ export interface VeDomainInput {
   readonly domainType?: 'kvm' | 'qemu';
   /** cloud-init images: the VE's NoCloud seed image, attached read-only after the data disks */
   readonly seedPath?: string;
+  /** the NICs planned for this host (planVeNetworks) */
+  readonly interfaces?: readonly DomainInterface[];
 }
 
 /** the serial console of a QEMU VE (and the captured console of an LXC VE) */
@@ -38,6 +40,7 @@ export function buildVeDomainSpec(input: VeDomainInput): DomainSpec {
     memoryMiB: spec.memoryMiB,
     title: `pbs-ve ${spec.name} (job ${input.jobId}, ${input.owner})`,
     metadata: { jobId: input.jobId, owner: input.owner, veName: spec.name },
+    ...(input.interfaces === undefined || input.interfaces.length === 0 ? {} : { interfaces: input.interfaces }),
   };
   if (spec.type === 'lxc') {
     if (disk.rootfsDir === undefined) throw new VeError('disk-mismatch', 'exec', `image ${image.name}: an LXC VE needs a root file system tree`);

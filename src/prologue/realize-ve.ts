@@ -18,6 +18,9 @@ import { buildCloudInitSeed } from '../core/build-cloud-init-seed.js';
 import { createVeSeedWriter, removeVeSeed, type WriteVeSeed } from '../host/ve-seed.js';
 import type { Batch, BatchJob, PelogContext } from '../batch/batch.js';
 import { SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
+import { planVeNetworks, type VeNetworkPlan } from './plan-ve-networks.js';
+import { createVeNetworks, type VeNetworks } from '../host/ve-networks.js';
+import { findUserGroups } from '../host/find-user-groups.js';
 import type { Virt } from '../virt/virt.js';
 import type { Clock } from '../core/clock.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -45,6 +48,10 @@ export interface RealizeVeDeps {
   readonly console?: VeConsole;
   /** cloud-init images: writes the VE's NoCloud seed image; default genisoimage */
   readonly writeSeed?: WriteVeSeed;
+  /** default: transient libvirt networks through virsh, state in <stateDir>/networks */
+  readonly networks?: VeNetworks;
+  /** default: the owner's groups from id -Gn (asked only when a declared network limits groups) */
+  readonly findGroups?: (user: string) => Promise<string[]>;
 }
 
 export type RealizeOutcome =
@@ -54,7 +61,7 @@ export type RealizeOutcome =
 // Events carry the whole VE description so the monitor never has to ask the host.
 export async function emitVeEvent(
   deps: { readonly events: EventSink; readonly clock: Clock; readonly config: PbsVeConfig },
-  record: Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount' | 'part' | 'nodes'>,
+  record: Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount' | 'part' | 'nodes' | 'nics'>,
   state: VeState,
   source: EventSource,
   reason: string,
@@ -78,6 +85,7 @@ export async function emitVeEvent(
     source,
     reason: reason.slice(0, 256),
     ...(record.nodes !== undefined && record.nodes > 1 ? { part: record.part ?? 0, nodes: record.nodes } : {}),
+    ...(record.nics === undefined ? {} : { nics: record.nics }),
   };
   await deps.events.emit([event]);
 }
@@ -93,6 +101,14 @@ function findSisterSpec(job: BatchJob): VeSpec | undefined {
   // a multi-node job without any copy: a VE job only if its name says so, and then a refusal the owner can read
   if (!job.name.startsWith('ve-')) return undefined;
   throw new VeError('spec-missing', 'prereq', `job ${job.jobId}: this sister host has no job script and the job's ${SPEC_VARIABLE} variable is gone (qalter -v replaced it?)`, { field: 'spec' });
+}
+
+// Still no side effect: a network the owner may not use, or too many NICs for this cluster, refuses the VE.
+async function planNetworks(ctx: PelogContext, spec: VeSpec, part: number, deps: RealizeVeDeps): Promise<VeNetworkPlan> {
+  const declared = Object.values(deps.config.network?.networks ?? {});
+  const needGroups = (spec.networks ?? []).length > 0 && declared.some((n) => n.groups.length > 0);
+  const ownerGroups = needGroups ? await (deps.findGroups ?? findUserGroups)(ctx.user) : [];
+  return planVeNetworks({ spec, jobId: ctx.jobId, part, owner: ctx.user, ownerGroups, host: ctx.host, config: deps.config.network });
 }
 
 // Phase 1+2 (no side effects): find the spec, check it and the host can serve it.
@@ -158,20 +174,23 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const acceleration = spec.type === 'kvm'
     ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir)))()
     : undefined;
+  const net = await planNetworks(ctx, spec, part, deps);
+  const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
   const veConsole = deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir });
   const runningReason = acceleration === undefined ? 'domain running' : `domain running, ${acceleration.reason}`;
-  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: new Date(started).toISOString() };
+  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: new Date(started).toISOString(), nics: net.nics, networks: net.networks };
 
   // Phase 3: execute
   writeVeJobRecord(deps.config.stateDir, record);
   const virt = await deps.openVirt(uri);
   try {
+    await networks.ensure(uri, ctx.jobId, net.networks);
     const disk = await deps.disks.prepare(image, jobDir, dataDisks);
     const seedPath = seed === undefined ? undefined : await (deps.writeSeed ?? createVeSeedWriter())(jobDir, seed);
     const consoleLog = buildConsoleLogPath(jobDir);
     await veConsole.prepareLog(consoleLog, owner);
     const xml = buildDomainXml(buildVeDomainSpec({
-      spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
+      spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, interfaces: net.interfaces, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
       ...(seedPath === undefined ? {} : { seedPath }),
     }));
     await virt.defineDomain(xml);
@@ -189,7 +208,7 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
     await emitVeEvent(deps, record, 'running', 'prologue', runningReason);
     return { kind: 'realized', domain, ms: Date.now() - started };
   } catch (err) {
-    await undoRealize(virt, deps, domain, jobDir, veConsole);
+    await undoRealize(virt, deps, domain, jobDir, veConsole, () => networks.release(uri, ctx.jobId, net.networks));
     const reason = err instanceof Error ? err.message : String(err);
     writeVeJobRecord(deps.config.stateDir, { ...record, status: 'failed', reason });
     await emitVeEvent(deps, record, 'failed', 'prologue', reason).catch((e: unknown) => { deps.log(`pbs-ve: could not record failure: ${String(e)}`); });
@@ -200,8 +219,8 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
 }
 
 // Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.
-async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string, veConsole: VeConsole): Promise<void> {
-  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), () => veConsole.stopCapture(jobDir), () => deps.disks.remove(jobDir), () => removeVeSeed(jobDir)];
+async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string, veConsole: VeConsole, releaseNetworks: () => Promise<unknown>): Promise<void> {
+  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), releaseNetworks, () => veConsole.stopCapture(jobDir), () => deps.disks.remove(jobDir), () => removeVeSeed(jobDir)];
   for (const step of steps) {
     try {
       await step();

@@ -8,6 +8,8 @@ import type { Batch } from '../batch/batch.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import { countVeNodes, type VeSpec } from '../core/ve-spec.js';
+import { planVeNetworks } from '../prologue/plan-ve-networks.js';
+import { findUserGroups } from '../host/find-user-groups.js';
 
 export interface CreateVeDeps {
   readonly batch: Batch;
@@ -17,6 +19,8 @@ export interface CreateVeDeps {
   readonly owner: string;
   /** the caller's own public keys, offered to cloud-init images when the spec names none */
   readonly defaultSshKeys?: () => readonly string[];
+  /** default: id -Gn (asked only when a declared network limits groups) */
+  readonly findGroups?: (user: string) => Promise<string[]>;
 }
 
 const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
@@ -46,7 +50,9 @@ async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise
   const maxMemoryMiB = Math.max(deps.config.minMemoryMiB, ...nodes.map((n) => n.memoryMiB ?? 0));
   // a VE of N nodes needs N hosts with the feature: one part per host
   const maxNodes = Math.max(1, Math.min(deps.config.batch.maxNodes ?? 1, nodes.length));
-  return validateVeSpec(raw, { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB, maxNodes });
+  return validateVeSpec(raw, { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB, maxNodes,
+    ...(deps.config.network === undefined ? {} : { maxNics: deps.config.network.maxNics }),
+  });
 }
 
 // Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
@@ -56,6 +62,10 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
   if (spec.sshKeys !== undefined && image.cloudInit !== true) {
     throw invalidField('ssh-key', `image "${spec.image}" does not read a cloud-init seed (ve image add --cloud-init), so the key could not reach the guest`, spec.image);
   }
+  // the prologue decides again as root; this only spares the user a job that would be refused
+  const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
+  const ownerGroups = restricted ? await (deps.findGroups ?? findUserGroups)(deps.owner) : [];
+  planVeNetworks({ spec, jobId: 'submit', owner: deps.owner, ownerGroups, host: 'submit', config: deps.config.network });
   const live = await deps.inventory.listVes({ owner: deps.owner, name: spec.name });
   const queued = (await deps.batch.listJobs({ queue: deps.config.batch.veQueue, owner: deps.owner }))
     .filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);

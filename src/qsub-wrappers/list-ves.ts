@@ -3,6 +3,7 @@ import type { Batch, BatchJob } from '../batch/batch.js';
 import type { Inventory, VeRecord } from '../inventory/inventory.js';
 import type { VeState } from '../core/ve-state.js';
 import type { VeType } from '../core/ve-type.js';
+import type { VeNic } from '../core/ve-nic.js';
 
 /** One line of `ve list`: an LDAP entry, or a queued job that has no VE yet. */
 export interface VeRow {
@@ -18,6 +19,8 @@ export interface VeRow {
   readonly lastChange: string;
   /** how many nodes (parts) the VE spans; vcpus and memory are per node */
   readonly nodes: number;
+  /** NICs in order (network, MAC, IP once known); absent for pending VEs and older entries */
+  readonly nics?: readonly VeNic[];
 }
 
 export interface ListVesDeps {
@@ -27,7 +30,7 @@ export interface ListVesDeps {
 }
 
 function toRow(ve: VeRecord): VeRow {
-  return { name: ve.name, state: ve.state, host: ve.host, jobId: ve.jobId, type: ve.type, vcpus: ve.vcpus, memoryMiB: ve.memoryMiB, owner: ve.owner, image: ve.image, lastChange: ve.lastChange, nodes: ve.nodes ?? 1 };
+  return { name: ve.name, state: ve.state, host: ve.host, jobId: ve.jobId, type: ve.type, vcpus: ve.vcpus, memoryMiB: ve.memoryMiB, owner: ve.owner, image: ve.image, lastChange: ve.lastChange, nodes: ve.nodes ?? 1, ...(ve.nics === undefined ? {} : { nics: ve.nics }) };
 }
 
 // A queued job is a VE-to-be: users see it as pending before any host has touched it.

@@ -58,13 +58,15 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--disk <size>', 'kvm: an extra empty data disk (vdb, vdc, ...), e.g. 10G; repeat for more (at most 4)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--keep-disk', 'keep the data disks when the VE ends (moved to <stateDir>/kept/<you>/)')
   .option('--ssh-key <file>', 'cloud-init images: a public key file for the guest (default: your ~/.ssh/id_{ed25519,ecdsa,rsa}.pub); repeat for more', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--network <name>', 'a NIC on this network (repeat for more, in order); a name the admin did not declare is your private network on the host; default: one NIC on the host\'s default network', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--json', 'print the result as JSON')
-  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; keepDisk?: boolean; sshKey: string[]; json?: boolean }) => {
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; network: string[]; keepDisk?: boolean; sshKey: string[]; json?: boolean }) => {
     await runUserCommand(async (deps) => {
       const raw = {
         name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, nodes: o.nodes, lease: o.lease, disks: o.disk,
         ...(o.keepDisk === true ? { keepDisks: true } : {}),
         ...(o.sshKey.length === 0 ? {} : { sshKeys: readSshKeyFiles(o.sshKey) }),
+        ...(o.network.length === 0 ? {} : { networks: o.network }),
       };
       const defaultSshKeys = (): string[] => readDefaultSshKeys(userInfo().homedir, (line) => { process.stderr.write(`${line}\n`); });
       const { jobId, spec } = await createVe(raw, { ...deps, owner: me, defaultSshKeys });

@@ -44,6 +44,7 @@ export function formatVeDetails(d: VeDetails): string {
     `last change: ${v.lastChange || '-'}`,
   ];
   if (d.job?.resources.walltimeSeconds !== undefined) lines.push(`lease:       ${d.job.resources.walltimeSeconds} s`);
+  (v.nics ?? []).forEach((n, i) => { lines.push(`${`nic${i}:`.padEnd(13)}${n.network.padEnd(12)} ${n.mac}  ${n.ip ?? '(no address yet)'}`); });
   if (v.nodes > 1) {
     lines.push(`parts (vcpus and memory each):`);
     for (let i = 0; i < v.nodes; i++) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -103,6 +104,13 @@ export interface SandboxOptions {
   readonly log?: (line: string) => void;
   /** Slurm's SlurmdTimeout in seconds: how soon a node whose slurmd died is declared down (slurm.sh default 10) */
   readonly slurmdTimeout?: number;
+  /** start of this sandbox's bridge and NIC names (1-6 of [a-z0-9]); default: derived from dir */
+  readonly networkPrefix?: string;
+}
+
+// Every sandbox's bridges live in the one network namespace of this machine: names must differ per sandbox.
+function deriveNetworkPrefix(dir: string): string {
+  return `s${createHash('sha256').update(dir).digest('hex').slice(0, 4)}`;
 }
 
 /** Brings up the whole local cluster the tests use: slapd, two libvirtd hosts, a 3-node Slurm. */
@@ -155,6 +163,12 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     nodePath: process.execPath,
     installDir: PROJECT_DIR,
     minMemoryMiB: 16,
+    // both simulated hosts share this machine's network namespace; "lab" is a declared (shared) network
+    network: {
+      maxNics: 4,
+      hosts: { default: { prefix: options.networkPrefix ?? deriveNetworkPrefix(dir) } },
+      networks: { lab: {} },
+    },
   };
   writeFileSync(join(configDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
   rmSync(join(configDir, 'ldap-write.json'), { force: true });

@@ -1,11 +1,11 @@
-// An LXC container: the image's rootfs mounted at /, its init as the container's PID 1, no network.
-import { renderDomainXml } from './render-domain-xml.js';
+// An LXC container: the image's rootfs mounted at /, its init as the container's PID 1, veth NICs.
+import { buildInterfaces, renderDomainXml } from './render-domain-xml.js';
 import { validateDomainSpec } from './validate-domain-spec.js';
 import type { LxcDomainSpec } from './domain-spec.js';
 
 export const LXC_EMULATOR = '/usr/lib/libvirt/libvirt_lxc';
 
-// privnet keeps the container off the host's network namespace; destroy on every exit so the
+// privnet keeps the container off the host's network namespace (with no NIC it has only lo); destroy on every exit so the
 // epilogue, not libvirt, decides what happens after the VE stops.
 export function buildLxcDomainXml(spec: LxcDomainSpec): string {
   validateDomainSpec(spec);
@@ -25,6 +25,7 @@ export function buildLxcDomainXml(spec: LxcDomainSpec): string {
         source: { $: { dir: spec.lxc.rootfsDir } },
         target: { $: { dir: '/' } },
       },
+      ...buildInterfaces(spec.interfaces, undefined),
       console: { $: { type: 'pty' } },
     },
   });

@@ -1,5 +1,5 @@
 // A QEMU/KVM virtual machine: direct kernel boot or disk boot, serial console into a file, virtio disks.
-import { renderDomainXml, type XmlElement } from './render-domain-xml.js';
+import { buildInterfaces, renderDomainXml, type XmlElement } from './render-domain-xml.js';
 import { validateDomainSpec } from './validate-domain-spec.js';
 import type { QemuDomainSpec, QemuDisk } from './domain-spec.js';
 
@@ -48,6 +48,7 @@ export function buildQemuDomainXml(spec: QemuDomainSpec): string {
       emulator: QEMU_EMULATOR,
       ...(spec.qemu.disks.length === 0 ? {} : { disk: spec.qemu.disks.map(buildDisk) }),
       controller: { $: { type: 'usb', model: 'none' } },
+      ...buildInterfaces(spec.interfaces, 'virtio'),
       serial: {
         $: { type: 'file' },
         // relabel=no: libvirt must not chown the log to the QEMU user; the prologue gives it to the VE owner

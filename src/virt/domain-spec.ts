@@ -41,6 +41,15 @@ export interface QemuDomainOptions {
   readonly serialLogPath: string;
 }
 
+/** one NIC: a port on a libvirt network (LXC: a veth pair, QEMU: a virtio tap) */
+export interface DomainInterface {
+  /** the libvirt network's name on this host */
+  readonly network: string;
+  readonly mac: string;
+  /** host-side device name (at most 15 characters), so it is known and unique before start */
+  readonly targetDev: string;
+}
+
 interface DomainSpecCommon {
   readonly name: string;
   readonly vcpus: number;
@@ -49,6 +58,8 @@ interface DomainSpecCommon {
   readonly title?: string;
   readonly description?: string;
   readonly metadata: DomainMetadata;
+  /** network interfaces in guest order (eth0, eth1, ...); absent or empty = none */
+  readonly interfaces?: readonly DomainInterface[];
 }
 
 export interface LxcDomainSpec extends DomainSpecCommon {

@@ -1,6 +1,6 @@
 // The parts every domain shares (identity, sizing, pbs-ve metadata), rendered by xml2js, never by hand.
 import { Builder } from 'xml2js';
-import { DOMAIN_METADATA_NAMESPACE, DOMAIN_METADATA_PREFIX, type DomainSpec } from './domain-spec.js';
+import { DOMAIN_METADATA_NAMESPACE, DOMAIN_METADATA_PREFIX, type DomainInterface, type DomainSpec } from './domain-spec.js';
 
 /** xml2js builder input: '$' holds attributes, '_' text, arrays repeat an element */
 export type XmlElement = Readonly<Record<string, unknown>>;
@@ -30,6 +30,20 @@ function buildMetadata(spec: DomainSpec): XmlElement {
       [`${p}:owner`]: spec.metadata.owner,
       [`${p}:veName`]: spec.metadata.veName,
     },
+  };
+}
+
+// One <interface> per NIC, MAC and host device fixed by pbs-ve; QEMU guests get virtio NICs.
+export function buildInterfaces(interfaces: readonly DomainInterface[] | undefined, model: 'virtio' | undefined): XmlElement {
+  if (interfaces === undefined || interfaces.length === 0) return {};
+  return {
+    interface: interfaces.map((nic) => ({
+      $: { type: 'network' },
+      mac: { $: { address: nic.mac } },
+      source: { $: { network: nic.network } },
+      target: { $: { dev: nic.targetDev } },
+      ...(model === undefined ? {} : { model: { $: { type: model } } }),
+    })),
   };
 }
 

@@ -1,6 +1,6 @@
 // Domain specs carry user strings into XML that root's libvirtd acts on: refuse anything odd early.
 import { VeError } from '../core/ve-error.js';
-import type { DomainSpec, QemuDomainOptions, LxcDomainOptions, DomainMetadata } from './domain-spec.js';
+import type { DomainSpec, QemuDomainOptions, LxcDomainOptions, DomainMetadata, DomainInterface } from './domain-spec.js';
 
 const DOMAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 const TARGET_DEV = /^(vd|sd|hd)[a-z]{1,2}$/;
@@ -12,6 +12,12 @@ const NOT_XML_CHAR = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF\uD800-
 // eslint-disable-next-line no-control-regex
 const CONTROL_CHAR = /[\u0000-\u001F\u007F]/;
 const MAX_TEXT = 4096;
+const MAC = /^[0-9a-f]{2}(?::[0-9a-f]{2}){5}$/;
+/** pbs-ve's own libvirt network names: pbsve-<name> or pbsve-<name>.<owner> */
+const NETWORK_NAME = /^pbsve-[a-z][a-z0-9-]{0,30}(?:\.[A-Za-z_][A-Za-z0-9_.-]{0,31})?$/;
+/** host-side device names; libvirt reserves vnet*, vif*, macvtap*, macvlan* for its own */
+const TARGET_NIC = /^(?!vnet|vif|macv)[a-z][a-z0-9]{1,14}$/;
+const MAX_INTERFACES = 16;
 
 // Array.isArray would narrow readonly arrays to any[]; the check only needs a yes or no.
 function isList(value: unknown): boolean {
@@ -98,6 +104,24 @@ function checkQemu(qemu: QemuDomainOptions | undefined): void {
   });
 }
 
+// NICs name networks root's libvirtd acts on: pbs-ve's own networks only, distinct MACs and devices.
+function checkInterfaces(interfaces: readonly DomainInterface[] | undefined): void {
+  if (interfaces === undefined) return;
+  if (!isList(interfaces) || interfaces.length > MAX_INTERFACES) reject('interfaces', `must be a list of at most ${MAX_INTERFACES}`, interfaces);
+  const macs = new Set<string>();
+  const devs = new Set<string>();
+  interfaces.forEach((nic, i) => {
+    if (typeof nic !== 'object') reject(`interfaces[${i}]`, 'must be an object', nic);
+    if (typeof nic.network !== 'string' || !NETWORK_NAME.test(nic.network)) reject(`interfaces[${i}].network`, 'must be a pbs-ve network name (pbsve-...)', nic.network);
+    if (typeof nic.mac !== 'string' || !MAC.test(nic.mac)) reject(`interfaces[${i}].mac`, 'must be a lower-case MAC address', nic.mac);
+    if (typeof nic.targetDev !== 'string' || !TARGET_NIC.test(nic.targetDev)) reject(`interfaces[${i}].targetDev`, 'must be 2-15 lower-case letters or digits (not vnet/vif/macv...)', nic.targetDev);
+    if (macs.has(nic.mac)) reject(`interfaces[${i}].mac`, 'is used twice', nic.mac);
+    if (devs.has(nic.targetDev)) reject(`interfaces[${i}].targetDev`, 'is used twice', nic.targetDev);
+    macs.add(nic.mac);
+    devs.add(nic.targetDev);
+  });
+}
+
 // Validates in place of the type system at runtime: specs are built from job attributes.
 export function validateDomainSpec(spec: DomainSpec): void {
   if (typeof spec !== 'object') reject('spec', 'must be an object', spec);
@@ -110,6 +134,7 @@ export function validateDomainSpec(spec: DomainSpec): void {
   if (spec.title !== undefined) checkText('title', spec.title, { oneLine: true, allowEmpty: true });
   if (spec.description !== undefined) checkText('description', spec.description, { oneLine: false, allowEmpty: true });
   checkMetadata(spec.metadata);
+  checkInterfaces(spec.interfaces);
   if (spec.type === 'lxc') checkLxc(spec.lxc);
   else checkQemu(spec.qemu);
 }

@@ -60,6 +60,24 @@ void t.test('create, get and list round-trip every field', async (t) => {
   t.equal(err.details['resultCode'], 68);
 });
 
+void t.test('NICs: one pbsveInterface value each, order kept; an update without NICs keeps them', async (t) => {
+  const nics = [{ network: 'default', mac: '52:54:0a:0b:0c:0d', ip: '10.213.4.9' }, { network: 'mine', mac: '52:54:0a:0b:0c:0e' }];
+  const ve = makeVe('150.srv', { nics });
+  await inventory.createVe(ve);
+  t.same(await inventory.getVe('150.srv'), ve);
+  const plain: VeRecord = { ...ve };
+  delete (plain as { nics?: unknown }).nics;
+  t.equal(await inventory.updateVe({ ...plain, seq: 2, state: 'destroyed' }, 1), true);
+  t.same((await inventory.getVe('150.srv'))?.nics, nics, 'kept');
+  const moved = [{ network: 'default', mac: '52:54:0a:0b:0c:0d', ip: '10.213.4.10' }];
+  t.equal(await inventory.updateVe({ ...ve, seq: 3, nics: moved }, 2), true);
+  t.same((await inventory.getVe('150.srv'))?.nics, moved, 'replaced, pbsveIp too');
+  const client = new Client({ url: slapd.url });
+  t.teardown(() => client.unbind());
+  const { searchEntries } = await client.search('ou=ves,' + slapd.baseDn, { filter: '(pbsveIp=10.213.4.10)', attributes: ['pbsveJobId', 'pbsveMac'] });
+  t.same(searchEntries.map((e) => [e['pbsveJobId'], e['pbsveMac']]), [['150.srv', '52:54:0a:0b:0c:0d']], 'searchable by IP, MAC alongside');
+});
+
 void t.test('updateVe is a compare-and-swap on seq', async (t) => {
   const ve = makeVe('200.srv', { seq: 3 });
   await inventory.createVe(ve);

@@ -305,6 +305,7 @@ function setupRealize(t: { teardown: (fn: () => void) => void }, opts: { cloudIn
     findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }),
     console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() },
     writeSeed: createVeSeedWriter(fakeIso),
+    networks: { ensure: () => Promise.resolve(), release: () => Promise.resolve([]), readLeases: () => Promise.resolve([]) },
   };
   const ctx = { jobId: '7', user: 'alice', host: 'node1' } as unknown as PelogContext;
   return { ctx, deps, xmls, calls, jobDir: join(stateDir, 'jobs', '7') };
