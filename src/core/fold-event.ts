@@ -1,3 +1,4 @@
+import type { VeState } from './ve-state.js';
 import type { VeEvent } from './ve-event.js';
 import type { HistoryRecord, VeRecord } from '../inventory/inventory.js';
 
@@ -8,9 +9,9 @@ export interface FoldResult {
   readonly history: HistoryRecord;
 }
 
-// Pure: ordering by per-VE seq makes replays and late deliveries harmless.
-export function foldEvent(current: VeRecord | undefined, event: VeEvent): FoldResult {
-  const history: HistoryRecord = {
+// One transition as history: the old state only when the event is newer than what is stored.
+export function buildHistoryRecord(current: { readonly seq: number; readonly state: VeState } | undefined, event: VeEvent): HistoryRecord {
+  return {
     jobId: event.jobId,
     seq: event.seq,
     state: event.state,
@@ -20,6 +21,11 @@ export function foldEvent(current: VeRecord | undefined, event: VeEvent): FoldRe
     source: event.source,
     reason: event.reason,
   };
+}
+
+// Pure: ordering by per-VE seq makes replays and late deliveries harmless.
+export function foldEvent(current: VeRecord | undefined, event: VeEvent): FoldResult {
+  const history = buildHistoryRecord(current, event);
   if (current !== undefined && current.seq >= event.seq) return { record: undefined, history };
   const record: VeRecord = {
     jobId: event.jobId,

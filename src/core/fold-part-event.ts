@@ -1,4 +1,5 @@
 import { buildDomainName } from './build-domain-name.js';
+import { buildHistoryRecord } from './fold-event.js';
 import { isFinalState, type VeState } from './ve-state.js';
 import type { VeEvent } from './ve-event.js';
 import type { HistoryRecord, VePartRecord, VeRecord } from '../inventory/inventory.js';
@@ -12,17 +13,7 @@ export interface FoldPartResult {
 
 // Pure: a part is folded like a single-node VE, by its own seq, so its events never compete with another part's.
 export function foldPartEvent(current: VePartRecord | undefined, event: VeEvent & { readonly part: number }): FoldPartResult {
-  const history: HistoryRecord = {
-    jobId: event.jobId,
-    seq: event.seq,
-    state: event.state,
-    oldState: current !== undefined && current.seq < event.seq ? current.state : undefined,
-    at: event.at,
-    host: event.host,
-    source: event.source,
-    reason: event.reason,
-    part: event.part,
-  };
+  const history: HistoryRecord = { ...buildHistoryRecord(current, event), part: event.part };
   if (current !== undefined && current.seq >= event.seq) return { part: undefined, history };
   return {
     part: { jobId: event.jobId, part: event.part, state: event.state, host: event.host, domain: event.domain, seq: event.seq, lastChange: event.at },

@@ -1,5 +1,5 @@
 // The Inventory port on OpenLDAP (schema/pbs-ve.ldif) through ldapts.
-import { EqualityFilter } from 'ldapts';
+import { EqualityFilter, type Entry } from 'ldapts';
 import type { HistoryRecord, Inventory, VePartRecord, VeQuery, VeRecord } from './inventory.js';
 import { buildHistoryDn, buildPartDn, buildPartHistoryDn, buildVeDn, buildVesDn } from './build-inventory-dn.js';
 import { PART_ATTRIBUTES, PART_OBJECT_CLASS, buildPartUpdateChanges, decodePartEntry, encodePartAttributes } from './ve-part-entry.js';
@@ -21,19 +21,22 @@ const PAGE_SIZE = 500;
 export function createLdapInventory(options: LdapInventoryOptions): Inventory {
   const ldap = createLdapConnection(options);
   const baseDn = options.baseDn;
+  // Entries of one class at or below dn; a dn that does not exist (yet) simply has none.
+  const searchClass = (dn: string, objectClass: string, scope: 'base' | 'one' | 'sub', attributes: string[]): Promise<Entry[]> =>
+    ldap.run('search', dn, async (client) => {
+      try {
+        const filter = new EqualityFilter({ attribute: 'objectClass', value: objectClass });
+        return (await client.search(dn, { scope, filter, attributes, ...(scope === 'base' ? {} : { paged: { pageSize: PAGE_SIZE } }) })).searchEntries;
+      } catch (err) {
+        if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
+        throw err;
+      }
+    });
 
   return {
     async getVe(jobId: string): Promise<VeRecord | undefined> {
       const dn = buildVeDn(baseDn, validateJobId(jobId));
-      const entries = await ldap.run('search', dn, async (client) => {
-        try {
-          const filter = new EqualityFilter({ attribute: 'objectClass', value: VE_OBJECT_CLASS });
-          return (await client.search(dn, { scope: 'base', filter, attributes: VE_ATTRIBUTES })).searchEntries;
-        } catch (err) {
-          if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
-          throw err;
-        }
-      });
+      const entries = await searchClass(dn, VE_OBJECT_CLASS, 'base', VE_ATTRIBUTES);
       const entry = entries[0];
       return entry === undefined ? undefined : decodeVeEntry(entry);
     },
@@ -87,48 +90,21 @@ export function createLdapInventory(options: LdapInventoryOptions): Inventory {
 
     async listHistory(jobId: string): Promise<HistoryRecord[]> {
       const dn = buildVeDn(baseDn, validateJobId(jobId));
-      const entries = await ldap.run('search', dn, async (client) => {
-        try {
-          const filter = new EqualityFilter({ attribute: 'objectClass', value: HISTORY_OBJECT_CLASS });
-          // 'sub': a multi-node VE's parts keep their history under the part entries
-          const result = await client.search(dn, {
-            scope: 'sub', filter, attributes: HISTORY_ATTRIBUTES, paged: { pageSize: PAGE_SIZE },
-          });
-          return result.searchEntries;
-        } catch (err) {
-          if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
-          throw err;
-        }
-      });
+      // 'sub': a multi-node VE's parts keep their history under the part entries
+      const entries = await searchClass(dn, HISTORY_OBJECT_CLASS, 'sub', HISTORY_ATTRIBUTES);
       return entries.map(decodeHistoryEntry).sort((a, b) => a.seq - b.seq || a.at.localeCompare(b.at) || (a.part ?? 0) - (b.part ?? 0));
     },
 
     async getPart(jobId: string, part: number): Promise<VePartRecord | undefined> {
       const dn = buildPartDn(baseDn, jobId, part);
-      const entries = await ldap.run('search', dn, async (client) => {
-        try {
-          const filter = new EqualityFilter({ attribute: 'objectClass', value: PART_OBJECT_CLASS });
-          return (await client.search(dn, { scope: 'base', filter, attributes: PART_ATTRIBUTES })).searchEntries;
-        } catch (err) {
-          if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
-          throw err;
-        }
-      });
+      const entries = await searchClass(dn, PART_OBJECT_CLASS, 'base', PART_ATTRIBUTES);
       const entry = entries[0];
       return entry === undefined ? undefined : decodePartEntry(entry);
     },
 
     async listParts(jobId: string): Promise<VePartRecord[]> {
       const dn = buildVeDn(baseDn, validateJobId(jobId));
-      const entries = await ldap.run('search', dn, async (client) => {
-        try {
-          const filter = new EqualityFilter({ attribute: 'objectClass', value: PART_OBJECT_CLASS });
-          return (await client.search(dn, { scope: 'one', filter, attributes: PART_ATTRIBUTES })).searchEntries;
-        } catch (err) {
-          if (ldapResultCode(err) === LDAP_NO_SUCH_OBJECT) return [];
-          throw err;
-        }
-      });
+      const entries = await searchClass(dn, PART_OBJECT_CLASS, 'one', PART_ATTRIBUTES);
       return entries.map(decodePartEntry).sort((a, b) => a.part - b.part);
     },
 

@@ -1,6 +1,7 @@
 import { closeSync, fsyncSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
+import { isProcessAlive } from '../core/is-process-alive.js';
 
 /**
  * The vemon node's own durable inbox: a vemon job writes the event lines it accepted here (fsync'd)
@@ -38,16 +39,6 @@ function fsyncDir(dir: string): void {
   }
 }
 
-// "Dead" includes zombies (the process that held a lock may await its reaper).
-function isPidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
-    return state !== 'Z' && state !== 'X';
-  } catch {
-    return false;
-  }
-}
 
 function checkName(name: string): string {
   if (!SPOOL_FILE.test(name)) throw new VeError('invalid-spool-file', 'exec', `not a spool file name: ${JSON.stringify(name.slice(0, 80))}`);
@@ -117,7 +108,7 @@ export function openEventSpool(dir: string): EventSpool {
               continue; // released meanwhile
             }
             // a holder killed (walltime, node failure) must not keep its file from being applied
-            if (isPidAlive(holder)) return undefined;
+            if (isProcessAlive(holder)) return undefined;
             rmSync(lock, { force: true });
           }
         }

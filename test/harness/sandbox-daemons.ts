@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { existsSync } from 'node:fs';
 import { runCommand } from '../../src/core/run-command.js';
 import { VeError } from '../../src/core/ve-error.js';
-import { isProcessAlive } from './is-process-alive.js';
+import { isProcessAlive } from '../../src/core/is-process-alive.js';
 import { waitFor } from './wait-for.js';
 
 const NODE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;

@@ -4,7 +4,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { VeError } from '../../src/core/ve-error.js';
-import { isProcessAlive } from './is-process-alive.js';
+import { isProcessAlive } from '../../src/core/is-process-alive.js';
 
 const NODE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 

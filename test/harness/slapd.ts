@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../src/core/run-command.js';
-import { isProcessAlive } from './is-process-alive.js';
+import { isProcessAlive } from '../../src/core/is-process-alive.js';
 
 export interface SlapdInstance {
   readonly url: string;

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../src/core/run-command.js';
 import { VeError } from '../../src/core/ve-error.js';
-import { isProcessAlive } from './is-process-alive.js';
+import { isProcessAlive } from '../../src/core/is-process-alive.js';
 
 export interface SlurmOptions {
   /** cluster directory; default: a fresh /tmp/slurm-XXXXXX, removed again by stop() */
