@@ -6,15 +6,20 @@ import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFil
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { buildCloudInitSeed } from '../../src/core/build-cloud-init-seed.js';
 import { createVeSeedWriter } from '../../src/host/ve-seed.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
-const dir = mkdtempSync('/tmp/pbsve-cloudinit-');
-const portBase = 30_000 + Math.floor(Math.random() * 150) * 60;
+const { dir } = useSandbox(t, {
+  prefix: '/tmp/pbsve-cloudinit-', portRange: 30_000, verbose: true,
+  ready: (started) => {
+    info = started;
+  },
+});
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 const jobsDir = (): string => join(dir, 'state/jobs');
@@ -97,17 +102,6 @@ const skipWithoutQemu = (t: { comment: (line: string) => void; plan: (n: number,
   t.plan(0, reason);
   return true;
 };
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase, log: (l) => { t.comment(`sandbox: ${l}`); } });
-});
-t.teardown(async () => {
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('seed build time (genisoimage, as the prologue runs it)', async (t) => {
   const write = createVeSeedWriter();

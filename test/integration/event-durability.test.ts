@@ -4,10 +4,10 @@
 // are SIGKILLed and restarted. Afterwards LDAP's history of every VE is exactly the changes made:
 // in order, none twice, none missing, none invented.
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { PROJECT_DIR, startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -22,10 +22,19 @@ import { killSandboxLibvirtd, killSandboxSlapd, startSandboxLibvirtd, startSandb
 import { killSandboxSlurmd, startSandboxSlurmd } from '../harness/sandbox-nodes.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
 import type { Inventory } from '../../src/inventory/inventory.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
-const dir = mkdtempSync('/tmp/pbsve-dur-');
-// above the kernel's ephemeral ports and away from the other integration tests' slots
-const portBase = 61_000 + Math.floor(Math.random() * 70) * 60;
+const { dir } = useSandbox(t, {
+  // ports above the kernel's ephemeral ports and away from the other integration tests' slots
+  prefix: '/tmp/pbsve-dur-', portRange: 61_000, slots: 70,
+  ready: (started) => {
+    info = started;
+    reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
+  },
+  beforeStop: async () => {
+    await reader.close();
+  },
+});
 const REPORT = join(PROJECT_DIR, 'dist/src/mom-hooks/report-main.js');
 const CHANGES = 200;
 const VE_COUNT = 4;
@@ -35,19 +44,6 @@ let reader: Inventory;
 
 interface Ve { name: string; jobId: string; host: string; paused: boolean; expected: string[] }
 interface Outage { what: 'libvirtd' | 'slapd' | 'slurmd'; afterChanges: number; downMs: number; killedAt?: number; restartedAt?: number }
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase });
-  reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
-});
-t.teardown(async () => {
-  await reader.close();
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 async function virsh(ve: Ve, command: string): Promise<{ ok: boolean; message: string }> {
   const r = await runCommand('virsh', ['-c', info.nodes[ve.host]?.lxcUri ?? '', command, `pbsve-${ve.jobId}`], { timeoutMs: 30_000 });

@@ -2,10 +2,10 @@
 // LXC VEs on it; reconcile marks them unknown, reconcile --recover fences the node and the VEs come
 // back on the other node through Slurm's own scheduling, with the path in LDAP history.
 import t from 'tap';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { PROJECT_DIR, startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { createSlurmBatch } from '../../src/batch/slurm-batch.js';
@@ -14,9 +14,21 @@ import { killSandboxSlurmd, startSandboxSlurmd } from '../harness/sandbox-nodes.
 import type { Inventory } from '../../src/inventory/inventory.js';
 import type { Batch } from '../../src/batch/batch.js';
 import { waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
-const dir = mkdtempSync('/tmp/pbsve-hostfail-');
-const portBase = 40_000 + Math.floor(Math.random() * 150) * 60;
+const { dir } = useSandbox(t, {
+  prefix: '/tmp/pbsve-hostfail-', portRange: 40_000, slurmdTimeout: 6,
+  ready: (started) => {
+    info = started;
+    inventory = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn, bindDn: info.writerDn, password: info.writerPassword });
+    batch = createSlurmBatch({ slurmConf: info.slurmConf });
+  },
+  beforeStop: async () => {
+    await inventory.close();
+    // a slurmd that never came back would make the cluster's stop wait for it
+    if (node1Killed) await startSandboxSlurmd(dir, 'node1').catch((err: unknown) => { console.error(String(err)); });
+  },
+});
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 const MONITOR = join(PROJECT_DIR, 'dist/src/ve-monitor/main.js');
 let info: SandboxInfo;
@@ -41,22 +53,6 @@ async function scontrol(args: readonly string[]): Promise<void> {
   const r = await runCommand('scontrol', args, { env: info.env });
   if (r.exitCode !== 0) throw new Error(`scontrol ${args.join(' ')}: ${r.stderr}`);
 }
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase, slurmdTimeout: 6 });
-  inventory = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn, bindDn: info.writerDn, password: info.writerPassword });
-  batch = createSlurmBatch({ slurmConf: info.slurmConf });
-});
-t.teardown(async () => {
-  await inventory.close();
-  // a slurmd that never came back would make the cluster's stop wait for it
-  if (node1Killed) await startSandboxSlurmd(dir, 'node1').catch((err: unknown) => { console.error(String(err)); });
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('a dead host is fenced, its VEs requeued and running on the other host, history in LDAP', async (t) => {
   // both VEs on node1: node2 takes no job while they start

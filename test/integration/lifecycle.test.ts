@@ -1,19 +1,24 @@
 // The walking skeleton, for real: Slurm places the job, the prologue starts an LXC container through
 // the node's own libvirtd, events travel as vemon jobs, ve-monitor writes LDAP, the epilogue cleans up.
 import t from 'tap';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
 import { waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
 interface Row { name: string; state: string; host: string; jobId: string; owner: string; type: string; vcpus: number; memoryMiB: number }
 
-const dir = mkdtempSync('/tmp/pbsve-e2e-');
-const portBase = 20_000 + Math.floor(Math.random() * 200) * 60;
+const { dir } = useSandbox(t, {
+  prefix: '/tmp/pbsve-e2e-', portRange: 20_000, slots: 200,
+  ready: (started) => {
+    info = started;
+  },
+});
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 
@@ -31,18 +36,6 @@ async function rows(all = true): Promise<Row[]> {
   if (r.exitCode !== 0) throw new Error(`ve list failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Row[];
 }
-
-t.before(async () => {
-  // tap's process tracking follows every child, also those run as the test user: let them write
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase });
-});
-t.teardown(async () => {
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('bad input is refused with the field named, exit 2, nothing submitted', async (t) => {
   const before = await squeue();

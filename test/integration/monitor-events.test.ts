@@ -1,10 +1,10 @@
 // Issue 5, part 1, for real: events are authenticated (vemon closed to users, HMAC per host, claims
 // checked) and never lost (journalled while slurmctld is unreachable, sent later in few jobs).
 import t from 'tap';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { loadConfig, parseConfig } from '../../src/config/load-config.js';
@@ -17,10 +17,19 @@ import { flushHostJournal, hostJournalPath } from '../../src/events/flush-host-j
 import type { VeEvent } from '../../src/core/ve-event.js';
 import type { Inventory } from '../../src/inventory/inventory.js';
 import { waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
-const dir = mkdtempSync('/tmp/pbsve-mon-');
-// own slot, away from lifecycle.test.ts (20000-32000): slurm uses +0..+4, slapd +50
-const portBase = 40_000 + Math.floor(Math.random() * 40) * 60;
+const { dir, portBase } = useSandbox(t, {
+  // own slot, away from lifecycle.test.ts (20000-32000): slurm uses +0..+4, slapd +50
+  prefix: '/tmp/pbsve-mon-', portRange: 40_000, slots: 40,
+  ready: (started) => {
+    info = started;
+    reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
+  },
+  beforeStop: async () => {
+    await reader.close();
+  },
+});
 const MONITOR = join(process.cwd(), 'dist/src/ve-monitor/main.js');
 let info: SandboxInfo;
 let reader: Inventory;
@@ -38,19 +47,6 @@ function rejectedLog(): string {
 async function applyLines(lines: string[]): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   return runCommand(process.execPath, [MONITOR, 'apply', '--stdin'], { env: info.vemonEnv, input: `${lines.join('\n')}\n`, timeoutMs: 60_000 });
 }
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase });
-  reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
-});
-t.teardown(async () => {
-  await reader.close();
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('an ordinary user cannot submit to vemon, nor run ve-monitor apply', async (t) => {
   if (!existsSync(`/home/${DEMO_USER}`)) {

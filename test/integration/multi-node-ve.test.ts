@@ -2,19 +2,24 @@
 // realizes its part (node1 part 0 pbsve-<job>, node2 part 1 pbsve-<job>_p1) through that node's own
 // libvirtd, LDAP holds the VE and one entry per part, and each node's Epilog tears down its own part.
 import t from 'tap';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
 interface Row { name: string; state: string; host: string; jobId: string; nodes: number; vcpus: number; memoryMiB: number }
 interface Part { part: number; state: string; host: string; domain: string }
 
-const dir = mkdtempSync('/tmp/pbsve-multi-');
-const portBase = 20_000 + Math.floor(Math.random() * 200) * 60;
+const { dir } = useSandbox(t, {
+  prefix: '/tmp/pbsve-multi-', portRange: 20_000, slots: 200,
+  ready: (started) => {
+    info = started;
+  },
+});
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 
@@ -32,17 +37,6 @@ async function rows(): Promise<Row[]> {
   if (r.exitCode !== 0) throw new Error(`ve list failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as Row[];
 }
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase });
-});
-t.teardown(async () => {
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('more nodes than the cluster has hosts with the feature is refused before submission', async (t) => {
   const r = await runVeAs(info, user, ['create', 'big1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--nodes', '3']);

@@ -2,19 +2,27 @@
 // LDAP and `ve show`, isolation between owners' private networks (busybox ping inside the containers),
 // private networks removed with their last VE, and hostile network specs refused with nothing left behind.
 import t from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
 interface Nic { network: string; mac: string; ip?: string }
 interface Details { ve: { name: string; host: string; jobId: string; owner: string; nics?: Nic[] }; history: { reason: string }[] }
 
-const dir = mkdtempSync('/tmp/pbsve-net-');
-const portBase = 30_000 + Math.floor(Math.random() * 150) * 60;
+const { dir } = useSandbox(t, {
+  prefix: '/tmp/pbsve-net-', portRange: 30_000, verbose: true,
+  ready: async (started) => {
+    info = started;
+    // private networks are host-local: every VE of this file runs on node1
+    const r = await runCommand('scontrol', ['update', 'nodename=node2', 'state=drain', 'reason=network-test'], { env: info.env });
+    if (r.exitCode !== 0) throw new Error(`drain node2: ${r.stderr}`);
+  },
+});
 let info: SandboxInfo;
 const USER1 = existsSync('/home/pbsve-user1') ? 'pbsve-user1' : undefined;
 const USER2 = existsSync('/home/pbsve-user2') ? 'pbsve-user2' : undefined;
@@ -63,20 +71,6 @@ async function bridges(): Promise<string[]> {
   const r = await runCommand('ip', ['-o', 'link', 'show', 'type', 'bridge'], {});
   return r.stdout.split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '').filter((b) => b !== '');
 }
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase, log: (l) => { t.comment(`sandbox: ${l}`); } });
-  // private networks are host-local: every VE of this file runs on node1
-  const r = await runCommand('scontrol', ['update', 'nodename=node2', 'state=drain', 'reason=network-test'], { env: info.env });
-  if (r.exitCode !== 0) throw new Error(`drain node2: ${r.stderr}`);
-});
-t.teardown(async () => {
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('default network: one NIC exactly as planned, MAC and DHCP address in LDAP and ve show; owners share it', async (t) => {
   const a = await create(USER1, 'neta', []);

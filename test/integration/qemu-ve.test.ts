@@ -1,19 +1,24 @@
 // Real guests from the image catalog: a QEMU (TCG) VE booting the Debian cloud kernel with a busybox
 // initramfs, an LXC container, their consoles, data disks, and hostile specs that must leave nothing behind.
 import t from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
-import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
 interface Row { name: string; state: string; host: string; jobId: string }
 
-const dir = mkdtempSync('/tmp/pbsve-qemu-');
-const portBase = 30_000 + Math.floor(Math.random() * 150) * 60;
+const { dir } = useSandbox(t, {
+  prefix: '/tmp/pbsve-qemu-', portRange: 30_000, verbose: true,
+  ready: (started) => {
+    info = started;
+  },
+});
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 const owner = user ?? 'root';
@@ -91,17 +96,6 @@ async function waitForConsole(name: string, pattern: RegExp, timeoutMs: number):
     return r.exitCode === 0 && pattern.test(r.stdout) ? r.stdout : undefined;
   }, 500);
 }
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase, log: (l) => { t.comment(`sandbox: ${l}`); } });
-});
-t.teardown(async () => {
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('a QEMU (TCG) VE boots the catalog image, shows its marker in ve console, and leaves nothing when destroyed', async (t) => {
   if (!info.images.includes('tinyvm')) {

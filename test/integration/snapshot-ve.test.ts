@@ -2,17 +2,22 @@
 // another user refused (by the CLI and, for a forged op job, by the prologue), a QEMU (TCG) VE
 // snapshotted while running and everything gone with the VE.
 import t from 'tap';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { formatOperationLine } from '../../src/core/encode-ve-operation.js';
-import { startSandbox, stopSandbox, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
 const OTHER_USER = 'pbsve-user2';
-const dir = mkdtempSync('/tmp/pbsve-snap-');
-const portBase = 50_000 + Math.floor(Math.random() * 150) * 60;
+const { dir } = useSandbox(t, {
+  prefix: '/tmp/pbsve-snap-', portRange: 50_000, verbose: true, users: [OTHER_USER],
+  ready: (started) => {
+    info = started;
+  },
+});
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 const jobsDir = (): string => join(dir, 'state/jobs');
@@ -37,18 +42,6 @@ async function timedVe(who: string | undefined, args: string[]): Promise<{ exitC
   const r = await runVeAs(info, who, args);
   return { ...r, ms: Date.now() - started };
 }
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  if ((await runCommand('id', ['-u', OTHER_USER], {})).exitCode !== 0) await runCommand('useradd', ['-m', '-s', '/bin/bash', OTHER_USER], {});
-  info = await startSandbox({ dir, portBase, log: (l) => { t.comment(`sandbox: ${l}`); } });
-});
-t.teardown(async () => {
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keeps running', async (t) => {
   if (user === undefined) {
