@@ -1,8 +1,9 @@
 // Cloud-init first boot: SSH key validation, the seed's two files, the spec carrying the keys, the seed
 // disk in the domain, the image flag in manifest and LDAP, the wrapper's key files, the prologue (fakes).
+import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { validateSshPublicKey, validateSshPublicKeys, MAX_SSH_KEYS } from '../../src/core/validate-ssh-public-key.js';
 import { buildCloudInitSeed } from '../../src/core/build-cloud-init-seed.js';
@@ -178,7 +179,7 @@ void t.test('the seed disk: raw, read-only, out of snapshots, after the data dis
 });
 
 void t.test('the seed writer: genisoimage with volume id cidata; a failure leaves nothing', async (t) => {
-  const jobDir = mkdtempSync('/tmp/pbsve-unit-seed-');
+  const jobDir = makeTempDir('/tmp/pbsve-unit-seed-');
   const calls: { cmd: string; args: readonly string[]; files: string[] }[] = [];
   const ok: RunCommand = (cmd, args) => {
     calls.push({ cmd, args, files: readdirSync(join(jobDir, 'seed')).sort() });
@@ -208,7 +209,7 @@ void t.test('the seed writer: genisoimage with volume id cidata; a failure leave
 });
 
 void t.test('the image flag: manifest (kvm only, boolean) and LDAP', (t) => {
-  const dir = mkdtempSync('/tmp/pbsve-unit-ci-image-');
+  const dir = makeTempDir('/tmp/pbsve-unit-ci-image-');
   writeFileSync(join(dir, 'disk.qcow2'), '');
   const manifest = (extra: Record<string, unknown>): void => { writeFileSync(join(dir, 'ci.json'), JSON.stringify({ name: 'ci', type: 'kvm', format: 'qcow2', path: 'disk.qcow2', ...extra })); };
   manifest({ cloudInit: true });
@@ -232,7 +233,7 @@ void t.test('the image flag: manifest (kvm only, boolean) and LDAP', (t) => {
 });
 
 void t.test('key files: --ssh-key FILE and the caller\'s default ~/.ssh/id_*.pub', (t) => {
-  const home = mkdtempSync('/tmp/pbsve-unit-home-');
+  const home = makeTempDir('/tmp/pbsve-unit-home-');
   mkdirSync(join(home, '.ssh'));
   t.same(readDefaultSshKeys(home, () => undefined), [], 'no key files, no keys');
   const rsa = rsaLine(2048);
@@ -261,7 +262,7 @@ void t.test('key files: --ssh-key FILE and the caller\'s default ~/.ssh/id_*.pub
 
 // The prologue with fakes around it: where the seed is made, attached, and undone.
 function setupRealize(t: { teardown: (fn: () => void) => void }, opts: { cloudInit: boolean; sshKeys?: string[]; failStart?: boolean }) {
-  const root = mkdtempSync('/tmp/pbsve-unit-realize-');
+  const root = makeTempDir('/tmp/pbsve-unit-realize-');
   t.teardown(() => { rmSync(root, { recursive: true, force: true }); });
   const imageDir = join(root, 'images');
   const stateDir = join(root, 'state');
@@ -342,7 +343,7 @@ void t.test('the prologue: keys for an image without cloud-init are refused befo
 
 // ve create with fakes: what is submitted where, and when the caller's own keys are used.
 async function submitCreate(t: { teardown: (fn: () => void) => void }, cloudInit: boolean, raw: Record<string, unknown>, defaultSshKeys?: () => string[]) {
-  const imageDir = mkdtempSync('/tmp/pbsve-unit-create-');
+  const imageDir = makeTempDir('/tmp/pbsve-unit-create-');
   t.teardown(() => { rmSync(imageDir, { recursive: true, force: true }); });
   writeFileSync(join(imageDir, 'disk.qcow2'), '');
   writeFileSync(join(imageDir, 'ci.json'), JSON.stringify({ name: 'ci', type: 'kvm', format: 'qcow2', path: 'disk.qcow2', ...(cloudInit ? { cloudInit: true } : {}) }));

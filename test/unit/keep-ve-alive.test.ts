@@ -1,5 +1,5 @@
+import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
-import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { keepVeAlive } from '../../src/job-body/keep-ve-alive.js';
@@ -21,7 +21,7 @@ function buildVirt(answers: (DomainInfo | undefined | Error)[]): Virt {
 }
 
 void t.test('the job lives while the domain runs, through libvirtd hiccups, and ends when it stops', async (t) => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'keep-'));
+  const stateDir = makeTempDir(join(tmpdir(), 'keep-'));
   writeVeJobRecord(stateDir, { jobId: '7', spec, owner: 'u', host: 'node1', domain: 'pbsve-7', uri: 'x', roUri: 'y', startCount: 1, status: 'realized', reason: '', emulated: false });
   const running: DomainInfo = { name: 'pbsve-7', state: 'running', persistent: true };
   const answers = [running, new Error('libvirtd restarting'), new Error('still'), running, { ...running, state: 'shutoff' as const }];
@@ -33,7 +33,7 @@ void t.test('the job lives while the domain runs, through libvirtd hiccups, and 
 });
 
 void t.test('a refused VE job tells its owner why and ends', async (t) => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'keep-'));
+  const stateDir = makeTempDir(join(tmpdir(), 'keep-'));
   writeVeRefusal(stateDir, '8', 'vcpus 2 > 1 allocated');
   const lines: string[] = [];
   t.equal(await keepVeAlive('8', { stateDir, clock, pollMs: 1, log: (l) => lines.push(l), openVirt: () => Promise.reject(new Error('unused')) }), 'refused');
@@ -51,7 +51,7 @@ function buildVirtWithReason(answers: (DomainInfo | undefined)[], reason: string
 }
 
 void t.test('a crash does not end the job: it waits for the recovery, and ends when the recovery gives up', async (t) => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'keep-'));
+  const stateDir = makeTempDir(join(tmpdir(), 'keep-'));
   const record = { jobId: '9', spec, owner: 'u', host: 'node1', domain: 'pbsve-9', uri: 'x', roUri: 'y', startCount: 1, status: 'realized' as const, reason: '', emulated: false };
   writeVeJobRecord(stateDir, record);
   const running: DomainInfo = { name: 'pbsve-9', state: 'running', persistent: true };
@@ -69,7 +69,7 @@ void t.test('a crash does not end the job: it waits for the recovery, and ends w
 });
 
 void t.test('a guest poweroff still ends the job at once; a crash nobody recovers ends it after the wait', async (t) => {
-  const stateDir = mkdtempSync(join(tmpdir(), 'keep-'));
+  const stateDir = makeTempDir(join(tmpdir(), 'keep-'));
   writeVeJobRecord(stateDir, { jobId: '10', spec, owner: 'u', host: 'node1', domain: 'pbsve-10', uri: 'x', roUri: 'y', startCount: 1, status: 'realized', reason: '', emulated: false });
   const down: DomainInfo = { name: 'pbsve-10', state: 'shutoff', persistent: true };
   t.equal(await keepVeAlive('10', { stateDir, clock, pollMs: 1, log: () => undefined, openVirt: () => Promise.resolve(buildVirtWithReason([down], 'shutdown')) }), 'guest-stopped');

@@ -1,7 +1,8 @@
 // The pure parts behind real VEs: domain type and data disks in the domain spec, the KVM decision,
 // the LXC console pty, the console tail.
+import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildVeDomainSpec } from '../../src/prologue/build-ve-domain-spec.js';
 import { buildDomainXml } from '../../src/virt/build-domain-xml.js';
@@ -31,7 +32,7 @@ void t.test('a kvm VE: overlay vda, data disks vdb/vdc, the resolved domain type
 });
 
 void t.test('KVM: the admin setting wins, auto asks the probe, TCG says why', async (t) => {
-  const dir = mkdtempSync('/tmp/pbsve-unit-kvm-');
+  const dir = makeTempDir('/tmp/pbsve-unit-kvm-');
   const never = (): Promise<never> => Promise.reject(new Error('must not probe'));
   t.same(await resolveQemuAcceleration('tcg', dir, never), { domainType: 'qemu', emulated: true, reason: 'emulated by QEMU TCG (config virt.kvmAcceleration=tcg)' });
   t.equal((await resolveQemuAcceleration('kvm', dir, never)).domainType, 'kvm');
@@ -42,7 +43,7 @@ void t.test('KVM: the admin setting wins, auto asks the probe, TCG says why', as
 });
 
 void t.test('the KVM probe: exit 0 is usable, a hang or an error is not', async (t) => {
-  const devKvm = join(mkdtempSync('/tmp/pbsve-unit-kvm-'), 'kvm');
+  const devKvm = join(makeTempDir('/tmp/pbsve-unit-kvm-'), 'kvm');
   writeFileSync(devKvm, '');
   const answer = (r: Awaited<ReturnType<RunCommand>> | Error): RunCommand => () => (r instanceof Error ? Promise.reject(r) : Promise.resolve(r));
   t.equal((await probeKvm(answer({ stdout: '', stderr: '', exitCode: 0 }), devKvm)).usable, true);
@@ -59,7 +60,7 @@ void t.test('the LXC console pty is read from the live domain XML, nothing else 
 });
 
 void t.test('ve console prints the last lines only', (t) => {
-  const file = join(mkdtempSync('/tmp/pbsve-unit-console-'), 'console.log');
+  const file = join(makeTempDir('/tmp/pbsve-unit-console-'), 'console.log');
   writeFileSync(file, Array.from({ length: 5000 }, (_, i) => `line ${i}`).join('\n') + '\n');
   t.equal(readLastLines(file, 3).text, 'line 4997\nline 4998\nline 4999\n');
   t.equal(readLastLines(file, 0).text, '');

@@ -1,7 +1,8 @@
 // The host-side recovery with fakes: which crashed domain is restarted, rolled back or given up, and
 // which is left alone (a guest poweroff, a job that is ending, a record the epilogue marked).
+import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
-import { mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { recoverCrashedVes, type RecoverCrashedVesDeps } from '../../src/mom-hooks/recover-crashed-ves.js';
@@ -47,7 +48,7 @@ function buildHost(domains: Record<string, { state: DomainState; reason: string 
 }
 
 function setup(domains: Record<string, { state: DomainState; reason: string }>, jobs: BatchJob[]) {
-  const stateDir = mkdtempSync(join(tmpdir(), 'pbsve-crash-'));
+  const stateDir = makeTempDir(join(tmpdir(), 'pbsve-crash-'));
   const config = parseConfig({ batch: { kind: 'slurm' }, ldap: { url: 'ldap://x', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir, installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' });
   const host = buildHost(domains);
   const events: VeEvent[] = [];

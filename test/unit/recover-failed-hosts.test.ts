@@ -1,5 +1,6 @@
+import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FENCE_NOTE, recoverFailedHosts, type RecoverFailedHostsDeps } from '../../src/ve-monitor/recover-failed-hosts.js';
@@ -51,7 +52,7 @@ function setup(options: { failFence?: boolean } = {}) {
   const inventory = buildInventory([ve('1'), ve('2'), ve('3', { host: 'node2', state: 'running', seq: 1_000_002 }), ve('4')]);
   const batch = buildBatch(options.failFence === true);
   const deps: RecoverFailedHostsDeps = {
-    inventory, batch, veQueue: 'batch', stateFile: join(mkdtempSync(join(tmpdir(), 'pbsve-recover-')), 'monitor/down-hosts.json'),
+    inventory, batch, veQueue: 'batch', stateFile: join(makeTempDir(join(tmpdir(), 'pbsve-recover-')), 'monitor/down-hosts.json'),
     clock: { now: () => now, sleep: () => Promise.resolve() },
     alert: (a) => { alerts.push(a); return Promise.resolve('sent'); },
     log: (l) => { log.push(l); },

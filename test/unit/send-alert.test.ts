@@ -1,5 +1,6 @@
+import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
-import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createAlertSender } from '../../src/ve-monitor/send-alert.js';
@@ -19,7 +20,7 @@ function buildFakeCommand(dir: string): { command: string[]; read: () => string[
 }
 
 function setup(options: { command?: string[] | 'fake'; maxPerWindow?: number } = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'pbsve-alert-'));
+  const dir = makeTempDir(join(tmpdir(), 'pbsve-alert-'));
   const fake = buildFakeCommand(dir);
   let now = new Date('2026-05-01T10:00:00Z');
   const log: string[] = [];
@@ -62,7 +63,7 @@ void t.test('a failing command is retried on the next pass; no command configure
   t.match(failing.log, [/alert command \/bin\/false exited 1/]);
   const missing = setup({ command: ['/nonexistent/alert'] });
   t.equal(await missing.send({ kind: 'host-down', key: 'node1', text: 'x' }), 'failed');
-  const dir = mkdtempSync(join(tmpdir(), 'pbsve-alert-'));
+  const dir = makeTempDir(join(tmpdir(), 'pbsve-alert-'));
   const log: string[] = [];
   const none = createAlertSender({ command: undefined, stateFile: join(dir, 'a.json'), clock: { now: () => new Date(), sleep: () => Promise.resolve() }, log: (l) => { log.push(l); } });
   t.equal(await none({ kind: 'host-down', key: 'node1', text: 'node1 down' }), 'no-command');

@@ -1,7 +1,8 @@
 // Op jobs for snapshots: the token, the node list on both batch systems, the op script, the result line,
 // and the prologue's authorization (owner and host from the batch system, never from the job).
+import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { decodeVeOperation, encodeVeOperation, findOperationToken, formatOperationLine, validateSnapshotName } from '../../src/core/encode-ve-operation.js';
@@ -103,7 +104,7 @@ function fakeBatch(jobs: Record<string, Partial<BatchJob>>): Batch {
 }
 
 function setup(t: { teardown: (fn: () => void) => void }, jobs: Record<string, Partial<BatchJob>>, user = 'alice'): { ctx: PelogContext; deps: VeOperationDeps; events: VeEvent[]; stateDir: string } {
-  const stateDir = mkdtempSync(join(tmpdir(), 'pbsve-op-'));
+  const stateDir = makeTempDir(join(tmpdir(), 'pbsve-op-'));
   t.teardown(() => { /* temp dirs are left to the OS */ });
   const record: VeJobRecord = {
     jobId: '17', owner: 'alice', host: 'node1', domain: 'pbsve-17', uri: 'lxc:///system', roUri: 'lxc:///system', startCount: 1, status: 'realized', reason: 'domain running', emulated: false,
