@@ -16,7 +16,7 @@ export function decodeEventPayload(payload: string): EventPayload {
     throw new VeError('invalid-event', 'prereq', 'event: not JSON', { cause: err });
   }
   if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) && 'kind' in parsed) {
-    if ((parsed).kind !== HOST_REPORT_KIND) throw new VeError('invalid-event', 'prereq', `signed line of unknown kind ${JSON.stringify((parsed).kind)?.slice(0, 40) ?? ''}`);
+    if (parsed.kind !== HOST_REPORT_KIND) throw new VeError('invalid-event', 'prereq', `signed line of unknown kind ${JSON.stringify(parsed.kind)?.slice(0, 40) ?? ''}`);
     return decodeHostReportObject(parsed);
   }
   return decodeVeEvent(payload);

@@ -3,12 +3,13 @@ import { VeError } from '../core/ve-error.js';
 import { HOST_NAME_PATTERN } from './host-key.js';
 
 export const HOST_REPORT_KIND = 'host-report';
-export const MAX_REPORTED_ORPHANS = 64;
+// 32 orphans of the longest names still fit the 8192-char signed payload
+export const MAX_REPORTED_ORPHANS = 32;
 export const ORPHAN_OUTCOMES = ['kept', 'destroyed', 'destroy-failed'] as const;
 export type OrphanOutcome = (typeof ORPHAN_OUTCOMES)[number];
 
-/** A domain name as only pbs-ve makes them: one token, safe as a space-separated LDAP value part. */
-export const ORPHAN_DOMAIN_PATTERN = /^pbsve-[A-Za-z0-9_.-]{1,120}$/;
+/** A domain name as only pbs-ve makes them (63 chars at most, as in events): one token, safe in a space-separated LDAP value. */
+export const ORPHAN_DOMAIN_PATTERN = /^pbsve-[A-Za-z0-9_.-]{1,57}$/;
 const DOMAIN_STATE_PATTERN = /^[a-z]{1,16}$/;
 const ISO_PATTERN = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?Z$/;
 
