@@ -118,10 +118,10 @@ export async function applyEvents(inventory: Inventory, events: readonly (EventP
   const rejected: { line: number; code: string; message: string }[] = [];
   const failed: VeEvent[] = [];
   const valid: VeEvent[] = [];
-  const reports: HostReport[] = [];
+  const reports: { report: HostReport; line: number }[] = [];
   events.forEach((e, i) => {
     if (e instanceof VeError) rejected.push({ line: i + 1, code: e.code, message: e.message });
-    else if (isHostReport(e)) reports.push(e);
+    else if (isHostReport(e)) reports.push({ report: e, line: i + 1 });
     else valid.push(e);
   });
   // within one VE, seq order makes the final state independent of arrival order
@@ -135,10 +135,16 @@ export async function applyEvents(inventory: Inventory, events: readonly (EventP
     else duplicate++;
   }
   // oldest first, so a batch holding two reports of one host ends with the later one
-  reports.sort((a, b) => Date.parse(a.at) - Date.parse(b.at));
-  for (const r of reports) {
-    if ((await applyHostReport(inventory, r)) === 'applied') applied++;
-    else stale++;
+  reports.sort((a, b) => Date.parse(a.report.at) - Date.parse(b.report.at));
+  for (const { report, line } of reports) {
+    try {
+      if ((await applyHostReport(inventory, report)) === 'applied') applied++;
+      else stale++;
+    } catch (err) {
+      // an outage is retried with the whole file; a directory refusing the report (older schema) costs only the report
+      if (!(err instanceof VeError) || err.kind === 'environment') throw err;
+      rejected.push({ line, code: err.code, message: `host report of ${report.host}: ${err.message}` });
+    }
   }
   return { applied, stale, duplicate, rejected, failed };
 }

@@ -4,6 +4,6 @@ import type { Inventory } from '../inventory/inventory.js';
 
 // An inventory without host reports cannot store one: that is a setup problem, not a bad line.
 export async function applyHostReport(inventory: Inventory, report: HostReport): Promise<'applied' | 'stale'> {
-  if (inventory.putHostReport === undefined) throw new VeError('inventory-no-host-reports', 'environment', `host ${report.host}: this inventory cannot store host reports`);
+  if (inventory.putHostReport === undefined) throw new VeError('inventory-no-host-reports', 'exec', `host ${report.host}: this inventory cannot store host reports`);
   return inventory.putHostReport(report);
 }

@@ -98,7 +98,7 @@ function buildReportInventory(): Inventory & { stored: Map<string, HostReport> }
   const unused = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
     stored,
-    getVe: () => Promise.resolve(undefined), listVes: () => Promise.resolve([]), createVe: unused, updateVe: unused,
+    getVe: () => Promise.resolve(undefined), listVes: () => Promise.resolve([]), createVe: () => Promise.resolve(), updateVe: unused,
     addHistory: () => Promise.resolve(true), listHistory: () => Promise.resolve([]), close: () => Promise.resolve(),
     putHostReport: (r) => {
       const old = stored.get(r.host);
@@ -122,7 +122,10 @@ void t.test('apply keeps the latest report per host, whatever the arrival order,
   t.same(other.stored.get('node1'), later);
   const bare: Inventory = { ...buildReportInventory() };
   delete (bare as { putHostReport?: unknown }).putHostReport;
-  await t.rejects(applyEvents(bare, [report]), { code: 'inventory-no-host-reports' });
+  const refused = await applyEvents(bare, [event, report]);
+  t.same(refused.rejected.map((r) => [r.line, r.code]), [[2, 'inventory-no-host-reports']], 'a store that cannot keep the report costs only the report');
+  const down: Inventory = { ...buildReportInventory(), putHostReport: () => Promise.reject(new VeError('inventory-unavailable', 'environment', 'slapd down')) };
+  await t.rejects(applyEvents(down, [report]), { code: 'inventory-unavailable' }, 'an outage is thrown: the spooled file is retried');
 });
 
 void t.test('LDAP values: one "<domain> <state> <firstSeen> <outcome>" per orphan, checked both ways', (t) => {
