@@ -16,7 +16,7 @@ export interface OrphanDriftItem {
   readonly ageSeconds: number;
   /** ISO 8601: when the host made the report this item comes from */
   readonly reportedAt: string;
-  /** the host is down or offline: its report may no longer be true */
+  /** the host is down, offline or not in the node listing: its report may no longer be true */
   readonly stale: boolean;
   /** host-destroys: after the grace, if still unclaimed; claimed: a job claims it now; destroyed / destroy-failed: the host's last word */
   readonly action: 'host-destroys' | 'claimed' | 'destroyed' | 'destroy-failed';
@@ -58,14 +58,16 @@ export function listOrphanDomains(
   const items: OrphanDriftItem[] = [];
   for (const report of reports) {
     const node = nodeOf.get(report.host);
-    const stale = node !== undefined && (node.state === 'down' || node.state === 'offline');
+    // a host gone from the batch system (renamed, retired) keeps its last report in LDAP: shown, marked
+    const hostState = nodes === undefined ? undefined : node === undefined ? 'unknown to the batch system' : node.state === 'down' || node.state === 'offline' ? node.state : undefined;
+    const stale = hostState !== undefined;
     for (const o of report.orphans) {
       const jobId = parseDomainName(o.domain);
       const { action, detail } = describeAction(report, o, findClaim(report.host, jobId, byId), now, graceMs);
       items.push({
         host: report.host, domain: o.domain, jobId, state: o.state, since: o.firstSeen,
         ageSeconds: Math.max(0, Math.round((now.getTime() - Date.parse(o.firstSeen)) / 1000)), reportedAt: report.at, stale,
-        action, detail: stale ? `stale: ${report.host} is ${node?.state ?? 'down'}, last report ${report.at}; ${detail}` : detail, changed: false,
+        action, detail: stale ? `stale: ${report.host} is ${hostState}, last report ${report.at}; ${detail}` : detail, changed: false,
       });
     }
   }

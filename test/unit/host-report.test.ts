@@ -176,6 +176,9 @@ void t.test('reconcile lists each reported orphan with what happens to it; it de
   t.match(items[1]?.detail, /kept: job 78 claims it now/);
   t.match(items[4]?.detail, /^stale: node2 is down, last report 2026-11-23T10:00:00.000Z; node2 destroys it on its next pass \(grace over\)/);
   t.same(listOrphanDomains([], [], undefined, now, 600_000), []);
+  const gone = listOrphanDomains(reports.slice(1), [], [node('node1', 'busy')], now, 600_000);
+  t.match(gone[0], { stale: true, detail: /^stale: node2 is unknown to the batch system/ }, 'a host gone from the node listing');
+  t.equal(listOrphanDomains(reports.slice(1), [], undefined, now, 600_000)[0]?.stale, false, 'nodes unreadable: nothing is judged stale');
   t.end();
 });
 
