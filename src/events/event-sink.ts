@@ -1,5 +1,7 @@
 import { join } from 'node:path';
-import { decodeVeEvent, encodeVeEvent } from './encode-ve-event.js';
+import { encodeVeEvent } from './encode-ve-event.js';
+import { decodeEventPayload } from './decode-event-payload.js';
+import { encodeHostReport, type HostReport } from './host-report.js';
 import { buildMonitorScript } from './build-monitor-script.js';
 import { signEventLine } from './sign-event-line.js';
 import { withLockFile } from '../core/with-lock-file.js';
@@ -18,6 +20,8 @@ export interface EventSink {
   flush(): Promise<{ sent: number; pending: number }>;
   /** journal only, no sending: a caller with several events flushes once, so they share one vemon job */
   record?(events: readonly VeEvent[]): Promise<{ sent: number; pending: number }>;
+  /** journal a host report (orphan domains), sent with the next flush like an event */
+  recordHostReport?(report: HostReport): void;
 }
 
 export const EVENTS_PER_JOB = 200;
@@ -36,11 +40,11 @@ export interface EventSinkDeps {
   readonly lockWaitMs?: number;
 }
 
-// Each event is signed with the key of the host it claims: a host holds only its own key, so it
+// Each event (or host report) is signed with the key of the host it claims: a host holds only its own key, so it
 // can sign nothing else (a sandbox sharing one state dir and key dir signs each host's own events).
 export function createEventSigner(keyring: HostKeyring): EventSigner {
   return (payload) => {
-    const host = decodeVeEvent(payload).host;
+    const host = decodeEventPayload(payload).host;
     const key = keyring(host);
     if (key === undefined) throw new VeError('host-key-missing', 'environment', `no key to sign events of host ${host}`);
     return signEventLine(payload, host, key);
@@ -115,6 +119,9 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
     record(events) {
       journal.append(events.map(encodeVeEvent));
       return Promise.resolve({ sent: 0, pending: events.length });
+    },
+    recordHostReport(report) {
+      journal.append([encodeHostReport(report)]);
     },
   };
 }

@@ -3,6 +3,7 @@ import type { VeState } from '../core/ve-state.js';
 import type { VeType } from '../core/ve-type.js';
 import type { EventSource } from '../core/ve-event.js';
 import type { VeNic } from '../core/ve-nic.js';
+import type { HostReport } from '../events/host-report.js';
 
 export interface VeRecord {
   readonly jobId: string;
@@ -81,5 +82,9 @@ export interface Inventory {
   readonly createPart?: (record: VePartRecord) => Promise<void>;
   /** compare-and-swap on the part's seq, as updateVe */
   readonly updatePart?: (record: VePartRecord, expectedSeq: number) => Promise<boolean>;
+  /** a host's orphan-domain report onto its pbsveHost entry (created if missing); stale: a report as late or later is stored */
+  readonly putHostReport?: (report: HostReport) => Promise<'applied' | 'stale'>;
+  /** every host's stored report, by host name */
+  readonly listHostReports?: () => Promise<HostReport[]>;
   close(): Promise<void>;
 }

@@ -12,6 +12,7 @@ import {
 } from './translate-ldap-error.js';
 import { VE_ATTRIBUTES, VE_OBJECT_CLASS, buildVeUpdateChanges, decodeVeEntry, encodeVeAttributes } from './ve-entry.js';
 import { validateJobId } from './validate-job-id.js';
+import { createLdapHostReports } from './ldap-host-reports.js';
 
 export type LdapInventoryOptions = LdapConnectionOptions;
 
@@ -128,6 +129,7 @@ export function createLdapInventory(options: LdapInventoryOptions): Inventory {
       });
     },
 
+    ...createLdapHostReports(ldap, baseDn),
     close: () => ldap.close(),
   };
 }

@@ -11,6 +11,8 @@ import { dropUnvouchedChanges } from './drop-unvouched-changes.js';
 import { isVeState, type VeState } from '../core/ve-state.js';
 import { recoverCrashedVes, type RecoverCrashedVesDeps, type RecoveryStep } from './recover-crashed-ves.js';
 import { handleOrphanDomains, type HandleOrphanDomainsDeps, type HandledOrphan } from './handle-orphan-domains.js';
+import { journalOrphanReport } from './journal-orphan-report.js';
+import type { HostReport as SignedHostReport } from '../events/host-report.js';
 import { restoreConsoleOwnership } from '../host/restore-console-ownership.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import type { Virt, DomainInfo } from '../virt/virt.js';
@@ -43,6 +45,8 @@ export interface HostReport extends HostVeFindings {
   readonly handledOrphans: readonly HandledOrphan[];
   /** VEs whose IP addresses changed (one running event each) */
   readonly addressChanges: number;
+  /** the orphan report journalled (and sent) this run: only when the orphan set changed */
+  readonly orphanReport?: SignedHostReport;
 }
 
 // A running VE whose guest got (or changed) a DHCP lease is reported once per change, as a
@@ -185,13 +189,16 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   for (const change of changes) stillRunning.delete(change.record.domain);
   const addressChanges = await reportNicAddresses(records, stillRunning, { ...deps, events: recordOnly });
   let handledOrphans: HandledOrphan[] = [];
+  let orphanReport: SignedHostReport | undefined;
   if (deps.orphans !== undefined) {
     const candidates = findings.orphans.flatMap((d) => { const uri = uriOf.get(d.name); return uri === undefined ? [] : [{ domain: d, uri }]; });
     handledOrphans = await handleOrphanDomains(host, candidates, { ...deps.orphans, stateDir: deps.config.stateDir, openVirt: deps.openVirt, clock: deps.clock, log: deps.log });
+    // with a libvirtd not answering the list is not known: no report says "none" then
+    if (listed) orphanReport = journalOrphanReport(host, handledOrphans, { stateDir: deps.config.stateDir, events: deps.events, clock: deps.clock, log: deps.log });
   } else {
     for (const orphan of findings.orphans) deps.log(`orphan domain ${orphan.name} (${orphan.state}): no VE job of this host claims it`);
   }
   await restoreConsoles(records, deps);
   const { sent, pending } = await deps.events.flush();
-  return { ...findings, sent, pending, recovery, handledOrphans, addressChanges };
+  return { ...findings, sent, pending, recovery, handledOrphans, addressChanges, ...(orphanReport === undefined ? {} : { orphanReport }) };
 }

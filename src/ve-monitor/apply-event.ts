@@ -3,6 +3,9 @@ import { foldEvent } from '../core/fold-event.js';
 import { foldMultiNodeVe, foldPartEvent } from '../core/fold-part-event.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { VeEvent } from '../core/ve-event.js';
+import { isHostReport, type HostReport } from '../events/host-report.js';
+import type { EventPayload } from '../events/decode-event-payload.js';
+import { applyHostReport } from './apply-host-report.js';
 
 export type ApplyResult = 'applied' | 'stale' | 'duplicate';
 
@@ -107,15 +110,18 @@ export interface ApplyEventsReport {
 }
 
 // A batch of events from one vemon job: a bad line is reported and skipped, never blocks the rest.
-export async function applyEvents(inventory: Inventory, events: readonly (VeEvent | VeError)[]): Promise<ApplyEventsReport> {
+// Host reports are counted with the events: applied, or stale when a later one is stored already.
+export async function applyEvents(inventory: Inventory, events: readonly (EventPayload | VeError)[]): Promise<ApplyEventsReport> {
   let applied = 0;
   let stale = 0;
   let duplicate = 0;
   const rejected: { line: number; code: string; message: string }[] = [];
   const failed: VeEvent[] = [];
   const valid: VeEvent[] = [];
+  const reports: { report: HostReport; line: number }[] = [];
   events.forEach((e, i) => {
     if (e instanceof VeError) rejected.push({ line: i + 1, code: e.code, message: e.message });
+    else if (isHostReport(e)) reports.push({ report: e, line: i + 1 });
     else valid.push(e);
   });
   // within one VE, seq order makes the final state independent of arrival order
@@ -127,6 +133,18 @@ export async function applyEvents(inventory: Inventory, events: readonly (VeEven
       if (e.state === 'failed') failed.push(e);
     } else if (result === 'stale') stale++;
     else duplicate++;
+  }
+  // oldest first, so a batch holding two reports of one host ends with the later one
+  reports.sort((a, b) => Date.parse(a.report.at) - Date.parse(b.report.at));
+  for (const { report, line } of reports) {
+    try {
+      if ((await applyHostReport(inventory, report)) === 'applied') applied++;
+      else stale++;
+    } catch (err) {
+      // an outage is retried with the whole file; a directory refusing the report (older schema) costs only the report
+      if (!(err instanceof VeError) || err.kind === 'environment') throw err;
+      rejected.push({ line, code: err.code, message: `host report of ${report.host}: ${err.message}` });
+    }
   }
   return { applied, stale, duplicate, rejected, failed };
 }

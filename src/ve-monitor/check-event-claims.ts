@@ -1,6 +1,8 @@
 import { VeError } from '../core/ve-error.js';
 import type { BatchJob } from '../batch/batch.js';
 import type { VeEvent } from '../core/ve-event.js';
+import { isHostReport } from '../events/host-report.js';
+import type { EventPayload } from '../events/decode-event-payload.js';
 import { SEQ_PER_START } from '../events/next-event-seq.js';
 const RUNNING_CLAIMS: ReadonlySet<string> = new Set(['starting', 'running']);
 
@@ -16,11 +18,11 @@ function findContradiction(event: VeEvent, job: BatchJob | undefined): string | 
   return undefined;
 }
 
-/** Events whose claim the batch system contradicts become VeErrors (event-claim-mismatch); order kept. */
-export function checkEventClaims(events: readonly (VeEvent | VeError)[], jobs: readonly BatchJob[]): (VeEvent | VeError)[] {
+/** Events whose claim the batch system contradicts become VeErrors (event-claim-mismatch); order kept; host reports pass. */
+export function checkEventClaims(events: readonly (EventPayload | VeError)[], jobs: readonly BatchJob[]): (EventPayload | VeError)[] {
   const byId = new Map(jobs.map((j) => [j.jobId, j]));
   return events.map((e) => {
-    if (e instanceof VeError) return e;
+    if (e instanceof VeError || isHostReport(e)) return e;
     const why = findContradiction(e, byId.get(e.jobId));
     return why === undefined ? e : new VeError('event-claim-mismatch', 'prereq', why, { details: { jobId: e.jobId, host: e.host } });
   });

@@ -4,13 +4,14 @@ import type { EventSpool } from './event-spool.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Clock } from '../core/clock.js';
 import type { VeEvent } from '../core/ve-event.js';
+import type { EventPayload } from '../events/decode-event-payload.js';
 
 export interface DrainEventSpoolDeps {
   readonly spool: EventSpool;
   /** a fresh connection per attempt: a restarted slapd is reached again */
   readonly openInventory: () => Inventory;
   /** verifies the spooled lines again (signature, decoding); claims were checked when they arrived */
-  readonly readLines: (lines: readonly string[]) => (VeEvent | VeError)[];
+  readonly readLines: (lines: readonly string[]) => (EventPayload | VeError)[];
   readonly clock: Clock;
   readonly log: (line: string) => void;
 }

@@ -12,6 +12,7 @@ import { readEventLines, splitEventLines } from './read-event-lines.js';
 import { describeEventOrigin, logRejectedEvents } from './log-rejected-events.js';
 import { readClusterView, reconcile } from './reconcile.js';
 import { recoverFailedHosts } from './recover-failed-hosts.js';
+import { listOrphanDomains } from './list-orphan-domains.js';
 import { createAlertSender } from './send-alert.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { join } from 'node:path';
@@ -110,19 +111,23 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
         const deps = { inventory, batch: openBatch(config), clock: systemClock, veQueue: config.batch.veQueue };
         const view = await readClusterView(deps);
         if (view.nodesProblem !== undefined) stderrLog(`ve-monitor: node states not read, host checks skipped: ${view.nodesProblem}`);
+        if (view.hostReportsProblem !== undefined) stderrLog(`ve-monitor: host reports not read, orphan domains not listed: ${view.hostReportsProblem}`);
         const drift = await reconcile(deps, { dryRun }, view);
+        const orphanGraceMs = 1000 * (config.recovery?.orphanGraceSeconds ?? 600);
+        const orphans = listOrphanDomains(view.hostReports ?? [], view.jobs, view.nodes, systemClock.now(), orphanGraceMs);
         const alert = createAlertSender({ command: config.alertCommand, stateFile: join(config.stateDir, 'monitor', 'alerts.json'), clock: systemClock, log: stderrLog });
         const hosts = opts.recover === true
           ? await recoverFailedHosts({ ...deps, stateFile: join(config.stateDir, 'monitor', 'down-hosts.json'), alert, log: stderrLog }, view, { graceMs, dryRun })
           : [];
-        if (opts.json === true) process.stdout.write(`${JSON.stringify({ drift, ...(opts.recover === true ? { hosts } : {}) }, null, 2)}\n`);
+        if (opts.json === true) process.stdout.write(`${JSON.stringify({ drift, orphans, ...(opts.recover === true ? { hosts } : {}) }, null, 2)}\n`);
         else {
           for (const d of drift) process.stdout.write(`${d.changed ? 'changed' : 'found  '} job ${d.jobId} ${d.name}: ${d.finding}: ${d.from ?? '(none)'} -> ${d.to} (${d.detail})\n`);
+          for (const o of orphans) process.stdout.write(`found   orphan ${o.host}/${o.domain} (${o.state}) since ${o.since} (${o.ageSeconds} s)${o.stale ? ' [stale]' : ''}: ${o.action}: ${o.detail}\n`);
           for (const h of hosts) {
             const moved = [...h.requeued.map((j) => `${j} requeued`), ...h.requeuedByBatch.map((j) => `${j} requeued by the batch system`), ...h.failed.map((f) => `requeue failed ${f}`)];
             process.stdout.write(`host ${h.host}: down since ${h.downSince}: ${h.action} (${h.detail})${moved.length > 0 ? `: ${moved.join(', ')}` : ''}\n`);
           }
-          process.stdout.write(`reconcile: ${drift.length} drift item(s), ${drift.filter((d) => d.changed).length} changed\n`);
+          process.stdout.write(`reconcile: ${drift.length} drift item(s), ${drift.filter((d) => d.changed).length} changed, ${orphans.length} orphan domain(s) reported by hosts\n`);
         }
         return hosts.some((h) => h.action === 'fence-failed' || h.failed.length > 0) ? 1 : 0;
       } finally {

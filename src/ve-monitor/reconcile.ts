@@ -8,6 +8,7 @@ import type { Batch, BatchJob, BatchNode } from '../batch/batch.js';
 import type { Inventory, VeRecord } from '../inventory/inventory.js';
 import type { Clock } from '../core/clock.js';
 import type { VeEvent } from '../core/ve-event.js';
+import type { HostReport } from '../events/host-report.js';
 
 export interface DriftItem {
   readonly jobId: string;
@@ -33,6 +34,10 @@ export interface ClusterView {
   readonly nodes: readonly BatchNode[] | undefined;
   /** why nodes is undefined */
   readonly nodesProblem: string | undefined;
+  /** every host's last orphan-domain report (absent: the inventory keeps none, or they could not be read) */
+  readonly hostReports?: readonly HostReport[];
+  /** why hostReports is absent although the inventory keeps them */
+  readonly hostReportsProblem?: string;
 }
 
 const LIVE_STATES: ReadonlySet<VeState> = new Set(['starting', 'running', 'stopping', 'stopped', 'unknown']);
@@ -78,15 +83,20 @@ function findHostBack(ve: VeRecord, job: BatchJob | undefined, nodes: ReadonlyMa
   return `host back: the job still runs on ${host} (${node.rawState})`;
 }
 
-/** The one read of a pass; a node listing that fails leaves host checks out rather than the whole pass. */
+const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
+
+/** The one read of a pass; a node or host-report listing that fails leaves its checks out rather than the whole pass. */
 export async function readClusterView(deps: ReconcileDeps): Promise<ClusterView> {
-  const [ves, jobs, nodes] = await Promise.all([
+  const listHostReports = deps.inventory.listHostReports;
+  const [ves, jobs, nodes, reports] = await Promise.all([
     deps.inventory.listVes({ includeFinal: false }),
     deps.batch.listJobs(),
-    deps.batch.listNodes().then((n): BatchNode[] | Error => n, (err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+    deps.batch.listNodes().then((n): BatchNode[] | Error => n, toError),
+    listHostReports === undefined ? Promise.resolve(undefined) : listHostReports().then((r): HostReport[] | Error => r, toError),
   ]);
-  if (nodes instanceof Error) return { ves, jobs, nodes: undefined, nodesProblem: nodes.message };
-  return { ves, jobs, nodes, nodesProblem: undefined };
+  const hosts = reports === undefined ? {} : reports instanceof Error ? { hostReportsProblem: reports.message } : { hostReports: reports };
+  if (nodes instanceof Error) return { ves, jobs, nodes: undefined, nodesProblem: nodes.message, ...hosts };
+  return { ves, jobs, nodes, nodesProblem: undefined, ...hosts };
 }
 
 /**

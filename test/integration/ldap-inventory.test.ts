@@ -198,6 +198,34 @@ void t.test('odd values survive DN escaping (images and hosts)', async (t) => {
   t.same(await hosts.getHost('node1.cluster'), { ...host, state: 'down', hypervisorTypes: [] });
 });
 
+void t.test('host reports: stored on the pbsveHost entry, only a later one replaces it, putHost leaves them alone', async (t) => {
+  const at = (m: number): string => `2026-11-23T10:0${m}:00.000Z`;
+  const orphan = { domain: 'pbsve-77', state: 'running', firstSeen: at(0), outcome: 'kept' as const };
+  const report = { kind: 'host-report' as const, version: 1 as const, host: 'node7', at: at(1), orphans: [orphan] };
+  const putHostReport = inventory.putHostReport;
+  const listHostReports = inventory.listHostReports;
+  if (putHostReport === undefined || listHostReports === undefined) throw new Error('the LDAP inventory keeps host reports');
+  t.equal(await putHostReport(report), 'applied', 'a host the inventory never saw gets an entry');
+  t.equal(await putHostReport(report), 'stale', 'a replay');
+  t.equal(await putHostReport({ ...report, at: at(0), orphans: [] }), 'stale', 'an older report arriving late');
+  t.same(await listHostReports(), [report]);
+  const hosts = createLdapHostInventory(writerOptions());
+  t.teardown(() => hosts.close());
+  t.equal((await hosts.getHost('node7'))?.state, 'unknown', 'created with the state nobody vouched for');
+  await hosts.putHost({ name: 'node7', state: 'up', cpus: 2, memoryMiB: 1024, hypervisorTypes: ['lxc'], lastHeartbeat: '', note: '' });
+  t.same(await listHostReports(), [report], 'putHost replaces its own attributes only');
+  const second = { ...orphan, domain: 'pbsve-78', outcome: 'destroyed' as const };
+  t.equal(await putHostReport({ ...report, at: at(2), orphans: [orphan, second] }), 'applied');
+  const concurrent = await Promise.all([3, 4, 5].map((m) => putHostReport({ ...report, at: at(m), orphans: m === 5 ? [] : [second] })));
+  t.comment(`concurrent puts: ${concurrent.join(', ')}`);
+  t.same(await listHostReports(), [{ ...report, at: at(5), orphans: [] }], 'concurrent puts: the latest wins, no orphan left');
+  const anonymous = createLdapInventory({ url: slapd.url, baseDn: slapd.baseDn });
+  t.teardown(() => anonymous.close());
+  t.equal((await anonymous.listHostReports?.())?.length, 1, 'anyone may read');
+  const denied = await rejectsVeError(t, anonymous.putHostReport?.({ ...report, at: at(9) }) ?? Promise.resolve());
+  t.equal(denied.code, 'inventory-denied');
+});
+
 void t.test('only the ve-monitor account may write', async (t) => {
   const anonymous = createLdapInventory({ url: slapd.url, baseDn: slapd.baseDn });
   t.teardown(() => anonymous.close());

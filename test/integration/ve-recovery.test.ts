@@ -36,6 +36,14 @@ async function showVe(name: string): Promise<Shown> {
   return JSON.parse((await runVeAs(info, user, ['show', name, '--json'])).stdout) as Shown;
 }
 
+interface OrphanItem { host: string; domain: string; jobId?: string; action: string; stale: boolean; changed: boolean }
+// What the vemon node's cron runs: reconcile with the vemon config, its JSON report's orphan section.
+async function reconcileOrphans(): Promise<OrphanItem[]> {
+  const r = await runCommand(process.execPath, [join(PROJECT_DIR, 'dist/src/ve-monitor/main.js'), 'reconcile', '--json'], { env: info.vemonEnv, timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new Error(`ve-monitor reconcile: ${r.stderr}`);
+  return (JSON.parse(r.stdout) as { orphans: OrphanItem[] }).orphans;
+}
+
 // What cron runs on every VE host: one ve-host-report per host, one after the other, forever.
 async function runReportLoop(): Promise<void> {
   while (reporting) {
@@ -195,9 +203,19 @@ void t.test('an orphan domain is reported, then destroyed after its grace period
   t.match(reported, /job 999999 unknown to the batch system; destroyed after 10 s if still unclaimed/);
   t.comment(`orphan reported ${Date.now() - at} ms after it was defined: ${reported}`);
   t.equal((await runCommand('virsh', ['-c', uri, 'domstate', domain], { timeoutMs: 20_000 })).exitCode, 0, 'still there inside its grace period');
+  // the host's signed report reaches LDAP through a vemon job; reconcile (as the vemon node's cron runs it) lists it
+  const listed = await waitFor('reconcile to list the orphan', 90_000, async () => {
+    const items = await reconcileOrphans();
+    return items.find((o) => o.domain === domain && o.host === host);
+  }, 500);
+  t.comment(`reconcile listed the orphan ${Date.now() - at} ms after it was defined: ${JSON.stringify(listed)}`);
+  t.match(listed, { host, domain, jobId: '999999', stale: false, changed: false });
+  t.ok(listed.action === 'host-destroys' || listed.action === 'destroyed', `action ${listed.action}`);
   await waitFor('the orphan to be destroyed', 120_000, async () => ((await runCommand('virsh', ['-c', uri, 'domstate', domain], { timeoutMs: 20_000 })).exitCode !== 0 ? true : undefined), 500);
   const gone = Date.now() - at;
   t.ok(gone >= ORPHAN_GRACE_S * 1000, `destroyed no earlier than the grace (${gone} ms)`);
   t.ok(reportLines.some((l) => l.includes(`orphan ${domain}`) && l.includes('destroyed')), 'the report says it destroyed it');
   t.comment(`orphan undefined ${gone} ms after it was defined (grace ${ORPHAN_GRACE_S} s, reports every ${REPORT_EVERY_MS} ms)`);
+  await waitFor('reconcile to stop listing the destroyed orphan', 90_000, async () => ((await reconcileOrphans()).some((o) => o.domain === domain) ? undefined : true), 500);
+  t.comment(`the orphan left reconcile's report ${Date.now() - at} ms after it was defined`);
 });
