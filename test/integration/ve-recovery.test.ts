@@ -4,18 +4,40 @@
 // and destroyed only after its grace period. The sandbox has no cron: this test runs ve-host-report on
 // both VE hosts every REPORT_EVERY_MS, as cron (or the batch system's node check) would.
 import t from 'tap';
-import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { PROJECT_DIR, startSandbox, stopSandbox, VE_NODES, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { PROJECT_DIR, VE_NODES, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
 
 const REPORT_EVERY_MS = 2000;
 const MAX_RESTARTS = 2;
 const ORPHAN_GRACE_S = 10;
-const dir = mkdtempSync('/tmp/pbsve-recover-');
-const portBase = 50_000 + Math.floor(Math.random() * 150) * 60;
+const { dir } = useSandbox(t, {
+  prefix: '/tmp/pbsve-recover-', portRange: 50_000, verbose: true,
+  ready: (started) => {
+    info = started;
+    // the recovery policy on the VE hosts, and a fake alert command (a script that logs) on the vemon node
+    const hostConfig = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    const recovery = { maxRestarts: MAX_RESTARTS, windowSeconds: 3600, waitSeconds: 300, orphanGraceSeconds: ORPHAN_GRACE_S };
+    writeFileSync(join(info.configDir, 'config.json'), JSON.stringify({ ...hostConfig, recovery }, null, 2));
+    const alertScript = join(dir, 'bin', 'alert.sh');
+    writeFileSync(alertScript, `#!/bin/sh\n{ echo "ALERT kind=$PBS_VE_ALERT_KIND key=$PBS_VE_ALERT_KEY"; cat; } >> ${alertLog}\n`);
+    chmodSync(alertScript, 0o755);
+    const vemonConfig = JSON.parse(readFileSync(join(info.vemonConfigDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(info.vemonConfigDir, 'config.json'), JSON.stringify({ ...vemonConfig, recovery, alertCommand: [alertScript] }, null, 2));
+    reportLoop = runReportLoop();
+  },
+  beforeStop: async () => {
+    reporting = false;
+    await reportLoop.catch(() => undefined);
+    t.comment(`ve-host-report said:\n${reportLines.join('\n')}`);
+    const sorted = [...passMs].sort((a, b) => a - b);
+    t.comment(`ve-host-report passes (both hosts, one after the other): ${passMs.length}, median ${sorted[Math.floor(sorted.length / 2)] ?? 0} ms, max ${sorted.at(-1) ?? 0} ms, then a ${REPORT_EVERY_MS} ms pause`);
+  },
+});
 const alertLog = join(dir, 'alerts.log');
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
@@ -75,32 +97,6 @@ async function waitForHistory(name: string, what: string, match: (h: Shown['hist
 
 // The hook's passes, timed: the recovery latency is one pass period at most, plus the restart itself.
 const passMs: number[] = [];
-
-t.before(async () => {
-  await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
-  info = await startSandbox({ dir, portBase, log: (l) => { t.comment(`sandbox: ${l}`); } });
-  // the recovery policy on the VE hosts, and a fake alert command (a script that logs) on the vemon node
-  const hostConfig = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  const recovery = { maxRestarts: MAX_RESTARTS, windowSeconds: 3600, waitSeconds: 300, orphanGraceSeconds: ORPHAN_GRACE_S };
-  writeFileSync(join(info.configDir, 'config.json'), JSON.stringify({ ...hostConfig, recovery }, null, 2));
-  const alertScript = join(dir, 'bin', 'alert.sh');
-  writeFileSync(alertScript, `#!/bin/sh\n{ echo "ALERT kind=$PBS_VE_ALERT_KIND key=$PBS_VE_ALERT_KEY"; cat; } >> ${alertLog}\n`);
-  chmodSync(alertScript, 0o755);
-  const vemonConfig = JSON.parse(readFileSync(join(info.vemonConfigDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-  writeFileSync(join(info.vemonConfigDir, 'config.json'), JSON.stringify({ ...vemonConfig, recovery, alertCommand: [alertScript] }, null, 2));
-  reportLoop = runReportLoop();
-});
-t.teardown(async () => {
-  reporting = false;
-  await reportLoop.catch(() => undefined);
-  t.comment(`ve-host-report said:\n${reportLines.join('\n')}`);
-  const sorted = [...passMs].sort((a, b) => a - b);
-  t.comment(`ve-host-report passes (both hosts, one after the other): ${passMs.length}, median ${sorted[Math.floor(sorted.length / 2)] ?? 0} ms, max ${sorted.at(-1) ?? 0} ms, then a ${REPORT_EVERY_MS} ms pause`);
-  if (process.env['KEEP_SANDBOX'] === '1') return;
-  const problems = await stopSandbox(dir);
-  if (problems.length > 0) console.error(problems.join('\n'));
-  await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
-});
 
 void t.test('LXC: a killed domain is restarted on its host, then rolled back, then given up', async (t) => {
   if (user === undefined) {
