@@ -25,6 +25,8 @@ export interface StartSlapdOptions {
   /** instance directory; default a fresh mkdtemp under /tmp (ldap-*) */
   readonly dir?: string;
   readonly port?: number;
+  /** schema LDIF to load instead of the project's (e.g. an older release's, to test upgrades) */
+  readonly schema?: string;
 }
 
 const PORT_MIN = 38900;
@@ -115,7 +117,7 @@ export async function startSlapd(options: StartSlapdOptions = {}): Promise<Slapd
     const port = options.port ?? (await findFreePort());
     let stdout: string;
     try {
-      stdout = await runScript('start', { LDAP_DIR: dir, LDAP_PORT: String(port), LDAP_REUSE: '1' });
+      stdout = await runScript('start', { LDAP_DIR: dir, LDAP_PORT: String(port), LDAP_REUSE: '1', ...(options.schema === undefined ? {} : { PBSVE_SCHEMA: options.schema }) });
     } catch (err) {
       lastError = err;
       if (options.port !== undefined) break;
