@@ -37,13 +37,14 @@ export function deriveVeState(parts: readonly Pick<VePartRecord, 'state'>[], nod
 }
 
 /**
- * The VE entry of a multi-node VE after a part changed: derived state, host and domain of part 0, seq
+ * The VE entry of a multi-node VE after a part changed: derived state, host, domain and NICs of part 0, seq
  * the highest seen (so the monitor's guesses still sort above). undefined = nothing to write: unchanged,
  * or a final state the monitor set later than this event.
  */
 export function foldMultiNodeVe(current: VeRecord | undefined, event: VeEvent & { readonly nodes: number }, parts: readonly VePartRecord[]): VeRecord | undefined {
   if (current !== undefined && isFinalState(current.state) && current.seq > event.seq) return undefined;
   const first = parts.find((p) => p.part === 0);
+  const nics = event.part === 0 && event.nics !== undefined ? event.nics : current?.nics;
   const record: VeRecord = {
     jobId: event.jobId,
     name: event.name,
@@ -58,8 +59,9 @@ export function foldMultiNodeVe(current: VeRecord | undefined, event: VeEvent & 
     seq: Math.max(current?.seq ?? 0, event.seq),
     lastChange: event.at,
     nodes: event.nodes,
+    ...(nics === undefined ? {} : { nics }),
   };
   if (current !== undefined && current.state === record.state && current.host === record.host && current.domain === record.domain
-    && current.seq === record.seq && current.nodes === record.nodes) return undefined;
+    && current.seq === record.seq && current.nodes === record.nodes && JSON.stringify(current.nics) === JSON.stringify(record.nics)) return undefined;
   return record;
 }

@@ -176,6 +176,18 @@ void t.test('fold of one part: by the part\'s own seq; VE entry unchanged when n
   t.end();
 });
 
+void t.test('the VE entry of a multi-node VE shows part 0\'s NICs, kept when other parts report theirs', (t) => {
+  const nic0 = [{ network: 'default', mac: '52:54:00:00:00:01', ip: '10.213.0.10' }];
+  const nic1 = [{ network: 'default', mac: '52:54:00:00:00:02', ip: '10.213.1.10' }];
+  const ve = foldMultiNodeVe(undefined, { ...event(0, 'running', 1_000_016), nodes: 2, nics: nic0 }, []);
+  t.same(ve?.nics, nic0);
+  const later = foldMultiNodeVe(ve, { ...event(1, 'running', 1_000_032), nodes: 2, nics: nic1 }, []);
+  t.same(later?.nics, nic0, 'part 1 reporting its address does not replace part 0\'s');
+  const moved = { network: 'default', mac: '52:54:00:00:00:01', ip: '10.213.0.11' };
+  t.same(foldMultiNodeVe(later, { ...event(0, 'running', 1_000_032), nodes: 2, nics: [moved] }, [])?.nics, [moved], 'a new address of part 0 is written');
+  t.end();
+});
+
 // The in-memory Inventory of fold-event.test.ts, with parts; same CAS contract as LDAP.
 function buildMemoryInventory(): Inventory & { ves: Map<string, VeRecord>; parts: Map<string, VePartRecord>; history: HistoryRecord[] } {
   const ves = new Map<string, VeRecord>();
