@@ -46,6 +46,7 @@ export function createLdapConnection(options: LdapConnectionOptions): LdapConnec
   const timeout = options.timeoutMs ?? DEFAULT_LDAP_TIMEOUT_MS;
   const client = new Client({ url: options.url, timeout, connectTimeout: timeout });
   let pendingBind: Promise<void> | undefined;
+  let opening: Promise<unknown> | undefined;
   let closed = false;
 
   const ensureBound = async (): Promise<void> => {
@@ -67,7 +68,17 @@ export function createLdapConnection(options: LdapConnectionOptions): LdapConnec
         throw translateLdapError(err, 'bind', options.bindDn);
       }
       try {
-        return await action(client);
+        // ldapts opens the socket inside the first operation, and two operations racing to open it
+        // never return (anonymous readers have no bind to serialize them): the first one opens alone
+        while (!client.isConnected && opening !== undefined) await opening.catch(() => undefined);
+        if (client.isConnected) return await action(client);
+        const first = action(client);
+        opening = first;
+        try {
+          return await first;
+        } finally {
+          opening = undefined;
+        }
       } catch (err) {
         throw translateLdapError(err, operation, dn);
       }

@@ -354,3 +354,11 @@ void t.test('nothing listening: unavailable, not a hang', async (t) => {
   t.equal(err.code, 'inventory-unavailable');
   t.equal(err.details['errno'], 'ECONNREFUSED');
 });
+
+void t.test('an anonymous reader runs concurrent reads on a fresh connection (ldapts hung on two racing opens)', async (t) => {
+  const reader = createLdapInventory({ url: slapd.url, baseDn: slapd.baseDn, timeoutMs: 5000 });
+  t.teardown(() => reader.close());
+  const started = Date.now();
+  const [ves, reports] = await Promise.all([reader.listVes({ includeFinal: true }), reader.listHostReports?.() ?? Promise.resolve([]), reader.listVes({ includeFinal: false })]);
+  t.ok(Array.isArray(ves) && Array.isArray(reports), `three reads answered in ${Date.now() - started} ms`);
+});
