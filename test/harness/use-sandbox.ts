@@ -24,7 +24,8 @@ export interface UseSandboxOptions extends Omit<SandboxOptions, 'dir' | 'portBas
 
 export interface TestSandbox {
   readonly dir: string;
-  readonly portBase: number;
+  /** the sandbox's first port; final once the file's before hook ran */
+  portBase: number;
 }
 
 // The setup every sandbox-based integration file needs, and a teardown that leaves no process behind
@@ -32,22 +33,37 @@ export interface TestSandbox {
 export function useSandbox(t: Test, options: UseSandboxOptions): TestSandbox {
   const { prefix, portRange, slots, verbose, users, ready, beforeStop, ...sandboxOptions } = options;
   const dir = mkdtempSync(prefix);
-  const portBase = portRange + Math.floor(Math.random() * (slots ?? 150)) * 60;
+  const pickPortBase = (): number => portRange + Math.floor(Math.random() * (slots ?? 150)) * 60;
+  const sandbox = { dir, portBase: pickPortBase() };
+  let readyRan = false;
   t.before(async () => {
     // tap's process info follows the children the tests run as other users
     await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
     for (const user of users ?? []) {
       if ((await runCommand('id', ['-u', user], {})).exitCode !== 0) await runCommand('useradd', ['-m', '-s', '/bin/bash', user], {});
     }
-    const info = await startSandbox({ ...sandboxOptions, dir, portBase, ...(verbose === true ? { log: (l: string) => { t.comment(`sandbox: ${l}`); } } : {}) });
-    await ready?.(info);
+    const log = verbose === true ? { log: (l: string) => { t.comment(`sandbox: ${l}`); } } : {};
+    // the ports lie in the kernel's ephemeral range: a slot some outgoing connection holds is tried again elsewhere
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const info = await startSandbox({ ...sandboxOptions, dir, portBase: sandbox.portBase, ...log });
+        await ready?.(info);
+        readyRan = true;
+        return;
+      } catch (err) {
+        if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err;
+        t.comment(`sandbox ports ${sandbox.portBase}+ taken (attempt ${attempt}); another slot`);
+        await stopSandbox(dir);
+        sandbox.portBase = pickPortBase();
+      }
+    }
   });
   t.teardown(async () => {
-    await beforeStop?.();
+    if (readyRan) await beforeStop?.();
     if (process.env['KEEP_SANDBOX'] === '1') return;
     const problems = await stopSandbox(dir);
     if (problems.length > 0) console.error(problems.join('\n'));
     await runCommand('rm', ['-rf', '--one-file-system', dir], { timeoutMs: 60_000 });
   });
-  return { dir, portBase };
+  return sandbox;
 }

@@ -19,7 +19,7 @@ import type { Inventory } from '../../src/inventory/inventory.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 
-const { dir, portBase } = useSandbox(t, {
+const sandbox = useSandbox(t, {
   // own slot, away from lifecycle.test.ts (20000-32000): slurm uses +0..+4, slapd +50
   prefix: '/tmp/pbsve-mon-', portRange: 40_000, slots: 40,
   ready: (started) => {
@@ -30,6 +30,7 @@ const { dir, portBase } = useSandbox(t, {
     await reader.close();
   },
 });
+const { dir } = sandbox;
 const MONITOR = join(process.cwd(), 'dist/src/ve-monitor/main.js');
 let info: SandboxInfo;
 let reader: Inventory;
@@ -107,7 +108,7 @@ void t.test('300 events with slurmctld unreachable stay journalled; one flush se
   const config = loadConfig(info.configDir);
   // a slurm.conf naming a port where no slurmctld listens: the batch system is unreachable
   const deadConf = join(dir, 'dead-slurm.conf');
-  writeFileSync(deadConf, readFileSync(info.slurmConf, 'utf8').replace(/^SlurmctldPort=\d+$/m, `SlurmctldPort=${portBase + 7}`));
+  writeFileSync(deadConf, readFileSync(info.slurmConf, 'utf8').replace(/^SlurmctldPort=\d+$/m, `SlurmctldPort=${sandbox.portBase + 7}`));
   const raw = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as { batch: Record<string, unknown> };
   const deadConfig = parseConfig({ ...raw, batch: { ...raw.batch, slurmConf: deadConf } });
   const logs: string[] = [];
