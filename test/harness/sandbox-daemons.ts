@@ -2,27 +2,17 @@
 // running: a node's libvirtd (its domains, virtlogd and libvirt_lxc controllers live on) and slapd
 // (same data and passwords). For slurmd see sandbox-nodes.ts.
 import { readFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { VeError } from '../../src/core/ve-error.js';
 import { isProcessAlive } from '../../src/core/is-process-alive.js';
 import { waitFor } from './wait-for.js';
+import { PROJECT_DIR } from '../../src/sandbox/sandbox.js';
 
 const NODE = /^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$/;
 
-// The scripts live in the source tree; tests run from dist/, so walk up to the repository root.
-function findScript(name: string): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, 'scripts', 'sandbox', name);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`scripts/sandbox/${name} not found`);
-    dir = parent;
-  }
-}
+// The sandbox scripts, in the checkout the sandbox itself runs them from.
+const findScript = (name: string): string => join(PROJECT_DIR, 'scripts', 'sandbox', name);
 
 async function readPid(file: string): Promise<number | undefined> {
   try {
