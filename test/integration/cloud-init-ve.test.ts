@@ -15,7 +15,7 @@ import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 
 const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-cloudinit-', portRange: 30_000, verbose: true,
+  prefix: '/tmp/pbsve-cloudinit-', verbose: true,
   ready: (started) => {
     info = started;
   },

@@ -26,7 +26,7 @@ import { useSandbox } from '../harness/use-sandbox.js';
 
 const { dir } = useSandbox(t, {
   // ports above the kernel's ephemeral ports and away from the other integration tests' slots
-  prefix: '/tmp/pbsve-dur-', portRange: 61_000, slots: 70,
+  prefix: '/tmp/pbsve-dur-',
   ready: (started) => {
     info = started;
     reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });

@@ -21,7 +21,7 @@ import { useSandbox } from '../harness/use-sandbox.js';
 
 const sandbox = useSandbox(t, {
   // own slot, away from lifecycle.test.ts (20000-32000): slurm uses +0..+4, slapd +50
-  prefix: '/tmp/pbsve-mon-', portRange: 40_000, slots: 40,
+  prefix: '/tmp/pbsve-mon-',
   ready: (started) => {
     info = started;
     reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });

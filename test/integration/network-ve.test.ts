@@ -15,7 +15,7 @@ interface Nic { network: string; mac: string; ip?: string }
 interface Details { ve: { name: string; host: string; jobId: string; owner: string; nics?: Nic[] }; history: { reason: string }[] }
 
 const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-net-', portRange: 30_000, verbose: true,
+  prefix: '/tmp/pbsve-net-', verbose: true,
   ready: async (started) => {
     info = started;
     // private networks are host-local: every VE of this file runs on node1

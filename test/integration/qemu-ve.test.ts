@@ -14,7 +14,7 @@ import { useSandbox } from '../harness/use-sandbox.js';
 interface Row { name: string; state: string; host: string; jobId: string }
 
 const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-qemu-', portRange: 30_000, verbose: true,
+  prefix: '/tmp/pbsve-qemu-', verbose: true,
   ready: (started) => {
     info = started;
   },

@@ -13,7 +13,7 @@ import { useSandbox } from '../harness/use-sandbox.js';
 
 const OTHER_USER = 'pbsve-user2';
 const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-snap-', portRange: 50_000, verbose: true, users: [OTHER_USER],
+  prefix: '/tmp/pbsve-snap-', verbose: true, users: [OTHER_USER],
   ready: (started) => {
     info = started;
   },
