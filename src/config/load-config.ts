@@ -33,6 +33,13 @@ function count(o: Record<string, unknown>, key: string, path: string, fallback: 
   return v;
 }
 
+// A node feature lands in qsub -l nodes=...:<feature> and sbatch --constraint: one plain word only.
+function feature(o: Record<string, unknown>, key: string, path: string, fallback: string): string {
+  const v = text(o, key, path, fallback);
+  if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(v)) bad(`${path}${key}`, 'must be one node feature: a letter, then letters, digits, "_", "." or "-"', v);
+  return v;
+}
+
 function object(v: unknown, path: string): Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v)) bad(path, 'must be an object', v);
   return v as Record<string, unknown>;
@@ -93,6 +100,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       slurmConf: batch['slurmConf'] === undefined ? undefined : absolute(batch, 'slurmConf', 'batch.'),
       veQueue: text(batch, 'veQueue', 'batch.', 'batch'),
       vemonQueue: text(batch, 'vemonQueue', 'batch.', 'vemon'),
+      vemonFeature: feature(batch, 'vemonFeature', 'batch.', 'vemon'),
       maxLeaseSeconds: count(batch, 'maxLeaseSeconds', 'batch.', 7 * 86400),
       timeoutMs: count(batch, 'timeoutMs', 'batch.', 30_000),
       eventSubmitUser: text(batch, 'eventSubmitUser', 'batch.', 'pbsve'),

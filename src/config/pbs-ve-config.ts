@@ -22,6 +22,9 @@ export interface PbsVeConfig {
     readonly slurmConf: string | undefined;
     readonly veQueue: string;
     readonly vemonQueue: string;
+    /** node feature (TORQUE property, Slurm Feature) of the vemon nodes; event jobs ask for it explicitly,
+     *  since a queue default (TORQUE neednodes) never applies to a job that names its own nodes */
+    readonly vemonFeature: string;
     /** the longest lease the VE queue allows, in seconds */
     readonly maxLeaseSeconds: number;
     readonly timeoutMs: number;
