@@ -66,16 +66,16 @@ export function registerAdminCommands(program: Command): void {
 
   install.command('server').description('TORQUE: apply the qmgr commands (queues, vemon ACL); Slurm: print the slurm.conf lines')
     .option('--dry-run', 'TORQUE: print the qmgr commands, do not run them')
-    .option('--submitter <user>', 'TORQUE: the only account allowed into the vemon queue', DEFAULT_EVENT_SUBMITTER)
+    .option('--submitter <user>', `TORQUE: the only account allowed into the vemon queue (default: config batch.eventSubmitUser, ${DEFAULT_EVENT_SUBMITTER})`)
     .option('--hook-dir <dir>', 'Slurm: where `ve admin install slurm-hooks` put the wrappers', DEFAULT_SLURM_HOOK_DIR)
-    .action(async (o: { dryRun?: boolean; submitter: string; hookDir: string }) => {
+    .action(async (o: { dryRun?: boolean; submitter?: string; hookDir: string }) => {
       await runHook('cli', async () => {
         const config = loadConfig(findConfigDir(process.env));
         if (config.batch.kind === 'slurm') {
           say(buildSlurmConfLines(config, buildSlurmHookPaths(o.hookDir)).join('\n'));
           return 0;
         }
-        const commands = buildTorqueServerCommands(config, { eventSubmitter: o.submitter });
+        const commands = buildTorqueServerCommands(config, o.submitter === undefined ? {} : { eventSubmitter: o.submitter });
         const results = await applyTorqueServerCommands(commands, { dryRun: o.dryRun === true, binDir: config.batch.binDir, timeoutMs: config.batch.timeoutMs });
         for (const r of results) say(r.outcome === 'would-apply' ? `qmgr -c '${r.command}'` : `${r.outcome.padEnd(8)} ${r.command}`);
         say(buildTorqueNodeNotes(config).join('\n'));

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { parseNetworkConfig } from './network-config.js';
@@ -157,14 +157,33 @@ export interface LdapWriteCredentials {
   readonly password: string;
 }
 
-// Only vemon nodes have this file; anywhere else its absence is the expected answer.
-export function loadLdapWriteCredentials(config: PbsVeConfig): LdapWriteCredentials {
+// Only vemon nodes have this file; anywhere else its absence is the expected answer. It is the
+// monitor account's secret (TORQUE: pbsve, Slurm: root): owned by whoever uses it, no group/other
+// access. Root may use one owned by the monitor account (ve image add on a vemon node).
+export function loadLdapWriteCredentials(config: PbsVeConfig, euid: number | undefined = process.geteuid?.()): LdapWriteCredentials {
+  const file = config.ldapWriteCredentialsFile;
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new VeError('no-ldap-write-credentials', 'environment', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}): LDAP writes happen only on vemon nodes, as the account vemon jobs run as`, { cause: err });
+  }
   let raw: string;
   try {
-    raw = readFileSync(config.ldapWriteCredentialsFile, 'utf8');
-  } catch (err) {
-    throw new VeError('no-ldap-write-credentials', 'environment', `cannot read ${config.ldapWriteCredentialsFile}: LDAP writes happen only on vemon nodes`, { cause: err });
+    const st = fstatSync(fd);
+    if ((st.mode & 0o077) !== 0 || (euid !== undefined && euid !== 0 && st.uid !== euid)) {
+      throw new VeError('ldap-credentials-insecure', 'environment', `${file}: must be mode 0600 and owned by the account that uses it (uid ${euid ?? '?'}; it is mode ${(st.mode & 0o777).toString(8)}, uid ${st.uid})`);
+    }
+    raw = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
   }
-  const o = object(JSON.parse(raw) as unknown, config.ldapWriteCredentialsFile);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new VeError('invalid-config', 'environment', `${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const o = object(json, file);
   return { bindDn: text(o, 'bindDn', ''), password: text(o, 'password', '') };
 }

@@ -41,7 +41,7 @@ const base: VeEvent = {
 };
 
 function rejectedLog(): string {
-  const file = join(dir, 'state/log/ve-monitor-rejected.log');
+  const file = join(dir, 'state/monitor/ve-monitor-rejected.log');
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
