@@ -1,6 +1,7 @@
 // `ve admin ...`: what a batch administrator runs once per host (root).
 import type { Command } from 'commander';
-import { findConfigDir, loadConfig } from '../config/load-config.js';
+import { findConfigDir, loadConfig, loadLdapWriteCredentials } from '../config/load-config.js';
+import { applyLdapInstallSteps, buildLdapInstallSteps, DEFAULT_DATABASE_DN, formatLdapInstallSteps } from './install-ldap.js';
 import { runHook } from '../host/run-hook.js';
 import { formatInstallReport } from './install-report.js';
 import { installMom, uninstallMom } from './install-mom.js';
@@ -60,6 +61,31 @@ export function registerAdminCommands(program: Command): void {
         const configDir = findConfigDir(process.env);
         const config = loadConfig(configDir);
         say(formatInstallReport(await installSlurmHooks({ hookDir: o.dir, dryRun: o.dryRun === true, nodePath: config.nodePath, installDir: config.installDir, configDir })));
+        return 0;
+      });
+    });
+
+  install.command('ldap').description('the LDAP side: schema, base entries, the one writer and its ACLs (prints the LDIF; --apply runs ldapadd/ldapmodify on the LDAP server)')
+    .option('--apply', 'apply it (as root on the LDAP server: cn=config through SASL EXTERNAL over ldapi)')
+    .option('--credentials <file>', 'the writer identity, {bindDn, password} as in the vemon nodes\' ldap-write.json (default: config ldapWriteCredentialsFile)')
+    .option('--database-dn <dn>', 'cn=config entry of the database holding ldap.baseDn', DEFAULT_DATABASE_DN)
+    .option('--uri <uri>', '--apply: the LDAP server (ldapi for cn=config)', 'ldapi:///')
+    .option('--bind-dn <dn>', '--apply: add the entries bound as this DN (e.g. the rootdn) instead of root over ldapi')
+    .option('--bind-password-file <file>', '--apply: file with the --bind-dn password (ldapadd -y)')
+    .action(async (o: { apply?: boolean; credentials?: string; databaseDn: string; uri: string; bindDn?: string; bindPasswordFile?: string }) => {
+      await runHook('cli', async () => {
+        const config = loadConfig(findConfigDir(process.env));
+        const credentials = loadLdapWriteCredentials({ ...config, ldapWriteCredentialsFile: o.credentials ?? config.ldapWriteCredentialsFile }, 0);
+        const steps = buildLdapInstallSteps({ baseDn: config.ldap.baseDn, writerDn: credentials.bindDn, writerPassword: credentials.password, databaseDn: o.databaseDn });
+        if (o.apply !== true) {
+          say(formatLdapInstallSteps(steps));
+          return 0;
+        }
+        const results = await applyLdapInstallSteps(steps, {
+          uri: o.uri, timeoutMs: 60_000,
+          ...(o.bindDn === undefined ? {} : { bindDn: o.bindDn }), ...(o.bindPasswordFile === undefined ? {} : { bindPasswordFile: o.bindPasswordFile }),
+        });
+        for (const r of results) say(`${r.outcome.padEnd(8)} ${r.step}: ${r.detail}`);
         return 0;
       });
     });
