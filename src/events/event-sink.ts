@@ -9,7 +9,7 @@ import { VeError } from '../core/ve-error.js';
 import { decideVemonJobOutcome } from './decide-vemon-job-outcome.js';
 import type { EventJournal } from './event-journal.js';
 import type { HostKeyring } from './host-key.js';
-import type { Batch } from '../batch/batch.js';
+import type { Batch, BatchJob } from '../batch/batch.js';
 import type { VeEvent } from '../core/ve-event.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 
@@ -35,7 +35,7 @@ export interface ConfirmReport {
   readonly waiting: number;
 }
 
-/** vemon jobs looked up per confirmSent call, oldest first; the rest wait for the next call */
+/** vemon jobs missing from the listing looked up one by one per confirmSent call; the rest wait for the next call */
 export const MAX_CONFIRM_LOOKUPS = 20;
 
 /** the shell vemon jobs run with: TORQUE would use the submitting account's login shell */
@@ -92,18 +92,31 @@ async function confirmSent(deps: EventSinkDeps): Promise<ConfirmReport> {
   return withLockFile(join(config.stateDir, 'journal', 'send.lock'), deps.lockWaitMs ?? 30_000, async () => {
     let delivered = 0, undelivered = 0, waiting = 0;
     const jobs = journal.unconfirmed();
+    if (jobs.length === 0) return { delivered, undelivered, waiting };
+    // one listing for all of them; a job it leaves out is asked about alone (forgotten, or not visible to us)
+    let listed: Map<string, BatchJob>;
+    try {
+      listed = new Map((await batch.listJobs({ queue: config.batch.vemonQueue })).map((j) => [j.jobId, j]));
+    } catch (err) {
+      deps.log(`pbs-ve: cannot tell whether ${jobs.length} vemon job(s) delivered their events (kept as sent for now): ${(err as Error).message}`);
+      return { delivered, undelivered, waiting: jobs.length };
+    }
+    let lookups = 0;
     for (const [i, sent] of jobs.entries()) {
-      if (i >= MAX_CONFIRM_LOOKUPS) {
-        waiting += jobs.length - i;
-        break;
-      }
-      let job;
-      try {
-        job = await batch.getJob(sent.jobId);
-      } catch (err) {
-        deps.log(`pbs-ve: cannot tell whether vemon job ${sent.jobId} delivered its events (kept as sent for now): ${(err as Error).message}`);
-        waiting += jobs.length - i;
-        break;
+      let job = listed.get(sent.jobId);
+      if (job === undefined) {
+        if (lookups >= MAX_CONFIRM_LOOKUPS) {
+          waiting++;
+          continue;
+        }
+        lookups++;
+        try {
+          job = await batch.getJob(sent.jobId);
+        } catch (err) {
+          deps.log(`pbs-ve: cannot tell whether vemon job ${sent.jobId} delivered its events (kept as sent for now): ${(err as Error).message}`);
+          waiting += jobs.length - i;
+          break;
+        }
       }
       const outcome = decideVemonJobOutcome(job);
       if (outcome.outcome === 'delivered') {

@@ -103,19 +103,27 @@ void t.test('record journals without sending; the next flush sends everything re
 });
 
 // A batch system that answers getJob from a table (undefined = forgotten), for the delivery check.
-function buildAnsweringBatch(jobs: Map<string, Partial<BatchJob> | undefined>): Batch & { accepted: SubmitRequest[]; asked: string[] } {
+// listJobs lists the table's known jobs (or fails while listingDown); getJob answers the rest one by one.
+function buildAnsweringBatch(jobs: Map<string, Partial<BatchJob> | undefined>): Batch & { accepted: SubmitRequest[]; asked: string[]; listingDown: boolean } {
   const fake = buildFakeBatch();
   fake.up = true;
   const asked: string[] = [];
-  return Object.assign(fake, {
+  const full = (jobId: string, j: Partial<BatchJob>): BatchJob => ({ jobId, state: 'completed', rawState: 'C', exitStatus: 0, ...j } as BatchJob);
+  const answering = Object.assign(fake, {
     asked,
+    listingDown: false,
+    listJobs(): Promise<BatchJob[]> {
+      if (answering.listingDown) return Promise.reject(new VeError('batch-unavailable', 'environment', 'server down'));
+      return Promise.resolve([...jobs].flatMap(([id, j]) => (j === undefined ? [] : [full(id, j)])));
+    },
     getJob(jobId: string): Promise<BatchJob | undefined> {
       asked.push(jobId);
       if (!jobs.has(jobId)) return Promise.reject(new VeError('batch-unavailable', 'environment', 'server down'));
       const j = jobs.get(jobId);
-      return Promise.resolve(j === undefined ? undefined : { state: 'completed', rawState: 'C', exitStatus: 0, ...j } as BatchJob);
+      return Promise.resolve(j === undefined ? undefined : full(jobId, j));
     },
   });
+  return answering;
 }
 
 void t.test('accepted is not delivered: a vemon job that failed before ve-monitor ran gets its events sent again', async (t) => {
@@ -163,12 +171,18 @@ void t.test('delivery check: forgotten jobs are resent, an unreachable batch sys
   const sink = createEventSink({ batch, journal, config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))) });
   await sink.emit([base]);
   await sink.emit([{ ...base, seq: 1_000_002, state: 'stopped' }]);
+  batch.listingDown = true;
   t.same(await sink.confirmSent?.(), { delivered: 0, undelivered: 0, waiting: 2 }, 'server down: both stay as sent');
+  t.match(logs.join('\n'), /cannot tell whether 2 vemon job\(s\) delivered/);
+  batch.listingDown = false;
+  t.same(await sink.confirmSent?.(), { delivered: 0, undelivered: 0, waiting: 2 }, 'listed without them, and asked alone: no answer');
   t.match(logs.join('\n'), /cannot tell whether vemon job 101 delivered/);
   t.equal(journal.pending().length, 0);
   jobs.set('101', undefined);
   jobs.set('102', { exitStatus: 2 });
+  batch.asked.length = 0;
   t.same(await sink.confirmSent?.(), { delivered: 1, undelivered: 1, waiting: 0 });
+  t.same(batch.asked, ['101'], 'only the job missing from the listing is asked about alone');
   t.same(journal.pending().map((p) => p.event), [encodeVeEvent(base)], 'the forgotten job\'s event, not the delivered one');
 });
 
