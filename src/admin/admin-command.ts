@@ -1,6 +1,8 @@
 // `ve admin ...`: what a batch administrator runs once per host (root).
 import type { Command } from 'commander';
 import { findConfigDir, loadConfig, loadLdapWriteCredentials } from '../config/load-config.js';
+import { findMonitorAccount, installVemon } from './install-vemon.js';
+import { findUserIds } from '../host/find-user-ids.js';
 import { applyLdapInstallSteps, buildLdapInstallSteps, DEFAULT_DATABASE_DN, formatLdapInstallSteps } from './install-ldap.js';
 import { runHook } from '../host/run-hook.js';
 import { formatInstallReport } from './install-report.js';
@@ -61,6 +63,20 @@ export function registerAdminCommands(program: Command): void {
         const configDir = findConfigDir(process.env);
         const config = loadConfig(configDir);
         say(formatInstallReport(await installSlurmHooks({ hookDir: o.dir, dryRun: o.dryRun === true, nodePath: config.nodePath, installDir: config.installDir, configDir })));
+        return 0;
+      });
+    });
+
+  install.command('vemon').description('vemon node: give the account vemon jobs run as (TORQUE: batch.eventSubmitUser; Slurm: root) the host keys, ldap-write.json and <stateDir>/monitor')
+    .option('--dry-run', 'print what would change, change nothing')
+    .option('--account <user>', 'the monitor account (default: batch.eventSubmitUser on TORQUE, root on Slurm)')
+    .action(async (o: { dryRun?: boolean; account?: string }) => {
+      await runHook('cli', async () => {
+        const configDir = findConfigDir(process.env);
+        const config = loadConfig(configDir);
+        const account = o.account ?? findMonitorAccount(config);
+        const report = await installVemon({ config, configDir, account, ids: await findUserIds(account), dryRun: o.dryRun === true });
+        say(formatInstallReport(report));
         return 0;
       });
     });
