@@ -12,8 +12,9 @@ import { dirname } from 'node:path';
  */
 export interface EventJournal {
   append(encodedEvents: readonly string[]): void;
-  /** events to send: never handed over, or handed over to a vemon job that failed; oldest first */
-  pending(): { id: string; event: string }[];
+  /** events to send: never handed over, or handed over to a vemon job that failed (resent with a backoff,
+   *  see resendDelayMs); oldest first */
+  pending(now?: Date): { id: string; event: string }[];
   markSent(ids: readonly string[], jobId: string, at?: Date): void;
   /** vemon jobs whose delivery is not known yet, oldest first */
   unconfirmed(): { jobId: string; sentAt: number; events: number }[];
@@ -34,18 +35,30 @@ function appendLines(file: string, lines: readonly string[]): void {
   }
 }
 
+/** the longest pause between two sends of an event whose vemon jobs keep failing */
+export const MAX_RESEND_DELAY_MS = 3_600_000;
+
+// The first resend goes at once; after that 1, 2, 4 ... minutes, at most an hour: a batch system that
+// forgets finished jobs at once (TORQUE without keep_completed) or an event account that cannot run
+// jobs must not turn every event into one vemon job per host per minute, forever.
+export function resendDelayMs(failedSends: number): number {
+  return failedSends <= 1 ? 0 : Math.min(MAX_RESEND_DELAY_MS, 60_000 * 2 ** (failedSends - 2));
+}
+
 interface JournalState {
   /** recorded events not yet known delivered, in journal order */
   readonly recorded: Map<string, string>;
   /** the vemon job (and when) each handed-over event went with, latest hand-over only */
   readonly sentTo: Map<string, { jobId: string; at: number }>;
+  /** how many vemon jobs each event went with */
+  readonly sends: Map<string, string[]>;
   readonly confirmed: Set<string>;
   readonly retracted: Set<string>;
 }
 
 // One pass over the file; later lines win, so a resent event follows its newest vemon job.
 function readJournal(file: string): JournalState {
-  const state: JournalState = { recorded: new Map(), sentTo: new Map(), confirmed: new Set(), retracted: new Set() };
+  const state: JournalState = { recorded: new Map(), sentTo: new Map(), sends: new Map(), confirmed: new Set(), retracted: new Set() };
   let text = '';
   try {
     text = readFileSync(file, 'utf8');
@@ -58,7 +71,10 @@ function readJournal(file: string): JournalState {
     if (tag === 'E' && b !== undefined) state.recorded.set(a, b);
     else if (tag === 'S' && b !== undefined) {
       const at = c === undefined ? Number.NaN : Number(c);
-      if (Number.isFinite(at)) state.sentTo.set(a, { jobId: b, at });
+      if (Number.isFinite(at)) {
+        state.sentTo.set(a, { jobId: b, at });
+        state.sends.set(a, [...(state.sends.get(a) ?? []), b]);
+      }
       else state.recorded.delete(a); // an older version's mark: delivered as far as it knew
     } else if (tag === 'C') state.confirmed.add(a);
     else if (tag === 'R') state.retracted.add(a);
@@ -74,11 +90,14 @@ export function openEventJournal(file: string): EventJournal {
       const stamp = `${Date.now()}-${process.pid}`;
       appendLines(file, encodedEvents.map((e, i) => `E ${stamp}-${i} ${e}`));
     },
-    pending() {
+    pending(now = new Date()) {
       const s = readJournal(file);
       return [...s.recorded].filter(([id]) => {
         const sent = s.sentTo.get(id);
-        return sent === undefined || (s.retracted.has(sent.jobId) && !s.confirmed.has(sent.jobId));
+        if (sent === undefined) return true;
+        if (!s.retracted.has(sent.jobId) || s.confirmed.has(sent.jobId)) return false;
+        const failed = (s.sends.get(id) ?? []).filter((job) => s.retracted.has(job)).length;
+        return now.getTime() >= sent.at + resendDelayMs(failed);
       }).map(([id, event]) => ({ id, event }));
     },
     markSent(ids, jobId, at = new Date()) {

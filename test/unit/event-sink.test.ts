@@ -1,7 +1,7 @@
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { openEventJournal } from '../../src/events/event-journal.js';
+import { openEventJournal, resendDelayMs } from '../../src/events/event-journal.js';
 import { EVENTS_PER_JOB, createEventSigner, createEventSink } from '../../src/events/event-sink.js';
 import { ensureHostKey, openHostKeyring } from '../../src/events/host-key.js';
 import { verifyEventLine } from '../../src/events/sign-event-line.js';
@@ -194,5 +194,32 @@ void t.test('journals of older versions: a sent mark without a time counts as de
   const journal = openEventJournal(file);
   t.same(journal.pending(), [{ id: '1-1-1', event: 'bbb' }]);
   t.same(journal.unconfirmed(), [], 'nothing asked about old jobs');
+  t.end();
+});
+
+void t.test('events whose vemon jobs keep failing are resent with a growing pause, never dropped', (t) => {
+  const dir = mkdtempSync('/tmp/pbsve-journal-');
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
+  const journal = openEventJournal(join(dir, 'events.log'));
+  journal.append(['aaa']);
+  const id = journal.pending()[0]?.id ?? '';
+  const t0 = Date.UTC(2026, 11, 2, 6);
+  const at = (minutes: number): Date => new Date(t0 + minutes * 60_000);
+  journal.markSent([id], '101', at(0));
+  t.same(journal.pending(at(0)), [], 'sent: not pending');
+  journal.retract('101');
+  t.same(journal.pending(at(0)).length, 1, 'first failure: resent at once');
+  journal.markSent([id], '102', at(1));
+  journal.retract('102');
+  t.same(journal.pending(at(1.5)), [], 'second failure: one minute of pause');
+  t.same(journal.pending(at(2)).length, 1);
+  journal.markSent([id], '103', at(2));
+  journal.retract('103');
+  t.same(journal.pending(at(3.9)), [], 'third: two minutes');
+  t.same(journal.pending(at(4)).length, 1);
+  t.same([1, 2, 3, 4, 9, 20].map(resendDelayMs), [0, 60_000, 120_000, 240_000, 3_600_000, 3_600_000], 'capped at an hour');
+  journal.markSent([id], '104', at(4));
+  journal.confirm('104');
+  t.same(journal.pending(at(600)), [], 'delivered at last: done');
   t.end();
 });
