@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
@@ -45,6 +45,13 @@ function absolute(o: Record<string, unknown>, key: string, path: string, fallbac
 function count(o: Record<string, unknown>, key: string, path: string, fallback: number): number {
   const v = o[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${path}${key}`, 'must be a positive whole number', v);
+  return v;
+}
+
+// A node feature lands in qsub -l nodes=...:<feature> and sbatch --constraint: one plain word only.
+function feature(o: Record<string, unknown>, key: string, path: string, fallback: string): string {
+  const v = text(o, key, path, fallback);
+  if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(v)) bad(`${path}${key}`, 'must be one node feature: a letter, then letters, digits, "_", "." or "-"', v);
   return v;
 }
 
@@ -108,6 +115,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       slurmConf: batch['slurmConf'] === undefined ? undefined : absolute(batch, 'slurmConf', 'batch.'),
       veQueue: text(batch, 'veQueue', 'batch.', 'batch'),
       vemonQueue: text(batch, 'vemonQueue', 'batch.', 'vemon'),
+      vemonFeature: feature(batch, 'vemonFeature', 'batch.', 'vemon'),
       maxLeaseSeconds: count(batch, 'maxLeaseSeconds', 'batch.', 7 * 86400),
       timeoutMs: count(batch, 'timeoutMs', 'batch.', 30_000),
       eventSubmitUser: text(batch, 'eventSubmitUser', 'batch.', 'pbsve'),
@@ -165,14 +173,33 @@ export interface LdapWriteCredentials {
   readonly password: string;
 }
 
-// Only vemon nodes have this file; anywhere else its absence is the expected answer.
-export function loadLdapWriteCredentials(config: PbsVeConfig): LdapWriteCredentials {
+// Only vemon nodes have this file; anywhere else its absence is the expected answer. It is the
+// monitor account's secret (TORQUE: pbsve, Slurm: root): owned by whoever uses it, no group/other
+// access. Root may use one owned by the monitor account (ve image add on a vemon node).
+export function loadLdapWriteCredentials(config: PbsVeConfig, euid: number | undefined = process.geteuid?.()): LdapWriteCredentials {
+  const file = config.ldapWriteCredentialsFile;
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new VeError('no-ldap-write-credentials', 'environment', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}): LDAP writes happen only on vemon nodes, as the account vemon jobs run as`, { cause: err });
+  }
   let raw: string;
   try {
-    raw = readFileSync(config.ldapWriteCredentialsFile, 'utf8');
-  } catch (err) {
-    throw new VeError('no-ldap-write-credentials', 'environment', `cannot read ${config.ldapWriteCredentialsFile}: LDAP writes happen only on vemon nodes`, { cause: err });
+    const st = fstatSync(fd);
+    if ((st.mode & 0o077) !== 0 || (euid !== undefined && euid !== 0 && st.uid !== euid)) {
+      throw new VeError('ldap-credentials-insecure', 'environment', `${file}: must be mode 0600 and owned by the account that uses it (uid ${euid ?? '?'}; it is mode ${(st.mode & 0o777).toString(8)}, uid ${st.uid})`);
+    }
+    raw = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
   }
-  const o = object(JSON.parse(raw) as unknown, config.ldapWriteCredentialsFile);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new VeError('invalid-config', 'environment', `${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const o = object(json, file);
   return { bindDn: text(o, 'bindDn', ''), password: text(o, 'password', '') };
 }

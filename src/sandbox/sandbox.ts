@@ -172,13 +172,6 @@ async function ensureEventAccount(): Promise<void> {
   }
 }
 
-// Files the vemon jobs' account reads and writes: owned by it (root on Slurm, pbsve on TORQUE).
-async function chownTree(path: string, user: string): Promise<void> {
-  if (user === 'root') return;
-  const r = await runCommand('chown', ['-R', `${user}:`, '--', path], { timeoutMs: 30_000 });
-  if (r.exitCode !== 0) throw new VeError('sandbox-step-failed', 'environment', `chown ${user} ${path}: ${r.stderr.trim()}`);
-}
-
 // `ve admin ...` as an admin types it, with the host's own config: the sandbox is installed the documented way.
 async function runAdmin(args: readonly string[], configDir: string, what: string): Promise<string> {
   const r = await runCommand(process.execPath, [join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js'), 'admin', ...args], { env: { PBS_VE_CONFIG_DIR: configDir }, timeoutMs: 120_000 });
@@ -299,9 +292,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     vemonEnv = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: vemon.configDir };
   } else {
     await ensureEventAccount();
-    // TORQUE's vemon jobs run as the event account: the vemon node's secrets and state are its own
-    await chownTree(vemon.configDir, EVENT_ACCOUNT);
-    await chownTree(vemon.stateDir, EVENT_ACCOUNT);
+    // TORQUE's vemon jobs run as the event account: the vemon node's secrets and spool are its own
+    await runAdmin(['install', 'vemon'], vemon.configDir, 've admin install vemon');
     log(`starting TORQUE (trqauthd, pbs_server, pbs_sched; pbs_mom ${allHosts.join(' ')})`);
     const momBase = portBase + 10;
     const torqueEnv = { SANDBOX_DIR: dir, TORQUE_PREFIX, MOM_PORT_BASE: String(momBase), TORQUE_NODES: `node1:2:lxc,kvm node2:2:lxc,kvm ${VEMON_NODE}:2:vemon` };
