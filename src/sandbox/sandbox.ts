@@ -57,7 +57,7 @@ export const VE_NODES = ['node1', 'node2'] as const;
 function parseKeyValues(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    const m = /^([A-Za-z0-9_]+)=(.*)$/.exec(line.trim());
     if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
   }
   return out;
@@ -309,7 +309,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
       await runAdmin(['install', 'mom', '--pbs-home', momHome, ...(options.healthCheck === true ? ['--node-check', '--yes'] : [])], hostPaths(dir, h).configDir, `ve admin install mom (${h})`);
     }
     await runStep('torque MOMs', 'torque.sh', ['start-moms'], torqueEnv);
-    const path = `${torque.binDir}:/usr/local/bin:/usr/bin:/bin`;
+    const path = `${torque.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
     env = { PBS_DEFAULT: server, PATH: path, PBS_VE_CONFIG_DIR: configDir };
     vemonEnv = { PBS_DEFAULT: server, PATH: path, PBS_VE_CONFIG_DIR: vemon.configDir };
   }
