@@ -4,6 +4,7 @@ import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
 import { buildDomainName } from '../core/build-domain-name.js';
 import { readImageManifest } from '../images/image-manifest.js';
 import { findHostVirt } from '../config/load-config.js';
+import { makeReadableDir } from '../host/make-readable-dir.js';
 import { findPartJobDir, findRecordJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
 import { findPartIndex, listDistinctHosts } from '../core/find-part-index.js';
 import { countVeNodes } from '../core/ve-spec.js';
@@ -67,7 +68,10 @@ export async function emitVeEvent(
   reason: string,
 ): Promise<void> {
   // each part counts its own seqs (its own directory): the monitor folds parts separately
-  const seq = await nextEventSeq(findRecordJobDir(deps.config.stateDir, record), record.startCount);
+  const jobDir = findRecordJobDir(deps.config.stateDir, record);
+  // the first event of a VE that failed before anything was made may create the job's directory
+  makeReadableDir(deps.config.stateDir, jobDir);
+  const seq = await nextEventSeq(jobDir, record.startCount);
   const event: VeEvent = {
     version: 1,
     jobId: record.jobId,
