@@ -9,6 +9,8 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { teardownVe } from './teardown-ve.js';
 
+// an older install's epilogue.precancel wrapper still calls us, as the job owner inside qdel handling: nothing to do, at once
+if (process.argv[2] === '--torque' && process.argv[3] === 'epilogue.precancel') process.exit(0);
 const configDir = findConfigDir(process.env);
 const config = loadConfig(configDir);
 const log = buildHookLog(config, 've-epilogue');
