@@ -89,7 +89,11 @@ export interface Batch {
   cancel(jobId: string): Promise<void>;
   listNodes(): Promise<BatchNode[]>;
   setNodeOffline(node: string, note: string): Promise<void>;
-  requeue(jobId: string): Promise<void>;
+  /**
+   * Put a running job back in the queue. hostDown: its host is dead and fenced (recovery), so the host's
+   * batch daemon cannot agree; TORQUE then forces it (`qrerun -f`: a plain qrerun is "Rejected by mom").
+   */
+  requeue(jobId: string, options?: { readonly hostDown?: boolean }): Promise<void>;
   /** the job script as submitted (root only on Slurm); undefined when the batch system cannot tell */
   readJobScript(jobId: string): Promise<string | undefined>;
 }
