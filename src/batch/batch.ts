@@ -33,6 +33,8 @@ export interface BatchJob {
   /** how many times the job has been started (TORQUE start_count, Slurm Restarts + 1) */
   readonly startCount: number;
   readonly exitStatus: number | undefined;
+  /** why the job ended, when the batch system says it: Slurm CANCELLED / TIMEOUT, TORQUE exit 271 (qdel) / -11 (walltime) */
+  readonly endCause?: 'cancelled' | 'lease-expired';
   /** seconds since the epoch */
   readonly submitTime: number | undefined;
   readonly startTime: number | undefined;
@@ -117,4 +119,6 @@ export interface PelogContext {
   readonly sister: boolean;
   /** the job's hosts in allocation order as the hook's trusted context names them (Slurm SLURM_JOB_NODELIST); absent: ask the batch system */
   readonly jobHosts?: readonly string[];
+  /** epilogue: the walltime the job used as this host's batch daemon counted it (TORQUE $7), when passed */
+  readonly usedWalltimeSeconds?: number;
 }

@@ -21,7 +21,9 @@ await runHook(context, async () => {
   const batch = openBatch(config);
   const outcome = await teardownVe(ctx, {
     config, clock: systemClock, log, disks: createLocalVeDisks(), openVirt: openVirtAt, events: openEventSink(config, configDir, batch, log),
+    readJob: (jobId) => batch.getJob(jobId),
   });
   if (outcome.kind === 'destroyed') log(`job ${ctx.jobId}: domain ${outcome.domain} destroyed (${outcome.reason}) in ${outcome.ms} ms`);
+  if (outcome.kind === 'already-gone') log(`job ${ctx.jobId}: domain ${outcome.domain} was undone by its prologue (${outcome.reason})`);
   return 0;
 }, log);
