@@ -121,8 +121,8 @@ async function planNetworks(ctx: PelogContext, spec: VeSpec, part: number, deps:
   return planVeNetworks({ spec, jobId: ctx.jobId, part, owner: ctx.user, ownerGroups, host: ctx.host, config: deps.config.network });
 }
 
-// Phase 1+2 (no side effects): find the spec, check it and the host can serve it.
-async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec: VeSpec; startCount: number; part: number } | undefined> {
+// Phase 1 (no side effects): find the spec and which part of the VE is this host's.
+async function findVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec: VeSpec; job: BatchJob; hosts: readonly string[]; part: number } | undefined> {
   // a TORQUE sister holds no job script (only the mother superior does): there the batch system's copy of the spec counts
   const script = await deps.readJobScript().catch((err: unknown) => { if (ctx.sister) return undefined; throw err; });
   const token = script === undefined ? undefined : findSpecToken(script);
@@ -131,18 +131,22 @@ async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spe
   if (job === undefined) throw new VeError('job-unknown', 'environment', `job ${ctx.jobId}: the batch system does not know it`);
   const spec = token === undefined ? findSisterSpec(job) : decodeVeSpec(token);
   if (spec === undefined) return undefined;
-  checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
   // a single-node VE is part 0 on the job's first host and nothing on others (a job submitted by hand with
   // more nodes than its spec); a part's index comes from the trusted host list only
   if (countVeNodes(spec) === 1 && ctx.sister) return undefined;
   const hosts = ctx.jobHosts ?? job.execHosts;
+  const part = countVeNodes(spec) === 1 ? 0 : findPartIndex(ctx.host, hosts);
+  if (part >= countVeNodes(spec)) return undefined;
+  return { spec, job, hosts, part };
+}
+
+// Phase 2 (no side effects): the job got what its spec asks for.
+function checkVeJob(spec: VeSpec, job: BatchJob, hosts: readonly string[], deps: RealizeVeDeps): void {
+  checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
   // a scheduler that packs "nodes" onto one host (Moab without EXACTNODE) would leave parts unrealized
   if (countVeNodes(spec) > 1 && listDistinctHosts(hosts).length < countVeNodes(spec)) {
     throw new VeError('parts-share-host', 'prereq', `nodes: the job got ${listDistinctHosts(hosts).length} distinct host(s) (${hosts.join(',')}) for ${countVeNodes(spec)} parts; one part per host`, { field: 'nodes' });
   }
-  const part = countVeNodes(spec) === 1 ? 0 : findPartIndex(ctx.host, hosts);
-  if (part >= countVeNodes(spec)) return undefined;
-  return { spec, startCount: job.startCount, part };
 }
 
 /** How long the prologue waits for the VE's lock (an epilogue of an earlier start of the job on this host). */
@@ -162,13 +166,14 @@ export async function realizeVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const started = deps.clock.now();
   let identity: VeIdentity | undefined;
   try {
-    const checked = await checkVeJob(ctx, deps);
-    if (checked === undefined) return { kind: 'not-a-ve' };
-    const nodes = countVeNodes(checked.spec);
+    const found = await findVeJob(ctx, deps);
+    if (found === undefined) return { kind: 'not-a-ve' };
+    const nodes = countVeNodes(found.spec);
     identity = {
-      jobId: ctx.jobId, spec: checked.spec, owner: ctx.user, host: ctx.host, domain: buildDomainName(ctx.jobId, checked.part), startCount: checked.startCount,
-      ...(nodes > 1 ? { part: checked.part, nodes } : {}),
+      jobId: ctx.jobId, spec: found.spec, owner: ctx.user, host: ctx.host, domain: buildDomainName(ctx.jobId, found.part), startCount: found.job.startCount,
+      ...(nodes > 1 ? { part: found.part, nodes } : {}),
     };
+    checkVeJob(found.spec, found.job, found.hosts, deps);
     return await realizeCheckedVe(ctx, identity, started, deps);
   } catch (err) {
     const final = deps.boundFault === undefined ? err : await deps.boundFault(err);

@@ -183,6 +183,14 @@ void t.test('defect 8: a prologue that fails before it creates anything reports 
   t.match(w.events[0]?.reason, /image: "gone" is not in the catalog/);
 });
 
+void t.test('defect 8: a spec that does not fit the job\'s allocation is reported failed too', async (t) => {
+  const w = buildWorld(t);
+  const greedy = `#!/bin/sh\n${formatSpecLine({ ...spec, vcpus: 2 })}\n`;
+  await t.rejects(realizeVe(prologueCtx, { ...prologueDeps(w), readJobScript: () => Promise.resolve(greedy) }), { code: 'spec-exceeds-allocation', kind: 'prereq' });
+  t.same(w.events.map((e) => [e.state, e.vcpus]), [['failed', 2]]);
+  t.match(w.events[0]?.reason, /vcpus 2 > 1 allocated/);
+});
+
 void t.test('defect 8: a host fault the batch system retries says so (starting), the last one says failed', async (t) => {
   const w = buildWorld(t);
   const fault = new VeError('owner-lookup-failed', 'environment', 'getent passwd: NSS does not answer');
