@@ -11,7 +11,7 @@ export const MOM_HOOK_KINDS: readonly MomHookKind[] = ['prologue', 'epilogue', '
 
 /**
  * Installed by older versions, no longer: TORQUE runs epilogue.precancel as the job OWNER inside qdel
- * handling (and on a walltime kill), so it can tear nothing down, must be world-readable, and a slow one
+ * handling (kill_job with SIGTERM), so it can tear nothing down, must be world-readable, and a slow one
  * makes qdel time out (30 s on the live run, `ve destroy` exit 3). The root epilogue does all the work.
  */
 export const RETIRED_MOM_HOOKS: readonly string[] = ['epilogue.precancel'];
