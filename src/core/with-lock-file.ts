@@ -4,6 +4,8 @@ import { isProcessAlive } from './is-process-alive.js';
 
 /** a lock without a readable pid (a holder killed between open and write, an older pbs-ve) is stale after this */
 const STALE_MS = 60_000;
+/** no holder keeps a lock this long (a VE start or a rootfs copy takes minutes): past it, a live pid is a reused one */
+const MAX_HOLD_MS = 15 * 60_000;
 
 // The holder's pid, or undefined while it is being written (or for locks of older versions).
 function readHolderPid(lockPath: string): number | undefined {
@@ -19,7 +21,8 @@ function readHolderPid(lockPath: string): number | undefined {
 function removeIfStale(lockPath: string): void {
   try {
     const pid = readHolderPid(lockPath);
-    const stale = pid === undefined ? Date.now() - statSync(lockPath).mtimeMs > STALE_MS : !isProcessAlive(pid);
+    const age = Date.now() - statSync(lockPath).mtimeMs;
+    const stale = pid === undefined ? age > STALE_MS : age > MAX_HOLD_MS || !isProcessAlive(pid);
     // re-read just before removing: a new holder may have taken it in between
     if (stale && readHolderPid(lockPath) === pid) rmSync(lockPath, { force: true });
   } catch {
