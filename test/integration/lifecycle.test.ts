@@ -188,7 +188,8 @@ void t.test('a job whose spec exceeds its allocation is refused by the prologue,
   const { readFileSync } = await import('node:fs');
   t.match(readFileSync(out, 'utf8'), /VE refused by the prologue: .*vcpus 2 > 1 allocated/, 'the owner is told why');
   const sinfo = await runCommand('sinfo', ['-h', '-N', '-o', '%N %T'], { env: info.env });
-  t.notMatch(sinfo.stdout, /drain/, 'no node drained by a bad spec');  // issue 9, defect 8: the prologue made nothing, and still LDAP (so ve show) says the VE failed, and why
+  t.notMatch(sinfo.stdout, /drain/, 'no node drained by a bad spec');
+  // issue 9, defect 8: the prologue made nothing, and still LDAP (so ve show) says the VE failed, and why
   const inventory = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
   t.teardown(() => inventory.close());
   const ve = await waitFor('the refusal in LDAP', 60_000, async () => ((await inventory.getVe(jobId))?.state === 'failed' ? inventory.getVe(jobId) : undefined));
