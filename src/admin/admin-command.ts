@@ -21,7 +21,7 @@ export function registerAdminCommands(program: Command): void {
   const install = admin.command('install').description('install one part of pbs-ve on this host');
   const uninstall = admin.command('uninstall').description('undo an install on this host');
 
-  install.command('mom').description('TORQUE compute node: wrappers in <pbs-home>/mom_priv (prologue, epilogue, *.parallel, epilogue.precancel)')
+  install.command('mom').description('TORQUE compute node: wrappers in <pbs-home>/mom_priv (prologue, epilogue, *.parallel; removes an old epilogue.precancel)')
     .option('--pbs-home <dir>', 'TORQUE PBS_HOME', DEFAULT_PBS_HOME)
     .option('--dry-run', 'print what would change, change nothing')
     .option('--yes', 'allow editing mom_priv/config (a file pbs-ve did not create)')

@@ -5,9 +5,16 @@ import { VeError } from '../core/ve-error.js';
 import { buildHookWrapperScript, isHookWrapper, type HookWrapperOptions } from './build-hook-wrapper-script.js';
 import type { InstallReport, InstallStep } from './install-report.js';
 
-export type MomHookKind = 'prologue' | 'epilogue' | 'prologue.parallel' | 'epilogue.parallel' | 'epilogue.precancel';
+export type MomHookKind = 'prologue' | 'epilogue' | 'prologue.parallel' | 'epilogue.parallel';
 
-export const MOM_HOOK_KINDS: readonly MomHookKind[] = ['prologue', 'epilogue', 'prologue.parallel', 'epilogue.parallel', 'epilogue.precancel'];
+export const MOM_HOOK_KINDS: readonly MomHookKind[] = ['prologue', 'epilogue', 'prologue.parallel', 'epilogue.parallel'];
+
+/**
+ * Installed by older versions, no longer: TORQUE runs epilogue.precancel as the job OWNER inside qdel
+ * handling (kill_job with SIGTERM), so it can tear nothing down, must be world-readable, and a slow one
+ * makes qdel time out (30 s on the live run, `ve destroy` exit 3). The root epilogue does all the work.
+ */
+export const RETIRED_MOM_HOOKS: readonly string[] = ['epilogue.precancel'];
 
 /** the health hook's wrapper in mom_priv, named in `$node_check_script` */
 export const HEALTH_CHECK_FILE = 'pbs-ve-health-check';
@@ -154,7 +161,7 @@ async function installNodeCheck(momPriv: string, healthPath: string, options: In
   return [{ path: file, action: 'append', detail: line }, reload];
 }
 
-/** Installs the five mom_priv wrappers (+ the health hook wrapper); idempotent; with dryRun only reports. */
+/** Installs the four mom_priv wrappers (+ the health hook wrapper) and removes retired ones; idempotent; with dryRun only reports. */
 export async function installMom(options: InstallMomOptions): Promise<InstallReport> {
   const momPriv = join(options.pbsHome, 'mom_priv');
   await checkInstallation(options, momPriv);
@@ -186,7 +193,15 @@ export async function installMom(options: InstallMomOptions): Promise<InstallRep
     missingExitCode: 1,
   }, options.dryRun)));
   if (options.nodeCheck === true) steps.push(...(await installNodeCheck(momPriv, healthPath, options)));
+  for (const name of RETIRED_MOM_HOOKS) steps.push(...(await retireOne(join(momPriv, name), options.dryRun)));
   return { dryRun: options.dryRun, steps };
+}
+
+// A wrapper an older pbs-ve installed goes (the site's script, if it chained one, comes back); the site's own stays.
+async function retireOne(path: string, dryRun: boolean): Promise<InstallStep[]> {
+  if ((await inspect(path)).kind !== 'ours') return [];
+  const steps = await uninstallOne(path, dryRun);
+  return steps.map((s) => ({ ...s, detail: `${s.detail === '' ? '' : `${s.detail}; `}pbs-ve no longer uses ${path.slice(path.lastIndexOf('/') + 1)} (it runs as the job owner and qdel waits for it)` }));
 }
 
 // Our wrapper goes; the site's script comes back exactly as it was (rename keeps bytes, mode, owner).
@@ -231,7 +246,7 @@ export async function uninstallMom(options: UninstallMomOptions): Promise<Instal
   if (st?.isDirectory() !== true) throw new VeError('mom-priv-missing', 'prereq', `${momPriv} is not a directory`);
   const steps: InstallStep[] = [];
   steps.push(...(await uninstallNodeCheck(momPriv, options)));
-  for (const kind of MOM_HOOK_KINDS) steps.push(...(await uninstallOne(join(momPriv, kind), options.dryRun)));
+  for (const kind of [...MOM_HOOK_KINDS, ...RETIRED_MOM_HOOKS]) steps.push(...(await uninstallOne(join(momPriv, kind), options.dryRun)));
   const health = join(momPriv, HEALTH_CHECK_FILE);
   if ((await inspect(health)).kind === 'ours') {
     if (!options.dryRun) await rm(health);

@@ -33,6 +33,8 @@ export interface BatchJob {
   /** how many times the job has been started (TORQUE start_count, Slurm Restarts + 1) */
   readonly startCount: number;
   readonly exitStatus: number | undefined;
+  /** why the job ended, when the batch system says it: Slurm CANCELLED / TIMEOUT, TORQUE exit 271 (qdel) / -11 (walltime) */
+  readonly endCause?: 'cancelled' | 'lease-expired';
   /** seconds since the epoch */
   readonly submitTime: number | undefined;
   readonly startTime: number | undefined;
@@ -93,7 +95,11 @@ export interface Batch {
   cancel(jobId: string): Promise<void>;
   listNodes(): Promise<BatchNode[]>;
   setNodeOffline(node: string, note: string): Promise<void>;
-  requeue(jobId: string): Promise<void>;
+  /**
+   * Put a running job back in the queue. hostDown: its host is dead and fenced (recovery), so the host's
+   * batch daemon cannot agree; TORQUE then forces it (`qrerun -f`: a plain qrerun is "Rejected by mom").
+   */
+  requeue(jobId: string, options?: { readonly hostDown?: boolean }): Promise<void>;
   /** the job script as submitted (root only on Slurm); undefined when the batch system cannot tell */
   readJobScript(jobId: string): Promise<string | undefined>;
 }
@@ -117,4 +123,6 @@ export interface PelogContext {
   readonly sister: boolean;
   /** the job's hosts in allocation order as the hook's trusted context names them (Slurm SLURM_JOB_NODELIST); absent: ask the batch system */
   readonly jobHosts?: readonly string[];
+  /** epilogue: the walltime the job used as this host's batch daemon counted it (TORQUE $7), when passed */
+  readonly usedWalltimeSeconds?: number;
 }

@@ -40,6 +40,7 @@ function readJob(job: TorqueXmlElement, jobId: string | undefined): BatchJob {
   const rawState = text('job_state') ?? '';
   const owner = text('Job_Owner') ?? '';
   const exitStatus = text('exit_status');
+  const exit = exitStatus === undefined ? undefined : readInteger(exitStatus, 'exit_status');
   return {
     jobId,
     name: text('Job_Name') ?? '',
@@ -52,7 +53,9 @@ function readJob(job: TorqueXmlElement, jobId: string | undefined): BatchJob {
     comment: text('comment'),
     resources: buildTorqueJobResources(readXmlGroup(job, 'Resource_List', 'job')),
     startCount: readCount(text('start_count'), 'start_count') ?? 0,
-    exitStatus: exitStatus === undefined ? undefined : readInteger(exitStatus, 'exit_status'),
+    exitStatus: exit,
+    // 271 = killed by SIGTERM after qdel (fixtures); -11 = JOB_EXEC_OVERLIMIT_WT, the MOM's walltime kill (TORQUE 6.1 source)
+    ...(exit === 271 ? { endCause: 'cancelled' as const } : exit === -11 ? { endCause: 'lease-expired' as const } : {}),
     submitTime: readCount(text('ctime'), 'ctime'),
     startTime: readCount(text('start_time'), 'start_time'),
   };

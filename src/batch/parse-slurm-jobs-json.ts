@@ -72,6 +72,14 @@ function readExecHosts(job: JsonObject): string[] {
   return [batchHost, ...hosts.filter((h) => h !== batchHost)];
 }
 
+// scancel and the time limit leave their own state words (also while the job is still completing).
+function readSlurmEndCause(rawState: string): Pick<BatchJob, 'endCause'> {
+  const words = rawState.toUpperCase();
+  if (/\bCANCELLED\b/.test(words)) return { endCause: 'cancelled' };
+  if (/\b(TIMEOUT|DEADLINE)\b/.test(words)) return { endCause: 'lease-expired' };
+  return {};
+}
+
 // One squeue --json job object in the port's terms.
 export function toBatchJob(job: JsonObject): BatchJob {
   const rawState = readString(job, 'job_state');
@@ -103,6 +111,7 @@ export function toBatchJob(job: JsonObject): BatchJob {
     },
     startCount: (readNumber(job, 'restart_cnt') ?? 0) + (started ? 1 : 0),
     exitStatus: (state === 'completed' || state === 'exiting') && exitCode !== undefined ? decodeSlurmExitCode(exitCode) : undefined,
+    ...readSlurmEndCause(rawState),
     submitTime: submitTime !== undefined && submitTime > 0 ? submitTime : undefined,
     startTime: started && startTime !== undefined && startTime > 0 ? startTime : undefined,
   };

@@ -1,6 +1,6 @@
 // A TORQUE prologue/epilogue learns about its job only from argv; the layout differs by script kind.
 import type { PelogContext } from './batch.js';
-import { buildTorqueJobResources, parseTorqueResourceList } from './parse-torque-resources.js';
+import { buildTorqueJobResources, parseTorqueResourceList, parseTorqueWalltime } from './parse-torque-resources.js';
 import { isTorqueJobId } from './torque-job-id.js';
 import { VeError } from '../core/ve-error.js';
 
@@ -70,7 +70,19 @@ export function readTorquePelogContext(
     exitStatus,
     resources: readRequestedResources(kind, requested, env.PBS_RESOURCE_NODES),
     sister: kind.endsWith('.parallel'),
+    ...(epilogue ? readUsedWalltime(arg(7)) : {}),
   };
+}
+
+// $7 of an epilogue (cput=...,walltime=00:00:25,...): on a sister the only local sign that the lease ran out.
+function readUsedWalltime(used: string): { usedWalltimeSeconds?: number } {
+  try {
+    const walltime = parseTorqueResourceList(used).walltime;
+    return walltime === undefined ? {} : { usedWalltimeSeconds: parseTorqueWalltime(walltime) };
+  } catch {
+    // the used resources only colour the reason the VE ended: never a reason to refuse the epilogue
+    return {};
+  }
 }
 
 // A resource list TORQUE cannot have written means the argv is not what we think it is.

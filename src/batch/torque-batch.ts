@@ -28,6 +28,9 @@ const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
 const NODE_LIST_EMPTY = /node list is empty|has no node list/i;
 const UNKNOWN_NODE = /Unknown node|cannot locate specified node/i;
 const JOB_ALREADY_COMPLETE = /invalid state for job - COMPLETE/i;
+const REJECTED_BY_MOM = /Rejected by mom/i;
+/** PBSE_MOMREJECT (15043) & 255: qrerun of a job whose MOM does not answer */
+const PBSE_MOMREJECT_RC = 195;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
@@ -129,13 +132,17 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       throw classifyTorqueFailure('pbsnodes', args, result);
     },
 
-    async requeue(jobId: string): Promise<void> {
+    async requeue(jobId: string, requeueOptions = {}): Promise<void> {
       checkJobId(jobId);
-      const args = [jobId];
+      // a dead MOM cannot agree to the rerun (live TORQUE 6.1: exit 195 "Rejected by mom"); -f does without it
+      const args = requeueOptions.hostDown === true ? ['-f', jobId] : [jobId];
       const result = await exec('qrerun', args);
       if (result.exitCode === 0) return;
       if (isTorqueUnknownJob(result)) {
         throw new VeError('batch-job-unknown', 'prereq', `TORQUE does not know job ${jobId}`, { details: { jobId } });
+      }
+      if (result.exitCode === PBSE_MOMREJECT_RC || REJECTED_BY_MOM.test(`${result.stderr}\n${result.stdout}`)) {
+        throw new VeError('batch-rejected-by-mom', 'exec', `qrerun ${args.join(' ')}: the MOM of job ${jobId} refused the rerun (is its host down? then fence it and requeue with hostDown)`, { details: { jobId, exitCode: result.exitCode } });
       }
       throw classifyTorqueFailure('qrerun', args, result);
     },

@@ -31,3 +31,13 @@ export function decideExitCode(error: unknown, context: ExitContext): number {
       return kind === 'prereq' ? 2 : 1;
   }
 }
+
+/**
+ * Whether the batch system starts the job again after the prologue fails with this error: a TORQUE
+ * prologue exit other than 0 and 1 requeues it; a failing Slurm Prolog requeues it (and drains the node).
+ * The prologue tells the owner "failed" only when it is not.
+ */
+export function isPrologueRetried(error: unknown, context: 'torque-prologue' | 'slurm-prolog'): boolean {
+  const code = decideExitCode(error, context);
+  return context === 'torque-prologue' ? code !== 0 && code !== 1 : code !== 0;
+}

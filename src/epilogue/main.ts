@@ -9,6 +9,8 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { teardownVe } from './teardown-ve.js';
 
+// an older install's epilogue.precancel wrapper still calls us, as the job owner inside qdel handling: nothing to do, at once
+if (process.argv[2] === '--torque' && process.argv[3] === 'epilogue.precancel') process.exit(0);
 const configDir = findConfigDir(process.env);
 const config = loadConfig(configDir);
 const log = buildHookLog(config, 've-epilogue');
@@ -19,7 +21,9 @@ await runHook(context, async () => {
   const batch = openBatch(config);
   const outcome = await teardownVe(ctx, {
     config, clock: systemClock, log, disks: createLocalVeDisks(), openVirt: openVirtAt, events: openEventSink(config, configDir, batch, log),
+    readJob: (jobId) => batch.getJob(jobId),
   });
   if (outcome.kind === 'destroyed') log(`job ${ctx.jobId}: domain ${outcome.domain} destroyed (${outcome.reason}) in ${outcome.ms} ms`);
+  if (outcome.kind === 'already-gone') log(`job ${ctx.jobId}: domain ${outcome.domain} was undone by its prologue (${outcome.reason})`);
   return 0;
 }, log);

@@ -1,6 +1,7 @@
 import { readHostVeJobRecord, findRecordJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
 import { emitVeEvent } from '../prologue/realize-ve.js';
-import type { PelogContext } from '../batch/batch.js';
+import type { BatchJob, PelogContext } from '../batch/batch.js';
+import { markVeJobEnding } from '../host/ve-job-ending.js';
 import type { Virt, DomainState } from '../virt/virt.js';
 import type { Clock } from '../core/clock.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -28,41 +29,79 @@ export interface TeardownVeDeps {
   readonly console?: VeConsole;
   /** default: transient libvirt networks through virsh, state in <stateDir>/networks */
   readonly networks?: VeNetworks;
+  /** the batch system's view of the job, asked only when the host cannot tell how it ended (a sister, Slurm) */
+  readonly readJob?: (jobId: string) => Promise<BatchJob | undefined>;
 }
 
 export type TeardownOutcome =
   | { readonly kind: 'not-a-ve' }
+  /** a prologue still running for the job stopped and undid its VE itself (qdel during the prologue) */
+  | { readonly kind: 'already-gone'; readonly domain: string; readonly reason: string }
   | { readonly kind: 'destroyed'; readonly domain: string; readonly reason: string; readonly ms: number };
 
-/** TORQUE's exit_status for a job deleted by qdel (observed in the fixtures: 271). */
+/** TORQUE's exit_status for a job deleted by qdel (observed in the fixtures: 271 = killed by SIGTERM). */
 const TORQUE_QDEL_EXIT = 271;
+/** TORQUE's exit_status when the MOM killed the job at its walltime (JOB_EXEC_OVERLIMIT_WT in the 6.1 source). */
+const TORQUE_WALLTIME_EXIT = -11;
+/** How long the epilogue waits for a prologue still realizing the VE (it stops at its next step; a VE start may take minutes). */
+const EPILOGUE_LOCK_WAIT_MS = 240_000;
+
+/** What a host knows about how its VE's job ended. */
+export interface JobEndEvidence {
+  readonly domainState: DomainState | undefined;
+  /** the exit status the hook was given (TORQUE $10: a sister's is 0 whatever happened) */
+  readonly exitStatus: number | undefined;
+  /** false on the job's first host; sisters do not see the job's exit status */
+  readonly sister: boolean;
+  /** the job ran as long as its walltime (the lease) */
+  readonly leaseOver: boolean;
+  /** the batch system's word, when asked: Slurm CANCELLED / TIMEOUT */
+  readonly endCause: 'cancelled' | 'lease-expired' | undefined;
+  /** how many parts the VE has (1 for single-node VEs) */
+  readonly parts: number;
+}
 
 // Users read this in `ve show`: say how the VE ended in their words, not the batch system's.
-export function describeJobEnd(domainState: DomainState | undefined, exitStatus: number | undefined): string {
-  if (domainState === 'shutoff' || domainState === 'shutdown' || domainState === undefined) return 'guest powered off or domain gone';
-  if (domainState === 'crashed') return 'guest crashed';
-  if (exitStatus === TORQUE_QDEL_EXIT) return 'job deleted (qdel)';
-  if (exitStatus !== undefined) return `job ended (exit status ${exitStatus}): cancelled or lease expired`;
-  return 'job ended: cancelled or lease expired';
+export function describeJobEnd(e: JobEndEvidence): string {
+  if (e.domainState === 'shutoff' || e.domainState === 'shutdown' || e.domainState === undefined) return 'guest powered off or domain gone';
+  if (e.domainState === 'crashed') return 'guest crashed';
+  if (e.endCause === 'cancelled' || (!e.sister && e.exitStatus === TORQUE_QDEL_EXIT)) return 'job deleted (qdel/scancel) by its owner or an admin';
+  if (e.endCause === 'lease-expired' || e.leaseOver || (!e.sister && e.exitStatus === TORQUE_WALLTIME_EXIT)) return 'lease expired (the job reached its walltime)';
+  // TORQUE tells a sister nothing more: the mother superior ended the job and its epilogue's event says why
+  if (e.sister) return 'ended with the VE\'s first part: deleted there, or a part of the VE stopped (the first part\'s history says which)';
+  // the job body ends a multi-node VE's job with 0 when another part stopped (its guest powered off)
+  if (e.exitStatus === 0 && e.parts > 1) return 'another part of the VE stopped: the VE ends with it';
+  if (e.exitStatus !== undefined) return `job ended (exit status ${e.exitStatus})`;
+  return 'job ended';
+}
+
+// The lease is the walltime: reached (a few seconds of the batch daemon's polling aside) means it expired.
+export function isLeaseOver(usedSeconds: number | undefined, walltimeSeconds: number | undefined): boolean {
+  return usedSeconds !== undefined && walltimeSeconds !== undefined && usedSeconds >= walltimeSeconds - 5;
 }
 
 /**
  * The epilogue: whatever ended the job (qdel/scancel, lease expiry, guest poweroff), the domain is
  * destroyed and undefined and the per-VE disk removed. Jobs this host never realized pass untouched.
+ * A prologue of the job that still runs here (TORQUE starts the epilogue of a job deleted during its
+ * prologue at once) is told first, then waited for: it stops and undoes what it made, so a cancelled VE
+ * ends destroyed with no domain left, never failed with a libvirt error, and never as an orphan.
  */
 export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promise<TeardownOutcome> {
   const started = Date.now();
+  markVeJobEnding(deps.config.stateDir, ctx.jobId, ctx.host, deps.clock.now());
   // each host tears down only the part it realized (a multi-node VE's other parts are their hosts' business)
-  const record = readHostVeJobRecord(deps.config.stateDir, ctx.jobId, ctx.host);
+  const found = readHostVeJobRecord(deps.config.stateDir, ctx.jobId, ctx.host);
   // a record another host wrote (a requeued VE now running elsewhere, with shared state) is not ours to end
-  if (record === undefined || record.uri === '' || record.host !== ctx.host) return { kind: 'not-a-ve' };
-  // re-read under the lock: the recovery may have given up on the VE (failed) just before
-  const failed = (await markStopping(record, deps)).status === 'failed';
+  if (found === undefined || found.uri === '' || found.host !== ctx.host) return { kind: 'not-a-ve' };
+  // re-read under the lock: the prologue may have stopped (destroyed), the recovery given up (failed)
+  const record = await markStopping(found, deps);
+  if (record.status === 'destroyed') return { kind: 'already-gone', domain: record.domain, reason: record.reason };
+  const failed = record.status === 'failed';
   const virt = await deps.openVirt(record.uri);
-  let reason: string;
+  let domainState: DomainState | undefined;
   try {
-    const before = await virt.getDomain(record.domain);
-    reason = describeJobEnd(before?.state, ctx.exitStatus);
+    domainState = (await virt.getDomain(record.domain))?.state;
     await virt.destroyDomain(record.domain);
     // libvirt refuses to undefine a domain that still has snapshots; their data goes with the disks below
     await removeVeSnapshots(record, deps.config.stateDir);
@@ -70,6 +109,11 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   } finally {
     await virt.close();
   }
+  let reason = describeJobEnd({
+    domainState, exitStatus: ctx.exitStatus, sister: ctx.sister, parts: record.nodes ?? 1,
+    leaseOver: isLeaseOver(ctx.usedWalltimeSeconds, ctx.resources?.walltimeSeconds ?? record.spec.leaseSeconds),
+    endCause: await readEndCause(ctx, deps, domainState),
+  });
   // a private network goes with its last VE; a failure here is logged, not a host fault to drain for
   if (record.networks !== undefined && record.networks.length > 0) {
     const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
@@ -92,17 +136,32 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   return { kind: 'destroyed', domain: record.domain, reason, ms: Date.now() - started };
 }
 
+
+// Only asked when the host's own evidence cannot tell (a sister, Slurm's signal exit codes): one call at most.
+async function readEndCause(ctx: PelogContext, deps: TeardownVeDeps, domainState: DomainState | undefined): Promise<JobEndEvidence['endCause']> {
+  const guestEnded = domainState === undefined || domainState === 'shutoff' || domainState === 'shutdown' || domainState === 'crashed';
+  const told = !ctx.sister && (ctx.exitStatus === TORQUE_QDEL_EXIT || ctx.exitStatus === TORQUE_WALLTIME_EXIT);
+  if (guestEnded || told || deps.readJob === undefined) return undefined;
+  try {
+    return (await deps.readJob(ctx.jobId))?.endCause;
+  } catch (err) {
+    deps.log(`pbs-ve: job ${ctx.jobId}: cannot ask the batch system how the job ended: ${err instanceof Error ? err.message : String(err)}`);
+    return undefined;
+  }
+}
+
 // Under the VE's op lock, so a recovery in ve-host-report either finished its restart first or sees
 // "stopping" and leaves the domain alone: it never starts what the epilogue is taking down.
 async function markStopping(record: VeJobRecord, deps: TeardownVeDeps): Promise<VeJobRecord> {
   const jobDir = findRecordJobDir(deps.config.stateDir, record);
   const mark = (): VeJobRecord => {
     const current = readHostVeJobRecord(deps.config.stateDir, record.jobId, record.host) ?? record;
-    if (current.status !== 'failed') writeVeJobRecord(deps.config.stateDir, { ...current, status: 'stopping' });
+    // destroyed: a prologue that saw this job ending undid the VE itself (or an earlier start's record)
+    if (current.status !== 'failed' && current.status !== 'destroyed') writeVeJobRecord(deps.config.stateDir, { ...current, status: 'stopping' });
     return current;
   };
   try {
-    return await withLockFile(join(jobDir, 'op.lock'), 30_000, mark);
+    return await withLockFile(join(jobDir, 'op.lock'), EPILOGUE_LOCK_WAIT_MS, mark);
   } catch (err) {
     deps.log(`pbs-ve: ${err instanceof Error ? err.message : String(err)}; tearing down without the lock`);
     return mark();

@@ -1,5 +1,6 @@
 // Which libvirt domain type a --type kvm VE gets on this host: kvm (hardware) or qemu (TCG, emulated).
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { makeReadableDir } from './make-readable-dir.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
@@ -70,7 +71,7 @@ export async function probeKvmCached(stateDir: string, probe: () => Promise<KvmP
   }
   const result = await probe();
   const record: CachedProbe = { ...result, bootId, at: new Date().toISOString() };
-  mkdirSync(stateDir, { recursive: true });
+  makeReadableDir(stateDir, stateDir);
   writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(record)}\n`, { mode: 0o644 });
   renameSync(`${file}.${process.pid}.tmp`, file);
   return result;

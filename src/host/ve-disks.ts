@@ -1,5 +1,6 @@
 import { chmod, chown, copyFile, mkdir, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { makeReadableDir } from './make-readable-dir.js';
 import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
 import type { ImageManifest } from '../images/image-manifest.js';
@@ -72,8 +73,9 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
       let freeMiB: number;
       let totalMiB: number;
       try {
-        // a freshly installed host has no jobs directory yet; it is ours to create
-        await mkdir(jobsDir, { recursive: true, mode: 0o755 });
+        // a freshly installed host has no jobs directory yet; it is ours to create (jobsDir is <stateDir>/jobs),
+        // enterable by QEMU's user and the job owner whatever the hook's umask
+        makeReadableDir(dirname(jobsDir), jobsDir);
         const s = await statfs(jobsDir);
         freeMiB = Math.floor((s.bavail * s.bsize) / MIB);
         totalMiB = Math.floor((s.blocks * s.bsize) / MIB);
@@ -121,6 +123,9 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
       if (names.length === 0) return [];
       // parents are root's (0711): the owner can reach but not replace them with links while root moves files
       await mkdir(join(keptDir, '..'), { recursive: true, mode: 0o711 });
+      // set, not asked of mkdir: under TORQUE's umask 077 they would be 0700 and the owner locked out
+      await chmod(join(keptDir, '..', '..'), 0o711);
+      await chmod(join(keptDir, '..'), 0o711);
       await mkdir(keptDir, { mode: 0o700 });
       const kept: string[] = [];
       for (const name of names) {

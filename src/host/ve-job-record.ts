@@ -1,7 +1,9 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatPartSuffix } from '../core/build-domain-name.js';
+import { makeReadableDir } from './make-readable-dir.js';
+import { writeReadableFile } from './write-readable-file.js';
 import type { VeSpec } from '../core/ve-spec.js';
 import type { VeNic } from '../core/ve-nic.js';
 import type { HostNetworkPlan } from '../prologue/plan-ve-networks.js';
@@ -54,10 +56,8 @@ export function findRecordJobDir(stateDir: string, record: Pick<VeJobRecord, 'jo
 // Written by root, readable by all: it holds no secret and the job body runs as the owner.
 export function writeVeJobRecord(stateDir: string, record: VeJobRecord): void {
   const dir = findRecordJobDir(stateDir, record);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  const file = join(dir, 've.json');
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  makeReadableDir(stateDir, dir);
+  writeReadableFile(join(dir, 've.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 // undefined = this host never realized a VE for the job: not a VE job, or not ours.
@@ -98,8 +98,8 @@ export function readHostVeJobRecord(stateDir: string, jobId: string, host: strin
 // A refused VE job (bad spec) must still tell its owner why: the job body prints this and ends.
 export function writeVeRefusal(stateDir: string, jobId: string, reason: string): void {
   const dir = findJobDir(stateDir, jobId);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
-  writeFileSync(join(dir, 'refused'), `${reason}\n`, { mode: 0o644 });
+  makeReadableDir(stateDir, dir);
+  writeReadableFile(join(dir, 'refused'), `${reason}\n`);
 }
 
 export function readVeRefusal(stateDir: string, jobId: string): string | undefined {

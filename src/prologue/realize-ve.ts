@@ -4,6 +4,7 @@ import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
 import { buildDomainName } from '../core/build-domain-name.js';
 import { readImageManifest } from '../images/image-manifest.js';
 import { findHostVirt } from '../config/load-config.js';
+import { makeReadableDir } from '../host/make-readable-dir.js';
 import { findPartJobDir, findRecordJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
 import { findPartIndex, listDistinctHosts } from '../core/find-part-index.js';
 import { countVeNodes } from '../core/ve-spec.js';
@@ -14,6 +15,8 @@ import { resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
 import { join } from 'node:path';
+import { withLockFile } from '../core/with-lock-file.js';
+import { isVeJobEnding } from '../host/ve-job-ending.js';
 import { buildCloudInitSeed } from '../core/build-cloud-init-seed.js';
 import { createVeSeedWriter, removeVeSeed, type WriteVeSeed } from '../host/ve-seed.js';
 import type { Batch, BatchJob, PelogContext } from '../batch/batch.js';
@@ -52,6 +55,10 @@ export interface RealizeVeDeps {
   readonly networks?: VeNetworks;
   /** default: the owner's groups from id -Gn (asked only when a declared network limits groups) */
   readonly findGroups?: (user: string) => Promise<string[]>;
+  /** the batch system's bound on host faults (TORQUE retries a prologue exit 2 forever): returns the error to exit with */
+  readonly boundFault?: (err: unknown) => Promise<unknown>;
+  /** whether the batch system starts the job again after this error (decided with the exit code); default no */
+  readonly isRetried?: (err: unknown) => boolean;
 }
 
 export type RealizeOutcome =
@@ -67,7 +74,10 @@ export async function emitVeEvent(
   reason: string,
 ): Promise<void> {
   // each part counts its own seqs (its own directory): the monitor folds parts separately
-  const seq = await nextEventSeq(findRecordJobDir(deps.config.stateDir, record), record.startCount);
+  const jobDir = findRecordJobDir(deps.config.stateDir, record);
+  // the first event of a VE that failed before anything was made may create the job's directory
+  makeReadableDir(deps.config.stateDir, jobDir);
+  const seq = await nextEventSeq(jobDir, record.startCount);
   const event: VeEvent = {
     version: 1,
     jobId: record.jobId,
@@ -111,8 +121,8 @@ async function planNetworks(ctx: PelogContext, spec: VeSpec, part: number, deps:
   return planVeNetworks({ spec, jobId: ctx.jobId, part, owner: ctx.user, ownerGroups, host: ctx.host, config: deps.config.network });
 }
 
-// Phase 1+2 (no side effects): find the spec, check it and the host can serve it.
-async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec: VeSpec; startCount: number; part: number } | undefined> {
+// Phase 1 (no side effects): find the spec and which part of the VE is this host's.
+async function findVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec: VeSpec; job: BatchJob; hosts: readonly string[]; part: number } | undefined> {
   // a TORQUE sister holds no job script (only the mother superior does): there the batch system's copy of the spec counts
   const script = await deps.readJobScript().catch((err: unknown) => { if (ctx.sister) return undefined; throw err; });
   const token = script === undefined ? undefined : findSpecToken(script);
@@ -121,41 +131,74 @@ async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spe
   if (job === undefined) throw new VeError('job-unknown', 'environment', `job ${ctx.jobId}: the batch system does not know it`);
   const spec = token === undefined ? findSisterSpec(job) : decodeVeSpec(token);
   if (spec === undefined) return undefined;
-  checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
   // a single-node VE is part 0 on the job's first host and nothing on others (a job submitted by hand with
   // more nodes than its spec); a part's index comes from the trusted host list only
   if (countVeNodes(spec) === 1 && ctx.sister) return undefined;
   const hosts = ctx.jobHosts ?? job.execHosts;
+  const part = countVeNodes(spec) === 1 ? 0 : findPartIndex(ctx.host, hosts);
+  if (part >= countVeNodes(spec)) return undefined;
+  return { spec, job, hosts, part };
+}
+
+// Phase 2 (no side effects): the job got what its spec asks for.
+function checkVeJob(spec: VeSpec, job: BatchJob, hosts: readonly string[], deps: RealizeVeDeps): void {
+  checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
   // a scheduler that packs "nodes" onto one host (Moab without EXACTNODE) would leave parts unrealized
   if (countVeNodes(spec) > 1 && listDistinctHosts(hosts).length < countVeNodes(spec)) {
     throw new VeError('parts-share-host', 'prereq', `nodes: the job got ${listDistinctHosts(hosts).length} distinct host(s) (${hosts.join(',')}) for ${countVeNodes(spec)} parts; one part per host`, { field: 'nodes' });
   }
-  const part = countVeNodes(spec) === 1 ? 0 : findPartIndex(ctx.host, hosts);
-  if (part >= countVeNodes(spec)) return undefined;
-  return { spec, startCount: job.startCount, part };
 }
+
+/** How long the prologue waits for the VE's lock (an epilogue of an earlier start of the job on this host). */
+const PROLOGUE_LOCK_WAIT_MS = 60_000;
+
+/** What the prologue knows of a VE once its spec is read: enough to report it, even before anything exists. */
+type VeIdentity = Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount' | 'part' | 'nodes' | 'nics'>;
 
 /**
  * The prologue: a VE job's domain is defined, started and seen running before the job body starts.
- * Anything that fails after the first side effect is undone before the error is rethrown.
+ * Anything that fails after the first side effect is undone before the error is rethrown. Whatever
+ * fails once the spec is known is reported, so `ve show` says why even when nothing was made: `failed`
+ * when the batch system gives up on the job, `starting` with the reason when it retries it.
+ * A job deleted meanwhile (its epilogue runs concurrently on TORQUE) ends `destroyed`, with nothing left.
  */
 export async function realizeVe(ctx: PelogContext, deps: RealizeVeDeps): Promise<RealizeOutcome> {
+  const started = deps.clock.now();
+  let identity: VeIdentity | undefined;
   try {
-    return await realizeCheckedVe(ctx, deps);
+    const found = await findVeJob(ctx, deps);
+    if (found === undefined) return { kind: 'not-a-ve' };
+    const nodes = countVeNodes(found.spec);
+    identity = {
+      jobId: ctx.jobId, spec: found.spec, owner: ctx.user, host: ctx.host, domain: buildDomainName(ctx.jobId, found.part), startCount: found.job.startCount,
+      ...(nodes > 1 ? { part: found.part, nodes } : {}),
+    };
+    checkVeJob(found.spec, found.job, found.hosts, deps);
+    return await realizeCheckedVe(ctx, identity, started, deps);
   } catch (err) {
-    if (err instanceof VeError && err.kind === 'prereq') writeVeRefusal(deps.config.stateDir, ctx.jobId, err.message);
-    throw err;
+    const final = deps.boundFault === undefined ? err : await deps.boundFault(err);
+    if (final instanceof VeError && final.code === VE_CANCELLED) throw final;
+    if (final instanceof VeError && final.kind === 'prereq') writeVeRefusal(deps.config.stateDir, ctx.jobId, final.message);
+    if (identity !== undefined) await reportFailure(deps, identity, final);
+    throw final;
   }
 }
 
-async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise<RealizeOutcome> {
-  const started = Date.now();
-  const checked = await checkVeJob(ctx, deps);
-  if (checked === undefined) return { kind: 'not-a-ve' };
-  const { spec, startCount, part } = checked;
-  const nodes = countVeNodes(spec);
-  const domain = buildDomainName(ctx.jobId, part);
-  const base = { jobId: ctx.jobId, spec, owner: ctx.user, host: ctx.host, domain, startCount, ...(nodes > 1 ? { part, nodes } : {}) };
+// The owner reads this in ve show: the reason, and whether the batch system will try again.
+async function reportFailure(deps: RealizeVeDeps, identity: VeIdentity, err: unknown): Promise<void> {
+  const reason = err instanceof Error ? err.message : String(err);
+  const retried = deps.isRetried?.(err) ?? false;
+  const state: VeState = retried ? 'starting' : 'failed';
+  const text = retried ? `host fault on ${identity.host}, the job goes back to the queue: ${reason}` : reason;
+  await emitVeEvent(deps, identity, state, 'prologue', text).catch((e: unknown) => { deps.log(`pbs-ve: could not record the failure: ${String(e)}`); });
+}
+
+/** the code of the error a prologue stops with when the job was deleted while its VE was starting */
+export const VE_CANCELLED = 've-cancelled';
+
+async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started: Date, deps: RealizeVeDeps): Promise<RealizeOutcome> {
+  const { spec, domain } = identity;
+  const part = identity.part ?? 0;
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw new VeError('image-type-mismatch', 'prereq', `image: "${spec.image}" is a ${image.type} image, the VE is ${spec.type}`, { field: 'image' });
   // built (and so checked) before any side effect; only images that read a seed get one
@@ -178,44 +221,63 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
   const veConsole = deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir });
   const runningReason = acceleration === undefined ? 'domain running' : `domain running, ${acceleration.reason}`;
-  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: new Date(started).toISOString(), nics: net.nics, networks: net.networks };
+  const record: VeJobRecord = { ...identity, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: started.toISOString(), nics: net.nics, networks: net.networks };
 
-  // Phase 3: execute
-  writeVeJobRecord(deps.config.stateDir, record);
-  const virt = await deps.openVirt(uri);
-  try {
-    await networks.ensure(uri, ctx.jobId, net.networks);
-    const disk = await deps.disks.prepare(image, jobDir, dataDisks);
-    const seedPath = seed === undefined ? undefined : await (deps.writeSeed ?? createVeSeedWriter())(jobDir, seed);
-    const consoleLog = buildConsoleLogPath(jobDir);
-    await veConsole.prepareLog(consoleLog, owner);
-    const xml = buildDomainXml(buildVeDomainSpec({
-      spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, interfaces: net.interfaces, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
-      ...(seedPath === undefined ? {} : { seedPath }),
-    }));
-    await virt.defineDomain(xml);
-    await virt.startDomain(domain);
-    await virt.waitForState(domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
-    if (spec.type === 'lxc') {
-      const pty = await findConsolePty(await virt.getDomainXml(domain));
-      if (pty === undefined) throw new VeError('console-capture-failed', 'environment', `domain ${domain}: libvirt reports no console pty`);
-      await veConsole.startCapture(jobDir, pty, consoleLog, owner);
-    } else {
-      // QEMU's chardev may have (re)created the file: it stays the owner's
+  // Phase 3: execute, under the VE's lock: an epilogue running concurrently (qdel during the prologue)
+  // waits for it, and says so first (markVeJobEnding), so that the prologue stops between its steps
+  makeReadableDir(deps.config.stateDir, jobDir);
+  return withLockFile(join(jobDir, 'op.lock'), PROLOGUE_LOCK_WAIT_MS, async () => {
+    const stopIfEnding = (): void => {
+      if (isVeJobEnding(deps.config.stateDir, ctx.jobId, ctx.host, started)) {
+        throw new VeError(VE_CANCELLED, 'prereq', `job ${ctx.jobId} was deleted while its VE was starting`);
+      }
+    };
+    writeVeJobRecord(deps.config.stateDir, record);
+    const virt = await deps.openVirt(uri);
+    try {
+      stopIfEnding();
+      await networks.ensure(uri, ctx.jobId, net.networks);
+      stopIfEnding();
+      const disk = await deps.disks.prepare(image, jobDir, dataDisks);
+      const seedPath = seed === undefined ? undefined : await (deps.writeSeed ?? createVeSeedWriter())(jobDir, seed);
+      const consoleLog = buildConsoleLogPath(jobDir);
       await veConsole.prepareLog(consoleLog, owner);
+      const xml = buildDomainXml(buildVeDomainSpec({
+        spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, interfaces: net.interfaces, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
+        ...(seedPath === undefined ? {} : { seedPath }),
+      }));
+      stopIfEnding();
+      await virt.defineDomain(xml);
+      await virt.startDomain(domain);
+      await virt.waitForState(domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
+      if (spec.type === 'lxc') {
+        const pty = await findConsolePty(await virt.getDomainXml(domain));
+        if (pty === undefined) throw new VeError('console-capture-failed', 'environment', `domain ${domain}: libvirt reports no console pty`);
+        await veConsole.startCapture(jobDir, pty, consoleLog, owner);
+      } else {
+        // QEMU's chardev may have (re)created the file: it stays the owner's
+        await veConsole.prepareLog(consoleLog, owner);
+      }
+      stopIfEnding();
+      writeVeJobRecord(deps.config.stateDir, { ...record, status: 'realized', reason: runningReason });
+      await emitVeEvent(deps, record, 'running', 'prologue', runningReason);
+      return { kind: 'realized', domain, ms: deps.clock.now().getTime() - started.getTime() };
+    } catch (err) {
+      await undoRealize(virt, deps, domain, jobDir, veConsole, () => networks.release(uri, ctx.jobId, net.networks));
+      const reason = err instanceof Error ? err.message : String(err);
+      if (err instanceof VeError && err.code === VE_CANCELLED) {
+        // a normal cancellation, not a failure: the VE's last word is destroyed, and nothing of it is left
+        const gone = `${reason}: stopped before it ran, nothing left`;
+        writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason: gone });
+        await emitVeEvent(deps, record, 'destroyed', 'prologue', gone).catch((e: unknown) => { deps.log(`pbs-ve: could not record the cancellation: ${String(e)}`); });
+      } else {
+        writeVeJobRecord(deps.config.stateDir, { ...record, status: 'failed', reason });
+      }
+      throw err;
+    } finally {
+      await virt.close();
     }
-    writeVeJobRecord(deps.config.stateDir, { ...record, status: 'realized', reason: runningReason });
-    await emitVeEvent(deps, record, 'running', 'prologue', runningReason);
-    return { kind: 'realized', domain, ms: Date.now() - started };
-  } catch (err) {
-    await undoRealize(virt, deps, domain, jobDir, veConsole, () => networks.release(uri, ctx.jobId, net.networks));
-    const reason = err instanceof Error ? err.message : String(err);
-    writeVeJobRecord(deps.config.stateDir, { ...record, status: 'failed', reason });
-    await emitVeEvent(deps, record, 'failed', 'prologue', reason).catch((e: unknown) => { deps.log(`pbs-ve: could not record failure: ${String(e)}`); });
-    throw err;
-  } finally {
-    await virt.close();
-  }
+  });
 }
 
 // Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.

@@ -9,6 +9,7 @@ import { findOperationToken } from '../core/encode-ve-operation.js';
 import { realizeVe } from './realize-ve.js';
 import { runVeOperation } from './run-ve-operation.js';
 import { boundHostFault } from './bound-host-fault.js';
+import { isPrologueRetried } from '../core/decide-exit-code.js';
 import type { PelogContext } from '../batch/batch.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 
@@ -32,16 +33,14 @@ export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, config
     });
     return 0;
   }
-  let outcome;
-  try {
-    outcome = await realizeVe(ctx, {
-      batch, config, clock: systemClock, log, disks: createLocalVeDisks(), openVirt: openVirtAt,
-      events: openEventSink(config, configDir, batch, log), readJobScript,
-    });
-  } catch (err) {
+  const exitContext = config.batch.kind === 'torque' ? 'torque-prologue' : 'slurm-prolog';
+  const outcome = await realizeVe(ctx, {
+    batch, config, clock: systemClock, log, disks: createLocalVeDisks(), openVirt: openVirtAt,
+    events: openEventSink(config, configDir, batch, log), readJobScript,
     // Slurm drains the node and requeues on its own; TORQUE would loop on this host without a bound
-    throw config.batch.kind === 'torque' ? await boundHostFault(err, ctx, { batch, maxStarts: config.batch.maxStarts, log }) : err;
-  }
+    ...(config.batch.kind === 'torque' ? { boundFault: (err: unknown) => boundHostFault(err, ctx, { batch, maxStarts: config.batch.maxStarts, stateDir: config.stateDir, clock: systemClock, log }) } : {}),
+    isRetried: (err) => isPrologueRetried(err, exitContext),
+  });
   if (outcome.kind === 'realized') log(`job ${ctx.jobId}: domain ${outcome.domain} running on ${ctx.host} after ${outcome.ms} ms`);
   return 0;
 }

@@ -1,6 +1,7 @@
 // The root side of `ve snapshot` / `ve rollback`: an op job's prologue, on the VE's host, checks with the
 // batch system that the op job's owner owns the VE job running here, then acts and leaves the outcome.
-import { chownSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, renameSync, writeFileSync } from 'node:fs';
+import { makeReadableDir } from '../host/make-readable-dir.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatOpResultLine, type VeOperationResult } from '../core/ve-operation-result.js';
@@ -75,11 +76,12 @@ async function performOperation(op: VeOperation, record: VeJobRecord, deps: VeOp
 
 // The result file is the owner's: the op job body (running as the owner) prints it.
 function writeOpResult(ctx: PelogContext, deps: VeOperationDeps, result: VeOperationResult, owner: UserIds | undefined): void {
-  const dir = findJobDir(deps.config.stateDir, ctx.jobId);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  makeReadableDir(deps.config.stateDir, findJobDir(deps.config.stateDir, ctx.jobId));
   const file = findOpResultPath(deps.config.stateDir, ctx.jobId);
-  writeFileSync(`${file}.tmp`, formatOpResultLine(result), { mode: owner === undefined ? 0o644 : 0o600 });
+  writeFileSync(`${file}.tmp`, formatOpResultLine(result), { mode: 0o600 });
+  // the mode is set, not left to the umask (077 under TORQUE): the owner's file, or everyone's when no owner is known
   if (owner !== undefined) chownSync(`${file}.tmp`, owner.uid, owner.gid);
+  else chmodSync(`${file}.tmp`, 0o644);
   renameSync(`${file}.tmp`, file);
 }
 

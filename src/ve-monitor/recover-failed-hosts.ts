@@ -137,7 +137,8 @@ export async function recoverFailedHosts(
     next.set(host, { since, fenced });
     for (const job of stranded) {
       try {
-        await deps.batch.requeue(job.jobId);
+        // the host is fenced and down: its batch daemon cannot agree to the rerun (TORQUE needs qrerun -f)
+        await deps.batch.requeue(job.jobId, { hostDown: true });
         base.requeued.push(job.jobId);
         await recordRecovery(deps, job.jobId, host, `requeued: host ${host} down since ${since}, fenced (drained)`);
       } catch (err) {

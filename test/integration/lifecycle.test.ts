@@ -193,6 +193,12 @@ void t.test('a job whose spec exceeds its allocation is refused by the prologue,
   await waitFor('the job output', 30_000, () => (existsSync(out) ? true : undefined));
   t.match(readFileSync(out, 'utf8'), /VE refused by the prologue: .*vcpus 2 > 1 allocated/, 'the owner is told why');
   t.same(await control.listUnavailableNodes(), [], 'no node drained by a bad spec');
+  // issue 9, defect 8: the prologue made nothing, and still LDAP (so ve show) says the VE failed, and why
+  const inventory = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
+  t.teardown(() => inventory.close());
+  const ve = await waitFor('the refusal in LDAP', 60_000, async () => ((await inventory.getVe(jobId))?.state === 'failed' ? inventory.getVe(jobId) : undefined));
+  t.equal(ve?.name, 'greedy');
+  t.match((await inventory.listHistory(jobId)).at(-1)?.reason, /vcpus 2 > 1 allocated/, 'the reason is in the history');
 });
 
 void t.test('a job that is not a VE job passes through prologue and epilogue untouched', async (t) => {

@@ -110,6 +110,9 @@ void t.test('ve create --nodes 2: one part per node, both running in LDAP, ve de
   t.notMatch(await virshList('node2'), new RegExp(`pbsve-${jobId}`), 'node2: part 1 gone');
   t.notOk(existsSync(join(jobDir(second, `${jobId}_p1`), 'rootfs')), 'part 1\'s disk removed');
   t.notOk(existsSync(join(jobDir(first, jobId), 'rootfs')), 'part 0\'s disk removed');
-  const history = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; part?: number }[] };
+  const history = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; part?: number; reason: string }[] };
   t.same(history.history.map((h) => `${h.part ?? '-'}:${h.state}`).sort(), ['0:destroyed', '0:running', '1:destroyed', '1:running']);
+  // issue 9, defect 11: what each part says about a cancellation (the sister asks the batch system when it cannot tell)
+  for (const h of history.history.filter((x) => x.state === 'destroyed')) t.comment(`part ${String(h.part)} destroyed: ${h.reason}`);
+  t.notOk(history.history.some((h) => /exit status 0\): cancelled or lease expired/.test(h.reason)), 'no part says "exit status 0: cancelled or lease expired"');
 });

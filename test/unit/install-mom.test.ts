@@ -2,11 +2,12 @@ import t, { type Test } from 'tap';
 import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../src/core/run-command.js';
 import { VeError } from '../../src/core/ve-error.js';
 import { HEALTH_CHECK_FILE, installMom, MOM_HOOK_KINDS, uninstallMom, type InstallMomOptions } from '../../src/admin/install-mom.js';
 import { formatInstallReport } from '../../src/admin/install-report.js';
-import { WRAPPER_MARKER } from '../../src/admin/build-hook-wrapper-script.js';
+import { buildHookWrapperScript, WRAPPER_MARKER } from '../../src/admin/build-hook-wrapper-script.js';
 
 // argv exactly as the TORQUE 6.1 MOM passed it (test/fixtures/torque/pelog/*.15.vm.txt), job name made hostile
 const HOSTILE_NAME = 'job A"$(touch /tmp/pbs-ve-pwned)`id`;x';
@@ -63,7 +64,7 @@ function snapshot(dir: string): Record<string, string> {
   return out;
 }
 
-void t.test('fresh install: five pelog wrappers plus the health hook, root-owned regular files, mode 0500', async (t) => {
+void t.test('fresh install: four pelog wrappers plus the health hook, root-owned regular files, mode 0500', async (t) => {
   const { momPriv, options } = setup(t);
   const report = await installMom(options);
   const names = [...MOM_HOOK_KINDS, HEALTH_CHECK_FILE];
@@ -82,7 +83,7 @@ void t.test('fresh install: five pelog wrappers plus the health hook, root-owned
   }
   t.same(readdirSync(momPriv).sort(), [...names].sort(), 'nothing else was written');
   t.ok(readFileSync(join(momPriv, 'prologue'), 'utf8').includes(`'--torque' 'prologue' "$@"`));
-  t.ok(readFileSync(join(momPriv, 'epilogue.precancel'), 'utf8').includes(`'--torque' 'epilogue.precancel' "$@"`));
+  t.notOk(existsSync(join(momPriv, 'epilogue.precancel')), 'no precancel: TORQUE runs it as the owner inside qdel');
   t.ok(readFileSync(join(momPriv, 'prologue.parallel'), 'utf8').includes('dist/src/prologue/main.js'));
   t.ok(readFileSync(join(momPriv, 'epilogue.parallel'), 'utf8').includes('dist/src/epilogue/main.js'));
 });
@@ -93,7 +94,7 @@ void t.test('re-running is idempotent: same bytes, everything unchanged, no seco
   await installMom(options);
   const before = snapshot(momPriv);
   const again = await installMom(options);
-  t.same(again.steps.map((s) => s.action), new Array(6).fill('unchanged'));
+  t.same(again.steps.map((s) => s.action), new Array(5).fill('unchanged'));
   t.same(snapshot(momPriv), before);
   t.notOk(existsSync(join(momPriv, 'prologue.site-orig.site-orig')));
   t.equal(readFileSync(join(momPriv, 'prologue'), 'utf8').split('prologue.site-orig').length - 1, 1, 'the site script is called once');
@@ -119,9 +120,9 @@ void t.test('the prologue wrapper runs like TORQUE runs it: empty environment, a
   t.equal(call?.env['PATH'], '/bin:/usr/bin');
   t.ok(call?.entry.endsWith('/dist/src/prologue/main.js'));
   t.notOk(existsSync('/tmp/pbs-ve-pwned'), 'nothing in argv was executed');
-  const e = await runLikeTorque(join(momPriv, 'epilogue.precancel'), EPILOGUE_ARGV);
+  const e = await runLikeTorque(join(momPriv, 'epilogue.parallel'), EPILOGUE_ARGV);
   t.equal(e.exitCode, 0);
-  t.same(calls()[1]?.argv, ['--torque', 'epilogue.precancel', ...EPILOGUE_ARGV]);
+  t.same(calls()[1]?.argv, ['--torque', 'epilogue.parallel', ...EPILOGUE_ARGV]);
 });
 
 void t.test('jobs of other queues pass without starting node', async (t) => {
@@ -192,7 +193,7 @@ void t.test('a site prologue is moved aside (bytes and mode kept) and runs first
   t.same(calls()[1]?.argv, ['--torque', 'epilogue', ...EPILOGUE_ARGV]);
 
   const again = await installMom(options);
-  t.same(again.steps.map((s) => s.action), new Array(6).fill('unchanged'), 'chaining survives a re-run unchanged');
+  t.same(again.steps.map((s) => s.action), new Array(5).fill('unchanged'), 'chaining survives a re-run unchanged');
 });
 
 void t.test('uninstall restores the site scripts byte for byte and removes the rest', async (t) => {
@@ -204,7 +205,7 @@ void t.test('uninstall restores the site scripts byte for byte and removes the r
   const before = snapshot(momPriv);
   await installMom(options);
   const report = await uninstallMom({ pbsHome: options.pbsHome, dryRun: false });
-  t.same(report.steps.map((s) => s.action), ['restore', 'remove', 'remove', 'remove', 'remove', 'remove']);
+  t.same(report.steps.map((s) => s.action), ['restore', 'remove', 'remove', 'remove', 'remove']);
   t.same(snapshot(momPriv), before, 'mom_priv is exactly as before');
   t.same(readFileSync(join(momPriv, 'prologue')), site);
   const twice = await uninstallMom({ pbsHome: options.pbsHome, dryRun: false });
@@ -268,4 +269,37 @@ void t.test('$node_check_script: only with the flag, never into a site file with
   const other = await installMom({ ...options, nodeCheck: true, yes: true });
   t.match(other.steps.find((s) => s.path.endsWith('/config'))?.detail, /already has "\$node_check_script \/usr\/sbin\/nhc"/);
   t.equal(readFileSync(join(momPriv, 'config'), 'utf8'), '$node_check_script /usr/sbin/nhc\n');
+});
+
+// Issue 9, defect 5: an older install's precancel made every qdel wait for node as the job owner.
+void t.test('an epilogue.precancel of an older install is removed, a chained site script restored, the site\'s own kept', async (t) => {
+  const { momPriv, options } = setup(t);
+  const old = buildHookWrapperScript({ name: 'epilogue.precancel', nodePath: options.nodePath, entryPath: join(options.installDir, 'dist/src/epilogue/main.js'), configDir: options.configDir, leadingArgs: ['--torque', 'epilogue.precancel'], chain: 'post' });
+  writeFileSync(join(momPriv, 'epilogue.precancel'), old, { mode: 0o500 });
+  const dry = await installMom({ ...options, dryRun: true });
+  t.match(dry.steps.find((s) => s.path.endsWith('/epilogue.precancel')), { action: 'remove', detail: /no longer uses epilogue\.precancel/ });
+  t.ok(existsSync(join(momPriv, 'epilogue.precancel')), 'dry run changes nothing');
+  await installMom(options);
+  t.notOk(existsSync(join(momPriv, 'epilogue.precancel')), 'our old wrapper is gone');
+  t.same((await installMom(options)).steps.map((s) => s.action), new Array(5).fill('unchanged'), 'and stays gone');
+
+  writeFileSync(join(momPriv, 'epilogue.precancel.site-orig'), '#!/bin/sh\nexit 0\n', { mode: 0o555 });
+  writeFileSync(join(momPriv, 'epilogue.precancel'), buildHookWrapperScript({ name: 'epilogue.precancel', nodePath: options.nodePath, entryPath: join(options.installDir, 'dist/src/epilogue/main.js'), configDir: options.configDir, leadingArgs: ['--torque', 'epilogue.precancel'], chain: 'post', siteScript: join(momPriv, 'epilogue.precancel.site-orig') }), { mode: 0o500 });
+  const restored = await installMom(options);
+  t.match(restored.steps.find((s) => s.path.endsWith('/epilogue.precancel')), { action: 'restore' });
+  t.equal(readFileSync(join(momPriv, 'epilogue.precancel'), 'utf8'), '#!/bin/sh\nexit 0\n', 'the site script is back, byte for byte');
+  t.equal(statSync(join(momPriv, 'epilogue.precancel')).mode & 0o7777, 0o555);
+  t.notOk(existsSync(join(momPriv, 'epilogue.precancel.site-orig')));
+
+  const again = await installMom(options);
+  t.notOk(again.steps.some((s) => s.path.endsWith('/epilogue.precancel')), 'a site precancel is not pbs-ve\'s business');
+  t.ok(existsSync(join(momPriv, 'epilogue.precancel')));
+  const un = await uninstallMom({ pbsHome: options.pbsHome, dryRun: false });
+  t.match(un.steps.find((s) => s.path.endsWith('/epilogue.precancel')), { action: 'keep' });
+});
+
+void t.test('a precancel wrapper left on a host that was not re-installed ends at once, whoever runs it', async (t) => {
+  const entry = fileURLToPath(new URL('../../src/epilogue/main.js', import.meta.url));
+  const r = await runCommand(process.execPath, [entry, '--torque', 'epilogue.precancel', ...EPILOGUE_ARGV], { timeoutMs: 20_000, env: { PBS_VE_CONFIG_DIR: '/nonexistent/pbs-ve' } });
+  t.equal(r.exitCode, 0, `no config, no lock, no libvirt touched: ${r.stderr}`);
 });

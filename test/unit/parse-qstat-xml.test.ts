@@ -131,6 +131,7 @@ const ALL: BatchJob[] = [
     resources: hour,
     startCount: 0,
     exitStatus: 271,
+    endCause: 'cancelled',
     submitTime: 1795431197,
   }),
   job('9.vm', { name: 'depD', comment: 'Job started on Mon Nov 23 at 10:53', resources: hour, submitTime: 1795431197, startTime: 1795431203 }),

@@ -71,6 +71,7 @@ void t.test('epilogue.15.vm.txt: requested resources are $6, exit status $10, sc
     exitStatus: 0,
     resources: { cpus: 2, nodeCount: 1, memoryMiB: undefined, walltimeSeconds: 120, features: ['general'] },
     sister: false,
+    usedWalltimeSeconds: 25,
   });
   t.end();
 });
@@ -88,6 +89,7 @@ void t.test('epilogue.16.vm.txt', (t) => {
     exitStatus: 0,
     resources: { cpus: 1, nodeCount: 1, memoryMiB: undefined, walltimeSeconds: 60, features: [] },
     sister: false,
+    usedWalltimeSeconds: 0,
   });
   t.end();
 });

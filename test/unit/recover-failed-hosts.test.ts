@@ -41,7 +41,7 @@ function buildBatch(failFence = false): Batch & { calls: string[] } {
       calls.push(`drain ${n} ${note}`);
       return failFence ? Promise.reject(new VeError('batch-command-failed', 'exec', 'scontrol: slurmctld down')) : Promise.resolve();
     },
-    requeue: (id) => { calls.push(`requeue ${id}`); return id === '9' ? Promise.reject(new VeError('batch-command-failed', 'exec', 'no')) : Promise.resolve(); },
+    requeue: (id, options) => { calls.push(`requeue ${id}${options?.hostDown === true ? '' : ' (host not marked down)'}`); return id === '9' ? Promise.reject(new VeError('batch-command-failed', 'exec', 'no')) : Promise.resolve(); },
   };
 }
 

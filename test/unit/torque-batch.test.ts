@@ -234,6 +234,17 @@ void t.test('requeue: qrerun; an unknown job is a prereq error', async (t) => {
   t.strictSame(calls.map((c) => [c.file, ...c.args]), [['qrerun', '14.vm'], ['qrerun', '99999.vm']]);
 });
 
+// Issue 9, defect 6: on the live TORQUE 6.1 a plain qrerun of a job whose MOM is dead exits 195; -f works.
+void t.test('requeue of a job on a dead, fenced host forces it (qrerun -f); a plain one the MOM rejects says why', async (t) => {
+  const { run, calls } = fakeRun(ok(''), failed('qrerun: Rejected by mom 17.vm\n', 195));
+  const batch = createTorqueBatch({ run });
+  await batch.requeue('17.vm', { hostDown: true });
+  const err = (await batch.requeue('17.vm').then(() => undefined, (e: unknown) => e)) as VeError;
+  t.match(err, { code: 'batch-rejected-by-mom', kind: 'exec' });
+  t.match(err.message, /refused the rerun/);
+  t.strictSame(calls.map((c) => [c.file, ...c.args]), [['qrerun', '-f', '17.vm'], ['qrerun', '17.vm']]);
+});
+
 void t.test('readJobScript: TORQUE clients cannot read it', async (t) => {
   const { run, calls } = fakeRun();
   t.equal(await createTorqueBatch({ run }).readJobScript('15.vm'), undefined);
