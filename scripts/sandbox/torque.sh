@@ -162,7 +162,7 @@ start_server() {
   # manager/operator line names root at any host (the MOMs' prologues run as root on node1/node2/mon1)
   local c
   for c in "set server scheduling = True" "set server managers = root@*" "set server operators = root@*" \
-    "set server keep_completed = 300" "set server node_check_rate = 150" "set server tcp_timeout = 30" \
+    "set server keep_completed = 300" "set server node_check_rate = 20" "set server tcp_timeout = 30" \
     "set server job_stat_rate = 5" "set server poll_jobs = True" "set server scheduler_iteration = 2" \
     "set server node_ping_rate = 5" "set server mom_job_sync = True" "set server acl_host_enable = False"; do
     qmgr -c "$c" >/dev/null || { log "qmgr -c '$c' failed"; return 1; }
@@ -205,12 +205,15 @@ prepare_moms() {
     chmod 1777 "$home/spool" "$home/undelivered"
     chmod 751 "$home/mom_priv"
     echo "$SERVER" >"$home/server_name"
-    # one file system for all simulated hosts: job output is copied with cp, never rcp/scp
+    # one file system for all simulated hosts: job output is copied with cp, never rcp/scp.
+    # \$ignmem: a VE job's mem is the guest's size, enforced by libvirt; as RLIMIT_DATA on the job body
+    # (TORQUE sets it for one-node jobs) it aborts node at start for small VEs (exit 134 at 64 MB)
     cat >"$home/mom_priv/config" <<EOF
 \$pbsserver $SERVER
 \$usecp *:/ /
 \$logevent 255
 \$prologalarm 120
+\$ignmem true
 \$status_update_time 5
 \$check_poll_time 5
 \$node_check_interval 1,jobstart,jobend
