@@ -14,6 +14,7 @@ import { removeVeSnapshots } from '../host/ve-snapshots.js';
 import { withLockFile } from '../core/with-lock-file.js';
 import { removeVeSeed } from '../host/ve-seed.js';
 import { createVeNetworks, type VeNetworks } from '../host/ve-networks.js';
+import { createLxcIdRanges, type LxcIdRanges } from '../host/lxc-id-ranges.js';
 
 export interface TeardownVeDeps {
   readonly config: PbsVeConfig;
@@ -28,6 +29,8 @@ export interface TeardownVeDeps {
   readonly console?: VeConsole;
   /** default: transient libvirt networks through virsh, state in <stateDir>/networks */
   readonly networks?: VeNetworks;
+  /** LXC user namespaces; default: slots under <stateDir>/lxc-ids */
+  readonly lxcIds?: LxcIdRanges;
 }
 
 export type TeardownOutcome =
@@ -84,6 +87,8 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   if (kept?.kind === 'kept') reason = `${reason}; data disks kept in ${kept.dir}`;
   if (kept?.kind === 'failed') reason = `${reason}; keeping the data disks failed, they stay in ${jobDir}`;
   else await deps.disks.remove(jobDir);
+  // the ids go back to the pool only once no file of the container carries them
+  if (record.spec.type === 'lxc') (deps.lxcIds ?? createLxcIdRanges(deps.config.stateDir, deps.config.virt.lxcIds)).release(record.domain);
   // the cloud-init seed is no user data: it goes even when keeping the data disks failed
   await removeVeSeed(jobDir);
   writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason });

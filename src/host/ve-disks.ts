@@ -5,6 +5,8 @@ import { runCommand, type RunCommand } from '../core/run-command.js';
 import type { ImageManifest } from '../images/image-manifest.js';
 import type { UserIds } from './find-user-ids.js';
 import { removeVeSeed } from './ve-seed.js';
+import { shiftTreeOwnership } from './shift-tree-ownership.js';
+import type { LxcIdMap } from '../virt/domain-spec.js';
 
 /** The per-VE disks made from a catalog image: a copied rootfs tree (LXC) or a qcow2 overlay (QEMU), plus data disks. */
 export interface PreparedDisk {
@@ -17,7 +19,8 @@ export interface PreparedDisk {
 export interface VeDisks {
   /** refuses (VeError disk-space, prereq) before anything is created when the file system lacks the room */
   checkSpace(image: ImageManifest, dataDisksMiB: readonly number[], jobsDir: string): Promise<void>;
-  prepare(image: ImageManifest, jobDir: string, dataDisksMiB?: readonly number[]): Promise<PreparedDisk>;
+  /** idMap (LXC): the rootfs copy is owned by the container's mapped ids, not by the host's root */
+  prepare(image: ImageManifest, jobDir: string, dataDisksMiB?: readonly number[], idMap?: LxcIdMap): Promise<PreparedDisk>;
   /** the overlay or rootfs copy, the data disks and the cloud-init seed; no error when nothing is there */
   remove(jobDir: string): Promise<void>;
   /** moves the data disks into keptDir (created fresh), owned by the owner; returns the kept paths */
@@ -87,7 +90,7 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
         });
       }
     },
-    async prepare(image, jobDir, dataDisksMiB = []) {
+    async prepare(image, jobDir, dataDisksMiB = [], idMap?: LxcIdMap) {
       let rootfsDir: string | undefined;
       let diskPath: string | undefined;
       if (image.format === 'dir') {
@@ -95,6 +98,7 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
         await rm(rootfsDir, { recursive: true, force: true });
         const r = await run('cp', ['-a', '--reflink=auto', '--', image.path, rootfsDir], { timeoutMs: 120_000 });
         if (r.exitCode !== 0) throw new VeError('disk-prepare-failed', 'environment', `copying image ${image.name}: ${r.stderr.trim()}`);
+        if (idMap !== undefined) await shiftTreeOwnership(rootfsDir, idMap);
       } else {
         diskPath = join(jobDir, 'disk.qcow2');
         const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image.path, '-F', image.format, diskPath], { timeoutMs: 60_000 });

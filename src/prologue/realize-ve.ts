@@ -10,7 +10,9 @@ import { countVeNodes } from '../core/ve-spec.js';
 import { nextEventSeq } from '../events/next-event-seq.js';
 import { buildDomainXml } from '../virt/build-domain-xml.js';
 import { buildConsoleLogPath, buildVeDomainSpec } from './build-ve-domain-spec.js';
-import { resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-qemu-acceleration.js';
+import { recordKvmUnusable, resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-qemu-acceleration.js';
+import { decideKvmFallback, describeKvmFailure } from '../core/decide-kvm-fallback.js';
+import { createLxcIdRanges, type LxcIdRanges } from '../host/lxc-id-ranges.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
 import { join } from 'node:path';
@@ -40,8 +42,12 @@ export interface RealizeVeDeps {
   /** the job script as the batch system hands it to a prologue (TORQUE $8, Slurm scontrol) */
   readonly readJobScript: () => Promise<string | undefined>;
   readonly log: (line: string) => void;
-  /** kvm or TCG for --type kvm; default: config virt.kvmAcceleration, probed once per boot */
+  /** kvm or TCG for --type kvm; default: config virt.kvmAcceleration, probed once per boot and host */
   readonly resolveAcceleration?: () => Promise<QemuAcceleration>;
+  /** a kvm start failed for KVM's own reason: remember TCG for this host; default: the probe cache in stateDir */
+  readonly recordKvmUnusable?: (detail: string) => void;
+  /** LXC user namespaces; default: slots under <stateDir>/lxc-ids from config virt.lxcIds */
+  readonly lxcIds?: LxcIdRanges;
   /** default: the owner's ids from getent */
   readonly findOwner?: (user: string) => Promise<UserIds>;
   /** default: console capture with the configured node and installation */
@@ -172,29 +178,35 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const owner = await (deps.findOwner ?? findUserIds)(ctx.user);
   await deps.disks.checkSpace(image, dataDisks, join(deps.config.stateDir, 'jobs'));
   const acceleration = spec.type === 'kvm'
-    ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir)))()
+    ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir, undefined, ctx.host)))()
     : undefined;
   const net = await planNetworks(ctx, spec, part, deps);
   const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
   const veConsole = deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir });
-  const runningReason = acceleration === undefined ? 'domain running' : `domain running, ${acceleration.reason}`;
-  const record: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: new Date(started).toISOString(), nics: net.nics, networks: net.networks };
+  const lxcIds = spec.type === 'lxc' ? deps.lxcIds ?? createLxcIdRanges(deps.config.stateDir, deps.config.virt.lxcIds) : undefined;
+  const startRecord: VeJobRecord = { ...base, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: new Date(started).toISOString(), nics: net.nics, networks: net.networks };
+  let record = startRecord;
 
   // Phase 3: execute
   writeVeJobRecord(deps.config.stateDir, record);
   const virt = await deps.openVirt(uri);
   try {
     await networks.ensure(uri, ctx.jobId, net.networks);
-    const disk = await deps.disks.prepare(image, jobDir, dataDisks);
+    const lxcIdMap = lxcIds?.allocate(domain);
+    if (lxcIdMap !== undefined) {
+      record = { ...record, lxcIdMap };
+      writeVeJobRecord(deps.config.stateDir, record);
+    }
+    const disk = await deps.disks.prepare(image, jobDir, dataDisks, lxcIdMap);
     const seedPath = seed === undefined ? undefined : await (deps.writeSeed ?? createVeSeedWriter())(jobDir, seed);
     const consoleLog = buildConsoleLogPath(jobDir);
     await veConsole.prepareLog(consoleLog, owner);
-    const xml = buildDomainXml(buildVeDomainSpec({
-      spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, interfaces: net.interfaces, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
-      ...(seedPath === undefined ? {} : { seedPath }),
+    const buildXml = (domainType: 'kvm' | 'qemu' | undefined): string => buildDomainXml(buildVeDomainSpec({
+      spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, interfaces: net.interfaces, ...(domainType === undefined ? {} : { domainType }),
+      ...(seedPath === undefined ? {} : { seedPath }), ...(lxcIdMap === undefined ? {} : { lxcIdMap }),
     }));
-    await virt.defineDomain(xml);
-    await virt.startDomain(domain);
+    const used = await defineAndStartDomain(virt, domain, acceleration, buildXml, ctx.host, deps);
+    record = { ...record, emulated: used?.emulated ?? false };
     await virt.waitForState(domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
     if (spec.type === 'lxc') {
       const pty = await findConsolePty(await virt.getDomainXml(domain));
@@ -204,17 +216,49 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
       // QEMU's chardev may have (re)created the file: it stays the owner's
       await veConsole.prepareLog(consoleLog, owner);
     }
+    const runningReason = used === undefined ? 'domain running' : `domain running, ${used.reason}`;
     writeVeJobRecord(deps.config.stateDir, { ...record, status: 'realized', reason: runningReason });
     await emitVeEvent(deps, record, 'running', 'prologue', runningReason);
     return { kind: 'realized', domain, ms: Date.now() - started };
   } catch (err) {
     await undoRealize(virt, deps, domain, jobDir, veConsole, () => networks.release(uri, ctx.jobId, net.networks));
+    // after the rootfs copy is gone: its files carried the range's ids
+    try {
+      lxcIds?.release(domain);
+    } catch (e) {
+      deps.log(`pbs-ve: cleanup step failed: releasing the LXC id range of ${domain}: ${String(e)}`);
+    }
     const reason = err instanceof Error ? err.message : String(err);
     writeVeJobRecord(deps.config.stateDir, { ...record, status: 'failed', reason });
     await emitVeEvent(deps, record, 'failed', 'prologue', reason).catch((e: unknown) => { deps.log(`pbs-ve: could not record failure: ${String(e)}`); });
     throw err;
   } finally {
     await virt.close();
+  }
+}
+
+/**
+ * Defines and starts the domain; a kvm start that KVM itself fails (a /dev/kvm without VT-x) is started
+ * again under TCG and the host remembers that, so the VE runs and no node is drained for its accelerator.
+ * Returns the acceleration the domain really got.
+ */
+async function defineAndStartDomain(
+  virt: Virt, domain: string, acceleration: QemuAcceleration | undefined, buildXml: (domainType: 'kvm' | 'qemu' | undefined) => string, host: string, deps: RealizeVeDeps,
+): Promise<QemuAcceleration | undefined> {
+  await virt.defineDomain(buildXml(acceleration?.domainType));
+  try {
+    await virt.startDomain(domain);
+    return acceleration;
+  } catch (err) {
+    if (acceleration === undefined || !decideKvmFallback(acceleration, err)) throw err;
+    const detail = describeKvmFailure(err);
+    deps.log(`pbs-ve: ${domain}: KVM failed to start it (${detail}); this host runs kvm VEs under TCG until reboot`);
+    (deps.recordKvmUnusable ?? ((d: string) => { recordKvmUnusable(deps.config.stateDir, host, d); }))(`a VE failed to start under KVM: ${detail}`);
+    await virt.destroyDomain(domain);
+    await virt.undefineDomain(domain);
+    await virt.defineDomain(buildXml('qemu'));
+    await virt.startDomain(domain);
+    return { domainType: 'qemu', emulated: true, reason: `emulated by QEMU TCG: KVM failed to start this VE (${detail})` };
   }
 }
 
