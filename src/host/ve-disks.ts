@@ -1,5 +1,5 @@
-import { chmod, chown, copyFile, mkdir, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
-import { join } from 'node:path';
+import { chmod, chown, copyFile, mkdir, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
 import type { ImageManifest } from '../images/image-manifest.js';
@@ -67,6 +67,21 @@ async function moveFile(from: string, to: string): Promise<void> {
   }
 }
 
+/**
+ * libvirt_lxc pivots into the rootfs as the container's mapped root, an id with no rights on the host:
+ * every directory above the rootfs must let others search it, or the start fails with an obscure
+ * "Failed to create <rootfs>/.oldroot: Permission denied". Said here, before anything is copied.
+ */
+async function checkSearchableByOthers(dir: string): Promise<void> {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = await stat(d);
+    if ((st.mode & 0o001) === 0) {
+      throw new VeError('rootfs-unreachable', 'environment', `${d} (mode ${(st.mode & 0o7777).toString(8)}) is not searchable by others: an LXC container's mapped root cannot reach its rootfs below it; give it o+x (0711)`);
+    }
+    if (d === dirname(d)) return;
+  }
+}
+
 // Copy-on-write where the format allows it, a plain copy of the (small) rootfs tree otherwise.
 export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
   return {
@@ -95,6 +110,7 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
       let diskPath: string | undefined;
       if (image.format === 'dir') {
         rootfsDir = join(jobDir, 'rootfs');
+        if (idMap !== undefined) await checkSearchableByOthers(jobDir);
         await rm(rootfsDir, { recursive: true, force: true });
         const r = await run('cp', ['-a', '--reflink=auto', '--', image.path, rootfsDir], { timeoutMs: 120_000 });
         if (r.exitCode !== 0) throw new VeError('disk-prepare-failed', 'environment', `copying image ${image.name}: ${r.stderr.trim()}`);

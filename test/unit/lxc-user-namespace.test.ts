@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { makeTempDir } from '../harness/make-temp-dir.js';
 import { buildLxcIdMap, createLxcIdRanges, findLxcIdsDir } from '../../src/host/lxc-id-ranges.js';
 import { shiftTreeOwnership } from '../../src/host/shift-tree-ownership.js';
+import { createLocalVeDisks } from '../../src/host/ve-disks.js';
 import { parseConfig } from '../../src/config/load-config.js';
 import { DEFAULT_LXC_IDS } from '../../src/config/pbs-ve-config.js';
 
@@ -99,4 +100,20 @@ void t.test('shift: a file owned outside the 65536 mapped ids is the image\'s fa
   chownSync(join(root, 'odd'), 70_000, 0);
   await t.rejects(shiftTreeOwnership(root, { target: 3_000_000, count: 65_536 }), { code: 'image-ids-unmapped', kind: 'prereq', message: /odd is owned by 70000:0/ });
   t.ok(existsSync(join(root, 'odd')));
+});
+
+void t.test('prepare: the rootfs copy is the range\'s, the image stays root\'s; a job dir the mapped root cannot search is named', { skip: process.getuid?.() === 0 ? false : 'needs root' }, async (t) => {
+  const dir = makeTempDir('/tmp/pbsve-unit-prepare-');
+  const image = join(dir, 'images', 'tiny');
+  mkdirSync(join(image, 'bin'), { recursive: true });
+  writeFileSync(join(image, 'bin', 'sh'), 'x');
+  const manifest = { name: 'tiny', type: 'lxc' as const, format: 'dir' as const, path: image, init: ['/bin/sh'], kernel: undefined, initrd: undefined, cmdline: undefined, os: undefined };
+  const idMap = { target: 3_000_000, count: 65_536 };
+  const closed = join(dir, 'jobs', '1');
+  mkdirSync(closed, { recursive: true });
+  await t.rejects(createLocalVeDisks().prepare(manifest, closed, [], idMap), { code: 'rootfs-unreachable', kind: 'environment', message: new RegExp(`${dir} \\(mode 700\\) is not searchable by others`) });
+  chmodSync(dir, 0o711);
+  const disk = await createLocalVeDisks().prepare(manifest, closed, [], idMap);
+  t.equal(lstatSync(join(disk.rootfsDir ?? '', 'bin', 'sh')).uid, 3_000_000, 'the copy is the mapped root\'s');
+  t.equal(lstatSync(join(image, 'bin', 'sh')).uid, 0, 'the catalog image stays root\'s');
 });
