@@ -52,7 +52,7 @@ export async function probeKvm(run: RunCommand = runCommand, devKvm = '/dev/kvm'
     if (err instanceof VeError && err.code === 'command-timeout') {
       return { usable: false, conclusive: false, detail: `${devKvm} exists but a KVM guest did not get through its firmware within ${PROBE_TIMEOUT_MS} ms` };
     }
-    if (err instanceof VeError && err.code === 'command-failed-to-start') return { usable: false, detail: 'qemu-system-x86_64 is not installed' };
+    if (err instanceof VeError && err.code === 'command-failed-to-start') return { usable: false, detail: `qemu-system-x86_64 could not be run: ${err.message.slice(0, 120)}` };
     throw err;
   }
 }
