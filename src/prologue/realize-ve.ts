@@ -16,6 +16,7 @@ import { createLxcIdRanges, type LxcIdRanges } from '../host/lxc-id-ranges.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { buildCloudInitSeed } from '../core/build-cloud-init-seed.js';
 import { createVeSeedWriter, removeVeSeed, type WriteVeSeed } from '../host/ve-seed.js';
 import type { Batch, BatchJob, PelogContext } from '../batch/batch.js';
@@ -222,9 +223,9 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
     return { kind: 'realized', domain, ms: Date.now() - started };
   } catch (err) {
     await undoRealize(virt, deps, domain, jobDir, veConsole, () => networks.release(uri, ctx.jobId, net.networks));
-    // after the rootfs copy is gone: its files carried the range's ids
+    // only once the rootfs copy is gone: its files carry the range's ids
     try {
-      lxcIds?.release(domain);
+      if (!existsSync(join(jobDir, 'rootfs'))) lxcIds?.release(domain);
     } catch (e) {
       deps.log(`pbs-ve: cleanup step failed: releasing the LXC id range of ${domain}: ${String(e)}`);
     }
