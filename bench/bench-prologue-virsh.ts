@@ -1,6 +1,6 @@
 // c) the prologue's libvirt path (domain builder + Virt adapter) vs bare virsh, same XML, same
 // private libvirtd: define, start, wait until running, destroy, undefine of one LXC container.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLibvirt, makeLxcImage } from '../test/harness/libvirt.js';
 import { openLibvirtVirt } from '../src/virt/libvirt-virt.js';
@@ -8,6 +8,9 @@ import { buildDomainXml } from '../src/virt/build-domain-xml.js';
 import { runCommand } from '../src/core/run-command.js';
 import { timeMs, type BenchRow } from './bench-row.js';
 import type { LxcDomainSpec } from '../src/virt/domain-spec.js';
+import { buildLxcIdMap } from '../src/host/lxc-id-ranges.js';
+import { shiftTreeOwnership } from '../src/host/shift-tree-ownership.js';
+import { DEFAULT_LXC_IDS } from '../src/config/pbs-ve-config.js';
 
 async function virsh(uri: string, args: string[]): Promise<string> {
   const r = await runCommand('virsh', ['-c', uri, ...args], { timeoutMs: 60_000 });
@@ -25,9 +28,13 @@ export async function benchPrologueVsVirsh(rounds = 5): Promise<BenchRow> {
   const work = mkdtempSync('/tmp/pbsve-bench-img-');
   try {
     const image = await makeLxcImage(join(work, 'tiny.rootfs'));
+    // containers run in a user namespace: the rootfs is the mapped root's, and reachable for it
+    const idMap = buildLxcIdMap(DEFAULT_LXC_IDS, DEFAULT_LXC_IDS.slots - 1);
+    await shiftTreeOwnership(image.rootfsDir, idMap);
+    chmodSync(work, 0o711);
     const uri = libvirt.nodes['node1']?.lxcUri ?? '';
     const spec = (name: string): LxcDomainSpec => ({
-      name, type: 'lxc', vcpus: 1, memoryMiB: 64, title: `VE ${name}`, metadata: { jobId: '1', owner: 'bench', veName: name }, lxc: { rootfsDir: image.rootfsDir, init: [...image.init] },
+      name, type: 'lxc', vcpus: 1, memoryMiB: 64, title: `VE ${name}`, metadata: { jobId: '1', owner: 'bench', veName: name }, lxc: { rootfsDir: image.rootfsDir, idMap, init: [...image.init] },
     });
     const virt = await openLibvirtVirt(uri);
     const ours: number[] = [];

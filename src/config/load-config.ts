@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { parseNetworkConfig } from './network-config.js';
-import type { HostVirtConfig, KvmAcceleration, PbsVeConfig, RecoveryConfig } from './pbs-ve-config.js';
+import { DEFAULT_LXC_IDS, LXC_ID_COUNT, type HostVirtConfig, type KvmAcceleration, type LxcIdsConfig, type PbsVeConfig, type RecoveryConfig } from './pbs-ve-config.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
 
@@ -65,6 +65,17 @@ function acceleration(v: unknown): KvmAcceleration {
   if (v === undefined) return 'auto';
   if (v !== 'auto' && v !== 'kvm' && v !== 'tcg') bad('virt.kvmAcceleration', 'must be "auto", "kvm" or "tcg"', v);
   return v;
+}
+
+// The ranges must hold no real user of the site (root above all) and stay below (uid_t)-1.
+function lxcIds(v: unknown): LxcIdsConfig {
+  if (v === undefined) return DEFAULT_LXC_IDS;
+  const o = object(v, 'virt.lxcIds');
+  const first = count(o, 'first', 'virt.lxcIds.', DEFAULT_LXC_IDS.first);
+  const slots = count(o, 'slots', 'virt.lxcIds.', DEFAULT_LXC_IDS.slots);
+  if (first < LXC_ID_COUNT) bad('virt.lxcIds.first', `must be at least ${LXC_ID_COUNT} (above the ids of ordinary users)`, first);
+  if (first + slots * LXC_ID_COUNT > 4_294_967_295) bad('virt.lxcIds.slots', `first + slots * ${LXC_ID_COUNT} must stay below 4294967295`, slots);
+  return { first, slots };
 }
 
 // The alert command runs as root on the vemon node without a shell: an absolute program, plain strings.
@@ -131,7 +142,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
     ldapWriteCredentialsFile: absolute(root, 'ldapWriteCredentialsFile', '', '/etc/pbs-ve/ldap-write.json'),
     ...(root['monitorConfigDir'] === undefined ? {} : { monitorConfigDir: absolute(root, 'monitorConfigDir', '') }),
     ...(root['hostConfigDir'] === undefined ? {} : { hostConfigDir: absolute(root, 'hostConfigDir', '') }),
-    virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']) },
+    virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']), lxcIds: lxcIds(virt['lxcIds']) },
     imageDir: absolute(root, 'imageDir', '', '/var/lib/pbs-ve/images'),
     stateDir: absolute(root, 'stateDir', '', '/var/lib/pbs-ve'),
     nodePath: absolute(root, 'nodePath', '', process.execPath),

@@ -13,6 +13,17 @@ export interface HostVirtConfig {
 
 export type KvmAcceleration = 'auto' | 'kvm' | 'tcg';
 
+/** host ids LXC containers are mapped to: slot i is first + i * 65536 .. + 65535, one slot per container */
+export interface LxcIdsConfig {
+  readonly first: number;
+  readonly slots: number;
+}
+
+/** ids per container: 0-65535, the whole classic id space an image's files and users use */
+export const LXC_ID_COUNT = 65_536;
+/** 0x40000000 onwards, inside systemd's container id block (524288-1879048191), far above LDAP users */
+export const DEFAULT_LXC_IDS: LxcIdsConfig = { first: 0x4000_0000, slots: 4096 };
+
 export interface PbsVeConfig {
   readonly batch: {
     readonly kind: 'slurm' | 'torque';
@@ -57,6 +68,8 @@ export interface PbsVeConfig {
     readonly startTimeoutMs: number;
     /** --type kvm VEs: kvm (hardware), tcg (emulated, domain type qemu) or auto (probe /dev/kvm once per boot) */
     readonly kvmAcceleration: KvmAcceleration;
+    /** LXC user namespaces; absent = DEFAULT_LXC_IDS */
+    readonly lxcIds?: LxcIdsConfig;
   };
   /** image catalog: <dir>/<name>.json manifests */
   readonly imageDir: string;

@@ -1,5 +1,6 @@
 // Every subprocess of pbs-ve goes through here: argument array, no shell, always a timeout.
 import { execa } from 'execa';
+import { constants } from 'node:os';
 import { VeError } from './ve-error.js';
 
 export interface CommandResult {
@@ -37,6 +38,11 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     throw new VeError('command-timeout', 'environment', `${file} ${args.join(' ')}: no answer within ${timeout} ms`, {
       details: { file, args },
     });
+  }
+  // it ran and died of a signal (an abort(), the OOM killer): data like an exit, as a shell reports it
+  if (result.exitCode === undefined && result.signal !== undefined) {
+    const signo: number = constants.signals[result.signal];
+    return { stdout: result.stdout, stderr: result.stderr, exitCode: 128 + signo };
   }
   if (result.failed && result.exitCode === undefined) {
     throw new VeError('command-failed-to-start', 'environment', `${file}: ${result.shortMessage}`, {

@@ -15,6 +15,7 @@ import { removeVeSnapshots } from '../host/ve-snapshots.js';
 import { withLockFile } from '../core/with-lock-file.js';
 import { removeVeSeed } from '../host/ve-seed.js';
 import { createVeNetworks, type VeNetworks } from '../host/ve-networks.js';
+import { createLxcIdRanges, type LxcIdRanges } from '../host/lxc-id-ranges.js';
 
 export interface TeardownVeDeps {
   readonly config: PbsVeConfig;
@@ -31,6 +32,8 @@ export interface TeardownVeDeps {
   readonly networks?: VeNetworks;
   /** the batch system's view of the job, asked only when the host cannot tell how it ended (a sister, Slurm) */
   readonly readJob?: (jobId: string) => Promise<BatchJob | undefined>;
+  /** LXC user namespaces; default: slots under <stateDir>/lxc-ids */
+  readonly lxcIds?: LxcIdRanges;
 }
 
 export type TeardownOutcome =
@@ -128,6 +131,8 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   if (kept?.kind === 'kept') reason = `${reason}; data disks kept in ${kept.dir}`;
   if (kept?.kind === 'failed') reason = `${reason}; keeping the data disks failed, they stay in ${jobDir}`;
   else await deps.disks.remove(jobDir);
+  // the ids go back to the pool only once no file of the container carries them
+  if (record.spec.type === 'lxc') (deps.lxcIds ?? createLxcIdRanges(deps.config.stateDir, deps.config.virt.lxcIds)).release(record.domain);
   // the cloud-init seed is no user data: it goes even when keeping the data disks failed
   await removeVeSeed(jobDir);
   writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason });

@@ -1,11 +1,13 @@
-import { chmod, chown, copyFile, mkdir, readdir, rename, rm, statfs, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmod, chown, copyFile, mkdir, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { makeReadableDir } from './make-readable-dir.js';
 import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
 import type { ImageManifest } from '../images/image-manifest.js';
 import type { UserIds } from './find-user-ids.js';
 import { removeVeSeed } from './ve-seed.js';
+import { shiftTreeOwnership } from './shift-tree-ownership.js';
+import type { LxcIdMap } from '../virt/domain-spec.js';
 
 /** The per-VE disks made from a catalog image: a copied rootfs tree (LXC) or a qcow2 overlay (QEMU), plus data disks. */
 export interface PreparedDisk {
@@ -18,7 +20,8 @@ export interface PreparedDisk {
 export interface VeDisks {
   /** refuses (VeError disk-space, prereq) before anything is created when the file system lacks the room */
   checkSpace(image: ImageManifest, dataDisksMiB: readonly number[], jobsDir: string): Promise<void>;
-  prepare(image: ImageManifest, jobDir: string, dataDisksMiB?: readonly number[]): Promise<PreparedDisk>;
+  /** idMap (LXC): the rootfs copy is owned by the container's mapped ids, not by the host's root */
+  prepare(image: ImageManifest, jobDir: string, dataDisksMiB?: readonly number[], idMap?: LxcIdMap): Promise<PreparedDisk>;
   /** the overlay or rootfs copy, the data disks and the cloud-init seed; no error when nothing is there */
   remove(jobDir: string): Promise<void>;
   /** moves the data disks into keptDir (created fresh), owned by the owner; returns the kept paths */
@@ -65,6 +68,21 @@ async function moveFile(from: string, to: string): Promise<void> {
   }
 }
 
+/**
+ * libvirt_lxc pivots into the rootfs as the container's mapped root, an id with no rights on the host:
+ * every directory above the rootfs must let others search it, or the start fails with an obscure
+ * "Failed to create <rootfs>/.oldroot: Permission denied". Said here, before anything is copied.
+ */
+async function checkSearchableByOthers(dir: string): Promise<void> {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = await stat(d);
+    if ((st.mode & 0o001) === 0) {
+      throw new VeError('rootfs-unreachable', 'environment', `${d} (mode ${(st.mode & 0o7777).toString(8)}) is not searchable by others: an LXC container's mapped root cannot reach its rootfs below it; give it o+x (0711)`);
+    }
+    if (d === dirname(d)) return;
+  }
+}
+
 // Copy-on-write where the format allows it, a plain copy of the (small) rootfs tree otherwise.
 export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
   return {
@@ -89,14 +107,16 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
         });
       }
     },
-    async prepare(image, jobDir, dataDisksMiB = []) {
+    async prepare(image, jobDir, dataDisksMiB = [], idMap?: LxcIdMap) {
       let rootfsDir: string | undefined;
       let diskPath: string | undefined;
       if (image.format === 'dir') {
         rootfsDir = join(jobDir, 'rootfs');
+        if (idMap !== undefined) await checkSearchableByOthers(jobDir);
         await rm(rootfsDir, { recursive: true, force: true });
         const r = await run('cp', ['-a', '--reflink=auto', '--', image.path, rootfsDir], { timeoutMs: 120_000 });
         if (r.exitCode !== 0) throw new VeError('disk-prepare-failed', 'environment', `copying image ${image.name}: ${r.stderr.trim()}`);
+        if (idMap !== undefined) await shiftTreeOwnership(rootfsDir, idMap);
       } else {
         diskPath = join(jobDir, 'disk.qcow2');
         const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image.path, '-F', image.format, diskPath], { timeoutMs: 60_000 });

@@ -7,6 +7,7 @@ import { writeReadableFile } from './write-readable-file.js';
 import type { VeSpec } from '../core/ve-spec.js';
 import type { VeNic } from '../core/ve-nic.js';
 import type { HostNetworkPlan } from '../prologue/plan-ve-networks.js';
+import type { LxcIdMap } from '../virt/domain-spec.js';
 
 /** What the prologue realized on this host, for the epilogue, the job body and the MOM hook. */
 export interface VeJobRecord {
@@ -34,6 +35,8 @@ export interface VeJobRecord {
   readonly nics?: readonly VeNic[];
   /** the libvirt networks the prologue ensured, for the epilogue to release */
   readonly networks?: readonly HostNetworkPlan[];
+  /** LXC: the host ids the container's root and users are (its user namespace), freed by the epilogue */
+  readonly lxcIdMap?: LxcIdMap;
 }
 
 export function findJobDir(stateDir: string, jobId: string): string {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
-import type { DomainInterface, DomainSpec } from '../virt/domain-spec.js';
+import type { DomainInterface, DomainSpec, LxcIdMap } from '../virt/domain-spec.js';
 import type { VeSpec } from '../core/ve-spec.js';
 import type { ImageManifest } from '../images/image-manifest.js';
 import type { PreparedDisk } from '../host/ve-disks.js';
@@ -19,6 +19,8 @@ export interface VeDomainInput {
   readonly seedPath?: string;
   /** the NICs planned for this host (planVeNetworks) */
   readonly interfaces?: readonly DomainInterface[];
+  /** --type lxc only: the host ids the container's are mapped to (its rootfs copy is owned by them) */
+  readonly lxcIdMap?: LxcIdMap;
 }
 
 /** the serial console of a QEMU VE (and the captured console of an LXC VE) */
@@ -44,7 +46,9 @@ export function buildVeDomainSpec(input: VeDomainInput): DomainSpec {
   };
   if (spec.type === 'lxc') {
     if (disk.rootfsDir === undefined) throw new VeError('disk-mismatch', 'exec', `image ${image.name}: an LXC VE needs a root file system tree`);
-    return { ...common, type: 'lxc', lxc: { rootfsDir: disk.rootfsDir, init: image.init } };
+    // never a container as the host's root: without a range there is no domain
+    if (input.lxcIdMap === undefined) throw new VeError('lxc-ids-missing', 'exec', `domain ${input.domain}: an LXC VE needs its own id range`);
+    return { ...common, type: 'lxc', lxc: { rootfsDir: disk.rootfsDir, idMap: input.lxcIdMap, init: image.init } };
   }
   const boot = disk.diskPath === undefined ? [] : [{ path: disk.diskPath, format: 'qcow2' as const, targetDev: 'vda' }];
   const data = disk.dataDisks.map((path, i) => ({ path, format: 'qcow2' as const, targetDev: buildDataDiskTarget(i) }));

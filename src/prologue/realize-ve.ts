@@ -11,10 +11,13 @@ import { countVeNodes } from '../core/ve-spec.js';
 import { nextEventSeq } from '../events/next-event-seq.js';
 import { buildDomainXml } from '../virt/build-domain-xml.js';
 import { buildConsoleLogPath, buildVeDomainSpec } from './build-ve-domain-spec.js';
-import { resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-qemu-acceleration.js';
+import { recordKvmUnusable, resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-qemu-acceleration.js';
+import { decideKvmFallback, describeKvmFailure } from '../core/decide-kvm-fallback.js';
+import { createLxcIdRanges, type LxcIdRanges } from '../host/lxc-id-ranges.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
 import { join } from 'node:path';
+import { existsSync } from 'node:fs';
 import { withLockFile } from '../core/with-lock-file.js';
 import { isVeJobEnding } from '../host/ve-job-ending.js';
 import { buildCloudInitSeed } from '../core/build-cloud-init-seed.js';
@@ -43,8 +46,12 @@ export interface RealizeVeDeps {
   /** the job script as the batch system hands it to a prologue (TORQUE $8, Slurm scontrol) */
   readonly readJobScript: () => Promise<string | undefined>;
   readonly log: (line: string) => void;
-  /** kvm or TCG for --type kvm; default: config virt.kvmAcceleration, probed once per boot */
+  /** kvm or TCG for --type kvm; default: config virt.kvmAcceleration, probed once per boot and host */
   readonly resolveAcceleration?: () => Promise<QemuAcceleration>;
+  /** a kvm start failed for KVM's own reason: remember TCG for this host; default: the probe cache in stateDir */
+  readonly recordKvmUnusable?: (detail: string) => void;
+  /** LXC user namespaces; default: slots under <stateDir>/lxc-ids from config virt.lxcIds */
+  readonly lxcIds?: LxcIdRanges;
   /** default: the owner's ids from getent */
   readonly findOwner?: (user: string) => Promise<UserIds>;
   /** default: console capture with the configured node and installation */
@@ -215,13 +222,13 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
   const owner = await (deps.findOwner ?? findUserIds)(ctx.user);
   await deps.disks.checkSpace(image, dataDisks, join(deps.config.stateDir, 'jobs'));
   const acceleration = spec.type === 'kvm'
-    ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir)))()
+    ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir, undefined, ctx.host)))()
     : undefined;
   const net = await planNetworks(ctx, spec, part, deps);
   const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
   const veConsole = deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir });
-  const runningReason = acceleration === undefined ? 'domain running' : `domain running, ${acceleration.reason}`;
-  const record: VeJobRecord = { ...identity, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: started.toISOString(), nics: net.nics, networks: net.networks };
+  const lxcIds = spec.type === 'lxc' ? deps.lxcIds ?? createLxcIdRanges(deps.config.stateDir, deps.config.virt.lxcIds) : undefined;
+  let record: VeJobRecord = { ...identity, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: started.toISOString(), nics: net.nics, networks: net.networks };
 
   // Phase 3: execute, under the VE's lock: an epilogue running concurrently (qdel during the prologue)
   // waits for it, and says so first (markVeJobEnding), so that the prologue stops between its steps
@@ -238,17 +245,22 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
       stopIfEnding();
       await networks.ensure(uri, ctx.jobId, net.networks);
       stopIfEnding();
-      const disk = await deps.disks.prepare(image, jobDir, dataDisks);
+      const lxcIdMap = lxcIds?.allocate(domain);
+      if (lxcIdMap !== undefined) {
+        record = { ...record, lxcIdMap };
+        writeVeJobRecord(deps.config.stateDir, record);
+      }
+      const disk = await deps.disks.prepare(image, jobDir, dataDisks, lxcIdMap);
       const seedPath = seed === undefined ? undefined : await (deps.writeSeed ?? createVeSeedWriter())(jobDir, seed);
       const consoleLog = buildConsoleLogPath(jobDir);
       await veConsole.prepareLog(consoleLog, owner);
-      const xml = buildDomainXml(buildVeDomainSpec({
-        spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, interfaces: net.interfaces, ...(acceleration === undefined ? {} : { domainType: acceleration.domainType }),
-        ...(seedPath === undefined ? {} : { seedPath }),
+      const buildXml = (domainType: 'kvm' | 'qemu' | undefined): string => buildDomainXml(buildVeDomainSpec({
+        spec, image, disk, domain, jobId: ctx.jobId, owner: ctx.user, jobDir, interfaces: net.interfaces, ...(domainType === undefined ? {} : { domainType }),
+        ...(seedPath === undefined ? {} : { seedPath }), ...(lxcIdMap === undefined ? {} : { lxcIdMap }),
       }));
       stopIfEnding();
-      await virt.defineDomain(xml);
-      await virt.startDomain(domain);
+      const used = await defineAndStartDomain(virt, domain, acceleration, buildXml, ctx.host, deps);
+      record = { ...record, emulated: used?.emulated ?? false };
       await virt.waitForState(domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
       if (spec.type === 'lxc') {
         const pty = await findConsolePty(await virt.getDomainXml(domain));
@@ -259,11 +271,18 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
         await veConsole.prepareLog(consoleLog, owner);
       }
       stopIfEnding();
+      const runningReason = used === undefined ? 'domain running' : `domain running, ${used.reason}`;
       writeVeJobRecord(deps.config.stateDir, { ...record, status: 'realized', reason: runningReason });
       await emitVeEvent(deps, record, 'running', 'prologue', runningReason);
       return { kind: 'realized', domain, ms: deps.clock.now().getTime() - started.getTime() };
     } catch (err) {
       await undoRealize(virt, deps, domain, jobDir, veConsole, () => networks.release(uri, ctx.jobId, net.networks));
+      // only once the rootfs copy is gone: its files carry the range's ids
+      try {
+        if (!existsSync(join(jobDir, 'rootfs'))) lxcIds?.release(domain);
+      } catch (e) {
+        deps.log(`pbs-ve: cleanup step failed: releasing the LXC id range of ${domain}: ${String(e)}`);
+      }
       const reason = err instanceof Error ? err.message : String(err);
       if (err instanceof VeError && err.code === VE_CANCELLED) {
         // a normal cancellation, not a failure: the VE's last word is destroyed, and nothing of it is left
@@ -278,6 +297,31 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
       await virt.close();
     }
   });
+}
+
+/**
+ * Defines and starts the domain; a kvm start that KVM itself fails (a /dev/kvm without VT-x) is started
+ * again under TCG and the host remembers that, so the VE runs and no node is drained for its accelerator.
+ * Returns the acceleration the domain really got.
+ */
+async function defineAndStartDomain(
+  virt: Virt, domain: string, acceleration: QemuAcceleration | undefined, buildXml: (domainType: 'kvm' | 'qemu' | undefined) => string, host: string, deps: RealizeVeDeps,
+): Promise<QemuAcceleration | undefined> {
+  await virt.defineDomain(buildXml(acceleration?.domainType));
+  try {
+    await virt.startDomain(domain);
+    return acceleration;
+  } catch (err) {
+    if (acceleration === undefined || !decideKvmFallback(acceleration, err)) throw err;
+    const detail = describeKvmFailure(err);
+    deps.log(`pbs-ve: ${domain}: KVM failed to start it (${detail}); this host runs kvm VEs under TCG until reboot`);
+    (deps.recordKvmUnusable ?? ((d: string) => { recordKvmUnusable(deps.config.stateDir, host, d); }))(`a VE failed to start under KVM: ${detail}`);
+    await virt.destroyDomain(domain);
+    await virt.undefineDomain(domain);
+    await virt.defineDomain(buildXml('qemu'));
+    await virt.startDomain(domain);
+    return { domainType: 'qemu', emulated: true, reason: `emulated by QEMU TCG: KVM failed to start this VE (${detail})` };
+  }
 }
 
 // Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.

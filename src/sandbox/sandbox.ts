@@ -272,7 +272,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     chmodSync(hostKeyPath(vemon.configDir, node), 0o600);
   }
   // the install-time KVM check (cached per boot) runs while the batch system starts, not in the first VE's prologue
-  const kvmProbe = probeKvmCached(hosts['node1']?.stateDir ?? '').catch((err: unknown) => ({ usable: false, detail: String(err) }));
+  const kvmProbe = probeKvmCached(hosts['node1']?.stateDir ?? '', undefined, { host: 'node1' }).catch((err: unknown) => ({ usable: false, detail: String(err) }));
   let env: Record<string, string>;
   let vemonEnv: Record<string, string>;
   let torque: SandboxInfo['torque'];

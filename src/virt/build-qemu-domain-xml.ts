@@ -4,6 +4,8 @@ import { validateDomainSpec } from './validate-domain-spec.js';
 import type { QemuDomainSpec, QemuDisk } from './domain-spec.js';
 
 export const QEMU_EMULATOR = '/usr/bin/qemu-system-x86_64';
+/** every QEMU VE's machine type; the KVM probe boots the same one */
+export const QEMU_MACHINE = 'pc';
 /** TCG translation cache per guest; QEMU's default (1 GiB virtual, ~30 MB touched) is wasted on tiny VEs */
 const TCG_TB_CACHE_MIB = 16;
 
@@ -23,7 +25,7 @@ function buildDisk(disk: QemuDisk): XmlElement {
 function buildOs(spec: QemuDomainSpec): XmlElement {
   const { kernel, initrd, cmdline } = spec.qemu;
   return {
-    type: { $: { arch: 'x86_64', machine: 'pc' }, _: 'hvm' },
+    type: { $: { arch: 'x86_64', machine: QEMU_MACHINE }, _: 'hvm' },
     ...(kernel === undefined ? { boot: { $: { dev: 'hd' } } } : { kernel }),
     ...(initrd === undefined ? {} : { initrd }),
     ...(cmdline === undefined ? {} : { cmdline }),

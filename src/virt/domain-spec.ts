@@ -13,9 +13,18 @@ export interface DomainMetadata {
   readonly veName: string;
 }
 
+/** a user namespace: the container's ids 0..count-1 are the host's target..target+count-1 (uids and gids alike) */
+export interface LxcIdMap {
+  /** the host id the container's root is; never 0 */
+  readonly target: number;
+  readonly count: number;
+}
+
 export interface LxcDomainOptions {
-  /** absolute host path mounted as the container's / */
+  /** absolute host path mounted as the container's /, owned by the mapped ids (idMap) */
   readonly rootfsDir: string;
+  /** every pbs-ve container runs in its own user namespace: its root is an unprivileged id on the host */
+  readonly idMap: LxcIdMap;
   /** init program (absolute path inside the container) followed by its arguments */
   readonly init: readonly string[];
 }

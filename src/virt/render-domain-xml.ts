@@ -8,6 +8,8 @@ export type XmlElement = Readonly<Record<string, unknown>>;
 /** the type-specific part of <domain>, in libvirt's document order */
 export interface DomainBody {
   readonly os: XmlElement;
+  /** LXC user namespace (<idmap>) */
+  readonly idmap?: XmlElement;
   readonly features?: XmlElement;
   readonly cpu?: XmlElement;
   readonly lifecycle: { readonly onPoweroff: string; readonly onReboot: string; readonly onCrash: string };
@@ -59,6 +61,7 @@ export function renderDomainXml(spec: DomainSpec, body: DomainBody): string {
   domain['memory'] = { $: { unit: 'MiB' }, _: String(spec.memoryMiB) };
   domain['vcpu'] = String(spec.vcpus);
   domain['os'] = body.os;
+  if (body.idmap !== undefined) domain['idmap'] = body.idmap;
   if (body.features !== undefined) domain['features'] = body.features;
   if (body.cpu !== undefined) domain['cpu'] = body.cpu;
   domain['on_poweroff'] = body.lifecycle.onPoweroff;

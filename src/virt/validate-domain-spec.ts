@@ -18,6 +18,8 @@ const NETWORK_NAME = /^pbsve-[a-z][a-z0-9-]{0,30}(?:\.[A-Za-z_][A-Za-z0-9_.-]{0,
 /** host-side device names; libvirt reserves vnet*, vif*, macvtap*, macvlan* for its own */
 const TARGET_NIC = /^(?!vnet|vif|macv)[a-z][a-z0-9]{1,14}$/;
 const MAX_INTERFACES = 16;
+/** (uid_t)-1 is "no id" to the kernel: the last usable id is one below */
+const MAX_ID = 4_294_967_294;
 
 // Array.isArray would narrow readonly arrays to any[]; the check only needs a yes or no.
 function isList(value: unknown): boolean {
@@ -68,6 +70,10 @@ function checkMetadata(metadata: DomainMetadata | undefined): void {
 function checkLxc(lxc: LxcDomainOptions | undefined): void {
   if (typeof lxc !== 'object') reject('lxc', 'is required for type lxc', lxc);
   checkPath('lxc.rootfsDir', lxc.rootfsDir);
+  if (typeof lxc.idMap !== 'object') reject('lxc.idMap', 'is required: containers run in a user namespace', lxc.idMap);
+  checkPositiveInteger('lxc.idMap.count', lxc.idMap.count, MAX_ID);
+  // target 0 would map the container's root to the host's root: no namespace at all
+  checkPositiveInteger('lxc.idMap.target', lxc.idMap.target, MAX_ID - lxc.idMap.count);
   if (!isList(lxc.init) || lxc.init.length === 0) reject('lxc.init', 'must list the init program and its arguments', lxc.init);
   checkPath('lxc.init[0]', lxc.init[0]);
   lxc.init.forEach((arg, i) => {

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openLibvirtVirt } from '../../src/virt/libvirt-virt.js';
 import { buildDomainXml } from '../../src/virt/build-domain-xml.js';
@@ -9,8 +9,33 @@ import { runCommand } from '../../src/core/run-command.js';
 import { startLibvirt, makeLxcImage, type LibvirtInstance, type LxcImage } from '../harness/libvirt.js';
 import type { LxcDomainSpec, QemuDomainSpec } from '../../src/virt/domain-spec.js';
 import type { Virt } from '../../src/virt/virt.js';
+import { buildLxcIdMap } from '../../src/host/lxc-id-ranges.js';
+import { shiftTreeOwnership } from '../../src/host/shift-tree-ownership.js';
+import { DEFAULT_LXC_IDS } from '../../src/config/pbs-ve-config.js';
+import { waitFor } from '../harness/wait-for.js';
 
 const TEST_URI = 'test:///default';
+
+/** root inside an LXC container tries to leave a set-uid root file, make device nodes, load a module */
+const ATTACK_SCRIPT = `#!/bin/sh
+export PATH=/bin
+out=/root/attack.txt
+try() { label=$1; shift; if msg=$("$@" 2>&1); then echo "$label: done $msg"; else echo "$label: refused $msg"; fi; }
+{
+  echo "uid_map: $(cat /proc/self/uid_map)"
+  echo "gid_map: $(cat /proc/self/gid_map)"
+  echo "id: $(id -u)"
+  grep CapBnd /proc/self/status | tr -d '\\t' | sed 's/CapBnd:/CapBnd: /'
+  cp /bin/busybox /root/suid && chmod 4755 /root/suid && echo "suid: made"
+  try mknod-block mknod /root/sda b 8 0
+  try mknod-mem mknod /root/mem c 1 1
+  try insmod insmod /root/fake.ko
+  if [ -e /etc/shadow ]; then echo "host-files: visible"; else echo "host-files: refused (no /etc/shadow here)"; fi
+  echo "attack: done"
+} >$out.tmp 2>&1
+mv $out.tmp $out
+exec sleep 3600
+`;
 
 function ms(start: bigint): string {
   return (Number(process.hrtime.bigint() - start) / 1e6).toFixed(1);
@@ -159,6 +184,13 @@ void t.test('real per-node libvirtd with a busybox LXC container', { skip: skipR
   const node2 = libvirt.nodes['node2'];
   if (node1 === undefined || node2 === undefined) throw new Error('harness returned no node URIs');
   const image: LxcImage = await makeLxcImage(join(libvirt.dir, 'images', 'tiny'));
+  // what root inside tries against the host, results in a file the test reads from outside
+  writeFileSync(join(image.rootfsDir, 'attack.sh'), ATTACK_SCRIPT, { mode: 0o755 });
+  writeFileSync(join(image.rootfsDir, 'root', 'fake.ko'), 'not a module, but init_module asks for the capability first\n');
+  // as in the prologue: the copy is owned by the container's range, its ancestors searchable (mkdtemp made 0700)
+  const idMap = buildLxcIdMap(DEFAULT_LXC_IDS, DEFAULT_LXC_IDS.slots - 1);
+  await shiftTreeOwnership(image.rootfsDir, idMap);
+  chmodSync(libvirt.dir, 0o711);
 
   const open = async (uri: string, readOnly = false): Promise<Virt> => {
     const v = await openLibvirtVirt(uri, { readOnly });
@@ -177,7 +209,44 @@ void t.test('real per-node libvirtd with a busybox LXC container', { skip: skipR
     title: `VE ${name}`,
     description: 'integration test <&>',
     metadata: { jobId: '99.server', owner: 'alice', veName: name },
-    lxc: { rootfsDir: image.rootfsDir, init: [...image.init, '1'] },
+    lxc: { rootfsDir: image.rootfsDir, idMap, init: [...image.init, '1'] },
+  });
+
+  await t.test('root in the container is nobody to the host: shifted uid_map, no host set-uid root, no modules, no device nodes', async (t) => {
+    const name = 'pbsve-ct0';
+    const result = join(image.rootfsDir, 'root', 'attack.txt');
+    t.teardown(async () => {
+      await virt1.destroyDomain(name);
+      await virt1.undefineDomain(name);
+    });
+    await virt1.defineDomain(buildDomainXml({ ...spec(name), lxc: { ...spec(name).lxc, init: ['/bin/sh', '/attack.sh'] } }));
+    await virt1.startDomain(name);
+    const report = await waitFor('the attack report', 20_000, () => {
+      const text = existsSync(result) ? readFileSync(result, 'utf8') : '';
+      return text.includes('attack: done') ? text : undefined;
+    }, 50);
+    t.comment(report.trim());
+    const pid = (await waitForContainerProcess(name, 5000))[0];
+    t.ok(pid !== undefined, 'the container init is a process');
+    t.match(readFileSync(`/proc/${String(pid)}/uid_map`, 'utf8'), new RegExp(`^\\s*0\\s+${idMap.target}\\s+65536\\s*$`), 'seen from the host: the shifted range');
+    t.match(report, new RegExp(`uid_map:\\s+0\\s+${idMap.target}\\s+65536`), 'inside: uid_map maps 0 to the range, not to the host root');
+    t.match(report, new RegExp(`gid_map:\\s+0\\s+${idMap.target}\\s+65536`));
+    t.match(report, /^id: 0$/m, 'the init is root inside');
+    t.match(report, /^suid: made$/m, 'root inside may make a set-uid file in its own rootfs');
+    const suid = lstatSync(join(image.rootfsDir, 'root', 'suid'));
+    t.equal(suid.uid, idMap.target, 'on the host the set-uid file belongs to the mapped id, not to root');
+    t.equal(suid.mode & 0o4000, 0o4000, 'set-uid to that id only');
+    t.match(report, /^mknod-block: refused .*Operation not permitted/m, 'no block device node (host disk)');
+    t.match(report, /^mknod-mem: refused .*Operation not permitted/m, 'no /dev/mem node');
+    t.notOk(existsSync(join(image.rootfsDir, 'root', 'sda')), 'nothing was made');
+    // a kernel built without modules (this test machine's: no /proc/modules) refuses everyone with ENOSYS
+    t.match(report, existsSync('/proc/modules') ? /^insmod: refused .*Operation not permitted/m : /^insmod: refused /m, 'no module loading');
+    t.match(report, /^CapBnd: 0*([0-9a-f]+)$/m);
+    const bounding = BigInt(`0x${/^CapBnd: ([0-9a-f]+)$/m.exec(report)?.[1] ?? '0'}`);
+    for (const [cap, bit] of [['sys_module', 16n], ['sys_rawio', 17n], ['mknod', 27n], ['sys_time', 25n]] as const) {
+      t.equal((bounding >> bit) & 1n, 0n, `${cap} is not in the bounding set`);
+    }
+    t.match(report, /^host-files: refused/m, 'the host\'s /etc/shadow is not reachable (the container sees only its rootfs)');
   });
 
   await t.test('container runs on node1 only; ro socket watches but cannot destroy', async (t) => {

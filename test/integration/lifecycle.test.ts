@@ -2,7 +2,7 @@
 // through the node's own libvirtd, events travel as vemon jobs, ve-monitor writes LDAP, the epilogue cleans up.
 // backends: slurm torque
 import t from 'tap';
-import { existsSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
@@ -12,6 +12,7 @@ import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 
 interface Row { name: string; state: string; host: string; jobId: string; owner: string; type: string; vcpus: number; memoryMiB: number }
 
@@ -34,6 +35,27 @@ async function virshList(node: string): Promise<string> {
 // the queue as pbs-ve's Batch port sees it, one line per unfinished job: "id name state hosts queue"
 async function queue(): Promise<string> {
   return (await control.listJobs()).filter((j) => j.state !== 'completed').map((j) => `${j.jobId} ${j.name} ${j.state} ${j.execHosts.join(',')} ${j.queue}\n`).join('');
+}
+
+// The container's init: libvirt_lxc names the container in its environment.
+function findContainerInit(domain: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`LIBVIRT_LXC_NAME=${domain}`)) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+// Slot files under <stateDir>/lxc-ids name the domain holding each id range.
+function listIdRangeHolders(): string[] {
+  return Object.values(info.hosts).flatMap((h) => {
+    const ids = join(h.stateDir, 'lxc-ids');
+    return existsSync(ids) ? readdirSync(ids).map((n) => readFileSync(join(ids, n), 'utf8').trim()) : [];
+  });
 }
 
 async function rows(all = true): Promise<Row[]> {
@@ -87,6 +109,19 @@ void t.test('one VE lives and dies through the batch system, libvirt and LDAP', 
   t.equal(running.stdout.trim(), 'running');
   t.match(await queue(), new RegExp(`^${jobId.replaceAll('.', '\\.')} ve-web1 running ${host} batch$`, 'm'), 'the job runs on that host');
 
+  // the container's root is an unprivileged id of the host, its rootfs copy owned by that id
+  const record = JSON.parse(readFileSync(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId, 've.json'), 'utf8')) as VeJobRecord;
+  const target = record.lxcIdMap?.target ?? 0;
+  t.ok(target >= 65_536, `the record names the VE's id range (${target})`);
+  const init = await waitFor('the container init', 20_000, () => findContainerInit(`pbsve-${jobId}`));
+  t.match(readFileSync(`/proc/${init}/uid_map`, 'utf8'), new RegExp(`^\\s*0\\s+${target}\\s+65536\\s*$`), 'uid_map: 0 -> the range, not 0 0 4294967295');
+  t.match(readFileSync(`/proc/${init}/gid_map`, 'utf8'), new RegExp(`^\\s*0\\s+${target}\\s+65536\\s*$`));
+  t.equal(/^Uid:\s+([0-9]+)/m.exec(readFileSync(`/proc/${init}/status`, 'utf8'))?.[1], String(target), 'the init runs as that id on the host');
+  const rootfs = join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId, 'rootfs');
+  t.equal(lstatSync(rootfs).uid, target, 'the rootfs copy is the mapped root\'s');
+  t.equal(lstatSync(join(rootfs, 'bin', 'busybox')).uid, target);
+  t.ok(listIdRangeHolders().includes(`pbsve-${jobId}`), 'the range is taken while the VE lives');
+
   const show = await runVeAs(info, user, ['show', 'web1', '--json']);
   t.equal(show.exitCode, 0, show.stderr);
   const details = JSON.parse(show.stdout) as { ve: Row; history: { state: string }[]; job?: { state: string } };
@@ -100,6 +135,7 @@ void t.test('one VE lives and dies through the batch system, libvirt and LDAP', 
   t.comment(`ve destroy -> LDAP destroyed: ${Date.now() - t1} ms`);
   t.notMatch(await virshList(host), new RegExp(`pbsve-${jobId}`), 'domain destroyed and undefined');
   t.notOk(existsSync(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId, 'rootfs')), 'per-VE disk removed');
+  t.notOk(listIdRangeHolders().includes(`pbsve-${jobId}`), 'and its id range freed');
   await waitFor('job gone from the queue', 30_000, async () => ((await control.isJobDone(jobId)) ? true : undefined));
   const after = (await rows()).find((r) => r.jobId === jobId);
   t.equal(after?.state, 'destroyed', 'kept as history by ve list --all');

@@ -62,8 +62,26 @@ async function waitForIp(user: string | undefined, name: string): Promise<{ ip: 
 }
 
 // busybox ping from inside the container's namespaces: what the guest itself can reach.
+// The container's PID 1 as the host sees it: libvirt_lxc names the container in its environment.
+function findContainerInit(domain: string): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      if (!readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`LIBVIRT_LXC_NAME=${domain}`)) continue;
+      if (/^NSpid:.*\s1$/m.test(readFileSync(`/proc/${entry}/status`, 'utf8'))) return Number(entry);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return undefined;
+}
+
+// As the container's root: virsh lxc-enter-namespace joins the user namespace as the host's root, which is
+// unmapped there (uid 65534, no capabilities, so no raw socket for ping); nsenter -S 0 -G 0 becomes its root.
 async function ping(jobId: string, ip: string): Promise<boolean> {
-  const r = await runCommand('virsh', ['-c', lxcUri(), 'lxc-enter-namespace', `pbsve-${jobId}`, '--noseclabel', '/bin/ping', '-c', '2', '-W', '2', ip], { timeoutMs: 30_000 });
+  const pid = findContainerInit(`pbsve-${jobId}`);
+  if (pid === undefined) return false;
+  const r = await runCommand('nsenter', ['--target', String(pid), '--all', '--root', '--wd', '-S', '0', '-G', '0', '/bin/ping', '-c', '2', '-W', '2', ip], { timeoutMs: 30_000 });
   return r.exitCode === 0;
 }
 

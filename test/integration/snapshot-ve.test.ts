@@ -2,7 +2,7 @@
 // another user refused (by the CLI and, for a forged op job, by the prologue), a QEMU (TCG) VE
 // snapshotted while running and everything gone with the VE.
 import t from 'tap';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { formatOperationLine } from '../../src/core/encode-ve-operation.js';
@@ -11,6 +11,7 @@ import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo
 import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { findJobDir, readHostLogs } from '../harness/sandbox-host-files.js';
+import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 
 const OTHER_USER = 'pbsve-user2';
 const { dir } = useSandbox(t, {
@@ -65,6 +66,10 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   t.match(snap.stdout, /VE web1 \(job [0-9]+\): snapshot s1 taken \(lxc-copy, [0-9]+ ms\)/);
   t.comment(`LXC: ve snapshot round trip ${snap.ms} ms (${/[0-9]+ ms/.exec(snap.stdout)?.[0] ?? '?'} of it the copy)`);
   t.equal(readFileSync(join(findJobDir(info, jobId), 'snapshots', 's1', 'marker.txt'), 'utf8'), 'before snapshot\n', 'the copy holds the marker');
+  // the container's files belong to its id range (user namespace), in the snapshot as in the rootfs
+  const range = (JSON.parse(readFileSync(join(findJobDir(info, jobId), 've.json'), 'utf8')) as VeJobRecord).lxcIdMap?.target ?? 0;
+  t.ok(range >= 65_536, `the VE has its own id range (${range})`);
+  t.equal(lstatSync(join(findJobDir(info, jobId), 'snapshots', 's1', 'bin', 'busybox')).uid, range, 'the snapshot keeps the range\'s ownership');
   t.equal(await domainState(uri, domain), 'running', 'running after the snapshot (frozen only for the copy)');
   const unfrozen = /could not freeze [^\n]*/.exec(readHostLogs(info, 'pbs-ve.log'));
   t.comment(unfrozen === null ? 'LXC: the container was frozen (virsh suspend) during the copy' : `LXC: ${unfrozen[0]}`);
@@ -86,6 +91,8 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   t.match(rolled.stdout, /rolled back to snapshot s1 in [0-9]+ ms \(down [0-9]+ ms\)/);
   t.comment(`LXC: ve rollback round trip ${rolled.ms} ms; ${/rolled back .*/.exec(rolled.stdout)?.[0] ?? ''}`);
   t.equal(readFileSync(marker, 'utf8'), 'before snapshot\n', 'the marker is back');
+  t.equal(lstatSync(join(findJobDir(info, jobId), 'rootfs')).uid, range, 'the rolled-back rootfs is the range\'s again');
+  t.equal(lstatSync(join(findJobDir(info, jobId), 'rootfs', 'bin', 'busybox')).gid, range);
   t.equal(await domainState(uri, domain), 'running', 'the container runs again');
   // the job body polls every 2 s: it must not have taken the restart for the guest's end
   await sleep(5000);

@@ -46,7 +46,7 @@ const lxc: LxcDomainSpec = {
   title: 'tiny VE of alice',
   description: 'job 42',
   metadata: { jobId: '42.server', owner: 'alice', veName: 'web1' },
-  lxc: { rootfsDir: '/srv/pbs-ve/images/tiny', init: ['/bin/sh', '/init.sh', '5'] },
+  lxc: { rootfsDir: '/srv/pbs-ve/images/tiny', idMap: { target: 1_073_872_896, count: 65_536 }, init: ['/bin/sh', '/init.sh', '5'] },
 };
 
 const qemu: QemuDomainSpec = {
@@ -100,6 +100,27 @@ void t.test('lxc: the minimal container shape', (t) => {
   t.equal(one(fs, 'target').$?.['dir'], '/');
   t.equal(one(devices, 'console').$?.['type'], 'pty');
   t.equal(text(dom, 'on_crash'), 'destroy');
+  t.end();
+});
+
+void t.test('lxc: a user namespace (the same range for users and groups) and no module, raw I/O or mknod capability', (t) => {
+  const dom = parse(buildDomainXml(lxc));
+  const idmap = one(dom, 'idmap');
+  t.same(one(idmap, 'uid').$, { start: '0', target: '1073872896', count: '65536' });
+  t.same(one(idmap, 'gid').$, { start: '0', target: '1073872896', count: '65536' });
+  const caps = one(one(dom, 'features'), 'capabilities');
+  t.same(caps.$, { policy: 'default' });
+  for (const cap of ['sys_module', 'sys_rawio', 'mknod', 'sys_time', 'mac_admin', 'audit_control']) t.same(one(caps, cap).$, { state: 'off' }, `${cap} off`);
+  for (const cap of ['chown', 'setuid', 'fsetid', 'sys_admin']) t.equal(caps[cap], undefined, `${cap}: the namespace's own, left to the default`);
+  t.end();
+});
+
+void t.test('lxc: an id map that is missing, maps to the host root or runs past the id space is refused', (t) => {
+  throwsSpecError(t, { ...lxc, lxc: { ...lxc.lxc, idMap: undefined } }, 'lxc.idMap');
+  throwsSpecError(t, { ...lxc, lxc: { ...lxc.lxc, idMap: { target: 0, count: 65_536 } } }, 'lxc.idMap.target');
+  throwsSpecError(t, { ...lxc, lxc: { ...lxc.lxc, idMap: { target: 4_294_967_000, count: 65_536 } } }, 'lxc.idMap.target');
+  throwsSpecError(t, { ...lxc, lxc: { ...lxc.lxc, idMap: { target: 100_000, count: 0 } } }, 'lxc.idMap.count');
+  throwsSpecError(t, { ...lxc, lxc: { ...lxc.lxc, idMap: { target: 100_000.5, count: 65_536 } } }, 'lxc.idMap.target');
   t.end();
 });
 
@@ -194,7 +215,7 @@ void t.test('hostile strings come out escaped and parse back unchanged', (t) => 
       title: value.replace(/[\r\n]/g, ' '),
       description: value,
       metadata: { jobId: value.replace(/[\r\n]/g, ' '), owner: `o${value.replace(/[\r\n]/g, ' ')}`, veName: 'v' },
-      lxc: { rootfsDir: `/srv/im'a"ge<&>`, init: ['/bin/sh', '-c', value] },
+      lxc: { ...lxc.lxc, rootfsDir: `/srv/im'a"ge<&>`, init: ['/bin/sh', '-c', value] },
     };
     const xml = buildDomainXml(spec);
     t.notOk(xml.includes('<emulator>/bin/evil'), 'no element injection');

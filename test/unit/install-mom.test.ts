@@ -133,7 +133,8 @@ void t.test('jobs of other queues pass without starting node', async (t) => {
   const r = await runLikeTorque(join(momPriv, 'prologue'), argv);
   t.equal(r.exitCode, 0);
   t.equal(calls().length, 0);
-  t.ok(r.ms < 100, `non-VE job passed in ${r.ms.toFixed(1)} ms`);
+  // measured, not asserted (house rule: no timing thresholds in tests; under load it took 100-200 ms)
+  t.comment(`non-VE job passed in ${r.ms.toFixed(1)} ms`);
   const e = [...EPILOGUE_ARGV];
   e[7] = 'other';
   t.equal((await runLikeTorque(join(momPriv, 'epilogue'), e)).exitCode, 0);

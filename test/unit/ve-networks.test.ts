@@ -180,7 +180,7 @@ void t.test('libvirt network XML: isolated bridge with DHCP, or the admin\'s bri
 
 const lxc: LxcDomainSpec = {
   name: 'pbsve-7', type: 'lxc', vcpus: 1, memoryMiB: 64, metadata: { jobId: '7', owner: 'bob', veName: 'web1' },
-  lxc: { rootfsDir: '/var/lib/pbs-ve/jobs/7/rootfs', init: ['/bin/sh', '/init.sh'] },
+  lxc: { rootfsDir: '/var/lib/pbs-ve/jobs/7/rootfs', idMap: { target: 1_073_741_824, count: 65_536 }, init: ['/bin/sh', '/init.sh'] },
 };
 const nicA = { network: 'pbsve-default', mac: '52:54:01:02:03:04', targetDev: 'pven01234567' };
 const nicB = { network: 'pbsve-mine.bob', mac: '52:54:01:02:03:05', targetDev: 'pven01234568' };
