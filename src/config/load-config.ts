@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { parseNetworkConfig } from './network-config.js';
@@ -6,9 +7,23 @@ import type { HostVirtConfig, KvmAcceleration, PbsVeConfig, RecoveryConfig } fro
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
 
-// Installed pelog scripts set PBS_VE_CONFIG_DIR explicitly; everything else falls back to /etc/pbs-ve.
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
+
+/** This host as the batch system names it: Slurm tells its hooks and jobs, TORQUE's MOM is the host name. */
+export function findHostName(env: Readonly<Record<string, string | undefined>>): string {
+  return env['SLURMD_NODENAME'] ?? hostname().split('.')[0] ?? hostname();
+}
+
+// Several daemons of one machine (slurmd -N, multi-MOM) are several hosts: "%h" in the directory names
+// this one, as Slurm's own %n does for SlurmdSpoolDir. Installed hooks set PBS_VE_CONFIG_DIR; else /etc/pbs-ve.
 export function findConfigDir(env: Readonly<Record<string, string | undefined>>): string {
-  return env['PBS_VE_CONFIG_DIR'] ?? DEFAULT_CONFIG_DIR;
+  const dir = env['PBS_VE_CONFIG_DIR'] ?? DEFAULT_CONFIG_DIR;
+  if (!dir.includes('%h')) return dir;
+  const host = findHostName(env);
+  if (!HOST_NAME.test(host)) {
+    throw new VeError('invalid-config', 'environment', `PBS_VE_CONFIG_DIR: "%h" needs a host name of letters, digits and hyphens (got ${JSON.stringify(host.slice(0, 80))})`, { field: 'PBS_VE_CONFIG_DIR' });
+  }
+  return dir.replaceAll('%h', host);
 }
 
 function bad(field: string, rule: string, got: unknown): never {
@@ -115,6 +130,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
     },
     ldapWriteCredentialsFile: absolute(root, 'ldapWriteCredentialsFile', '', '/etc/pbs-ve/ldap-write.json'),
     ...(root['monitorConfigDir'] === undefined ? {} : { monitorConfigDir: absolute(root, 'monitorConfigDir', '') }),
+    ...(root['hostConfigDir'] === undefined ? {} : { hostConfigDir: absolute(root, 'hostConfigDir', '') }),
     virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']) },
     imageDir: absolute(root, 'imageDir', '', '/var/lib/pbs-ve/images'),
     stateDir: absolute(root, 'stateDir', '', '/var/lib/pbs-ve'),

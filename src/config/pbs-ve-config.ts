@@ -47,6 +47,9 @@ export interface PbsVeConfig {
   readonly ldapWriteCredentialsFile: string;
   /** the config dir vemon jobs run with (the vemon nodes' own, holding the write credentials); default: this host's */
   readonly monitorConfigDir?: string;
+  /** the config dir VE job scripts run with on compute hosts; default: the submitting host's. "%h" = the
+   *  host's name, for several simulated hosts on one machine (the sandbox) */
+  readonly hostConfigDir?: string;
   readonly virt: {
     /** per host name as the batch system names hosts; "default" is used for hosts not listed */
     readonly hosts: Readonly<Record<string, HostVirtConfig>>;
