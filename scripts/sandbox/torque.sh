@@ -55,7 +55,7 @@ pids_of() {
     p=${d#/proc/}
     read -r comm 2>/dev/null <"$d/comm" || continue
     [ "$comm" = "$1" ] || continue
-    if [ -z "${2:-}" ] || tr '\0' '\n' <"$d/cmdline" 2>/dev/null | grep -qxF -- "$2"; then
+    if [ -z "${2:-}" ] || { tr '\0' '\n' <"$d/cmdline"; } 2>/dev/null | grep -qxF -- "$2"; then
       is_alive "$p" && echo "$p"
     fi
   done
@@ -67,7 +67,7 @@ job_pids() {
   for d in /proc/[0-9]*; do
     p=${d#/proc/}
     [ "$p" = $$ ] && continue
-    if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qE "^(PBS_NODEFILE|PBS_HOME)=$HOME_ROOT/"; then
+    if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qE "^(PBS_NODEFILE|PBS_HOME)=$HOME_ROOT/"; then
       is_alive "$p" && echo "$p"
     fi
   done
@@ -126,36 +126,38 @@ make_home() { # dir, subdirs...
   mkdir -p "$d"
   chmod 755 "$d"
   for s in "$@"; do mkdir -p "$d/$s"; done
+  # the daemons read the environment of their jobs and pelogs from here (checked: not writable by others)
+  printf 'PATH=/bin:/usr/bin\nLANG=C\n' >"$d/pbs_environment"
+  chmod 644 "$d/pbs_environment"
+}
+
+wait_server() {
+  for _ in $(seq 100); do
+    qmgr -c 'list server' >/dev/null 2>&1 && return 0
+    sleep 0.1
+  done
+  log "pbs_server did not answer: $(tail -n 5 "$SERVER_HOME"/server_logs/2* 2>/dev/null)"
+  return 1
 }
 
 start_server() {
   rm -rf "$SERVER_HOME"
   make_home "$SERVER_HOME" server_priv server_priv/jobs server_priv/queues server_priv/acl_svr server_priv/acl_hosts \
     server_priv/acl_users server_priv/acl_groups server_priv/accounting server_priv/arrays server_priv/credentials \
-    server_priv/disallowed_types server_priv/hostlist server_priv/nodes.d server_logs spool sched_priv sched_logs aux
+    server_priv/disallowed_types server_priv/hostlist server_priv/nodes.d server_logs spool sched_priv sched_logs aux checkpoint job_logs
   chmod 750 "$SERVER_HOME/server_priv"
   chmod 1777 "$SERVER_HOME/spool"
   echo "$SERVER" >"$SERVER_HOME/server_name"
   # the scheduler's default policy file ships with TORQUE's home
   if [ -f /var/spool/torque/sched_priv/sched_config ]; then cp -a /var/spool/torque/sched_priv/. "$SERVER_HOME/sched_priv/"; fi
-  local i=0 n name np props
-  : >"$SERVER_HOME/server_priv/nodes"
-  for n in $NODES_SPEC; do
-    name=${n%%:*}; np=${n#*:}; props=${np#*:}; np=${np%%:*}
-    echo "$name np=$np ${props//,/ } mom_service_port=$((PORT_BASE + 2 * i)) mom_manager_port=$((PORT_BASE + 2 * i + 1))" >>"$SERVER_HOME/server_priv/nodes"
-    i=$((i + 1))
-  done
   if [ -z "$(pids_of trqauthd)" ]; then
     trqauthd >/dev/null 2>&1 || { log "trqauthd failed to start"; return 1; }
   fi
+  # create mode makes a fresh server database (and wipes server_priv/nodes): set the server up, stop it,
+  # write the node list, start it again as a normal server that reads it
   echo y | pbs_server -d "$SERVER_HOME" -t create >"$SERVER_HOME/server_logs/start.out" 2>&1 ||
     { log "pbs_server -t create failed: $(cat "$SERVER_HOME/server_logs/start.out")"; return 1; }
-  local ok=0
-  for _ in $(seq 100); do
-    qmgr -c 'list server' >/dev/null 2>&1 && { ok=1; break; }
-    sleep 0.1
-  done
-  [ $ok = 1 ] || { log "pbs_server did not answer"; return 1; }
+  wait_server || return 1
   # a server made with -t create has no queue and does not schedule; qsub refuses root, so every
   # manager/operator line names root at any host (the MOMs' prologues run as root on node1/node2/mon1)
   local c
@@ -165,6 +167,18 @@ start_server() {
     "set server node_ping_rate = 5" "set server mom_job_sync = True" "set server acl_host_enable = False"; do
     qmgr -c "$c" >/dev/null || { log "qmgr -c '$c' failed"; return 1; }
   done
+  qterm -t quick >/dev/null 2>&1
+  wait_gone 20 $(pids_of pbs_server "$SERVER_HOME") >/dev/null || { log "pbs_server did not stop after create"; return 1; }
+  local i=0 n name np props
+  : >"$SERVER_HOME/server_priv/nodes"
+  for n in $NODES_SPEC; do
+    name=${n%%:*}; np=${n#*:}; props=${np#*:}; np=${np%%:*}
+    echo "$name np=$np ${props//,/ } mom_service_port=$((PORT_BASE + 2 * i)) mom_manager_port=$((PORT_BASE + 2 * i + 1))" >>"$SERVER_HOME/server_priv/nodes"
+    i=$((i + 1))
+  done
+  pbs_server -d "$SERVER_HOME" >>"$SERVER_HOME/server_logs/start.out" 2>&1 ||
+    { log "pbs_server failed: $(cat "$SERVER_HOME/server_logs/start.out")"; return 1; }
+  wait_server || return 1
   pbs_sched -d "$SERVER_HOME" >/dev/null 2>&1 || { log "pbs_sched failed to start"; return 1; }
 }
 
@@ -278,7 +292,7 @@ do_kill_mom() {
   for d in /proc/[0-9]*; do
     p=${d#/proc/}
     [ "$p" = $$ ] && continue
-    if tr '\0' '\n' <"$d/environ" 2>/dev/null | grep -qE "^(PBS_NODEFILE|PBS_HOME)=$home/"; then is_alive "$p" && pids="$pids $p"; fi
+    if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qE "^(PBS_NODEFILE|PBS_HOME)=$home/"; then is_alive "$p" && pids="$pids $p"; fi
   done
   [ -n "${pids// /}" ] && kill -9 $pids 2>/dev/null
   wait_gone 10 $pids >/dev/null

@@ -57,7 +57,7 @@ export const VE_NODES = ['node1', 'node2'] as const;
 function parseKeyValues(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    const m = /^([A-Za-z0-9_]+)=(.*)$/.exec(line.trim());
     if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
   }
   return out;
@@ -170,13 +170,6 @@ async function ensureEventAccount(): Promise<void> {
   if (r.exitCode !== 0 && (await runCommand('id', ['-u', EVENT_ACCOUNT], {})).exitCode !== 0) {
     throw new VeError('sandbox-step-failed', 'environment', `useradd ${EVENT_ACCOUNT}: ${r.stderr.trim()}`);
   }
-}
-
-// Files the vemon jobs' account reads and writes: owned by it (root on Slurm, pbsve on TORQUE).
-async function chownTree(path: string, user: string): Promise<void> {
-  if (user === 'root') return;
-  const r = await runCommand('chown', ['-R', `${user}:`, '--', path], { timeoutMs: 30_000 });
-  if (r.exitCode !== 0) throw new VeError('sandbox-step-failed', 'environment', `chown ${user} ${path}: ${r.stderr.trim()}`);
 }
 
 // `ve admin ...` as an admin types it, with the host's own config: the sandbox is installed the documented way.
@@ -299,9 +292,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     vemonEnv = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: vemon.configDir };
   } else {
     await ensureEventAccount();
-    // TORQUE's vemon jobs run as the event account: the vemon node's secrets and state are its own
-    await chownTree(vemon.configDir, EVENT_ACCOUNT);
-    await chownTree(vemon.stateDir, EVENT_ACCOUNT);
+    // TORQUE's vemon jobs run as the event account: the vemon node's secrets and spool are its own
+    await runAdmin(['install', 'vemon'], vemon.configDir, 've admin install vemon');
     log(`starting TORQUE (trqauthd, pbs_server, pbs_sched; pbs_mom ${allHosts.join(' ')})`);
     const momBase = portBase + 10;
     const torqueEnv = { SANDBOX_DIR: dir, TORQUE_PREFIX, MOM_PORT_BASE: String(momBase), TORQUE_NODES: `node1:2:lxc,kvm node2:2:lxc,kvm ${VEMON_NODE}:2:vemon` };
@@ -317,7 +309,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
       await runAdmin(['install', 'mom', '--pbs-home', momHome, ...(options.healthCheck === true ? ['--node-check', '--yes'] : [])], hostPaths(dir, h).configDir, `ve admin install mom (${h})`);
     }
     await runStep('torque MOMs', 'torque.sh', ['start-moms'], torqueEnv);
-    const path = `${torque.binDir}:/usr/local/bin:/usr/bin:/bin`;
+    const path = `${torque.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
     env = { PBS_DEFAULT: server, PATH: path, PBS_VE_CONFIG_DIR: configDir };
     vemonEnv = { PBS_DEFAULT: server, PATH: path, PBS_VE_CONFIG_DIR: vemon.configDir };
   }
