@@ -158,15 +158,15 @@ void t.test('300 events with slurmctld unreachable stay journalled; one flush se
 });
 
 void t.test('a vemon job that fails before ve-monitor runs loses nothing: its host sends the events again', async (t) => {
-  const config = loadConfig(info.configDir);
+  const config = loadConfig(node1.configDir);
   const batch = openBatch(config);
   // the first vemon job is built with a node that does not exist: it ends (exit 127) before ve-monitor
   // runs, as a TORQUE event job of a pbsve without login shell did
-  const raw = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const raw = JSON.parse(readFileSync(join(node1.configDir, 'config.json'), 'utf8')) as Record<string, unknown>;
   const broken = parseConfig({ ...raw, nodePath: '/nonexistent/node' });
   const logs: string[] = [];
   const event: VeEvent = { ...base, jobId: '990101', domain: 'pbsve-990101', name: 'resend1', reason: 'sent by a vemon job that failed' };
-  const sink = openEventSink(broken, info.configDir, batch, (l) => logs.push(l), 'node1');
+  const sink = openEventSink(broken, node1.configDir, batch, (l) => logs.push(l), 'node1');
   t.same(await sink.emit([event]), { sent: 1, pending: 0 }, 'accepted by Slurm');
   const journal = openEventJournal(hostJournalPath(config));
   const sent = journal.unconfirmed().at(-1);
@@ -180,7 +180,7 @@ void t.test('a vemon job that fails before ve-monitor runs loses nothing: its ho
   t.ok(ended.resources.features.includes('vemon'), `it asked for the vemon feature (${ended.resources.features.join(',')})`);
   t.equal(await reader.getVe('990101'), undefined, 'nothing in LDAP');
   // the periodic hook's path: ask how the vemon jobs ended, then send what is pending again
-  const flushed = await flushHostJournal(config, info.configDir, 'node1', (l) => logs.push(l));
+  const flushed = await flushHostJournal(config, node1.configDir, 'node1', (l) => logs.push(l));
   t.match(logs.join('\n'), new RegExp(`vemon job ${vemonJob} did not deliver its 1 event\\(s\\): it ended with exit`));
   t.ok(flushed.sent >= 1, `sent again (${flushed.sent})`);
   const ve = await waitFor('the event in LDAP', 180_000, async () => {
@@ -190,7 +190,7 @@ void t.test('a vemon job that fails before ve-monitor runs loses nothing: its ho
   t.equal(ve.seq, 1_000_001, 'the same event, the same seq');
   // the resent job ended with exit 0: confirmed, so nothing of this sandbox's hosts awaits delivery
   await waitFor('every vemon job confirmed', 180_000, async () => {
-    await flushHostJournal(config, info.configDir, 'node1', (l) => logs.push(l));
+    await flushHostJournal(config, node1.configDir, 'node1', (l) => logs.push(l));
     return journal.unconfirmed().length === 0 ? true : undefined;
   });
   t.equal((await reader.listHistory('990101')).length, 1, 'one history entry: no duplicate');
