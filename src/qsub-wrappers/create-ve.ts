@@ -21,6 +21,8 @@ export interface CreateVeDeps {
   readonly defaultSshKeys?: () => readonly string[];
   /** default: id -Gn (asked only when a declared network limits groups) */
   readonly findGroups?: (user: string) => Promise<string[]>;
+  /** a note for the user that does not stop the submission (LDAP unreachable); default stderr */
+  readonly warn?: (line: string) => void;
 }
 
 const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
@@ -66,7 +68,7 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
   const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
   const ownerGroups = restricted ? await (deps.findGroups ?? findUserGroups)(deps.owner) : [];
   planVeNetworks({ spec, jobId: 'submit', owner: deps.owner, ownerGroups, host: 'submit', config: deps.config.network });
-  const live = await deps.inventory.listVes({ owner: deps.owner, name: spec.name });
+  const live = await listLiveVes(spec, deps);
   const queued = (await deps.batch.listJobs({ queue: deps.config.batch.veQueue, owner: deps.owner }))
     .filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);
   if (live.length > 0 || queued.length > 0) {
@@ -74,6 +76,22 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
     throw invalidField('name', `you already have a VE named "${spec.name}" (job ${jobId}); destroy it or pick another name`, spec.name);
   }
   return image;
+}
+
+/**
+ * Submitting writes nothing to LDAP, so LDAP being down does not stop it: every live VE has a live job, and
+ * the batch system's listing below still finds the owner's VE of that name. What only LDAP knows (a VE
+ * whose job just ended, still stopping) is a name the owner may see twice in history; the prologue does
+ * not depend on it.
+ */
+async function listLiveVes(spec: VeSpec, deps: CreateVeDeps): Promise<readonly { jobId: string }[]> {
+  try {
+    return await deps.inventory.listVes({ owner: deps.owner, name: spec.name });
+  } catch (err) {
+    if (!(err instanceof VeError) || err.kind !== 'environment') throw err;
+    (deps.warn ?? ((l: string) => { process.stderr.write(`${l}\n`); }))(`ve: warning: the inventory is unreachable (${err.message}); name "${spec.name}" checked against your batch jobs only`);
+    return [];
+  }
 }
 
 // A cloud-init image with no --ssh-key gets the caller's own keys, so the VE is reachable as with ssh-copy-id.

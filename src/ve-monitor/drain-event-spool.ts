@@ -10,8 +10,8 @@ export interface DrainEventSpoolDeps {
   readonly spool: EventSpool;
   /** a fresh connection per attempt: a restarted slapd is reached again */
   readonly openInventory: () => Inventory;
-  /** verifies the spooled lines again (signature, decoding); claims were checked when they arrived */
-  readonly readLines: (lines: readonly string[]) => (EventPayload | VeError)[];
+  /** verifies the spooled lines again (signature, decoding, claims against the batch system); a VeError of kind environment leaves the file spooled */
+  readonly readLines: (lines: readonly string[]) => (EventPayload | VeError)[] | Promise<(EventPayload | VeError)[]>;
   readonly clock: Clock;
   readonly log: (line: string) => void;
 }
@@ -39,7 +39,7 @@ export interface DrainEventSpoolReport {
   readonly problem?: string;
 }
 
-// An outage (slapd down, restarting, refusing binds) is worth waiting for; anything else is not.
+// An outage (slapd down, restarting, refusing binds; a batch system that cannot check claims) is worth waiting for; anything else is not.
 function isOutage(err: unknown): boolean {
   return err instanceof VeError && err.kind === 'environment';
 }
@@ -75,7 +75,7 @@ export async function drainEventSpool(deps: DrainEventSpoolDeps, options: DrainE
       for (;;) {
         const inventory = deps.openInventory();
         try {
-          const report = await applyEvents(inventory, deps.readLines(lines));
+          const report = await applyEvents(inventory, await deps.readLines(lines));
           deps.spool.remove(name);
           files++;
           applied += report.applied;

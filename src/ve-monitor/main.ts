@@ -7,7 +7,7 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { ensureHostKey, openHostKeyring } from '../events/host-key.js';
 import { flushHostJournal } from '../events/flush-host-journal.js';
-import { checkEventClaims } from './check-event-claims.js';
+import { createClaimChecker } from './create-claim-checker.js';
 import { readEventLines, splitEventLines } from './read-event-lines.js';
 import { describeEventOrigin, logRejectedEvents } from './log-rejected-events.js';
 import { readClusterView, reconcile } from './reconcile.js';
@@ -22,7 +22,6 @@ import { monitorSpoolDir, openEventSpool, openMemoryEventSpool } from './event-s
 import { drainEventSpool } from './drain-event-spool.js';
 import { VeError } from '../core/ve-error.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
-import type { BatchJob } from '../batch/batch.js';
 import type { VeEvent } from '../core/ve-event.js';
 
 /** EX_TEMPFAIL: LDAP stayed unreachable; the events wait in the spool for the next vemon job or reconcile */
@@ -31,9 +30,10 @@ const EXIT_EVENTS_SPOOLED = 75;
 // Reconcile's share of durability: what a vemon job left spooled is applied on the next cron pass.
 async function drainMonitorSpool(config: PbsVeConfig, configDir: string): Promise<void> {
   const keyring = openHostKeyring(configDir, stderrLog);
+  const checkClaims = createClaimChecker(() => openBatch(config).listJobs());
   const report = await drainEventSpool({
     spool: openEventSpool(monitorSpoolDir(config.stateDir)), openInventory: () => openInventory(config, 'write'),
-    readLines: (l) => readEventLines(l.join('\n'), keyring), clock: systemClock, log: stderrLog,
+    readLines: (l) => checkClaims(readEventLines(l.join('\n'), keyring)), clock: systemClock, log: stderrLog,
   }, { waitMs: 0 });
   await sendFailedAlerts(config, report.failed);
   if (report.files > 0 || report.left > 0) stderrLog(`ve-monitor: spooled events: ${report.files} file(s) applied (${report.applied} applied, ${report.stale} stale, ${report.duplicate} duplicate), ${report.left} left`);
@@ -62,15 +62,13 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
       const text = [opts.stdin === true ? await readStdinText() : '', ...(opts.event ?? [])].join('\n');
       const keyring = openHostKeyring(configDir, stderrLog);
       let events = readEventLines(text, keyring);
-      if (events.some((e) => !(e instanceof Error))) {
-        // one listing per batch of events: cheap, and it catches a host lying about a job it does not run
-        let jobs: BatchJob[] = [];
-        try {
-          jobs = await openBatch(config).listJobs();
-        } catch (err) {
-          stderrLog(`ve-monitor: event claims not checked against the batch system: ${(err as Error).message}`);
-        }
-        events = checkEventClaims(events, jobs);
+      // one listing per vemon job: it catches a host lying about a job the batch system placed elsewhere
+      const checkClaims = createClaimChecker(() => openBatch(config).listJobs());
+      try {
+        events = await checkClaims(events);
+      } catch (err) {
+        // never applied unchecked: spooled, and checked when the batch system answers (this job's retries, then reconcile)
+        stderrLog(`ve-monitor: ${(err as Error).message}; the events stay spooled until their claims can be checked`);
       }
       const lines = splitEventLines(text);
       const rejected = events.flatMap((e, i) => (e instanceof VeError ? [{ line: i + 1, code: e.code, message: e.message }] : []));
@@ -85,7 +83,7 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
         spool = openMemoryEventSpool(accepted);
       }
       const report = await drainEventSpool({
-        spool, openInventory: () => openInventory(config, 'write'), readLines: (l) => readEventLines(l.join('\n'), keyring), clock: systemClock, log: stderrLog,
+        spool, openInventory: () => openInventory(config, 'write'), readLines: (l) => checkClaims(readEventLines(l.join('\n'), keyring)), clock: systemClock, log: stderrLog,
       }, { waitMs });
       await sendFailedAlerts(config, report.failed);
       process.stdout.write(`applied ${report.applied}, stale ${report.stale}, duplicate ${report.duplicate}, rejected ${rejected.length + report.rejected}, spooled files applied ${report.files}, left ${report.left}\n`);

@@ -201,7 +201,7 @@ void t.test('a job that is not a VE job passes through prologue and epilogue unt
   t.match(readFileSync(out, 'utf8'), /plain-job-ran/);
 });
 
-void t.test('reconcile marks LDAP-running VEs without a job lost and adds running VE jobs LDAP does not know', async (t) => {
+void t.test('reconcile marks LDAP-running VEs without a job lost and lists running VE jobs LDAP does not know without inventing them', async (t) => {
   const writer = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn, bindDn: info.writerDn, password: info.writerPassword });
   t.teardown(() => writer.close());
   // drift 1: LDAP thinks job 999999 runs a VE
@@ -225,12 +225,15 @@ void t.test('reconcile marks LDAP-running VEs without a job lost and adds runnin
   const r = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv });
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, /changed job 999999 ghost: job-gone: running -> lost/);
-  t.match(r.stdout, new RegExp(`changed job ${jobId} drift2: unknown-to-ldap`));
+  // the job's comment is the owner's to edit: only the host's signed events may make the entry (issue 10, item 1)
+  t.match(r.stdout, new RegExp(`found   job ${jobId} drift2: unknown-to-ldap`));
   t.equal((await writer.getVe('999999'))?.state, 'lost');
-  t.equal((await writer.getVe(jobId))?.state, 'running');
+  t.equal(await writer.getVe(jobId), undefined, 'not written from the job comment');
   const ghostHistory = await writer.listHistory('999999');
   t.equal(ghostHistory.at(-1)?.state, 'lost', 'history entry for the transition');
   const again = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv });
-  t.match(again.stdout, /reconcile: 0 drift item/, 'a second pass finds nothing');
+  t.match(again.stdout, /reconcile: 1 drift item\(s\), 0 changed/, 'a second pass changes nothing');
   await runVeAs(info, user, ['destroy', 'drift2', '--wait', '60s']);
+  // the epilogue's signed event carries the whole VE: the entry comes back from its host, final
+  await waitFor('drift2 destroyed in LDAP', 90_000, async () => ((await writer.getVe(jobId))?.state === 'destroyed' ? true : undefined));
 });
