@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { appendFileNoFollow } from '../core/write-file-no-follow.js';
 import { dirname } from 'node:path';
 
 /**
@@ -14,13 +15,7 @@ export interface EventJournal {
 
 function appendLines(file: string, lines: readonly string[]): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const fd = openSync(file, 'a', 0o600);
-  try {
-    writeSync(fd, lines.map((l) => `${l}\n`).join(''));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  appendFileNoFollow(file, lines.map((l) => `${l}\n`).join(''), { mode: 0o600, sync: true });
 }
 
 // Events survive a dead batch server or LDAP: they are on disk before anything is tried.

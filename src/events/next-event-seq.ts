@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { withLockFile } from '../core/with-lock-file.js';
 import { VeError } from '../core/ve-error.js';
@@ -36,8 +37,7 @@ export async function nextEventSeq(jobDir: string, startCount: number): Promise<
       last = 0;
     }
     const next = Math.max(last + HOST_SEQ_STEP, Math.max(1, startCount) * SEQ_PER_START + HOST_SEQ_STEP);
-    writeFileSync(`${file}.tmp`, `${next}\n`, { mode: 0o644 });
-    renameSync(`${file}.tmp`, file);
+    writeFileNoFollow(file, `${next}\n`, { mode: 0o644 });
     return next;
   });
 }

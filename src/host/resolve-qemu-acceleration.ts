@@ -1,5 +1,6 @@
 // Which libvirt domain type a --type kvm VE gets on this host: kvm (hardware) or qemu (TCG, emulated).
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
@@ -71,8 +72,7 @@ export async function probeKvmCached(stateDir: string, probe: () => Promise<KvmP
   const result = await probe();
   const record: CachedProbe = { ...result, bootId, at: new Date().toISOString() };
   mkdirSync(stateDir, { recursive: true });
-  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(record)}\n`, { mode: 0o644 });
-  renameSync(`${file}.${process.pid}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(record)}\n`, { mode: 0o644 });
   return result;
 }
 

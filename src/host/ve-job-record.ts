@@ -1,4 +1,5 @@
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatPartSuffix } from '../core/build-domain-name.js';
@@ -56,8 +57,7 @@ export function writeVeJobRecord(stateDir: string, record: VeJobRecord): void {
   const dir = findRecordJobDir(stateDir, record);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const file = join(dir, 've.json');
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
 }
 
 // undefined = this host never realized a VE for the job: not a VE job, or not ours.
@@ -99,7 +99,7 @@ export function readHostVeJobRecord(stateDir: string, jobId: string, host: strin
 export function writeVeRefusal(stateDir: string, jobId: string, reason: string): void {
   const dir = findJobDir(stateDir, jobId);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
-  writeFileSync(join(dir, 'refused'), `${reason}\n`, { mode: 0o644 });
+  writeFileNoFollow(join(dir, 'refused'), `${reason}\n`, { mode: 0o644 });
 }
 
 export function readVeRefusal(stateDir: string, jobId: string): string | undefined {

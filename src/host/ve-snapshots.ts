@@ -1,5 +1,6 @@
 // Snapshots of a running VE, kept with it in its job dir: QEMU internal qcow2 snapshots, LXC rootfs copies.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { mkdir, rename, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VeError, invalidField } from '../core/ve-error.js';
@@ -61,8 +62,7 @@ export function readSnapshotIndex(stateDir: string, jobId: string): VeSnapshot[]
 
 function writeSnapshotIndex(jobDir: string, snapshots: readonly VeSnapshot[]): void {
   const file = indexPath(jobDir);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(snapshots, null, 2)}\n`, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(snapshots, null, 2)}\n`, { mode: 0o644 });
 }
 
 // cp -a keeps owners, modes and devices of the container's files; reflink makes it cheap where the fs can.

@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join, sep } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { isVeType, type VeType } from '../core/ve-type.js';
@@ -106,8 +107,7 @@ export interface ImageManifestFile {
 export function writeImageManifest(imageDir: string, manifest: ImageManifestFile): ImageManifest {
   validateImageName(manifest.name, 'name');
   const file = join(imageDir, `${manifest.name}.json`);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
   return readImageManifest(imageDir, manifest.name);
 }
 

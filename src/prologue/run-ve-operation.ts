@@ -1,6 +1,7 @@
 // The root side of `ve snapshot` / `ve rollback`: an op job's prologue, on the VE's host, checks with the
 // batch system that the op job's owner owns the VE job running here, then acts and leaves the outcome.
-import { chownSync, mkdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatOpResultLine, type VeOperationResult } from '../core/ve-operation-result.js';
@@ -78,9 +79,7 @@ function writeOpResult(ctx: PelogContext, deps: VeOperationDeps, result: VeOpera
   const dir = findJobDir(deps.config.stateDir, ctx.jobId);
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   const file = findOpResultPath(deps.config.stateDir, ctx.jobId);
-  writeFileSync(`${file}.tmp`, formatOpResultLine(result), { mode: owner === undefined ? 0o644 : 0o600 });
-  if (owner !== undefined) chownSync(`${file}.tmp`, owner.uid, owner.gid);
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, formatOpResultLine(result), { mode: owner === undefined ? 0o644 : 0o600, ...(owner === undefined ? {} : { owner }) });
 }
 
 /**

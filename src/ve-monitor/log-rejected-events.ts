@@ -1,4 +1,5 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { appendFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 
 export interface RejectedEvent {
@@ -28,7 +29,7 @@ export function logRejectedEvents(stateDir: string, rejected: readonly RejectedE
   process.stderr.write(text.split('\n').filter((l) => l !== '').map((l) => `ve-monitor: rejected ${l}\n`).join(''));
   try {
     mkdirSync(join(stateDir, 'log'), { recursive: true, mode: 0o755 });
-    appendFileSync(join(stateDir, 'log', 've-monitor-rejected.log'), text, { mode: 0o640 });
+    appendFileNoFollow(join(stateDir, 'log', 've-monitor-rejected.log'), text, { mode: 0o640 });
   } catch (err) {
     process.stderr.write(`ve-monitor: cannot write ${join(stateDir, 'log', 've-monitor-rejected.log')}: ${(err as Error).message}\n`);
   }

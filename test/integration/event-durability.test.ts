@@ -209,7 +209,7 @@ void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slu
   // measurements: vemon jobs used and how long each outage held events back
   const sentLines = readFileSync(hostJournalPath(config), 'utf8').split('\n').filter((l) => l.startsWith('S '));
   const vemonJobs = [...new Set(sentLines.map((l) => l.split(' ')[2]))].filter((j) => !vemonJobsBefore.has(j));
-  const outputs = readdirSync(join(dir, 'state/log')).filter((f) => /^vemon-\d+\.out$/.test(f)).map((f) => readFileSync(join(dir, 'state/log', f), 'utf8'));
+  const outputs = readdirSync(join(dir, 'state/monitor')).filter((f) => /^vemon-\d+\.out$/.test(f)).map((f) => readFileSync(join(dir, 'state/monitor', f), 'utf8'));
   const waited = outputs.filter((o) => /LDAP unavailable, retrying/.test(o)).length;
   const gaveUp = outputs.filter((o) => /left for the next vemon job/.test(o)).length;
   const rejected = outputs.flatMap((o) => [...o.matchAll(/rejected (\d+)/g)].map((m) => Number(m[1]))).reduce((a, b) => a + b, 0);

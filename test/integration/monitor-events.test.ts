@@ -135,8 +135,8 @@ void t.test('300 events with slurmctld unreachable stay journalled; one flush se
 
   // the two jobs may run side by side or in either order: seq makes that harmless, so wait for both
   const outputs = await waitFor('both vemon jobs to finish', 180_000, () => {
-    const files = readdirSync(join(dir, 'state/log')).filter((f) => vemonJobs.some((j) => f === `vemon-${j ?? ''}.out`));
-    const text = files.map((f) => readFileSync(join(dir, 'state/log', f), 'utf8')).join('');
+    const files = readdirSync(join(dir, 'state/monitor')).filter((f) => vemonJobs.some((j) => f === `vemon-${j ?? ''}.out`));
+    const text = files.map((f) => readFileSync(join(dir, 'state/monitor', f), 'utf8')).join('');
     return Promise.resolve(files.length === 2 && (text.match(/^applied/gm) ?? []).length === 2 ? text : undefined);
   });
   const counts = [...outputs.matchAll(/applied (\d+), stale (\d+), duplicate (\d+), rejected (\d+)/g)];
