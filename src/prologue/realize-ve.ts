@@ -3,6 +3,8 @@ import { decodeVeSpec, findSpecToken } from '../core/encode-ve-spec.js';
 import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
 import { buildDomainName } from '../core/build-domain-name.js';
 import { readImageManifest } from '../images/image-manifest.js';
+import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
+import { checkSpecAgainstConfig } from '../core/check-spec-against-config.js';
 import { findHostVirt } from '../config/load-config.js';
 import { findPartJobDir, findRecordJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
 import { findPartIndex, listDistinctHosts } from '../core/find-part-index.js';
@@ -119,8 +121,10 @@ async function checkVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spe
   if (token === undefined && !ctx.sister) return undefined;
   const job = await deps.batch.getJob(ctx.jobId);
   if (job === undefined) throw new VeError('job-unknown', 'environment', `job ${ctx.jobId}: the batch system does not know it`);
-  const spec = token === undefined ? findSisterSpec(job) : decodeVeSpec(token);
-  if (spec === undefined) return undefined;
+  const decoded = token === undefined ? findSisterSpec(job) : decodeVeSpec(token);
+  if (decoded === undefined) return undefined;
+  // every bound ve create checked, again as root: a hand-made job script never went through ve create
+  const spec = checkSpecAgainstConfig(decoded, deps.config);
   checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
   // a single-node VE is part 0 on the job's first host and nothing on others (a job submitted by hand with
   // more nodes than its spec); a part's index comes from the trusted host list only
@@ -158,6 +162,11 @@ async function realizeCheckedVe(ctx: PelogContext, deps: RealizeVeDeps): Promise
   const base = { jobId: ctx.jobId, spec, owner: ctx.user, host: ctx.host, domain, startCount, ...(nodes > 1 ? { part, nodes } : {}) };
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw new VeError('image-type-mismatch', 'prereq', `image: "${spec.image}" is a ${image.type} image, the VE is ${spec.type}`, { field: 'image' });
+  // a guest QEMU cannot even load is the owner's spec, not the host: refused before it can look like a host fault
+  const floor = findImageMemoryFloor(image);
+  if (spec.memoryMiB < floor) {
+    throw new VeError('memory-below-image-floor', 'prereq', `memory: image "${spec.image}" needs at least ${floor} MiB to boot (its kernel and initrd are loaded into guest memory); the spec asks for ${spec.memoryMiB} MiB`, { field: 'memory' });
+  }
   // built (and so checked) before any side effect; only images that read a seed get one
   const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname: part === 0 ? spec.name : `${spec.name}-${String(part)}`, sshKeys: spec.sshKeys ?? [] }) : undefined;
   if (seed === undefined && (spec.sshKeys ?? []).length > 0) {

@@ -2,6 +2,7 @@ import { VeError, invalidField } from '../core/ve-error.js';
 import { validateVeSpec, type RawVeSpec } from '../core/validate-ve-spec.js';
 import { formatSpecLine, encodeVeSpec } from '../core/encode-ve-spec.js';
 import { readImageManifest, type ImageManifest } from '../images/image-manifest.js';
+import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { validateSshPublicKeys } from '../core/validate-ssh-public-key.js';
 import { SPEC_COMMENT_PREFIX, SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
 import type { Batch } from '../batch/batch.js';
@@ -57,10 +58,21 @@ async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise
   });
 }
 
+// The user may not see the image's files (catalog data is root's): then the prologue alone checks the floor.
+function findCreateMemoryFloor(image: ImageManifest): number {
+  try {
+    return findImageMemoryFloor(image);
+  } catch {
+    return 0;
+  }
+}
+
 // Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
 async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promise<ImageManifest> {
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw invalidField('image', `"${spec.image}" is a ${image.type} image; use --type ${image.type} or another image`, spec.image);
+  const floor = findCreateMemoryFloor(image);
+  if (spec.memoryMiB < floor) throw invalidField('memory', `image "${spec.image}" needs at least ${floor} MiB to boot`, spec.memoryMiB);
   if (spec.sshKeys !== undefined && image.cloudInit !== true) {
     throw invalidField('ssh-key', `image "${spec.image}" does not read a cloud-init seed (ve image add --cloud-init), so the key could not reach the guest`, spec.image);
   }

@@ -13,6 +13,10 @@ import type { VeEvent } from '../../src/core/ve-event.js';
 import type { BatchJob } from '../../src/batch/batch.js';
 import type { Batch } from '../../src/batch/batch.js';
 import type { Inventory, VeRecord } from '../../src/inventory/inventory.js';
+import type { PbsVeConfig } from '../../src/config/pbs-ve-config.js';
+import type { ImageManifest } from '../../src/images/image-manifest.js';
+import { checkSpecAgainstConfig } from '../../src/core/check-spec-against-config.js';
+import { findImageMemoryFloor } from '../../src/images/find-image-memory-floor.js';
 
 const base: VeEvent = {
   version: 1, jobId: '42', seq: 1_000_016, state: 'running', at: '2026-05-01T10:00:00.000Z', host: 'node1', owner: 'user1', name: 'v',
@@ -120,4 +124,24 @@ void t.test('a stored seq past the bound (written before the fix) is reported, n
   t.equal(drift.length, 1);
   t.equal(drift[0]?.changed, false);
   t.match(drift[0]?.detail, /stored seq 9007199254740991 is out of range/);
+});
+
+void t.test('the prologue checks every bound of ve create again, with the cluster config', (t) => {
+  const config = { minMemoryMiB: 16, batch: { maxLeaseSeconds: 86400, maxNodes: 2 }, network: { maxNics: 2 } } as unknown as PbsVeConfig;
+  const spec = { version: 1 as const, name: 'vm', type: 'kvm' as const, image: 'tinyvm', vcpus: 1, memoryMiB: 64, leaseSeconds: 3600 };
+  t.same(checkSpecAgainstConfig(spec, config), spec);
+  t.throws(() => checkSpecAgainstConfig({ ...spec, memoryMiB: 1 }, config), { code: 'invalid-field', field: 'memory' });
+  t.throws(() => checkSpecAgainstConfig({ ...spec, leaseSeconds: 86401 }, config), { code: 'invalid-field', field: 'lease' });
+  t.throws(() => checkSpecAgainstConfig({ ...spec, nodes: 3 }, config), { code: 'invalid-field', field: 'nodes' });
+  t.throws(() => checkSpecAgainstConfig({ ...spec, networks: ['a', 'b', 'c'] }, config), { code: 'invalid-field', field: 'network' });
+  t.end();
+});
+
+void t.test('a direct-boot kvm image has a memory floor: its kernel and initrd must fit in guest memory', (t) => {
+  const image = { name: 'tinyvm', type: 'kvm', format: 'qcow2', path: '/c/base.qcow2', init: [], kernel: '/c/vmlinuz', initrd: '/c/initrd', cmdline: undefined, os: undefined } as ImageManifest;
+  const sizes: Record<string, number> = { '/c/vmlinuz': 8 * 1024 * 1024, '/c/initrd': 20 * 1024 * 1024 + 1 };
+  t.equal(findImageMemoryFloor(image, (p) => sizes[p] ?? 0), 8 + 21 + 8);
+  t.equal(findImageMemoryFloor({ ...image, kernel: undefined, initrd: undefined }), 0, 'boots from its disk: no floor');
+  t.equal(findImageMemoryFloor({ ...image, type: 'lxc' }), 0);
+  t.end();
 });
