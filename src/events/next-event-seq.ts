@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { ensureJobDir } from '../host/ve-job-record.js';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { withLockFile } from '../core/with-lock-file.js';
@@ -24,7 +25,7 @@ function parseSeqFile(text: string): number {
 
 // Seq = start count x 1e6 + a per-host counter: a requeued job on another host still sorts after its past.
 export async function nextEventSeq(jobDir: string, startCount: number): Promise<number> {
-  mkdirSync(jobDir, { recursive: true, mode: 0o755 });
+  ensureJobDir(jobDir);
   const file = join(jobDir, 'seq');
   return withLockFile(join(jobDir, 'seq.lock'), 2000, () => {
     if (!Number.isSafeInteger(startCount) || startCount > MAX_START_COUNT) {

@@ -1,4 +1,4 @@
-import { mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
@@ -52,10 +52,19 @@ export function findRecordJobDir(stateDir: string, record: Pick<VeJobRecord, 'jo
   return findPartJobDir(stateDir, record.jobId, record.part ?? 0);
 }
 
+/**
+ * A job directory is 0711: its owner (the job body, ve console) opens the record, refusal and console log
+ * by name; nobody else can list it, and its disks (0600) and LXC rootfs (below a 0700 directory) are root's.
+ */
+export function ensureJobDir(dir: string): string {
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
+  chmodSync(dir, 0o711);
+  return dir;
+}
+
 // Written by root, readable by all: it holds no secret and the job body runs as the owner.
 export function writeVeJobRecord(stateDir: string, record: VeJobRecord): void {
-  const dir = findRecordJobDir(stateDir, record);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const dir = ensureJobDir(findRecordJobDir(stateDir, record));
   const file = join(dir, 've.json');
   writeFileNoFollow(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
 }
@@ -97,8 +106,7 @@ export function readHostVeJobRecord(stateDir: string, jobId: string, host: strin
 
 // A refused VE job (bad spec) must still tell its owner why: the job body prints this and ends.
 export function writeVeRefusal(stateDir: string, jobId: string, reason: string): void {
-  const dir = findJobDir(stateDir, jobId);
-  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  const dir = ensureJobDir(findJobDir(stateDir, jobId));
   writeFileNoFollow(join(dir, 'refused'), `${reason}\n`, { mode: 0o644 });
 }
 

@@ -1,4 +1,4 @@
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
@@ -33,6 +33,8 @@ export function createVeSeedWriter(run: RunCommand = runCommand): WriteVeSeed {
         join(staging, 'user-data'), join(staging, 'meta-data'),
       ], { timeoutMs: 60_000 });
       if (r.exitCode !== 0) throw new VeError('seed-build-failed', 'environment', `genisoimage (cloud-init seed): ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+      // the seed names the owner's keys and host: root (and QEMU) only, like the VE's disks
+      await chmod(iso, 0o600);
     } catch (err) {
       await rm(iso, { force: true });
       throw err;
