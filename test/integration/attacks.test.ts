@@ -18,7 +18,7 @@ import { loadConfig } from '../../src/config/load-config.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
 import type { VeSpec } from '../../src/core/ve-spec.js';
 import type { Inventory } from '../../src/inventory/inventory.js';
-import { killSandboxSlapd, startSandboxSlapd } from '../harness/sandbox-daemons.js';
+import { killSandboxLibvirtd, killSandboxSlapd, startSandboxLibvirtd, startSandboxSlapd } from '../harness/sandbox-daemons.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 
@@ -236,6 +236,116 @@ void t.test('LDAP down: ve create still submits (nothing to write); the VE reach
   }, 2000);
   const destroyed = await runVeAs(info, USER, ['destroy', 'offline1', '--wait', '2m'], 180_000);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
+});
+
+async function hostReport(host: string): Promise<string> {
+  const r = await runCommand(process.execPath, [join(process.cwd(), 'dist/src/mom-hooks/report-main.js'), '--host', host], { env: info.env, timeoutMs: 300_000 });
+  if (r.exitCode !== 0) throw new Error(`ve-host-report --host ${host}: ${r.stderr}`);
+  return r.stdout;
+}
+
+function readRecordStatus(jobId: string): string | undefined {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'state/jobs', jobId, 've.json'), 'utf8')) as { status?: string }).status;
+  } catch {
+    return undefined;
+  }
+}
+
+async function listDomains(host: string): Promise<string> {
+  const uris = info.nodes[host];
+  const lxc = await runCommand('virsh', ['-c', uris?.lxcUri ?? '', 'list', '--name'], { timeoutMs: 30_000 });
+  return lxc.stdout;
+}
+
+void t.test('item 4: another user reaches neither the catalog tree nor a VE\'s files; the owner still reads the console', async (t) => {
+  const config = loadConfig(info.configDir);
+  const { jobId } = await createVe(USER, 'private1');
+  const jobDir = join(dir, 'state/jobs', jobId);
+  const plantedTmp = join(config.imageDir, 'tiny.rootfs/tmp/planted-by-user2');
+  const tries: [string, string[]][] = [
+    ['plant a file in the catalog image', ['touch', plantedTmp]],
+    ['list the job directory', ['ls', jobDir]],
+    ['read the console log', ['cat', join(jobDir, 'console.log')]],
+    ['reach the container rootfs', ['ls', join(jobDir, 'private/rootfs')]],
+    ['plant a file in the running container', ['touch', join(jobDir, 'private/rootfs/tmp/planted-by-user2')]],
+  ];
+  for (const [what, [cmd, ...args]] of tries) {
+    const r = await asUser(OTHER, cmd ?? 'false', args);
+    t.not(r.exitCode, 0, `${OTHER} cannot ${what}: ${r.stderr.trim()}`);
+  }
+  t.notOk(existsSync(plantedTmp), 'nothing planted in the catalog');
+  t.notOk(existsSync(join(jobDir, 'private/rootfs/tmp/planted-by-user2')), 'nothing planted in the container');
+  t.notOk(existsSync(join(jobDir, 'rootfs')), 'no rootfs directly in the 0711 job directory');
+  const own = await runVeAs(info, USER, ['console', 'private1', '--lines', '20']);
+  t.equal(own.exitCode, 0, `the owner reads the console: ${own.stderr}`);
+  const foreign = await runVeAs(info, OTHER, ['console', 'private1', '--lines', '20']);
+  t.not(foreign.exitCode, 0, 'another user does not');
+  if (info.images.includes('tinyvm')) {
+    const vm = await runVeAs(info, USER, ['create', 'private2', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--disk', '16M', '--lease', '1h']);
+    t.equal(vm.exitCode, 0, vm.stderr);
+    const vmId = vm.stdout.trim();
+    await waitForLdapState(info, USER, 'private2', 'running', 240_000);
+    for (const f of ['disk.qcow2', 'data-1.qcow2']) {
+      t.equal(lstatSync(join(dir, 'state/jobs', vmId, f)).mode & 0o777, 0o600, `${f} is 0600`);
+      const r = await asUser(OTHER, 'head', ['-c', '16', join(dir, 'state/jobs', vmId, f)]);
+      t.not(r.exitCode, 0, `${OTHER} cannot read ${f}`);
+    }
+    t.equal((await runVeAs(info, USER, ['destroy', 'private2', '--wait', '3m'], 240_000)).exitCode, 0);
+  }
+  t.equal((await runVeAs(info, USER, ['destroy', 'private1', '--wait', '2m'], 180_000)).exitCode, 0);
+});
+
+void t.test('item 10: a destroyed VE\'s job directory stays for its owner, then goes; a live VE\'s stays', async (t) => {
+  const gone = await createVe(USER, 'shortlived');
+  const live = await createVe(USER, 'longlived');
+  t.equal((await runVeAs(info, USER, ['destroy', 'shortlived', '--wait', '2m'], 180_000)).exitCode, 0);
+  await hostReport(gone.host);
+  t.ok(existsSync(join(dir, 'state/jobs', gone.jobId, 'console.log')), 'kept within recovery.jobDirKeepSeconds (default 7 days)');
+  const console1 = await runVeAs(info, USER, ['console', 'shortlived', '--lines', '5']);
+  t.equal(console1.exitCode, 0, `the owner still reads the console of the destroyed VE: ${console1.stderr}`);
+  // the admin shortens the keep time, as the sandbox's configuration would
+  const file = join(info.configDir, 'config.json');
+  const saved = readFileSync(file, 'utf8');
+  t.teardown(() => { writeFileSync(file, saved); });
+  const raw = JSON.parse(saved) as Record<string, unknown>;
+  writeFileSync(file, JSON.stringify({ ...raw, recovery: { jobDirKeepSeconds: 1 } }));
+  await waitFor('the destroyed VE\'s job directory to go', 60_000, async () => {
+    await hostReport(gone.host);
+    return existsSync(join(dir, 'state/jobs', gone.jobId)) ? undefined : true;
+  }, 1000);
+  await hostReport(live.host);
+  t.ok(existsSync(join(dir, 'state/jobs', live.jobId, 've.json')), 'a live VE keeps its directory');
+  writeFileSync(file, saved);
+  t.equal((await runVeAs(info, USER, ['destroy', 'longlived', '--wait', '2m'], 180_000)).exitCode, 0);
+});
+
+void t.test('item 9: libvirtd dead at the end of two leases: the domains are torn down once it answers, and only then destroyed in LDAP', async (t) => {
+  const a = await createVe(USER, 'outage1');
+  const b = await createVe(USER, 'outage2');
+  const hosts = [...new Set([a.host, b.host])];
+  for (const host of hosts) await killSandboxLibvirtd(dir, host);
+  let revived = false;
+  t.teardown(async () => {
+    if (!revived) for (const host of hosts) await startSandboxLibvirtd(dir, host);
+    await runCommand('scontrol', ['update', `nodename=${hosts.join(',')}`, 'state=resume'], { env: info.env });
+  });
+  // the leases end (scancel is what the lease end does): the epilogues meet no libvirtd
+  for (const v of [a, b]) await runCommand('scancel', [v.jobId], { env: info.env });
+  for (const v of [a, b]) await waitFor(`job ${v.jobId} gone`, 120_000, async () => ((await jobState(v.jobId)) === '' ? true : undefined));
+  for (const v of [a, b]) t.equal(readRecordStatus(v.jobId), 'stopping', `job ${v.jobId}: the epilogue could not finish`);
+  for (const host of hosts) await startSandboxLibvirtd(dir, host);
+  revived = true;
+  for (const v of [a, b]) {
+    t.match(await listDomains(v.host), new RegExp(`pbsve-${v.jobId}`), `pbsve-${v.jobId} still runs with no job (the leak)`);
+    t.not((await writer.getVe(v.jobId))?.state, 'destroyed', 'not destroyed in LDAP while it runs');
+  }
+  for (const host of hosts) t.match(await hostReport(host), /interrupted teardown finished/);
+  for (const v of [a, b]) {
+    t.notMatch(await listDomains(v.host), new RegExp(`pbsve-${v.jobId}`), `pbsve-${v.jobId} torn down`);
+    t.equal(readRecordStatus(v.jobId), 'destroyed');
+    await waitFor(`${v.jobId} destroyed in LDAP`, 120_000, async () => ((await writer.getVe(v.jobId))?.state === 'destroyed' ? true : undefined), 1000);
+  }
 });
 
 void t.test('item 6: no root-run process wrote through a planted link; vemon output went to the root-only directory', (t) => {
