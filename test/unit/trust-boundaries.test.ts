@@ -3,7 +3,6 @@
 import t from 'tap';
 import { nextMonitorSeq } from '../../src/ve-monitor/next-monitor-seq.js';
 import { checkEventClaims } from '../../src/ve-monitor/check-event-claims.js';
-import { createClaimChecker } from '../../src/ve-monitor/create-claim-checker.js';
 import { decodeVeEvent, encodeVeEvent } from '../../src/events/encode-ve-event.js';
 import { HOST_SEQ_STEP, MAX_EVENT_SEQ } from '../../src/events/next-event-seq.js';
 import { reconcile } from '../../src/ve-monitor/reconcile.js';
@@ -72,22 +71,6 @@ void t.test('a host speaks only of jobs placed on it, in every state', (t) => {
   t.notOk(checkEventClaims([{ ...base, host: 'node2' }], [job({ state: 'queued', execHosts: [] })])[0] instanceof VeError);
   t.notOk(checkEventClaims([{ ...base, host: 'node2' }], [])[0] instanceof VeError);
   t.end();
-});
-
-void t.test('claims that cannot be checked are an outage, never a pass', async (t) => {
-  let calls = 0;
-  const down = createClaimChecker(() => { calls++; return Promise.reject(new Error('slurmctld unreachable')); });
-  await t.rejects(down([base]), { code: 'claims-unchecked', kind: 'environment' });
-  await t.rejects(down([base]), { code: 'claims-unchecked' }, 'asked again on the next try');
-  t.equal(calls, 2);
-  const up = createClaimChecker(() => { calls++; return Promise.resolve([job()]); });
-  const checked = await up([base, { ...base, host: 'node2' }]);
-  t.notOk(checked[0] instanceof VeError);
-  t.ok(checked[1] instanceof VeError);
-  await up([base]);
-  t.equal(calls, 3, 'one listing per run');
-  const onlyErrors = await down([new VeError('event-forged', 'prereq', 'x')]);
-  t.equal(onlyErrors.length, 1, 'nothing to check: no listing needed');
 });
 
 void t.test('reconcile never writes a VE from a job comment or variable', async (t) => {
