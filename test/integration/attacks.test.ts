@@ -46,8 +46,13 @@ async function monitor(args: string[], env: Readonly<Record<string, string>> = i
   return runCommand(process.execPath, [MONITOR, ...args], { env, timeoutMs: 300_000, ...(input === undefined ? {} : { input }) });
 }
 
-async function asUser(user: string, command: string, args: string[], input?: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return runCommand('runuser', ['-u', user, '--', command, ...args], { env: { ...info.env, HOME: join(dir, 'work') }, cwd: join(dir, 'work'), timeoutMs: 60_000, ...(input === undefined ? {} : { input }) });
+async function asUser(user: string, command: string, args: string[], input?: string, env: Readonly<Record<string, string>> = {}): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return runCommand('runuser', ['-u', user, '--', command, ...args], { env: { ...info.env, HOME: join(dir, 'work'), ...env }, cwd: join(dir, 'work'), timeoutMs: 60_000, ...(input === undefined ? {} : { input }) });
+}
+
+// ve console reads the log where it lies: the user runs it on the VE's host (each simulated host has its own state)
+async function consoleOn(host: string, user: string, name: string): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return asUser(user, process.execPath, [join(process.cwd(), 'dist/src/qsub-wrappers/main.js'), 'console', name, '--lines', '20'], undefined, { PBS_VE_CONFIG_DIR: configOf(host) });
 }
 
 async function jobState(jobId: string): Promise<string> {
@@ -213,7 +218,8 @@ void t.test('item 7: a hand-made spec below the memory floor, or a catalog manif
   }
   for (const [label, spec, expected] of cases) {
     const out = join(dir, 'work', `${label}.out`);
-    const script = buildVeJobScript(spec, config, info.configDir);
+    // as ve create writes it: the job body finds its host's configuration (hostConfigDir, %h in the sandbox)
+    const script = buildVeJobScript(spec, config, config.hostConfigDir ?? info.configDir);
     const sb = await asUser(USER, 'sbatch', ['--parsable', '-p', 'batch', '-J', `ve-${spec.name}`, '--time=10', '--mem=64', `--constraint=${spec.type}`, `--output=${out}`], script);
     t.equal(sb.exitCode, 0, `${label}: submitted by hand: ${sb.stderr}`);
     const jobId = sb.stdout.trim().split(';')[0] ?? '';
@@ -286,9 +292,9 @@ void t.test('item 4: another user reaches neither the catalog tree nor a VE\'s f
   t.notOk(existsSync(plantedTmp), 'nothing planted in the catalog');
   t.notOk(existsSync(join(jobDir, 'private/rootfs/tmp/planted-by-user2')), 'nothing planted in the container');
   t.notOk(existsSync(join(jobDir, 'rootfs')), 'no rootfs directly in the 0711 job directory');
-  const own = await runVeAs(info, USER, ['console', 'private1', '--lines', '20']);
+  const own = await consoleOn(host, USER, 'private1');
   t.equal(own.exitCode, 0, `the owner reads the console: ${own.stderr}`);
-  const foreign = await runVeAs(info, OTHER, ['console', 'private1', '--lines', '20']);
+  const foreign = await consoleOn(host, OTHER, 'private1');
   t.not(foreign.exitCode, 0, 'another user does not');
   if (info.images.includes('tinyvm')) {
     const vm = await runVeAs(info, USER, ['create', 'private2', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--disk', '16M', '--lease', '1h']);
@@ -312,7 +318,7 @@ void t.test('item 10: a destroyed VE\'s job directory stays for its owner, then 
   t.equal((await runVeAs(info, USER, ['destroy', 'shortlived', '--wait', '2m'], 180_000)).exitCode, 0);
   await hostReport(gone.host);
   t.ok(existsSync(join(jobDirOf(gone.host, gone.jobId), 'console.log')), 'kept within recovery.jobDirKeepSeconds (default 7 days)');
-  const console1 = await runVeAs(info, USER, ['console', 'shortlived', '--lines', '5']);
+  const console1 = await consoleOn(gone.host, USER, 'shortlived');
   t.equal(console1.exitCode, 0, `the owner still reads the console of the destroyed VE: ${console1.stderr}`);
   // the admin shortens the keep time, as the sandbox's configuration would
   const file = join(configOf(gone.host), 'config.json');
