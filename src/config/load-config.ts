@@ -96,6 +96,7 @@ export function parseRecoveryConfig(v: unknown): RecoveryConfig {
     windowSeconds: count(r, 'windowSeconds', 'recovery.', 3600),
     waitSeconds: count(r, 'waitSeconds', 'recovery.', 600),
     orphanGraceSeconds: count(r, 'orphanGraceSeconds', 'recovery.', 600),
+    jobDirKeepSeconds: count(r, 'jobDirKeepSeconds', 'recovery.', 7 * 86400),
   };
 }
 

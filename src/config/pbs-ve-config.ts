@@ -97,4 +97,6 @@ export interface RecoveryConfig {
   readonly waitSeconds: number;
   /** how long a pbsve-* domain no job claims stays before the host destroys it (default 600) */
   readonly orphanGraceSeconds: number;
+  /** how long a destroyed VE's job directory (console log, record) stays for its owner before the host removes it (default 7 days) */
+  readonly jobDirKeepSeconds?: number;
 }

@@ -7,6 +7,7 @@ import { IMAGE_NAME_PATTERN, VE_NAME_PATTERN } from '../core/validate-ve-spec.js
 import type { EventSource, VeEvent } from '../core/ve-event.js';
 import { IPV4_PATTERN, MAC_PATTERN, type VeNic } from '../core/ve-nic.js';
 import { NETWORK_NAME_PATTERN } from '../core/validate-ve-spec.js';
+import { MAX_EVENT_SEQ } from './next-event-seq.js';
 
 const SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery'];
 const HOST_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$/;
@@ -81,7 +82,7 @@ export function decodeVeEvent(line: string): VeEvent {
   return {
     version: 1,
     jobId: str(o, 'jobId', JOB_ID_PATTERN, 'must be a batch job id'),
-    seq: int(o, 'seq', 1, Number.MAX_SAFE_INTEGER),
+    seq: int(o, 'seq', 1, MAX_EVENT_SEQ),
     state,
     at: str(o, 'at', ISO_PATTERN, 'must be an ISO 8601 UTC time'),
     host: str(o, 'host', HOST_PATTERN, 'must be a host name'),

@@ -1,4 +1,5 @@
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { appendFileNoFollow } from '../core/write-file-no-follow.js';
 import { dirname } from 'node:path';
 
 /**
@@ -26,13 +27,7 @@ export interface EventJournal {
 
 function appendLines(file: string, lines: readonly string[]): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  const fd = openSync(file, 'a', 0o600);
-  try {
-    writeSync(fd, lines.map((l) => `${l}\n`).join(''));
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
+  appendFileNoFollow(file, lines.map((l) => `${l}\n`).join(''), { mode: 0o600, sync: true });
 }
 
 /** the longest pause between two sends of an event whose vemon jobs keep failing */

@@ -3,6 +3,7 @@ import { encodeVeEvent } from './encode-ve-event.js';
 import { decodeEventPayload } from './decode-event-payload.js';
 import { encodeHostReport, type HostReport } from './host-report.js';
 import { buildMonitorScript } from './build-monitor-script.js';
+import { buildVemonOutputPath, ensureVemonOutputDir } from './vemon-output-path.js';
 import { signEventLine } from './sign-event-line.js';
 import { withLockFile } from '../core/with-lock-file.js';
 import { VeError } from '../core/ve-error.js';
@@ -86,6 +87,18 @@ function signPending(pending: readonly { id: string; event: string }[], sign: Ev
   return signed;
 }
 
+// A host sharing the vemon node's state directory (the sandbox) makes the directory here, a vemon node at
+// keygen and on every apply; a directory that cannot be made safe gets no output file rather than a link followed.
+function findVemonOutputPath(stateDir: string, log: (line: string) => void): string {
+  try {
+    ensureVemonOutputDir(stateDir);
+    return buildVemonOutputPath(stateDir);
+  } catch (err) {
+    log(`pbs-ve: vemon job output discarded: ${(err as Error).message}`);
+    return '/dev/null';
+  }
+}
+
 // Under the send lock, so a flush never hands over events whose previous job is being judged.
 async function confirmSent(deps: EventSinkDeps): Promise<ConfirmReport> {
   const { batch, journal, config } = deps;
@@ -140,6 +153,7 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
   const flush = async (): Promise<{ sent: number; pending: number }> =>
     withLockFile(join(config.stateDir, 'journal', 'send.lock'), deps.lockWaitMs ?? 30_000, async () => {
       const pending = journal.pending();
+      const outputPath = batch.kind === 'slurm' ? findVemonOutputPath(config.stateDir, deps.log) : undefined;
       const signed = signPending(pending, deps.sign, deps.log);
       let sent = 0;
       for (let i = 0; i < signed.length; i += EVENTS_PER_JOB) {
@@ -158,8 +172,9 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
             variables: {},
             script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: config.monitorConfigDir ?? deps.configDir, encodedEvents: chunk.map((c) => c.line) }),
             // Slurm expands %j; TORQUE does not and copies -o files back by rcp: there the
-            // output stays with the default (the submitting service account's home)
-            ...(batch.kind === 'slurm' ? { outputPath: join(config.stateDir, 'log', 'vemon-%j.out') } : {}),
+            // output stays with the default (the submitting service account's home). Never the log
+            // directory: slurmd writes it as root, following any link a user planted there
+            ...(outputPath === undefined ? {} : { outputPath }),
             workdir: '/tmp',
           });
           journal.markSent(chunk.map((c) => c.id), jobId);

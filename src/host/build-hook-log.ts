@@ -1,4 +1,5 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { appendFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 
@@ -8,8 +9,9 @@ export function buildHookLog(config: PbsVeConfig, name: string): (line: string) 
     const stamped = `${new Date().toISOString()} ${name}[${process.pid}] ${line}\n`;
     process.stderr.write(stamped);
     try {
-      mkdirSync(join(config.stateDir, 'log'), { recursive: true });
-      appendFileSync(join(config.stateDir, 'log', 'pbs-ve.log'), stamped);
+      mkdirSync(join(config.stateDir, 'log'), { recursive: true, mode: 0o755 });
+      // root writes here: a link or a file someone else planted under this name is refused, not followed
+      appendFileNoFollow(join(config.stateDir, 'log', 'pbs-ve.log'), stamped, { mode: 0o640 });
     } catch {
       // the log is a convenience; stderr already has the line
     }

@@ -1,5 +1,6 @@
 // Which libvirt domain type a --type kvm VE gets on this host: kvm (hardware) or qemu (TCG, emulated).
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { makeReadableDir } from './make-readable-dir.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
@@ -75,8 +76,7 @@ export function findKvmProbeFile(stateDir: string, host?: string): string {
 function writeKvmProbe(file: string, result: KvmProbeResult, now: Date): void {
   const record: CachedProbe = { usable: result.usable, detail: result.detail, bootId: readBootId(), at: now.toISOString() };
   mkdirSync(join(file, '..'), { recursive: true });
-  writeFileSync(`${file}.${process.pid}.tmp`, `${JSON.stringify(record)}\n`, { mode: 0o644 });
-  renameSync(`${file}.${process.pid}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(record)}\n`, { mode: 0o644 });
 }
 
 export interface KvmProbeCacheOptions {

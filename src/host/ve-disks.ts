@@ -1,4 +1,4 @@
-import { chmod, chown, copyFile, mkdir, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
+import { chmod, chown, copyFile, lstat, mkdir, readdir, rename, rm, stat, statfs, unlink } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { makeReadableDir } from './make-readable-dir.js';
 import { VeError } from '../core/ve-error.js';
@@ -32,6 +32,16 @@ const MIB = 1024 * 1024;
 /** room left over after the VE's disks, for the console log, journal and job records */
 const SPACE_MARGIN_MIB = 64;
 const DATA_DISK = /^data-[0-9]+\.qcow2$/;
+
+/**
+ * An LXC VE's root file system: <jobDir>/private/rootfs. The job directory is 0711 (the owner reaches
+ * the console log and record by name); private/ is 0700, owned by whoever owns the rootfs (root, or the
+ * container's mapped root with a user namespace), so no other user of the host can reach into the
+ * container's files (its /tmp is 1777) while the container itself still can.
+ */
+export function findRootfsDir(jobDir: string): string {
+  return join(jobDir, 'private', 'rootfs');
+}
 
 /** data-1.qcow2 is the first data disk (vdb): the name says the order, the order says the device */
 export function buildDataDiskPath(jobDir: string, index: number): string {
@@ -83,6 +93,12 @@ async function checkSearchableByOthers(dir: string): Promise<void> {
   }
 }
 
+// A catalog tree others can reach is closed (0700) before it is copied; the admin's files keep their other modes.
+async function closeCatalogTree(path: string): Promise<void> {
+  const st = await lstat(path);
+  if (st.isDirectory() && (st.mode & 0o077) !== 0) await chmod(path, 0o700);
+}
+
 // Copy-on-write where the format allows it, a plain copy of the (small) rootfs tree otherwise.
 export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
   return {
@@ -111,27 +127,41 @@ export function createLocalVeDisks(run: RunCommand = runCommand): VeDisks {
       let rootfsDir: string | undefined;
       let diskPath: string | undefined;
       if (image.format === 'dir') {
-        rootfsDir = join(jobDir, 'rootfs');
+        rootfsDir = findRootfsDir(jobDir);
         if (idMap !== undefined) await checkSearchableByOthers(jobDir);
         await rm(rootfsDir, { recursive: true, force: true });
+        await mkdir(join(rootfsDir, '..'), { recursive: true, mode: 0o700 });
+        await chmod(join(rootfsDir, '..'), 0o700);
+        // the catalog's tree is root's alone (0700, a planted file in its /tmp would reach every VE made from it)
+        await closeCatalogTree(image.path);
         const r = await run('cp', ['-a', '--reflink=auto', '--', image.path, rootfsDir], { timeoutMs: 120_000 });
         if (r.exitCode !== 0) throw new VeError('disk-prepare-failed', 'environment', `copying image ${image.name}: ${r.stderr.trim()}`);
         if (idMap !== undefined) await shiftTreeOwnership(rootfsDir, idMap);
+        // the copy's top is the container's "/": searchable inside, as images are; private/ (0700) belongs to
+        // the rootfs's owner, the VE's mapped root in a user namespace, so only it and root get through
+        await chmod(rootfsDir, 0o755);
+        const top = await stat(rootfsDir);
+        await chown(join(rootfsDir, '..'), top.uid, top.gid);
       } else {
         diskPath = join(jobDir, 'disk.qcow2');
         const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', image.path, '-F', image.format, diskPath], { timeoutMs: 60_000 });
         if (r.exitCode !== 0) throw new VeError('disk-prepare-failed', 'environment', `qemu-img overlay on ${image.name}: ${r.stderr.trim()}`);
+        // the VE's disk is its data: root (and QEMU) only
+        await chmod(diskPath, 0o600);
       }
       const dataDisks: string[] = [];
       for (const [i, mib] of dataDisksMiB.entries()) {
         const path = buildDataDiskPath(jobDir, i);
         const r = await run('qemu-img', ['create', '-q', '-f', 'qcow2', path, `${mib}M`], { timeoutMs: 60_000 });
         if (r.exitCode !== 0) throw new VeError('disk-prepare-failed', 'environment', `qemu-img data disk ${i + 1} (${mib} MiB): ${r.stderr.trim()}`);
+        await chmod(path, 0o600);
         dataDisks.push(path);
       }
       return { rootfsDir, diskPath, dataDisks };
     },
     async remove(jobDir) {
+      await rm(join(jobDir, 'private'), { recursive: true, force: true });
+      // VEs made before the rootfs moved below private/
       await rm(join(jobDir, 'rootfs'), { recursive: true, force: true });
       await rm(join(jobDir, 'disk.qcow2'), { force: true });
       const names = await readdir(jobDir).catch(() => [] as string[]);

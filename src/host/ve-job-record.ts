@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatPartSuffix } from '../core/build-domain-name.js';
 import { makeReadableDir } from './make-readable-dir.js';
-import { writeReadableFile } from './write-readable-file.js';
 import type { VeSpec } from '../core/ve-spec.js';
 import type { VeNic } from '../core/ve-nic.js';
 import type { HostNetworkPlan } from '../prologue/plan-ve-networks.js';
@@ -56,11 +57,22 @@ export function findRecordJobDir(stateDir: string, record: Pick<VeJobRecord, 'jo
   return findPartJobDir(stateDir, record.jobId, record.part ?? 0);
 }
 
+/**
+ * A job directory is 0711: its owner (the job body, ve console) opens the record, refusal and console log
+ * by name; nobody else can list it, and its disks (0600) and LXC rootfs (below a 0700 directory) are root's.
+ */
+export function ensureJobDir(dir: string): string {
+  // <stateDir>/jobs/<name>: the chain above gets its modes set too (TORQUE's umask 077 would leave it 0700)
+  makeReadableDir(dirname(dirname(dir)), dir);
+  chmodSync(dir, 0o711);
+  return dir;
+}
+
 // Written by root, readable by all: it holds no secret and the job body runs as the owner.
 export function writeVeJobRecord(stateDir: string, record: VeJobRecord): void {
-  const dir = findRecordJobDir(stateDir, record);
-  makeReadableDir(stateDir, dir);
-  writeReadableFile(join(dir, 've.json'), `${JSON.stringify(record, null, 2)}\n`);
+  const dir = ensureJobDir(findRecordJobDir(stateDir, record));
+  const file = join(dir, 've.json');
+  writeFileNoFollow(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
 }
 
 // undefined = this host never realized a VE for the job: not a VE job, or not ours.
@@ -100,9 +112,8 @@ export function readHostVeJobRecord(stateDir: string, jobId: string, host: strin
 
 // A refused VE job (bad spec) must still tell its owner why: the job body prints this and ends.
 export function writeVeRefusal(stateDir: string, jobId: string, reason: string): void {
-  const dir = findJobDir(stateDir, jobId);
-  makeReadableDir(stateDir, dir);
-  writeReadableFile(join(dir, 'refused'), `${reason}\n`);
+  const dir = ensureJobDir(findJobDir(stateDir, jobId));
+  writeFileNoFollow(join(dir, 'refused'), `${reason}\n`, { mode: 0o644 });
 }
 
 export function readVeRefusal(stateDir: string, jobId: string): string | undefined {

@@ -1,6 +1,7 @@
 // The host side of VE networks: transient libvirt networks (bridge, dnsmasq, isolation rules), VLAN
 // devices on the trunk, and which VE jobs use which network, all under one host-wide lock.
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { withLockFile } from '../core/with-lock-file.js';
@@ -73,7 +74,7 @@ export function createVeNetworks(options: VeNetworksOptions): VeNetworks {
   };
   const writeUsers = (name: string, users: readonly string[]): void => {
     if (users.length === 0) rmSync(usersFile(name), { force: true });
-    else writeFileSync(usersFile(name), `${JSON.stringify(users)}\n`, { mode: 0o644 });
+    else writeFileNoFollow(usersFile(name), `${JSON.stringify(users)}\n`, { mode: 0o644 });
   };
 
   // "ip" failures are host faults: the admin's trunk is missing, or the kernel lacks 802.1Q.
@@ -99,7 +100,7 @@ export function createVeNetworks(options: VeNetworksOptions): VeNetworks {
         if (subnet === undefined) throw new VeError('network-pool-full', 'environment', `network ${plan.name}: no free /24 left in ${plan.subnetPool}`);
       }
       const file = join(dir, `${plan.libvirtName}.xml`);
-      writeFileSync(file, buildNetworkXml(plan, subnet), { mode: 0o644 });
+      writeFileNoFollow(file, buildNetworkXml(plan, subnet), { mode: 0o644 });
       const r = await virsh(uri, 'net-create', [], [file]);
       if (r.ok) {
         options.log(`network ${plan.libvirtName}: created on bridge ${plan.bridge}${subnet === undefined ? '' : `, DHCP on ${subnet}`}`);

@@ -1,10 +1,9 @@
 // <jobDir>/recovery.json: what the host hook did for a crashed VE, for itself (the restart count) and
 // for the job body (running as the owner), which waits for the recovery instead of ending the job.
 import { readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { findJobDir } from './ve-job-record.js';
-import { makeReadableDir } from './make-readable-dir.js';
-import { writeReadableFile } from './write-readable-file.js';
 import type { RecoveryHistory } from '../core/decide-ve-recovery.js';
 
 export interface VeRecoveryRecord extends RecoveryHistory {
@@ -19,8 +18,8 @@ const recoveryPath = (stateDir: string, jobId: string): string => join(findJobDi
 
 // Root writes it, everyone may read it: it holds no secret, and the job body runs as the owner.
 export function writeVeRecoveryRecord(stateDir: string, jobId: string, record: VeRecoveryRecord): void {
-  makeReadableDir(stateDir, findJobDir(stateDir, jobId));
-  writeReadableFile(recoveryPath(stateDir, jobId), `${JSON.stringify(record, null, 2)}\n`);
+  const file = recoveryPath(stateDir, jobId);
+  writeFileNoFollow(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
 }
 
 // A missing or torn file means "never recovered": the ladder starts at its first rung, which is the safe side.

@@ -33,8 +33,8 @@ export function createVeSeedWriter(run: RunCommand = runCommand): WriteVeSeed {
         join(staging, 'user-data'), join(staging, 'meta-data'),
       ], { timeoutMs: 60_000 });
       if (r.exitCode !== 0) throw new VeError('seed-build-failed', 'environment', `genisoimage (cloud-init seed): ${r.stderr.trim() || `exit ${r.exitCode}`}`);
-      // QEMU reads it as libvirt's user; under TORQUE's umask 077 genisoimage would leave it root-only
-      await chmod(iso, 0o644);
+      // the seed names the owner's keys and host: root (and QEMU) only, like the VE's disks
+      await chmod(iso, 0o600);
     } catch (err) {
       await rm(iso, { force: true });
       throw err;

@@ -1,7 +1,9 @@
 // Snapshots of a running VE, kept with it in its job dir: QEMU internal qcow2 snapshots, LXC rootfs copies.
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { mkdir, rename, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
+import { findRootfsDir } from './ve-disks.js';
 import { VeError, invalidField } from '../core/ve-error.js';
 import { SNAPSHOT_NAME, validateSnapshotName } from '../core/encode-ve-operation.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
@@ -61,8 +63,7 @@ export function readSnapshotIndex(stateDir: string, jobId: string): VeSnapshot[]
 
 function writeSnapshotIndex(jobDir: string, snapshots: readonly VeSnapshot[]): void {
   const file = indexPath(jobDir);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(snapshots, null, 2)}\n`, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(snapshots, null, 2)}\n`, { mode: 0o644 });
 }
 
 // cp -a keeps owners, modes and devices of the container's files; reflink makes it cheap where the fs can.
@@ -116,7 +117,7 @@ export async function takeVeSnapshot(record: VeJobRecord, rawName: string, deps:
     await (deps.domainSnapshots ?? createDomainSnapshots)(record.uri).create(record.domain, name);
   } else {
     kind = 'lxc-copy';
-    const rootfs = join(jobDir, 'rootfs');
+    const rootfs = findRootfsDir(jobDir);
     const dir = findSnapshotDir(jobDir);
     await checkCopySpace(run, rootfs, jobDir);
     await mkdir(dir, { recursive: true, mode: 0o700 });
@@ -154,9 +155,10 @@ export async function rollbackVe(record: VeJobRecord, rawName: string, deps: VeS
 async function rollbackLxc(record: VeJobRecord, name: string, deps: VeSnapshotDeps): Promise<number> {
   const run = deps.run ?? runCommand;
   const jobDir = findJobDir(deps.stateDir, record.jobId);
-  const rootfs = join(jobDir, 'rootfs');
-  const staged = join(jobDir, 'rootfs.rollback');
-  const old = join(jobDir, 'rootfs.old');
+  const rootfs = findRootfsDir(jobDir);
+  // beside the rootfs, below the same closed directory: never reachable by other users of the host
+  const staged = `${rootfs}.rollback`;
+  const old = `${rootfs}.old`;
   await checkCopySpace(run, join(findSnapshotDir(jobDir), name), jobDir);
   await copyTree(run, join(findSnapshotDir(jobDir), name), staged, `rollback copy of snapshot ${name}`);
   const virt = await deps.openVirt(record.uri);
@@ -215,7 +217,7 @@ export async function removeVeSnapshots(record: Pick<VeJobRecord, 'jobId' | 'uri
     for (const name of names.filter((n) => SNAPSHOT_NAME.test(n))) await snapshots.forget(record.domain, name);
   }
   await rm(findSnapshotDir(jobDir), { recursive: true, force: true });
-  await rm(join(jobDir, 'rootfs.rollback'), { recursive: true, force: true });
-  await rm(join(jobDir, 'rootfs.old'), { recursive: true, force: true });
+  await rm(`${findRootfsDir(jobDir)}.rollback`, { recursive: true, force: true });
+  await rm(`${findRootfsDir(jobDir)}.old`, { recursive: true, force: true });
   await rm(indexPath(jobDir), { force: true });
 }

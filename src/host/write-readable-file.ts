@@ -1,12 +1,9 @@
-import { chmodSync, renameSync, writeFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 
 /**
- * Atomic replace of a file others read (the job record, the recovery record): the mode is set with
- * chmod, because TORQUE runs hooks with umask 077 and the mode given at creation is masked by it.
+ * Atomic replace of a file others read (the job record, the recovery record): never through a planted
+ * link, and mode 0644 whatever the umask (TORQUE runs hooks with umask 077).
  */
 export function writeReadableFile(file: string, content: string): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  writeFileSync(tmp, content, { mode: 0o644 });
-  chmodSync(tmp, 0o644);
-  renameSync(tmp, file);
+  writeFileNoFollow(file, content, { mode: 0o644 });
 }

@@ -1,4 +1,5 @@
-import { readFileSync, readdirSync, realpathSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join, sep } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { isVeType, type VeType } from '../core/ve-type.js';
@@ -25,7 +26,7 @@ export interface ImageManifest {
 
 function insideCatalog(imageDir: string, name: string, field: string, relative: unknown): string {
   if (typeof relative !== 'string' || relative.length === 0 || relative.startsWith('/') || relative.split('/').includes('..')) {
-    throw new VeError('invalid-image', 'environment', `image ${name}: ${field} must be a path relative to the catalog without ".." (got ${JSON.stringify(relative)})`, { field });
+    throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): ${field} must be a path relative to the catalog without ".." (got ${JSON.stringify(relative)})`, { field });
   }
   let resolved: string;
   let root: string;
@@ -37,12 +38,13 @@ function insideCatalog(imageDir: string, name: string, field: string, relative: 
   }
   // symlinks may not lead out of the catalog
   if (!resolved.startsWith(root + sep)) {
-    throw new VeError('invalid-image', 'environment', `image ${name}: ${field} resolves outside the catalog`, { field });
+    throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): ${field} resolves outside the catalog`, { field });
   }
   return resolved;
 }
 
 // Users only ever name images; the path comes from the admin's manifest and must stay in the catalog.
+// A broken manifest refuses the VE (kind prereq): the admin's mistake, never a reason to take a host offline.
 export function readImageManifest(imageDir: string, name: string): ImageManifest {
   validateImageName(name);
   let raw: string;
@@ -51,18 +53,24 @@ export function readImageManifest(imageDir: string, name: string): ImageManifest
   } catch (err) {
     throw new VeError('image-not-in-catalog', 'prereq', `image: "${name}" is not in the catalog (see ve image list)`, { field: 'image', cause: err });
   }
-  const o = JSON.parse(raw) as Record<string, unknown>;
+  let o: Record<string, unknown>;
+  try {
+    o = JSON.parse(raw) as Record<string, unknown>;
+  } catch (err) {
+    throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): ${name}.json is not JSON`, { field: 'image', cause: err });
+  }
+  if (typeof o !== 'object' || o === null || Array.isArray(o)) throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): ${name}.json is not a JSON object`, { field: 'image' });
   const type = o['type'];
-  if (typeof type !== 'string' || !isVeType(type)) throw new VeError('invalid-image', 'environment', `image ${name}: type must be kvm or lxc`, { field: 'type' });
+  if (typeof type !== 'string' || !isVeType(type)) throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): type must be kvm or lxc`, { field: 'type' });
   const format = o['format'];
-  if (format !== 'dir' && format !== 'qcow2' && format !== 'raw') throw new VeError('invalid-image', 'environment', `image ${name}: format must be dir, qcow2 or raw`, { field: 'format' });
+  if (format !== 'dir' && format !== 'qcow2' && format !== 'raw') throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): format must be dir, qcow2 or raw`, { field: 'format' });
   const init = o['init'] ?? ['/sbin/init'];
   if (!Array.isArray(init) || init.length === 0 || !init.every((a): a is string => typeof a === 'string')) {
-    throw new VeError('invalid-image', 'environment', `image ${name}: init must be a non-empty list of strings`, { field: 'init' });
+    throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): init must be a non-empty list of strings`, { field: 'init' });
   }
   const cloudInit = o['cloudInit'];
-  if (cloudInit !== undefined && typeof cloudInit !== 'boolean') throw new VeError('invalid-image', 'environment', `image ${name}: cloudInit must be true or false`, { field: 'cloudInit' });
-  if (cloudInit === true && type !== 'kvm') throw new VeError('invalid-image', 'environment', `image ${name}: cloudInit is for kvm images only`, { field: 'cloudInit' });
+  if (cloudInit !== undefined && typeof cloudInit !== 'boolean') throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): cloudInit must be true or false`, { field: 'cloudInit' });
+  if (cloudInit === true && type !== 'kvm') throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): cloudInit is for kvm images only`, { field: 'cloudInit' });
   const optionalPath = (key: string): string | undefined => (o[key] === undefined ? undefined : insideCatalog(imageDir, name, key, o[key]));
   const optionalText = (key: string): string | undefined => (typeof o[key] === 'string' ? o[key] : undefined);
   return {
@@ -106,8 +114,7 @@ export interface ImageManifestFile {
 export function writeImageManifest(imageDir: string, manifest: ImageManifestFile): ImageManifest {
   validateImageName(manifest.name, 'name');
   const file = join(imageDir, `${manifest.name}.json`);
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o644 });
   return readImageManifest(imageDir, manifest.name);
 }
 

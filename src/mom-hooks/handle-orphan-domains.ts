@@ -1,6 +1,7 @@
 // Orphan pbsve-* domains on this host: reported at once, destroyed (as root, here) only after a grace
 // period and only while the batch system still shows no job that claims them.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { parseDomainName } from '../core/build-domain-name.js';
 import { classifyOrphanDomains, type OrphanDomain } from './classify-orphan-domains.js';
@@ -49,8 +50,7 @@ function readLedger(file: string): Map<string, string> {
 
 function writeLedger(file: string, firstSeen: ReadonlyMap<string, string>): void {
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o755 });
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(Object.fromEntries(firstSeen), null, 2)}\n`, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(Object.fromEntries(firstSeen), null, 2)}\n`, { mode: 0o644 });
 }
 
 async function forgetSnapshotsByVirsh(uri: string, domain: string): Promise<void> {

@@ -1,5 +1,6 @@
 // The host's orphan list travels to LDAP as a signed host report, but only when it changed.
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { HOST_REPORT_KIND, MAX_REPORTED_ORPHANS, ORPHAN_DOMAIN_PATTERN, type HostReport, type ReportedOrphan } from '../events/host-report.js';
 import type { HandledOrphan } from './handle-orphan-domains.js';
@@ -54,8 +55,7 @@ export function journalOrphanReport(host: string, handled: readonly HandledOrpha
   const report: HostReport = { kind: HOST_REPORT_KIND, version: 1, host, at: deps.clock.now().toISOString(), orphans };
   deps.events.recordHostReport(report);
   mkdirSync(join(file, '..'), { recursive: true, mode: 0o755 });
-  writeFileSync(`${file}.tmp`, key, { mode: 0o644 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, key, { mode: 0o644 });
   deps.log(`host report journalled: ${orphans.length} orphan domain(s)`);
   return report;
 }

@@ -1,5 +1,5 @@
 // Recovery of crashed VEs on their own host (root, in ve-host-report): restart, roll back, give up.
-import { writeFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { findJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { readVeRecoveryRecord, writeVeRecoveryRecord } from '../host/ve-recovery-record.js';
@@ -47,7 +47,7 @@ const LOCK_TIMEOUT_MS = 2000;
 
 // Written after every event this hook sends, so the plain state report does not send it again.
 function markReported(config: PbsVeConfig, jobId: string, state: VeState): void {
-  writeFileSync(join(findJobDir(config.stateDir, jobId), 'reported'), `${state}\n`, { mode: 0o644 });
+  writeFileNoFollow(join(findJobDir(config.stateDir, jobId), 'reported'), `${state}\n`, { mode: 0o644 });
 }
 
 async function emit(deps: RecoverCrashedVesDeps, record: VeJobRecord, state: VeState, source: 'mom-hook' | 'recovery', reason: string): Promise<void> {

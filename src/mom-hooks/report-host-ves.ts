@@ -1,4 +1,5 @@
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { findRecordJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { withLockFile } from '../core/with-lock-file.js';
@@ -19,6 +20,8 @@ import type { Virt, DomainInfo } from '../virt/virt.js';
 import type { EventSink } from '../events/event-sink.js';
 import type { Clock } from '../core/clock.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+import type { Batch } from '../batch/batch.js';
+import { removeOldJobDirs } from './remove-old-job-dirs.js';
 
 export interface ReportHostVesDeps {
   readonly config: PbsVeConfig;
@@ -36,6 +39,14 @@ export interface ReportHostVesDeps {
   readonly orphans?: Omit<HandleOrphanDomainsDeps, 'stateDir' | 'openVirt' | 'clock' | 'log'>;
   /** DHCP leases of one libvirt network; absent = addresses are not reported */
   readonly readLeases?: (uri: string, libvirtName: string) => Promise<DhcpLease[]>;
+  /** teardowns an epilogue began and could not finish (libvirtd down) are finished with these; absent = left */
+  readonly interrupted?: {
+    readonly batch: Pick<Batch, 'getJob'>;
+    /** the epilogue's teardown of this host's part of the record's job (destroy, undefine, disks, destroyed event) */
+    readonly teardown: (record: VeJobRecord) => Promise<void>;
+  };
+  /** destroyed VEs' job directories are removed this long after their last change; absent = kept */
+  readonly jobDirKeepMs?: number;
 }
 
 export interface HostReport extends HostVeFindings {
@@ -45,6 +56,10 @@ export interface HostReport extends HostVeFindings {
   readonly handledOrphans: readonly HandledOrphan[];
   /** VEs whose IP addresses changed (one running event each) */
   readonly addressChanges: number;
+  /** jobs whose interrupted teardown (epilogue met a dead libvirtd) this run finished */
+  readonly teardowns: readonly string[];
+  /** job directories removed this run (VE destroyed, kept past recovery.jobDirKeepSeconds) */
+  readonly removedJobDirs: readonly string[];
   /** the orphan report journalled (and sent) this run: only when the orphan set changed */
   readonly orphanReport?: SignedHostReport;
 }
@@ -83,6 +98,31 @@ async function reportNicAddresses(records: readonly VeJobRecord[], running: Read
     changes += 1;
   }
   return changes;
+}
+
+const JOB_ON_HOST: ReadonlySet<string> = new Set(['running', 'exiting']);
+
+/**
+ * An epilogue that met a dead libvirtd left its record "stopping" and the domain running with no job.
+ * Once libvirtd answers and the batch system says the job no longer runs, the teardown is finished here:
+ * the domain really goes, and only then is the VE reported destroyed (by the teardown's own event).
+ */
+async function finishInterruptedTeardowns(records: readonly VeJobRecord[], listed: boolean, deps: ReportHostVesDeps): Promise<string[]> {
+  const interrupted = deps.interrupted;
+  if (!listed || interrupted === undefined) return [];
+  const finished: string[] = [];
+  for (const record of records.filter((r) => r.status === 'stopping')) {
+    try {
+      const job = await interrupted.batch.getJob(record.jobId);
+      if (job !== undefined && JOB_ON_HOST.has(job.state)) continue; // its epilogue may still be running
+      await interrupted.teardown(record);
+      finished.push(record.jobId);
+      deps.log(`job ${record.jobId}: interrupted teardown finished: domain ${record.domain} destroyed`);
+    } catch (err) {
+      deps.log(`job ${record.jobId}: interrupted teardown not finished this run: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+  return finished;
 }
 
 // Only this host's realized VE jobs count; records of other hosts share the directory in sandboxes.
@@ -164,6 +204,11 @@ async function restoreConsoles(records: readonly VeJobRecord[], deps: ReportHost
 export async function reportHostVes(host: string, deps: ReportHostVesDeps): Promise<HostReport> {
   let records = readHostRecords(deps.config.stateDir, host);
   let { domains, uriOf, listed } = await listHostDomains(deps);
+  const teardowns = await finishInterruptedTeardowns(records, listed, deps);
+  if (teardowns.length > 0) {
+    records = readHostRecords(deps.config.stateDir, host);
+    ({ domains, uriOf, listed } = await listHostDomains(deps));
+  }
   let recovery: RecoveryStep[] = [];
   if (listed && deps.recovery !== undefined) {
     recovery = await recoverCrashedVes(host, records, domains, { ...deps.recovery, config: deps.config, clock: deps.clock, events: deps.events, openVirt: deps.openVirt, log: deps.log });
@@ -182,7 +227,7 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   const recordOnly: EventSink = { emit: (e) => deps.events.record?.(e) ?? deps.events.emit(e), flush: () => deps.events.flush() };
   for (const change of changes) {
     await emitVeEvent({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
-    writeFileSync(join(findRecordJobDir(deps.config.stateDir, change.record), 'reported'), `${change.state}\n`, { mode: 0o644 });
+    writeFileNoFollow(join(findRecordJobDir(deps.config.stateDir, change.record), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
   const stillRunning = new Set(domains.filter((d) => d.state === 'running').map((d) => d.name));
@@ -202,5 +247,10 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   // vemon jobs that ended without delivering (no shell, deleted, lost) get their events out again
   await deps.events.confirmSent?.().catch((err: unknown) => { deps.log(`pbs-ve: delivery of sent events not checked: ${(err as Error).message}`); });
   const { sent, pending } = await deps.events.flush();
-  return { ...findings, sent, pending, recovery, handledOrphans, addressChanges, ...(orphanReport === undefined ? {} : { orphanReport }) };
+  // with libvirtd silent nothing is known to be gone: directories are removed only on a full listing
+  const removedJobDirs = listed && deps.jobDirKeepMs !== undefined
+    ? removeOldJobDirs({ stateDir: deps.config.stateDir, host, domains: new Set(domains.map((d) => d.name)), keepMs: deps.jobDirKeepMs, now: deps.clock.now() })
+    : [];
+  if (removedJobDirs.length > 0) deps.log(`job directories removed (VE gone, kept ${Math.round((deps.jobDirKeepMs ?? 0) / 1000)} s): ${removedJobDirs.join(' ')}`);
+  return { ...findings, sent, pending, recovery, handledOrphans, addressChanges, teardowns, removedJobDirs, ...(orphanReport === undefined ? {} : { orphanReport }) };
 }

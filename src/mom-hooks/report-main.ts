@@ -11,6 +11,8 @@ import { findUserIds } from '../host/find-user-ids.js';
 import { pauseJobBody } from '../host/pause-job-body.js';
 import { reportHostVes } from './report-host-ves.js';
 import { createVeNetworks } from '../host/ve-networks.js';
+import { teardownVe } from '../epilogue/teardown-ve.js';
+import { createLocalVeDisks } from '../host/ve-disks.js';
 
 const configDir = findConfigDir(process.env);
 const config = loadConfig(configDir);
@@ -30,9 +32,21 @@ await runHook('monitor', async () => {
       pauseJobBody: (record, uid) => pauseJobBody(record.jobId, uid, log), policy: { maxRestarts: recovery.maxRestarts, windowMs: 1000 * recovery.windowSeconds },
     },
     orphans: { batch, graceMs: 1000 * recovery.orphanGraceSeconds },
+    interrupted: {
+      batch,
+      teardown: async (record) => {
+        // the epilogue's own teardown, with the context the batch system no longer gives: the record's
+        await teardownVe({ jobId: record.jobId, user: record.owner, group: undefined, jobName: undefined, queue: undefined, host, scriptPath: undefined, exitStatus: undefined, resources: undefined, sister: (record.part ?? 0) > 0 }, {
+          config, clock: systemClock, log, openVirt: openVirtAt, disks: createLocalVeDisks(), networks, events: openEventSink(config, configDir, batch, log, host),
+        });
+      },
+    },
+    jobDirKeepMs: 1000 * (recovery.jobDirKeepSeconds ?? 7 * 86400),
   });
   for (const s of report.recovery) if (s.action !== 'skipped') process.stdout.write(`${host}: job ${s.jobId}: ${s.action}: ${s.detail}${s.ms > 0 ? ` (${s.ms} ms)` : ''}\n`);
   for (const o of report.handledOrphans) process.stdout.write(`${host}: orphan ${o.domain} (${o.state}, since ${o.firstSeen}): ${o.outcome === 'kept' ? 'reported' : o.outcome}: ${o.reason}\n`);
+  for (const jobId of report.teardowns) process.stdout.write(`${host}: job ${jobId}: interrupted teardown finished\n`);
+  if (report.removedJobDirs.length > 0) process.stdout.write(`${host}: job directories removed: ${report.removedJobDirs.join(' ')}\n`);
   process.stdout.write(`${host}: ${report.changes.length} change(s), ${report.recovery.filter((s) => s.action !== 'skipped').length} recovery step(s), ${report.orphans.length} orphan domain(s), ${report.addressChanges} address change(s), ${report.sent} event(s) sent, ${report.pending} pending\n`);
   return 0;
 }, log);

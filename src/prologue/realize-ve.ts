@@ -3,6 +3,8 @@ import { decodeVeSpec, findSpecToken } from '../core/encode-ve-spec.js';
 import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
 import { buildDomainName } from '../core/build-domain-name.js';
 import { readImageManifest } from '../images/image-manifest.js';
+import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
+import { checkSpecAgainstConfig } from '../core/check-spec-against-config.js';
 import { findHostVirt } from '../config/load-config.js';
 import { makeReadableDir } from '../host/make-readable-dir.js';
 import { findPartJobDir, findRecordJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
@@ -149,6 +151,8 @@ async function findVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec
 
 // Phase 2 (no side effects): the job got what its spec asks for.
 function checkVeJob(spec: VeSpec, job: BatchJob, hosts: readonly string[], deps: RealizeVeDeps): void {
+  // every bound ve create checked, again as root: a hand-made job script never went through ve create
+  checkSpecAgainstConfig(spec, deps.config);
   checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
   // a scheduler that packs "nodes" onto one host (Moab without EXACTNODE) would leave parts unrealized
   if (countVeNodes(spec) > 1 && listDistinctHosts(hosts).length < countVeNodes(spec)) {
@@ -208,6 +212,11 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
   const part = identity.part ?? 0;
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw new VeError('image-type-mismatch', 'prereq', `image: "${spec.image}" is a ${image.type} image, the VE is ${spec.type}`, { field: 'image' });
+  // a guest QEMU cannot even load is the owner's spec, not the host: refused before it can look like a host fault
+  const floor = findImageMemoryFloor(image);
+  if (spec.memoryMiB < floor) {
+    throw new VeError('memory-below-image-floor', 'prereq', `memory: image "${spec.image}" needs at least ${floor} MiB to boot (its kernel and initrd are loaded into guest memory); the spec asks for ${spec.memoryMiB} MiB`, { field: 'memory' });
+  }
   // built (and so checked) before any side effect; only images that read a seed get one
   const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname: part === 0 ? spec.name : `${spec.name}-${String(part)}`, sshKeys: spec.sshKeys ?? [] }) : undefined;
   if (seed === undefined && (spec.sshKeys ?? []).length > 0) {

@@ -1,13 +1,12 @@
 // The root side of `ve snapshot` / `ve rollback`: an op job's prologue, on the VE's host, checks with the
 // batch system that the op job's owner owns the VE job running here, then acts and leaves the outcome.
-import { chmodSync, chownSync, renameSync, writeFileSync } from 'node:fs';
-import { makeReadableDir } from '../host/make-readable-dir.js';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatOpResultLine, type VeOperationResult } from '../core/ve-operation-result.js';
 import { decodeVeOperation, type VeOperation } from '../core/encode-ve-operation.js';
 import { withLockFile } from '../core/with-lock-file.js';
-import { findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { ensureJobDir, findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { readSnapshotIndex, rollbackVe, takeVeSnapshot, type VeSnapshotDeps } from '../host/ve-snapshots.js';
 import { emitVeEvent } from './realize-ve.js';
@@ -76,13 +75,9 @@ async function performOperation(op: VeOperation, record: VeJobRecord, deps: VeOp
 
 // The result file is the owner's: the op job body (running as the owner) prints it.
 function writeOpResult(ctx: PelogContext, deps: VeOperationDeps, result: VeOperationResult, owner: UserIds | undefined): void {
-  makeReadableDir(deps.config.stateDir, findJobDir(deps.config.stateDir, ctx.jobId));
+  ensureJobDir(findJobDir(deps.config.stateDir, ctx.jobId));
   const file = findOpResultPath(deps.config.stateDir, ctx.jobId);
-  writeFileSync(`${file}.tmp`, formatOpResultLine(result), { mode: 0o600 });
-  // the mode is set, not left to the umask (077 under TORQUE): the owner's file, or everyone's when no owner is known
-  if (owner !== undefined) chownSync(`${file}.tmp`, owner.uid, owner.gid);
-  else chmodSync(`${file}.tmp`, 0o644);
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, formatOpResultLine(result), { mode: owner === undefined ? 0o644 : 0o600, ...(owner === undefined ? {} : { owner }) });
 }
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync, lstatSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, createReadStream, existsSync, lstatSync, mkdirSync, renameSync, rmSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { VeError, invalidField } from '../core/ve-error.js';
 import { isVeType, VE_TYPES } from '../core/ve-type.js';
@@ -136,6 +136,8 @@ async function placeLxcImage(input: AddImageInput, staging: string, run: RunComm
     const r = await run('tar', ['-x', '--numeric-owner', '-f', file, '-C', rootfs], { timeoutMs: 30 * 60_000 });
     if (r.exitCode !== 0) throw invalidField('file', `not a root file system directory or tar archive: ${r.stderr.trim().slice(0, 200)}`, input.file);
   }
+  // catalog trees are root's alone: a writable /tmp in them would carry a user's file into every VE
+  chmodSync(rootfs, 0o700);
   const init = (input.init ?? '/sbin/init').split(' ').filter((a) => a !== '');
   const initPath = init[0] ?? '';
   if (!initPath.startsWith('/') || initPath.split('/').includes('..')) throw invalidField('init', 'must start with an absolute path inside the image', input.init);

@@ -2,6 +2,7 @@ import { VeError, invalidField } from '../core/ve-error.js';
 import { validateVeSpec, type RawVeSpec } from '../core/validate-ve-spec.js';
 import { formatSpecLine, encodeVeSpec } from '../core/encode-ve-spec.js';
 import { readImageManifest, type ImageManifest } from '../images/image-manifest.js';
+import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { validateSshPublicKeys } from '../core/validate-ssh-public-key.js';
 import { SPEC_COMMENT_PREFIX, SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
 import type { Batch } from '../batch/batch.js';
@@ -21,6 +22,8 @@ export interface CreateVeDeps {
   readonly defaultSshKeys?: () => readonly string[];
   /** default: id -Gn (asked only when a declared network limits groups) */
   readonly findGroups?: (user: string) => Promise<string[]>;
+  /** a note for the user that does not stop the submission (LDAP unreachable); default stderr */
+  readonly warn?: (line: string) => void;
 }
 
 // '%' only for a "%h" host placeholder (src/config/load-config.ts findConfigDir)
@@ -56,10 +59,21 @@ async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise
   });
 }
 
+// The user may not see the image's files (catalog data is root's): then the prologue alone checks the floor.
+function findCreateMemoryFloor(image: ImageManifest): number {
+  try {
+    return findImageMemoryFloor(image);
+  } catch {
+    return 0;
+  }
+}
+
 // Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
 async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promise<ImageManifest> {
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw invalidField('image', `"${spec.image}" is a ${image.type} image; use --type ${image.type} or another image`, spec.image);
+  const floor = findCreateMemoryFloor(image);
+  if (spec.memoryMiB < floor) throw invalidField('memory', `image "${spec.image}" needs at least ${floor} MiB to boot`, spec.memoryMiB);
   if (spec.sshKeys !== undefined && image.cloudInit !== true) {
     throw invalidField('ssh-key', `image "${spec.image}" does not read a cloud-init seed (ve image add --cloud-init), so the key could not reach the guest`, spec.image);
   }
@@ -67,7 +81,7 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
   const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
   const ownerGroups = restricted ? await (deps.findGroups ?? findUserGroups)(deps.owner) : [];
   planVeNetworks({ spec, jobId: 'submit', owner: deps.owner, ownerGroups, host: 'submit', config: deps.config.network });
-  const live = await deps.inventory.listVes({ owner: deps.owner, name: spec.name });
+  const live = await listLiveVes(spec, deps);
   const queued = (await deps.batch.listJobs({ queue: deps.config.batch.veQueue, owner: deps.owner }))
     .filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);
   if (live.length > 0 || queued.length > 0) {
@@ -75,6 +89,22 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
     throw invalidField('name', `you already have a VE named "${spec.name}" (job ${jobId}); destroy it or pick another name`, spec.name);
   }
   return image;
+}
+
+/**
+ * Submitting writes nothing to LDAP, so LDAP being down does not stop it: every live VE has a live job, and
+ * the batch system's listing below still finds the owner's VE of that name. What only LDAP knows (a VE
+ * whose job just ended, still stopping) is a name the owner may see twice in history; the prologue does
+ * not depend on it.
+ */
+async function listLiveVes(spec: VeSpec, deps: CreateVeDeps): Promise<readonly { jobId: string }[]> {
+  try {
+    return await deps.inventory.listVes({ owner: deps.owner, name: spec.name });
+  } catch (err) {
+    if (!(err instanceof VeError) || err.kind !== 'environment') throw err;
+    (deps.warn ?? ((l: string) => { process.stderr.write(`${l}\n`); }))(`ve: warning: the inventory is unreachable (${err.message}); name "${spec.name}" checked against your batch jobs only`);
+    return [];
+  }
 }
 
 // A cloud-init image with no --ssh-key gets the caller's own keys, so the VE is reachable as with ssh-copy-id.

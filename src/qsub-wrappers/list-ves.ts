@@ -2,7 +2,7 @@ import { findJobSpec } from '../batch/find-job-spec.js';
 import type { Batch, BatchJob } from '../batch/batch.js';
 import type { Inventory, VeRecord } from '../inventory/inventory.js';
 import type { VeState } from '../core/ve-state.js';
-import type { VeType } from '../core/ve-type.js';
+import { VE_TYPES, type VeType } from '../core/ve-type.js';
 import type { VeNic } from '../core/ve-nic.js';
 
 /** One line of `ve list`: an LDAP entry, or a queued job that has no VE yet. */
@@ -33,13 +33,21 @@ function toRow(ve: VeRecord): VeRow {
   return { name: ve.name, state: ve.state, host: ve.host, jobId: ve.jobId, type: ve.type, vcpus: ve.vcpus, memoryMiB: ve.memoryMiB, owner: ve.owner, image: ve.image, lastChange: ve.lastChange, nodes: ve.nodes ?? 1, ...(ve.nics === undefined ? {} : { nics: ve.nics }) };
 }
 
-// A queued job is a VE-to-be: users see it as pending before any host has touched it.
-function toPendingRow(job: BatchJob): VeRow | undefined {
+// A queued job is a VE-to-be: users see it as pending before any host has touched it. Its comment and
+// variables are the owner's to edit: they may name it, never size it. Type and sizes come from what the
+// batch system holds as the job's request (node feature, cpus, memory per node); a job without an lxc or
+// kvm feature is no VE job.
+function toPendingRow(job: BatchJob, kind: Batch['kind']): VeRow | undefined {
   const spec = findJobSpec(job);
   if (spec === undefined || (job.state !== 'queued' && job.state !== 'held' && job.state !== 'running')) return undefined;
+  const type = VE_TYPES.find((t) => job.resources.features.includes(t));
+  if (type === undefined) return undefined;
+  const nodes = Math.max(1, job.resources.nodeCount);
+  const memory = job.resources.memoryMiB ?? 0;
   return {
-    name: spec.name, state: 'pending', host: '', jobId: job.jobId, type: spec.type, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB,
-    owner: job.owner, image: spec.image, lastChange: job.submitTime === undefined ? '' : new Date(job.submitTime * 1000).toISOString(), nodes: spec.nodes ?? 1,
+    name: spec.name, state: 'pending', host: '', jobId: job.jobId, type, vcpus: Math.max(1, Math.floor(job.resources.cpus / nodes)),
+    memoryMiB: kind === 'torque' ? Math.floor(memory / nodes) : memory,
+    owner: job.owner, image: spec.image, lastChange: job.submitTime === undefined ? '' : new Date(job.submitTime * 1000).toISOString(), nodes,
   };
 }
 
@@ -53,7 +61,7 @@ export async function listVes(deps: ListVesDeps, options: { readonly all: boolea
   const everKnown = options.all ? known : new Set((await deps.inventory.listVes({ ...query, includeFinal: true })).map((v) => v.jobId));
   for (const job of jobs) {
     if (everKnown.has(job.jobId)) continue;
-    const row = toPendingRow(job);
+    const row = toPendingRow(job, deps.batch.kind);
     if (row !== undefined) rows.push(row);
   }
   return rows.sort((a, b) => a.name.localeCompare(b.name) || a.jobId.localeCompare(b.jobId, undefined, { numeric: true }));

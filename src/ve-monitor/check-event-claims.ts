@@ -4,16 +4,19 @@ import type { VeEvent } from '../core/ve-event.js';
 import { isHostReport } from '../events/host-report.js';
 import type { EventPayload } from '../events/decode-event-payload.js';
 import { SEQ_PER_START } from '../events/next-event-seq.js';
-const RUNNING_CLAIMS: ReadonlySet<string> = new Set(['starting', 'running']);
 
 // A signed line proves which host sent it; the batch system tells whether that host could know.
-// Only clear contradictions are refused: a job the batch system has forgotten proves nothing.
+// A host speaks only of the runs of jobs the batch system placed on it, in every state: a destroyed or
+// stopped claim from another host is as much a lie as a running one. A job the batch system has
+// forgotten proves nothing (its VE is gone); a job without hosts (queued again) is not checked by host.
 function findContradiction(event: VeEvent, job: BatchJob | undefined): string | undefined {
   if (job === undefined) return undefined;
   if (job.owner !== event.owner) return `job ${event.jobId} belongs to ${job.owner}, the event claims owner ${event.owner}`;
-  const sameRun = Math.floor(event.seq / SEQ_PER_START) === Math.max(1, job.startCount);
-  if (RUNNING_CLAIMS.has(event.state) && sameRun && job.state === 'running' && !job.execHosts.includes(event.host)) {
-    return `job ${event.jobId} runs on ${job.execHosts.join(',') || '(no host)'}, the event claims ${event.state} on ${event.host}`;
+  const run = Math.floor(event.seq / SEQ_PER_START);
+  const current = Math.max(1, job.startCount);
+  if (run > current) return `job ${event.jobId} has started ${current} time(s), the event (seq ${event.seq}) claims start ${run}`;
+  if (run === current && job.execHosts.length > 0 && !job.execHosts.includes(event.host)) {
+    return `job ${event.jobId} runs on ${job.execHosts.join(',')}, the event claims ${event.state} on ${event.host}`;
   }
   return undefined;
 }

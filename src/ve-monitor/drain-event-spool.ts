@@ -44,7 +44,7 @@ export interface DrainEventSpoolReport {
   readonly problem?: string;
 }
 
-// An outage (slapd down, restarting, refusing binds) is worth waiting for; anything else is not.
+// An outage (slapd down, restarting, refusing binds; a batch system that cannot check claims) is worth waiting for; anything else is not.
 function isOutage(err: unknown): boolean {
   return err instanceof VeError && err.kind === 'environment';
 }

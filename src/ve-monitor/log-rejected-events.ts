@@ -1,4 +1,5 @@
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
+import { appendFileNoFollow } from '../core/write-file-no-follow.js';
 import { dirname, join } from 'node:path';
 
 export interface RejectedEvent {
@@ -34,7 +35,8 @@ export function logRejectedEvents(stateDir: string, rejected: readonly RejectedE
   process.stderr.write(text.split('\n').filter((l) => l !== '').map((l) => `ve-monitor: rejected ${l}\n`).join(''));
   try {
     mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-    appendFileSync(file, text, { mode: 0o600 });
+    // a link or a file someone else made under this name is refused, never written through
+    appendFileNoFollow(file, text, { mode: 0o600 });
   } catch (err) {
     process.stderr.write(`ve-monitor: cannot write ${file}: ${(err as Error).message}\n`);
   }

@@ -22,6 +22,7 @@ import { alertFailedVes } from './alert-failed-ves.js';
 import { monitorSpoolDir, openEventSpool, openMemoryEventSpool } from './event-spool.js';
 import { drainEventSpool } from './drain-event-spool.js';
 import { VeError } from '../core/ve-error.js';
+import { ensureVemonOutputDir } from '../events/vemon-output-path.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { VeEvent } from '../core/ve-event.js';
 
@@ -64,6 +65,12 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
     await runHook('monitor', async () => {
       const configDir = findConfigDir(process.env);
       const config = loadConfig(configDir);
+      // the next vemon jobs' output directory (Slurm); a service account (TORQUE) may not make it, and needs none
+      try {
+        ensureVemonOutputDir(config.stateDir);
+      } catch (err) {
+        if (config.batch.kind === 'slurm') stderrLog(`ve-monitor: ${(err as Error).message}`);
+      }
       const waitMs = 1000 * (opts.ldapWait === undefined ? (config.ldap.applyWaitSeconds ?? 300) : parseDurationSeconds('ldap-wait', opts.ldapWait));
       const text = [opts.stdin === true ? await readStdinText() : '', ...(opts.event ?? [])].join('\n');
       checkMonitorAccount(config.stateDir);
@@ -144,7 +151,10 @@ program.command('keygen').description('create <configDir>/host-keys/<host>.key (
   .requiredOption('--host <name>', 'host name as the batch system names it')
   .action(async (opts: { host: string }) => {
     await runHook('cli', () => {
-      process.stdout.write(`${ensureHostKey(findConfigDir(process.env), opts.host)}\n`);
+      const configDir = findConfigDir(process.env);
+      process.stdout.write(`${ensureHostKey(configDir, opts.host)}\n`);
+      // keygen runs on the vemon node at installation: the root-only directory Slurm writes vemon job output to
+      ensureVemonOutputDir(loadConfig(configDir).stateDir);
       return Promise.resolve(0);
     });
   });

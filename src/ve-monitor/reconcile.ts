@@ -1,7 +1,6 @@
 import { applyEvent } from './apply-event.js';
 import { nextMonitorSeq } from './next-monitor-seq.js';
 import { findJobSpec } from '../batch/find-job-spec.js';
-import { buildDomainName } from '../core/build-domain-name.js';
 import { SEQ_PER_START } from '../events/next-event-seq.js';
 import type { VeState } from '../core/ve-state.js';
 import type { Batch, BatchJob, BatchNode } from '../batch/batch.js';
@@ -83,6 +82,15 @@ function findHostBack(ve: VeRecord, job: BatchJob | undefined, nodes: ReadonlyMa
   return `host back: the job still runs on ${host} (${node.rawState})`;
 }
 
+// undefined: the stored seq is past every bound an event may carry
+function findMonitorSeq(seq: number): number | undefined {
+  try {
+    return nextMonitorSeq(seq);
+  } catch {
+    return undefined;
+  }
+}
+
 const toError = (err: unknown): Error => (err instanceof Error ? err : new Error(String(err)));
 
 /** The one read of a pass; a node or host-report listing that fails leaves its checks out rather than the whole pass. */
@@ -120,24 +128,29 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
     if (finding === undefined || why === undefined) continue;
     const to: VeState = finding === 'job-gone' ? 'lost' : finding === 'host-down' ? 'unknown' : 'running';
     const host = finding === 'host-back' ? (job?.execHosts[0] ?? ve.host) : ve.host;
+    const seq = findMonitorSeq(ve.seq);
+    if (seq === undefined) {
+      // a seq past every bound (written before events were bounded): an admin's to look at, never a spin
+      drift.push({ jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: `${why}; not written: stored seq ${ve.seq} is out of range`, changed: false });
+      continue;
+    }
     // not a host slot: the host's own next event (see HOST_SEQ_STEP) still outranks this guess
-    const event = buildReconcileEvent({ ...ve, host, seq: nextMonitorSeq(ve.seq), state: to, reason: why }, deps.clock);
+    const event = buildReconcileEvent({ ...ve, host, seq, state: to, reason: why }, deps.clock);
     const changed = !options.dryRun && (await applyEvent(deps.inventory, event)) === 'applied';
     drift.push({ jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: why, changed });
   }
   const known = new Set(view.ves.map((v) => v.jobId));
   for (const job of jobList) {
     if (job.state !== 'running' || known.has(job.jobId)) continue;
+    // the job comment and variables are the owner's to edit: they may say which jobs to look at, never
+    // what a VE is (size, type, host); only the host's signed events create a VE entry
     const spec = findJobSpec(job);
     if (spec === undefined) continue;
-    // a final entry means the VE ended once already: that is history, not drift to overwrite
     if ((await deps.inventory.getVe(job.jobId)) !== undefined) continue;
-    const event = buildReconcileEvent({
-      jobId: job.jobId, seq: 1, state: 'running', host: job.execHosts[0] ?? '', owner: job.owner, name: spec.name, type: spec.type,
-      image: spec.image, vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, domain: buildDomainName(job.jobId), reason: 'running VE job unknown to LDAP',
-    }, deps.clock);
-    const changed = !options.dryRun && (await applyEvent(deps.inventory, event)) === 'applied';
-    drift.push({ jobId: job.jobId, name: spec.name, finding: 'unknown-to-ldap', from: undefined, to: 'running', detail: `running on ${event.host}`, changed });
+    drift.push({
+      jobId: job.jobId, name: spec.name, finding: 'unknown-to-ldap', from: undefined, to: 'running', changed: false,
+      detail: `a job on ${job.execHosts.join(',') || '(no host)'} says it is a VE; not written: only its host's signed events add it to LDAP`,
+    });
   }
   return drift;
 }

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { dirname } from 'node:path';
 import { applyEvent } from './apply-event.js';
 import { nextMonitorSeq } from './next-monitor-seq.js';
@@ -66,8 +67,7 @@ function readDownHosts(file: string): Map<string, DownHost> {
 // Atomic replace, so a crash of the cron pass never leaves half a file behind.
 function writeDownHosts(file: string, hosts: ReadonlyMap<string, DownHost>): void {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(`${file}.tmp`, `${JSON.stringify(Object.fromEntries(hosts), null, 2)}\n`, { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify(Object.fromEntries(hosts), null, 2)}\n`, { mode: 0o600 });
 }
 
 // History is the only place the recovery leaves for users to read: one "unknown" entry saying what happened.

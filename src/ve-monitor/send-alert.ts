@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { dirname } from 'node:path';
 import { runCommand as defaultRunCommand, type RunCommand } from '../core/run-command.js';
 import type { Clock } from '../core/clock.js';
@@ -53,8 +54,7 @@ function readAlertState(file: string): AlertState {
 function writeAlertState(file: string, state: AlertState, now: Date, repeatAfterMs: number): void {
   const last = Object.fromEntries(Object.entries(state.last).filter(([, at]) => now.getTime() - Date.parse(at) < repeatAfterMs));
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
-  writeFileSync(`${file}.tmp`, `${JSON.stringify({ last, recent: state.recent })}\n`, { mode: 0o600 });
-  renameSync(`${file}.tmp`, file);
+  writeFileNoFollow(file, `${JSON.stringify({ last, recent: state.recent })}\n`, { mode: 0o600 });
 }
 
 /**

@@ -23,7 +23,6 @@ import { killSandboxSlurmd, startSandboxSlurmd } from '../harness/sandbox-nodes.
 import { sleep, waitFor } from '../harness/wait-for.js';
 import type { Inventory } from '../../src/inventory/inventory.js';
 import { useSandbox } from '../harness/use-sandbox.js';
-import { listHostLogFiles } from '../harness/sandbox-host-files.js';
 
 const { dir } = useSandbox(t, {
   // ports above the kernel's ephemeral ports and away from the other integration tests' slots
@@ -211,7 +210,9 @@ void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slu
 
   // measurements: vemon jobs used and how long each outage held events back
   const vemonJobs = [...new Set(sentJobs())].filter((j) => !vemonJobsBefore.has(j));
-  const outputs = listHostLogFiles(info, /^vemon-\d+\.out$/).map(([, text]) => text);
+  // vemon job output: each host's root-only monitor directory, never its log directory (issue 10, item 6)
+  const outputs = Object.values(info.hosts).map((h) => join(h.stateDir, 'monitor')).filter((d) => existsSync(d))
+    .flatMap((d) => readdirSync(d).filter((f) => /^vemon-\d+\.out$/.test(f)).map((f) => readFileSync(join(d, f), 'utf8')));
   const waited = outputs.filter((o) => /LDAP unavailable, retrying/.test(o)).length;
   const gaveUp = outputs.filter((o) => /left for the next vemon job/.test(o)).length;
   const rejected = outputs.flatMap((o) => [...o.matchAll(/rejected (\d+)/g)].map((m) => Number(m[1]))).reduce((a, b) => a + b, 0);

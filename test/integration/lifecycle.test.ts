@@ -11,6 +11,7 @@ import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 
@@ -117,7 +118,7 @@ void t.test('one VE lives and dies through the batch system, libvirt and LDAP', 
   t.match(readFileSync(`/proc/${init}/uid_map`, 'utf8'), new RegExp(`^\\s*0\\s+${target}\\s+65536\\s*$`), 'uid_map: 0 -> the range, not 0 0 4294967295');
   t.match(readFileSync(`/proc/${init}/gid_map`, 'utf8'), new RegExp(`^\\s*0\\s+${target}\\s+65536\\s*$`));
   t.equal(/^Uid:\s+([0-9]+)/m.exec(readFileSync(`/proc/${init}/status`, 'utf8'))?.[1], String(target), 'the init runs as that id on the host');
-  const rootfs = join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId, 'rootfs');
+  const rootfs = findRootfsDir(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId));
   t.equal(lstatSync(rootfs).uid, target, 'the rootfs copy is the mapped root\'s');
   t.equal(lstatSync(join(rootfs, 'bin', 'busybox')).uid, target);
   t.ok(listIdRangeHolders().includes(`pbsve-${jobId}`), 'the range is taken while the VE lives');
@@ -134,7 +135,7 @@ void t.test('one VE lives and dies through the batch system, libvirt and LDAP', 
   t.match(destroyed.stdout, /VE destroyed/);
   t.comment(`ve destroy -> LDAP destroyed: ${Date.now() - t1} ms`);
   t.notMatch(await virshList(host), new RegExp(`pbsve-${jobId}`), 'domain destroyed and undefined');
-  t.notOk(existsSync(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId, 'rootfs')), 'per-VE disk removed');
+  t.notOk(existsSync(findRootfsDir(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId))), 'per-VE disk removed');
   t.notOk(listIdRangeHolders().includes(`pbsve-${jobId}`), 'and its id range freed');
   await waitFor('job gone from the queue', 30_000, async () => ((await control.isJobDone(jobId)) ? true : undefined));
   const after = (await rows()).find((r) => r.jobId === jobId);
@@ -246,7 +247,7 @@ void t.test('a job that is not a VE job passes through prologue and epilogue unt
   t.match(readFileSync(out, 'utf8'), /plain-job-ran/);
 });
 
-void t.test('reconcile marks LDAP-running VEs without a job lost and adds running VE jobs LDAP does not know', async (t) => {
+void t.test('reconcile marks LDAP-running VEs without a job lost and lists running VE jobs LDAP does not know without inventing them', async (t) => {
   const writer = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn, bindDn: info.writerDn, password: info.writerPassword });
   t.teardown(() => writer.close());
   // drift 1: LDAP thinks job 999999 runs a VE
@@ -270,12 +271,15 @@ void t.test('reconcile marks LDAP-running VEs without a job lost and adds runnin
   const r = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv });
   t.equal(r.exitCode, 0, r.stderr);
   t.match(r.stdout, /changed job 999999 ghost: job-gone: running -> lost/);
-  t.match(r.stdout, new RegExp(`changed job ${jobId} drift2: unknown-to-ldap`));
+  // the job's comment is the owner's to edit: only the host's signed events may make the entry (issue 10, item 1)
+  t.match(r.stdout, new RegExp(`found   job ${jobId} drift2: unknown-to-ldap`));
   t.equal((await writer.getVe('999999'))?.state, 'lost');
-  t.equal((await writer.getVe(jobId))?.state, 'running');
+  t.equal(await writer.getVe(jobId), undefined, 'not written from the job comment');
   const ghostHistory = await writer.listHistory('999999');
   t.equal(ghostHistory.at(-1)?.state, 'lost', 'history entry for the transition');
   const again = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv });
-  t.match(again.stdout, /reconcile: 0 drift item/, 'a second pass finds nothing');
+  t.match(again.stdout, /reconcile: 1 drift item\(s\), 0 changed/, 'a second pass changes nothing');
   await runVeAs(info, user, ['destroy', 'drift2', '--wait', '60s']);
+  // the epilogue's signed event carries the whole VE: the entry comes back from its host, final
+  await waitFor('drift2 destroyed in LDAP', 90_000, async () => ((await writer.getVe(jobId))?.state === 'destroyed' ? true : undefined));
 });

@@ -136,7 +136,7 @@ void t.test('300 events with slurmctld unreachable stay journalled; one flush se
 
   // the two jobs may run side by side or in either order: seq makes that harmless, so wait for both
   const outputs = await waitFor('both vemon jobs to finish', 180_000, () => {
-    const logDir = join(node1.stateDir, 'log');
+    const logDir = join(node1.stateDir, 'monitor');
     const files = readdirSync(logDir).filter((f) => vemonJobs.some((j) => f === `vemon-${j ?? ''}.out`));
     const text = files.map((f) => readFileSync(join(logDir, f), 'utf8')).join('');
     return Promise.resolve(files.length === 2 && (text.match(/^applied/gm) ?? []).length === 2 ? text : undefined);

@@ -12,6 +12,7 @@ import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
 
 interface Row { name: string; state: string; host: string; jobId: string; nodes: number; vcpus: number; memoryMiB: number }
@@ -108,8 +109,8 @@ void t.test('ve create --nodes 2: one part per node, both running in LDAP, ve de
   t.equal((await inv.getVe(jobId))?.state, 'destroyed');
   t.notMatch(await virshList('node1'), new RegExp(`pbsve-${jobId}`), 'node1: part 0 gone');
   t.notMatch(await virshList('node2'), new RegExp(`pbsve-${jobId}`), 'node2: part 1 gone');
-  t.notOk(existsSync(join(jobDir(second, `${jobId}_p1`), 'rootfs')), 'part 1\'s disk removed');
-  t.notOk(existsSync(join(jobDir(first, jobId), 'rootfs')), 'part 0\'s disk removed');
+  t.notOk(existsSync(findRootfsDir(jobDir(second, `${jobId}_p1`))), 'part 1\'s disk removed');
+  t.notOk(existsSync(findRootfsDir(jobDir(first, jobId))), 'part 0\'s disk removed');
   const history = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; part?: number; reason: string }[] };
   t.same(history.history.map((h) => `${h.part ?? '-'}:${h.state}`).sort(), ['0:destroyed', '0:running', '1:destroyed', '1:running']);
   // issue 9, defect 11: what each part says about a cancellation (the sister asks the batch system when it cannot tell)

@@ -10,6 +10,7 @@ import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { findJobDir, listJobDirs } from '../harness/sandbox-host-files.js';
 
 interface Row { name: string; state: string; host: string; jobId: string }
@@ -200,7 +201,7 @@ void t.test('an LXC VE gets a console log too, followed by ve console until the 
   t.match(followed.stdout, /CT-(MARKER|HEARTBEAT)/);
   t.match(followed.stderr, /has ended/, '--follow ends with the VE');
   await waitFor('console capture to end', 10_000, () => (findPids((c) => c.includes('capture-console-main.js') && c.includes(`/jobs/${jobId}/`)).length === 0 ? true : undefined));
-  t.notOk(existsSync(join(findJobDir(info, jobId), 'rootfs')), 'rootfs copy gone');
+  t.notOk(existsSync(findRootfsDir(findJobDir(info, jobId))), 'rootfs copy gone');
 });
 
 void t.test('ve console: only your own VEs, sane --lines', async (t) => {

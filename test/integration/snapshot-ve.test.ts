@@ -10,6 +10,7 @@ import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { findJobDir, readHostLogs } from '../harness/sandbox-host-files.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 
@@ -58,7 +59,7 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   const details = JSON.parse((await runVeAs(info, user, ['show', 'web1', '--json'])).stdout) as { ve: { host: string } };
   const uri = info.nodes[details.ve.host]?.lxcUri ?? '';
   const domain = `pbsve-${jobId}`;
-  const marker = join(findJobDir(info, jobId), 'rootfs', 'marker.txt');
+  const marker = join(findRootfsDir(findJobDir(info, jobId)), 'marker.txt');
   writeFileSync(marker, 'before snapshot\n');
 
   const snap = await timedVe(user, ['snapshot', 'web1', '--name', 's1']);
@@ -91,8 +92,8 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   t.match(rolled.stdout, /rolled back to snapshot s1 in [0-9]+ ms \(down [0-9]+ ms\)/);
   t.comment(`LXC: ve rollback round trip ${rolled.ms} ms; ${/rolled back .*/.exec(rolled.stdout)?.[0] ?? ''}`);
   t.equal(readFileSync(marker, 'utf8'), 'before snapshot\n', 'the marker is back');
-  t.equal(lstatSync(join(findJobDir(info, jobId), 'rootfs')).uid, range, 'the rolled-back rootfs is the range\'s again');
-  t.equal(lstatSync(join(findJobDir(info, jobId), 'rootfs', 'bin', 'busybox')).gid, range);
+  t.equal(lstatSync(findRootfsDir(findJobDir(info, jobId))).uid, range, 'the rolled-back rootfs is the range\'s again');
+  t.equal(lstatSync(join(findRootfsDir(findJobDir(info, jobId)), 'bin', 'busybox')).gid, range);
   t.equal(await domainState(uri, domain), 'running', 'the container runs again');
   // the job body polls every 2 s: it must not have taken the restart for the guest's end
   await sleep(5000);
@@ -145,7 +146,7 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   const destroyed = await runVeAs(info, user, ['destroy', 'web1', '--wait', '60s']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
   t.notOk(existsSync(join(findJobDir(info, jobId), 'snapshots')), 'the snapshot copies are gone with the VE');
-  t.notOk(existsSync(join(findJobDir(info, jobId), 'rootfs')), 'and the rootfs');
+  t.notOk(existsSync(findRootfsDir(findJobDir(info, jobId))), 'and the rootfs');
   t.notOk(existsSync(join(findJobDir(info, jobId), 'snapshots.json')), 'and the index');
 });
 

@@ -12,6 +12,7 @@ import { PROJECT_DIR, VE_NODES, type SandboxInfo } from '../../src/sandbox/sandb
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
 
 const REPORT_EVERY_MS = 2000;
@@ -118,7 +119,7 @@ void t.test('LXC: a killed domain is restarted on its host, then rolled back, th
   const host = (await showVe('crashy')).ve.host;
   const uri = info.nodes[host]?.lxcUri ?? '';
   const domain = `pbsve-${jobId}`;
-  const marker = join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId, 'rootfs', 'marker.txt');
+  const marker = join(findRootfsDir(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId)), 'marker.txt');
   writeFileSync(marker, 'snapshot s1\n');
   const snap = await runVeAs(info, user, ['snapshot', 'crashy', '--name', 's1']);
   t.equal(snap.exitCode, 0, snap.stderr);

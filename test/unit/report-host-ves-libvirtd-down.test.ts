@@ -11,6 +11,7 @@ import { systemClock } from '../../src/core/clock.js';
 import type { DomainInfo, Virt } from '../../src/virt/virt.js';
 import type { EventSink } from '../../src/events/event-sink.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
+import type { BatchJob } from '../../src/batch/batch.js';
 
 interface FakeLibvirt { up: boolean; domains: DomainInfo[]; reasons: Map<string, string> }
 
@@ -87,4 +88,32 @@ void t.test('several changes in one run are journalled and then sent by one flus
   await run();
   t.equal(emitted.length, 1);
   t.equal(flushes.n, 1, 'the one flush at the end, none per change');
+});
+
+void t.test('an epilogue that met a dead libvirtd: the teardown is finished once libvirtd answers and the job is gone', async (t) => {
+  const { libvirt, logs, stateDir } = setup(t);
+  const config = parseConfig({ batch: { kind: 'slurm' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir, installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' });
+  writeVeJobRecord(stateDir, {
+    jobId: '31', spec: { version: 1, name: 'web1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, leaseSeconds: 600 }, owner: 'user1', host: 'node1',
+    domain: 'pbsve-31', uri: 'lxc:///system', roUri: 'lxc:///system', startCount: 1, status: 'stopping', reason: 'epilogue', emulated: false,
+  });
+  const torn: string[] = [];
+  let jobState: 'running' | 'exiting' | 'completed' | undefined = 'exiting';
+  const events: EventSink = { emit: () => Promise.resolve({ sent: 0, pending: 0 }), flush: () => Promise.resolve({ sent: 0, pending: 0 }) };
+  const run = (): ReturnType<typeof reportHostVes> => reportHostVes('node1', {
+    config, clock: systemClock, events, openVirt: (uri) => buildVirt(libvirt, uri), uris: ['lxc:///system'], log: (l) => logs.push(l),
+    interrupted: {
+      batch: { getJob: (id) => Promise.resolve(jobState === undefined ? undefined : { jobId: id, state: jobState } as unknown as BatchJob) },
+      teardown: (record) => { torn.push(record.jobId); libvirt.domains = []; return Promise.resolve(); },
+    },
+  });
+  libvirt.up = false;
+  t.same((await run()).teardowns, [], 'libvirtd still down: nothing judged');
+  libvirt.up = true;
+  t.same((await run()).teardowns, [], 'the job still exiting: its epilogue may be running');
+  jobState = undefined;
+  const report = await run();
+  t.same(report.teardowns, ['31'], 'job gone: finished');
+  t.same(torn, ['31']);
+  t.same(report.orphans, [], 'the domain is gone, not an orphan');
 });

@@ -108,7 +108,8 @@ void t.test('claims the batch system contradicts are refused, unknown jobs pass'
   t.equal(claims(event, []), undefined, 'a job the batch system forgot proves nothing');
   t.equal(claims(event, [job({ execHosts: ['node2'] })]), 'event-claim-mismatch', 'running claimed on a host the job does not run on');
   t.equal(claims(event, [job({ owner: 'mallory' })]), 'event-claim-mismatch', 'owner differs');
-  t.equal(claims({ ...event, state: 'destroyed' }, [job({ execHosts: ['node2'] })]), undefined, 'a teardown report from the old host is fine');
+  t.equal(claims({ ...event, state: 'destroyed' }, [job({ execHosts: ['node2'], startCount: 2 })]), undefined, 'a teardown report from the host of an earlier start is fine');
+  t.equal(claims({ ...event, state: 'destroyed' }, [job({ execHosts: ['node2'] })]), 'event-claim-mismatch', 'a teardown claimed for the current start on another host is not (issue 10, item 2)');
   t.equal(claims(event, [job({ execHosts: ['node2'], startCount: 2 })]), undefined, 'a late running event of an earlier run (requeue)');
   const passed = checkEventClaims([new VeError('event-forged', 'prereq', 'x'), event], [job({})]);
   t.ok(passed[0] instanceof VeError);
