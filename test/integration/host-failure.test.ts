@@ -4,9 +4,8 @@
 // backends: slurm torque
 import t from 'tap';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { FENCE_NOTE } from '../../src/ve-monitor/recover-failed-hosts.js';
@@ -15,6 +14,7 @@ import type { Inventory } from '../../src/inventory/inventory.js';
 import type { Batch } from '../../src/batch/batch.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { runVeMonitor } from '../harness/run-ve-monitor.js';
 
 useSandbox(t, {
   prefix: '/tmp/pbsve-hostfail-', slurmdTimeout: 6,
@@ -31,7 +31,6 @@ useSandbox(t, {
   },
 });
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
-const MONITOR = join(PROJECT_DIR, 'dist/src/ve-monitor/main.js');
 let info: SandboxInfo;
 let inventory: Inventory;
 let batch: Batch;
@@ -39,7 +38,7 @@ let control: BatchControl;
 let node1Killed = false;
 
 async function monitor(args: readonly string[]): Promise<{ stdout: string; stderr: string; exitCode: number }> {
-  return runCommand(process.execPath, [MONITOR, ...args], { env: info.vemonEnv, timeoutMs: 120_000 });
+  return runVeMonitor(info, args);
 }
 
 async function virshList(node: string): Promise<string> {

@@ -12,6 +12,7 @@ import { PROJECT_DIR, VE_NODES, type SandboxInfo } from '../../src/sandbox/sandb
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { runVeMonitor } from '../harness/run-ve-monitor.js';
 import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
 
@@ -69,7 +70,7 @@ async function showVe(name: string): Promise<Shown> {
 interface OrphanItem { host: string; domain: string; jobId?: string; action: string; stale: boolean; changed: boolean }
 // What the vemon node's cron runs: reconcile with the vemon config, its JSON report's orphan section.
 async function reconcileOrphans(): Promise<OrphanItem[]> {
-  const r = await runCommand(process.execPath, [join(PROJECT_DIR, 'dist/src/ve-monitor/main.js'), 'reconcile', '--json'], { env: info.vemonEnv, timeoutMs: 120_000 });
+  const r = await runVeMonitor(info, ['reconcile', '--json']);
   if (r.exitCode !== 0) throw new Error(`ve-monitor reconcile: ${r.stderr}`);
   return (JSON.parse(r.stdout) as { orphans: OrphanItem[] }).orphans;
 }
