@@ -143,6 +143,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
     ldapWriteCredentialsFile: absolute(root, 'ldapWriteCredentialsFile', '', '/etc/pbs-ve/ldap-write.json'),
     ...(root['monitorConfigDir'] === undefined ? {} : { monitorConfigDir: absolute(root, 'monitorConfigDir', '') }),
     ...(root['hostConfigDir'] === undefined ? {} : { hostConfigDir: absolute(root, 'hostConfigDir', '') }),
+    ...(root['hostStateDir'] === undefined ? {} : { hostStateDir: absolute(root, 'hostStateDir', '') }),
     virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']), lxcIds: lxcIds(virt['lxcIds']) },
     imageDir: absolute(root, 'imageDir', '', '/var/lib/pbs-ve/images'),
     stateDir: absolute(root, 'stateDir', '', '/var/lib/pbs-ve'),
@@ -169,6 +170,11 @@ export function loadConfig(configDir: string): PbsVeConfig {
     if (err instanceof VeError) throw err;
     throw new VeError('invalid-config', 'environment', `${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
   }
+}
+
+/** A compute host's state directory as this host sees it: hostStateDir with "%h" = that host, else stateDir. */
+export function findHostStateDir(config: PbsVeConfig, host: string): string {
+  return config.hostStateDir === undefined ? config.stateDir : config.hostStateDir.replaceAll('%h', host);
 }
 
 // The virt URIs of the host we run on; a host not listed uses "default".

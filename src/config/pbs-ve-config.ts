@@ -61,6 +61,9 @@ export interface PbsVeConfig {
   /** the config dir VE job scripts run with on compute hosts; default: the submitting host's. "%h" = the
    *  host's name, for several simulated hosts on one machine (the sandbox) */
   readonly hostConfigDir?: string;
+  /** the state dir of compute hosts as seen from here, for op job scripts and `ve console`; default: stateDir.
+   *  "%h" = the VE's host (the sandbox's simulated hosts share one file system) */
+  readonly hostStateDir?: string;
   readonly virt: {
     /** per host name as the batch system names hosts; "default" is used for hosts not listed */
     readonly hosts: Readonly<Record<string, HostVirtConfig>>;

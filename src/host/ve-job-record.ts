@@ -1,10 +1,9 @@
-import { chmodSync, readdirSync, readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatPartSuffix } from '../core/build-domain-name.js';
-import { makeReadableDir } from './make-readable-dir.js';
 import type { VeSpec } from '../core/ve-spec.js';
 import type { VeNic } from '../core/ve-nic.js';
 import type { HostNetworkPlan } from '../prologue/plan-ve-networks.js';
@@ -62,9 +61,14 @@ export function findRecordJobDir(stateDir: string, record: Pick<VeJobRecord, 'jo
  * by name; nobody else can list it, and its disks (0600) and LXC rootfs (below a 0700 directory) are root's.
  */
 export function ensureJobDir(dir: string): string {
-  // <stateDir>/jobs/<name>: the chain above gets its modes set too (TORQUE's umask 077 would leave it 0700)
-  makeReadableDir(dirname(dirname(dir)), dir);
+  mkdirSync(dir, { recursive: true, mode: 0o711 });
   chmodSync(dir, 0o711);
+  // <stateDir>/jobs/<name>: mkdir under TORQUE's umask 077 leaves the two above 0700; they only gain the
+  // search bit, nothing else of their mode changes (never a sticky /tmp made 0755)
+  for (const parent of [dirname(dir), dirname(dirname(dir))]) {
+    const mode = statSync(parent).mode & 0o7777;
+    if ((mode & 0o011) !== 0o011) chmodSync(parent, mode | 0o011);
+  }
   return dir;
 }
 

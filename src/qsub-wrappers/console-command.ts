@@ -32,7 +32,7 @@ export function registerConsoleCommands(program: Command): void {
         if (text !== '') process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
         if (o.follow === true) {
           const jobId = log.jobId;
-          await followFile(log.logPath, offset, { write: (t) => process.stdout.write(t), isOver: () => isVeOver(config, jobId) });
+          await followFile(log.logPath, offset, { write: (t) => process.stdout.write(t), isOver: () => isVeOver(config, jobId, log.host) });
           process.stderr.write(`-- VE ${log.name} (job ${jobId}) has ended --\n`);
         }
         return 0;

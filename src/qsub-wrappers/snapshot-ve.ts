@@ -42,12 +42,16 @@ export function buildDefaultSnapshotName(now: Date): string {
 
 /** The op job's script: the op line the prologue acts on, then a body that prints what it left. */
 export function buildOperationJobScript(op: VeOperation, veName: string, config: PbsVeConfig): string {
-  if (!SAFE_PATH.test(config.stateDir)) throw new VeError('invalid-config', 'environment', 'config stateDir: must be an absolute path of [A-Za-z0-9_./+-]', { field: 'stateDir' });
+  const stateDir = config.hostStateDir ?? config.stateDir;
+  const parts = stateDir.split('%h');
+  if (!parts.every((p) => SAFE_PATH.test(`/${p}`))) throw new VeError('invalid-config', 'environment', 'config hostStateDir/stateDir: must be an absolute path of [A-Za-z0-9_./+-] ("%h" for the host)', { field: 'stateDir' });
   return [
     '#!/bin/sh',
     formatOperationLine(op),
     `# pbs-ve: ${op.kind} on VE "${veName}" (job ${op.target}); the prologue on the VE's host does it, this prints the outcome`,
-    `f=${config.stateDir}/jobs/\${SLURM_JOB_ID:-$PBS_JOBID}/op-result`,
+    // "%h" is this host as the batch system names it (Slurm tells its jobs; TORQUE's MOM host name)
+    ...(parts.length > 1 ? ['h=${SLURMD_NODENAME:-$(uname -n)}', 'h=${h%%.*}'] : []),
+    `f=${parts.join('$h')}/jobs/\${SLURM_JOB_ID:-$PBS_JOBID}/op-result`,
     'cat -- "$f" && grep -q \'"ok":true\' -- "$f"',
     '',
   ].join('\n');

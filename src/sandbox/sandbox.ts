@@ -242,6 +242,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     ldap: { url: ldapUrl, baseDn, timeoutMs: 10000 },
     monitorConfigDir: perHost('etc/pbs-ve'),
     hostConfigDir: perHost('etc/pbs-ve'),
+    hostStateDir: perHost('state'),
     virt: { hosts: nodes, startTimeoutMs: 60000, kvmAcceleration: 'auto' },
     imageDir,
     nodePath: process.execPath,

@@ -144,11 +144,13 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
     if (job.state !== 'running' || known.has(job.jobId)) continue;
     // the job comment and variables are the owner's to edit: they may say which jobs to look at, never
     // what a VE is (size, type, host); only the host's signed events create a VE entry
-    const spec = findJobSpec(job);
-    if (spec === undefined) continue;
+    // (TORQUE shows a non-operator, the vemon account, other users' jobs without their variables: there
+    // the name ve create gave the job, ve-<name>, says which jobs to look at)
+    const name = findJobSpec(job)?.name ?? (job.name.startsWith('ve-') ? job.name.slice(3) : undefined);
+    if (name === undefined) continue;
     if ((await deps.inventory.getVe(job.jobId)) !== undefined) continue;
     drift.push({
-      jobId: job.jobId, name: spec.name, finding: 'unknown-to-ldap', from: undefined, to: 'running', changed: false,
+      jobId: job.jobId, name, finding: 'unknown-to-ldap', from: undefined, to: 'running', changed: false,
       detail: `a job on ${job.execHosts.join(',') || '(no host)'} says it is a VE; not written: only its host's signed events add it to LDAP`,
     });
   }

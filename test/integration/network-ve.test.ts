@@ -10,7 +10,7 @@ import { runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
-import { findJobDir } from '../harness/sandbox-host-files.js';
+import { findJobDir, isRefusalBookkeeping } from '../harness/sandbox-host-files.js';
 
 interface Nic { network: string; mac: string; ip?: string }
 interface Details { ve: { name: string; host: string; jobId: string; owner: string; nics?: Nic[] }; history: { reason: string }[] }
@@ -228,7 +228,7 @@ void t.test('hostile network specs are refused and leave nothing behind', async 
   }, 500);
   for (const jobId of jobs) {
     const files = existsSync(findJobDir(info, jobId)) ? readdirSync(findJobDir(info, jobId)) : [];
-    t.same(files.filter((f) => f !== 'refused'), [], `job ${jobId}: nothing but the refusal note`);
+    t.same(files.filter((f) => !isRefusalBookkeeping(f)), [], `job ${jobId}: nothing but the refusal note`);
     t.match(readFileSync(join(dir, 'work', `forged-${jobId}.out`), 'utf8'), /VE refused by the prologue: .*network/, `job ${jobId}: the owner is told why`);
   }
   t.equal(await virsh(['net-list', '--all', '--name']), netsBefore, 'no network was made');

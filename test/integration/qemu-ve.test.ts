@@ -11,7 +11,7 @@ import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { findRootfsDir } from '../../src/host/ve-disks.js';
-import { findJobDir, listJobDirs } from '../harness/sandbox-host-files.js';
+import { findJobDir, listJobDirs, isRefusalBookkeeping } from '../harness/sandbox-host-files.js';
 
 interface Row { name: string; state: string; host: string; jobId: string }
 
@@ -302,7 +302,7 @@ void t.test('hostile specs are refused and leave nothing behind', async (t) => {
   t.equal(await allDomains(), domainsBefore, 'no domain on either node');
   for (const jobId of forgedJobs) {
     const files = existsSync(findJobDir(info, jobId)) ? readdirSync(findJobDir(info, jobId)).sort() : [];
-    t.same(files.filter((f) => f !== 'refused'), [], `job ${jobId}: nothing but the refusal note in its job dir`);
+    t.same(files.filter((f) => !isRefusalBookkeeping(f)), [], `job ${jobId}: nothing but the refusal note in its job dir`);
     const out = readFileSync(join(dir, 'work', `forged-${jobId}.out`), 'utf8');
     t.match(out, /VE refused by the prologue: /, `job ${jobId}: the owner is told why`);
   }
