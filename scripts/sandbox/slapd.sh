@@ -229,7 +229,8 @@ start() {
     if ! alive "$pid"; then
       echo "slapd exited during startup; log:" >&2; tail -n 30 "$LDAP_DIR/slapd.log" >&2; exit 1
     fi
-    if ldapsearch -x -H "$ldap_url" -b "" -s base -LLL 1.1 > /dev/null 2>&1; then
+    # bind as this instance's writer (a random password): another slapd on the port cannot answer that
+    if ldapwhoami -x -H "$ldap_url" -D "$writer_dn" -w "$WRITER_PASSWORD" > /dev/null 2>&1; then
       echo "slapd ready in $(elapsed "$t0") s" >&2
       echo "LDAP_URL=$ldap_url"
       echo "LDAPI_URL=$ldapi_url"

@@ -1,6 +1,9 @@
 // `ve admin ...`: what a batch administrator runs once per host (root).
 import type { Command } from 'commander';
-import { findConfigDir, loadConfig } from '../config/load-config.js';
+import { findConfigDir, loadConfig, loadLdapWriteCredentials } from '../config/load-config.js';
+import { findMonitorAccount, installVemon } from './install-vemon.js';
+import { findUserIds } from '../host/find-user-ids.js';
+import { applyLdapInstallSteps, buildLdapInstallSteps, DEFAULT_DATABASE_DN, formatLdapInstallSteps } from './install-ldap.js';
 import { runHook } from '../host/run-hook.js';
 import { formatInstallReport } from './install-report.js';
 import { installMom, uninstallMom } from './install-mom.js';
@@ -64,18 +67,57 @@ export function registerAdminCommands(program: Command): void {
       });
     });
 
+  install.command('vemon').description('vemon node: give the account vemon jobs run as (TORQUE: batch.eventSubmitUser; Slurm: root) the host keys, ldap-write.json and <stateDir>/monitor')
+    .option('--dry-run', 'print what would change, change nothing')
+    .option('--account <user>', 'the monitor account (default: batch.eventSubmitUser on TORQUE, root on Slurm)')
+    .action(async (o: { dryRun?: boolean; account?: string }) => {
+      await runHook('cli', async () => {
+        const configDir = findConfigDir(process.env);
+        const config = loadConfig(configDir);
+        const account = o.account ?? findMonitorAccount(config);
+        const report = await installVemon({ config, configDir, account, ids: await findUserIds(account), dryRun: o.dryRun === true });
+        say(formatInstallReport(report));
+        return 0;
+      });
+    });
+
+  install.command('ldap').description('the LDAP side: schema, base entries, the one writer and its ACLs (prints the LDIF; --apply runs ldapadd/ldapmodify on the LDAP server)')
+    .option('--apply', 'apply it (as root on the LDAP server: cn=config through SASL EXTERNAL over ldapi)')
+    .option('--credentials <file>', 'the writer identity, {bindDn, password} as in the vemon nodes\' ldap-write.json (default: config ldapWriteCredentialsFile)')
+    .option('--database-dn <dn>', 'cn=config entry of the database holding ldap.baseDn', DEFAULT_DATABASE_DN)
+    .option('--uri <uri>', '--apply: the LDAP server (ldapi for cn=config)', 'ldapi:///')
+    .option('--bind-dn <dn>', '--apply: add the entries bound as this DN (e.g. the rootdn) instead of root over ldapi')
+    .option('--bind-password-file <file>', '--apply: file with the --bind-dn password (ldapadd -y)')
+    .action(async (o: { apply?: boolean; credentials?: string; databaseDn: string; uri: string; bindDn?: string; bindPasswordFile?: string }) => {
+      await runHook('cli', async () => {
+        const config = loadConfig(findConfigDir(process.env));
+        const credentials = loadLdapWriteCredentials({ ...config, ldapWriteCredentialsFile: o.credentials ?? config.ldapWriteCredentialsFile }, 0);
+        const steps = buildLdapInstallSteps({ baseDn: config.ldap.baseDn, writerDn: credentials.bindDn, writerPassword: credentials.password, databaseDn: o.databaseDn });
+        if (o.apply !== true) {
+          say(formatLdapInstallSteps(steps));
+          return 0;
+        }
+        const results = await applyLdapInstallSteps(steps, {
+          uri: o.uri, timeoutMs: 60_000,
+          ...(o.bindDn === undefined ? {} : { bindDn: o.bindDn }), ...(o.bindPasswordFile === undefined ? {} : { bindPasswordFile: o.bindPasswordFile }),
+        });
+        for (const r of results) say(`${r.outcome.padEnd(8)} ${r.step}: ${r.detail}`);
+        return 0;
+      });
+    });
+
   install.command('server').description('TORQUE: apply the qmgr commands (queues, vemon ACL); Slurm: print the slurm.conf lines')
     .option('--dry-run', 'TORQUE: print the qmgr commands, do not run them')
-    .option('--submitter <user>', 'TORQUE: the only account allowed into the vemon queue', DEFAULT_EVENT_SUBMITTER)
+    .option('--submitter <user>', `TORQUE: the only account allowed into the vemon queue (default: config batch.eventSubmitUser, ${DEFAULT_EVENT_SUBMITTER})`)
     .option('--hook-dir <dir>', 'Slurm: where `ve admin install slurm-hooks` put the wrappers', DEFAULT_SLURM_HOOK_DIR)
-    .action(async (o: { dryRun?: boolean; submitter: string; hookDir: string }) => {
+    .action(async (o: { dryRun?: boolean; submitter?: string; hookDir: string }) => {
       await runHook('cli', async () => {
         const config = loadConfig(findConfigDir(process.env));
         if (config.batch.kind === 'slurm') {
           say(buildSlurmConfLines(config, buildSlurmHookPaths(o.hookDir)).join('\n'));
           return 0;
         }
-        const commands = buildTorqueServerCommands(config, { eventSubmitter: o.submitter });
+        const commands = buildTorqueServerCommands(config, o.submitter === undefined ? {} : { eventSubmitter: o.submitter });
         const results = await applyTorqueServerCommands(commands, { dryRun: o.dryRun === true, binDir: config.batch.binDir, timeoutMs: config.batch.timeoutMs });
         for (const r of results) say(r.outcome === 'would-apply' ? `qmgr -c '${r.command}'` : `${r.outcome.padEnd(8)} ${r.command}`);
         say(buildTorqueNodeNotes(config).join('\n'));

@@ -30,7 +30,8 @@ export function formatTorqueWalltime(seconds: number): string {
 export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueServerOptions = {}): string[] {
   const ve = checkName('batch.veQueue', config.batch.veQueue);
   const mon = checkName('batch.vemonQueue', config.batch.vemonQueue);
-  const submitter = checkName('eventSubmitter', options.eventSubmitter ?? DEFAULT_EVENT_SUBMITTER);
+  const submitter = checkName('eventSubmitter', options.eventSubmitter ?? config.batch.eventSubmitUser);
+  const feature = checkName('batch.vemonFeature', config.batch.vemonFeature);
   return [
     `create queue ${ve}`,
     `set queue ${ve} queue_type = Execution`,
@@ -39,7 +40,8 @@ export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueSe
     `set queue ${ve} started = True`,
     `create queue ${mon}`,
     `set queue ${mon} queue_type = Execution`,
-    `set queue ${mon} resources_default.neednodes = 1:vemon`,
+    // for jobs that name no nodes; pbs-ve's own event jobs ask for the feature themselves
+    `set queue ${mon} resources_default.neednodes = 1:${feature}`,
     `set queue ${mon} resources_default.walltime = 00:10:00`,
     `set queue ${mon} acl_user_enable = True`,
     `set queue ${mon} acl_users = ${submitter}`,
@@ -47,6 +49,13 @@ export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueSe
     `set queue ${mon} started = True`,
     // the prologue on a compute node submits the event jobs: TORQUE refuses node submissions otherwise
     'set server allow_node_submit = True',
+    // the vemon jobs' account checks what events claim against other users' jobs, and hosts ask how
+    // pbsve's vemon jobs ended; with the default False qstat shows each user only their own jobs.
+    // Chosen over making pbsve an operator: read-only (as on Slurm, where every user sees every job),
+    // while an operator could also delete, requeue and offline anything, from any host it runs on
+    'set server query_other_jobs = True',
+    // a finished vemon job's exit status tells its host whether the events arrived (else they are resent)
+    'set server keep_completed = 300',
   ];
 }
 
@@ -58,7 +67,9 @@ export function buildTorqueNodeNotes(config: PbsVeConfig): string[] {
     '# node properties (server_priv/nodes, or qmgr on a running server):',
     ...shown.map((h) => `#   set node ${h} properties += kvm     # QEMU/KVM VEs may run here`),
     ...shown.map((h) => `#   set node ${h} properties += lxc     # LXC VEs may run here`),
-    '#   set node <vemon-node> properties += vemon   # the node(s) that run ve-monitor event jobs',
+    `#   set node <vemon-node> properties += ${config.batch.vemonFeature}   # the node(s) that run ve-monitor event jobs`,
+    '# only if ve-monitor reconcile --recover runs as the monitor account (it fences with pbsnodes -o and requeues with qrerun):',
+    `#   set server operators += ${config.batch.eventSubmitUser}@<vemon-node>`,
   ];
 }
 

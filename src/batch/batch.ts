@@ -76,6 +76,10 @@ export interface SubmitRequest {
   /** where stdout/stderr go; defaults to the batch system's */
   readonly outputPath?: string;
   readonly workdir?: string;
+  /** absolute path of the shell that runs the script. TORQUE otherwise starts it through the owner's
+   *  login shell (qsub -S), and a service account without one cannot run jobs; Slurm runs the
+   *  script's #! line itself and ignores this */
+  readonly shell?: string;
   /** Slurm --comment; ignored by TORQUE (owners cannot set it there) */
   readonly comment?: string;
   /** run on exactly these hosts (one per node of nodeCount): Slurm --nodelist, TORQUE nodes=<host> */

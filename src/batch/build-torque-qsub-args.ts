@@ -47,6 +47,10 @@ export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): st
     throw invalidField('workdir', 'must be an absolute path of A-Z a-z 0-9 _ . / @ + -', request.workdir);
   }
 
+  if (request.shell !== undefined && !PATH.test(request.shell)) {
+    throw invalidField('shell', 'must be an absolute path of A-Z a-z 0-9 _ . / @ + -', request.shell);
+  }
+
   if (request.nodeList !== undefined) {
     if (request.nodeList.length !== request.nodeCount) throw invalidField('nodeList', `must name exactly ${request.nodeCount} host(s), one per node`, request.nodeList);
     for (const node of request.nodeList) {
@@ -69,6 +73,7 @@ export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): st
   const args = ['-N', request.name, '-q', server === undefined ? request.queue : `${request.queue}@${server}`, '-l', resources.join(',')];
   if (request.outputPath !== undefined) args.push('-j', 'oe', '-o', request.outputPath);
   if (request.workdir !== undefined) args.push('-d', request.workdir);
+  if (request.shell !== undefined) args.push('-S', request.shell);
   if (variables.length > 0) args.push('-v', variables.map(([name, value]) => `${name}=${value}`).join(','));
   return args;
 }

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { parseNetworkConfig } from './network-config.js';
@@ -6,9 +7,23 @@ import type { HostVirtConfig, KvmAcceleration, PbsVeConfig, RecoveryConfig } fro
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
 
-// Installed pelog scripts set PBS_VE_CONFIG_DIR explicitly; everything else falls back to /etc/pbs-ve.
+const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9-]{0,62}$/;
+
+/** This host as the batch system names it: Slurm tells its hooks and jobs, TORQUE's MOM is the host name. */
+export function findHostName(env: Readonly<Record<string, string | undefined>>): string {
+  return env['SLURMD_NODENAME'] ?? hostname().split('.')[0] ?? hostname();
+}
+
+// Several daemons of one machine (slurmd -N, multi-MOM) are several hosts: "%h" in the directory names
+// this one, as Slurm's own %n does for SlurmdSpoolDir. Installed hooks set PBS_VE_CONFIG_DIR; else /etc/pbs-ve.
 export function findConfigDir(env: Readonly<Record<string, string | undefined>>): string {
-  return env['PBS_VE_CONFIG_DIR'] ?? DEFAULT_CONFIG_DIR;
+  const dir = env['PBS_VE_CONFIG_DIR'] ?? DEFAULT_CONFIG_DIR;
+  if (!dir.includes('%h')) return dir;
+  const host = findHostName(env);
+  if (!HOST_NAME.test(host)) {
+    throw new VeError('invalid-config', 'environment', `PBS_VE_CONFIG_DIR: "%h" needs a host name of letters, digits and hyphens (got ${JSON.stringify(host.slice(0, 80))})`, { field: 'PBS_VE_CONFIG_DIR' });
+  }
+  return dir.replaceAll('%h', host);
 }
 
 function bad(field: string, rule: string, got: unknown): never {
@@ -30,6 +45,13 @@ function absolute(o: Record<string, unknown>, key: string, path: string, fallbac
 function count(o: Record<string, unknown>, key: string, path: string, fallback: number): number {
   const v = o[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${path}${key}`, 'must be a positive whole number', v);
+  return v;
+}
+
+// A node feature lands in qsub -l nodes=...:<feature> and sbatch --constraint: one plain word only.
+function feature(o: Record<string, unknown>, key: string, path: string, fallback: string): string {
+  const v = text(o, key, path, fallback);
+  if (!/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(v)) bad(`${path}${key}`, 'must be one node feature: a letter, then letters, digits, "_", "." or "-"', v);
   return v;
 }
 
@@ -93,6 +115,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       slurmConf: batch['slurmConf'] === undefined ? undefined : absolute(batch, 'slurmConf', 'batch.'),
       veQueue: text(batch, 'veQueue', 'batch.', 'batch'),
       vemonQueue: text(batch, 'vemonQueue', 'batch.', 'vemon'),
+      vemonFeature: feature(batch, 'vemonFeature', 'batch.', 'vemon'),
       maxLeaseSeconds: count(batch, 'maxLeaseSeconds', 'batch.', 7 * 86400),
       timeoutMs: count(batch, 'timeoutMs', 'batch.', 30_000),
       eventSubmitUser: text(batch, 'eventSubmitUser', 'batch.', 'pbsve'),
@@ -107,6 +130,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
     },
     ldapWriteCredentialsFile: absolute(root, 'ldapWriteCredentialsFile', '', '/etc/pbs-ve/ldap-write.json'),
     ...(root['monitorConfigDir'] === undefined ? {} : { monitorConfigDir: absolute(root, 'monitorConfigDir', '') }),
+    ...(root['hostConfigDir'] === undefined ? {} : { hostConfigDir: absolute(root, 'hostConfigDir', '') }),
     virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']) },
     imageDir: absolute(root, 'imageDir', '', '/var/lib/pbs-ve/images'),
     stateDir: absolute(root, 'stateDir', '', '/var/lib/pbs-ve'),
@@ -149,14 +173,33 @@ export interface LdapWriteCredentials {
   readonly password: string;
 }
 
-// Only vemon nodes have this file; anywhere else its absence is the expected answer.
-export function loadLdapWriteCredentials(config: PbsVeConfig): LdapWriteCredentials {
+// Only vemon nodes have this file; anywhere else its absence is the expected answer. It is the
+// monitor account's secret (TORQUE: pbsve, Slurm: root): owned by whoever uses it, no group/other
+// access. Root may use one owned by the monitor account (ve image add on a vemon node).
+export function loadLdapWriteCredentials(config: PbsVeConfig, euid: number | undefined = process.geteuid?.()): LdapWriteCredentials {
+  const file = config.ldapWriteCredentialsFile;
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw new VeError('no-ldap-write-credentials', 'environment', `cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? 'error'}): LDAP writes happen only on vemon nodes, as the account vemon jobs run as`, { cause: err });
+  }
   let raw: string;
   try {
-    raw = readFileSync(config.ldapWriteCredentialsFile, 'utf8');
-  } catch (err) {
-    throw new VeError('no-ldap-write-credentials', 'environment', `cannot read ${config.ldapWriteCredentialsFile}: LDAP writes happen only on vemon nodes`, { cause: err });
+    const st = fstatSync(fd);
+    if ((st.mode & 0o077) !== 0 || (euid !== undefined && euid !== 0 && st.uid !== euid)) {
+      throw new VeError('ldap-credentials-insecure', 'environment', `${file}: must be mode 0600 and owned by the account that uses it (uid ${euid ?? '?'}; it is mode ${(st.mode & 0o777).toString(8)}, uid ${st.uid})`);
+    }
+    raw = readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
   }
-  const o = object(JSON.parse(raw) as unknown, config.ldapWriteCredentialsFile);
+  let json: unknown;
+  try {
+    json = JSON.parse(raw);
+  } catch (err) {
+    throw new VeError('invalid-config', 'environment', `${file}: not valid JSON: ${(err as Error).message}`, { cause: err });
+  }
+  const o = object(json, file);
   return { bindDn: text(o, 'bindDn', ''), password: text(o, 'password', '') };
 }

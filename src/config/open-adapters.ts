@@ -37,7 +37,7 @@ export function openReadOnlyVirtAt(uri: string): Promise<Virt> {
   return openLibvirtVirt(uri, { readOnly: true });
 }
 
-// Events are signed with the key of the host they claim (<configDir>/host-keys/<host>.key, root-only);
+// Events are signed with the key of the host they claim (<configDir>/host-keys/<host>.key, 0600, root's on a compute host);
 // given this host's name, a missing key is logged at once rather than at the first send.
 export function openEventSink(config: PbsVeConfig, configDir: string, batch: Batch, log: (line: string) => void, host?: string): EventSink {
   if (host !== undefined && !existsSync(hostKeyPath(configDir, host))) log(`pbs-ve: no event key for host ${host}: events stay in the journal until ve-monitor keygen --host ${host}`);

@@ -22,6 +22,9 @@ export interface PbsVeConfig {
     readonly slurmConf: string | undefined;
     readonly veQueue: string;
     readonly vemonQueue: string;
+    /** node feature (TORQUE property, Slurm Feature) of the vemon nodes; event jobs ask for it explicitly,
+     *  since a queue default (TORQUE neednodes) never applies to a job that names its own nodes */
+    readonly vemonFeature: string;
     /** the longest lease the VE queue allows, in seconds */
     readonly maxLeaseSeconds: number;
     readonly timeoutMs: number;
@@ -40,10 +43,13 @@ export interface PbsVeConfig {
      *  spooled (exit 75); default 300, the `--ldap-wait` option overrides it */
     readonly applyWaitSeconds?: number;
   };
-  /** root-only JSON {bindDn, password}; present on vemon nodes only */
+  /** JSON {bindDn, password}, 0600, owned by the account vemon jobs run as (TORQUE pbsve, Slurm root); vemon nodes only */
   readonly ldapWriteCredentialsFile: string;
   /** the config dir vemon jobs run with (the vemon nodes' own, holding the write credentials); default: this host's */
   readonly monitorConfigDir?: string;
+  /** the config dir VE job scripts run with on compute hosts; default: the submitting host's. "%h" = the
+   *  host's name, for several simulated hosts on one machine (the sandbox) */
+  readonly hostConfigDir?: string;
   readonly virt: {
     /** per host name as the batch system names hosts; "default" is used for hosts not listed */
     readonly hosts: Readonly<Record<string, HostVirtConfig>>;

@@ -1,11 +1,12 @@
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 
-const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
+// '%' only for a "%h" host placeholder (src/config/load-config.ts findConfigDir)
+const SAFE_PATH = /^\/[A-Za-z0-9_./+%-]*$/;
 
 function checkPath(field: string, path: string): string {
   if (!SAFE_PATH.test(path) || path.split('/').includes('..')) {
-    throw new VeError('invalid-config', 'environment', `config ${field}: must be an absolute path of [A-Za-z0-9_./+-] (got ${JSON.stringify(path)})`, { field });
+    throw new VeError('invalid-config', 'environment', `config ${field}: must be an absolute path of [A-Za-z0-9_./+%-] (got ${JSON.stringify(path)})`, { field });
   }
   return path;
 }

@@ -6,9 +6,10 @@ import { buildMonitorScript } from './build-monitor-script.js';
 import { signEventLine } from './sign-event-line.js';
 import { withLockFile } from '../core/with-lock-file.js';
 import { VeError } from '../core/ve-error.js';
+import { decideVemonJobOutcome } from './decide-vemon-job-outcome.js';
 import type { EventJournal } from './event-journal.js';
 import type { HostKeyring } from './host-key.js';
-import type { Batch } from '../batch/batch.js';
+import type { Batch, BatchJob } from '../batch/batch.js';
 import type { VeEvent } from '../core/ve-event.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 
@@ -22,7 +23,23 @@ export interface EventSink {
   record?(events: readonly VeEvent[]): Promise<{ sent: number; pending: number }>;
   /** journal a host report (orphan domains), sent with the next flush like an event */
   recordHostReport?(report: HostReport): void;
+  /** asks the batch system how the vemon jobs already sent ended: delivered ones are done, the
+   *  events of failed or forgotten ones are pending again (the periodic hook calls this before flush) */
+  confirmSent?(): Promise<ConfirmReport>;
 }
+
+export interface ConfirmReport {
+  readonly delivered: number;
+  /** vemon jobs whose events are pending again */
+  readonly undelivered: number;
+  readonly waiting: number;
+}
+
+/** vemon jobs missing from the listing looked up one by one per confirmSent call; the rest wait for the next call */
+export const MAX_CONFIRM_LOOKUPS = 20;
+
+/** the shell vemon jobs run with: TORQUE would use the submitting account's login shell */
+export const VEMON_JOB_SHELL = '/bin/sh';
 
 export const EVENTS_PER_JOB = 200;
 
@@ -69,6 +86,54 @@ function signPending(pending: readonly { id: string; event: string }[], sign: Ev
   return signed;
 }
 
+// Under the send lock, so a flush never hands over events whose previous job is being judged.
+async function confirmSent(deps: EventSinkDeps): Promise<ConfirmReport> {
+  const { batch, journal, config } = deps;
+  return withLockFile(join(config.stateDir, 'journal', 'send.lock'), deps.lockWaitMs ?? 30_000, async () => {
+    let delivered = 0, undelivered = 0, waiting = 0;
+    const jobs = journal.unconfirmed();
+    if (jobs.length === 0) return { delivered, undelivered, waiting };
+    // one listing for all of them; a job it leaves out is asked about alone (forgotten, or not visible to us)
+    let listed: Map<string, BatchJob>;
+    try {
+      listed = new Map((await batch.listJobs({ queue: config.batch.vemonQueue })).map((j) => [j.jobId, j]));
+    } catch (err) {
+      deps.log(`pbs-ve: cannot tell whether ${jobs.length} vemon job(s) delivered their events (kept as sent for now): ${(err as Error).message}`);
+      return { delivered, undelivered, waiting: jobs.length };
+    }
+    let lookups = 0;
+    for (const [i, sent] of jobs.entries()) {
+      let job = listed.get(sent.jobId);
+      if (job === undefined) {
+        if (lookups >= MAX_CONFIRM_LOOKUPS) {
+          waiting++;
+          continue;
+        }
+        lookups++;
+        try {
+          job = await batch.getJob(sent.jobId);
+        } catch (err) {
+          deps.log(`pbs-ve: cannot tell whether vemon job ${sent.jobId} delivered its events (kept as sent for now): ${(err as Error).message}`);
+          waiting += jobs.length - i;
+          break;
+        }
+      }
+      const outcome = decideVemonJobOutcome(job);
+      if (outcome.outcome === 'delivered') {
+        journal.confirm(sent.jobId);
+        delivered++;
+      } else if (outcome.outcome === 'undelivered') {
+        journal.retract(sent.jobId);
+        deps.log(`pbs-ve: vemon job ${sent.jobId} did not deliver its ${sent.events} event(s): ${outcome.why}; they are sent again`);
+        undelivered++;
+      } else {
+        waiting++;
+      }
+    }
+    return { delivered, undelivered, waiting };
+  });
+}
+
 // One vemon job carries up to EVENTS_PER_JOB events, so a boot storm does not flood the queue.
 export function createEventSink(deps: EventSinkDeps): EventSink {
   const { batch, journal, config } = deps;
@@ -86,8 +151,10 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
             cpus: 1,
             memoryMiB: 256,
             walltimeSeconds: 600,
-            features: [],
+            // named, not left to a queue default: TORQUE applies neednodes only to jobs without nodes=
+            features: [config.batch.vemonFeature],
             nodeCount: 1,
+            shell: VEMON_JOB_SHELL,
             variables: {},
             script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: config.monitorConfigDir ?? deps.configDir, encodedEvents: chunk.map((c) => c.line) }),
             // Slurm expands %j; TORQUE does not and copies -o files back by rcp: there the
@@ -123,5 +190,6 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
     recordHostReport(report) {
       journal.append([encodeHostReport(report)]);
     },
+    confirmSent: () => confirmSent(deps),
   };
 }

@@ -19,5 +19,6 @@ export async function flushHostJournal(config: PbsVeConfig, configDir: string, h
   const sink = createEventSink({
     batch: openBatch(config), journal: openEventJournal(hostJournalPath(config)), config, configDir, log, sign: createEventSigner(openHostKeyring(configDir, log)),
   });
+  await sink.confirmSent?.();
   return sink.flush();
 }

@@ -55,8 +55,11 @@ export function readHostKey(configDir: string, host: string): Buffer {
   }
   try {
     const st = fstatSync(fd);
-    if ((st.mode & 0o077) !== 0 || (process.getuid !== undefined && st.uid !== process.getuid())) {
-      throw new VeError('host-key-insecure', 'environment', `${file}: must be mode 0600 and owned by the user reading it (root)`);
+    // whoever reads a key owns it: root on a compute host (it signs), the monitor account on a vemon
+    // node (it verifies; TORQUE: pbsve). A key another account owns could be read or changed by it.
+    const euid = process.geteuid?.();
+    if ((st.mode & 0o077) !== 0 || (euid !== undefined && st.uid !== euid)) {
+      throw new VeError('host-key-insecure', 'environment', `${file}: must be mode 0600 and owned by the account reading it (uid ${euid ?? '?'}: root on a compute host, the account vemon jobs run as on a vemon node); it is mode ${(st.mode & 0o777).toString(8)}, uid ${st.uid}`);
     }
     const text = readFileSync(fd, 'utf8').trim();
     if (!KEY_TEXT.test(text)) throw new VeError('host-key-invalid', 'environment', `${file}: must hold 64 hex digits`);

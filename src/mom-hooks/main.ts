@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // ve-health-check: TORQUE $node_check_script and Slurm HealthCheckProgram (through the installed wrapper).
 import { writeSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import { VeError } from '../core/ve-error.js';
 import { decideExitCode } from '../core/decide-exit-code.js';
@@ -77,10 +76,10 @@ try {
     hardTimer = setTimeout(() => { finish(`ERROR health check timed out after ${hardLimitMs} ms\n`, 1, true); }, Math.max(0, limit - (Date.now() - started)));
   }
   // loaded after the timer runs: loading the libvirt binding and config counts against the limit too
-  const { findConfigDir, findHostVirt, loadConfig } = await import('../config/load-config.js');
+  const { findConfigDir, findHostName, findHostVirt, loadConfig } = await import('../config/load-config.js');
   const { openReadOnlyVirtAt } = await import('../config/open-adapters.js');
   const config = loadConfig(findConfigDir(process.env));
-  const host = flags.host ?? process.env['SLURMD_NODENAME'] ?? hostname().split('.')[0] ?? hostname();
+  const host = flags.host ?? findHostName(process.env);
   // a host without virt.hosts entry (and no "default") runs no VEs: only disk and memory are checked
   const virt = config.virt.hosts[host] === undefined && config.virt.hosts['default'] === undefined ? undefined : findHostVirt(config, host);
   const health = await checkHostHealth({

@@ -199,6 +199,8 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
     for (const orphan of findings.orphans) deps.log(`orphan domain ${orphan.name} (${orphan.state}): no VE job of this host claims it`);
   }
   await restoreConsoles(records, deps);
+  // vemon jobs that ended without delivering (no shell, deleted, lost) get their events out again
+  await deps.events.confirmSent?.().catch((err: unknown) => { deps.log(`pbs-ve: delivery of sent events not checked: ${(err as Error).message}`); });
   const { sent, pending } = await deps.events.flush();
   return { ...findings, sent, pending, recovery, handledOrphans, addressChanges, ...(orphanReport === undefined ? {} : { orphanReport }) };
 }

@@ -1,8 +1,7 @@
 #!/usr/bin/env node
 // ve-host-report: run on every VE host from cron (e.g. every minute), as root. Recovers crashed VEs,
 // reports local VE state changes as events, handles orphan domains and resends journalled events.
-import { hostname } from 'node:os';
-import { findConfigDir, findHostVirt, loadConfig } from '../config/load-config.js';
+import { findConfigDir, findHostName, findHostVirt, loadConfig } from '../config/load-config.js';
 import { openBatch, openEventSink, openVirtAt } from '../config/open-adapters.js';
 import { buildHookLog } from '../host/build-hook-log.js';
 import { runHook } from '../host/run-hook.js';
@@ -18,7 +17,7 @@ const config = loadConfig(configDir);
 const log = buildHookLog(config, 've-host-report');
 await runHook('monitor', async () => {
   const hostArg = process.argv.indexOf('--host');
-  const host = (hostArg > 0 ? process.argv[hostArg + 1] : undefined) ?? process.env['SLURMD_NODENAME'] ?? hostname().split('.')[0] ?? hostname();
+  const host = (hostArg > 0 ? process.argv[hostArg + 1] : undefined) ?? findHostName(process.env);
   const virt = findHostVirt(config, host);
   const batch = openBatch(config);
   const recovery = config.recovery ?? { maxRestarts: 3, windowSeconds: 3600, waitSeconds: 600, orphanGraceSeconds: 600 };

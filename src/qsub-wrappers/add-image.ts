@@ -5,7 +5,7 @@ import { VeError, invalidField } from '../core/ve-error.js';
 import { isVeType, VE_TYPES } from '../core/ve-type.js';
 import { validateImageName } from '../core/validate-ve-spec.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
-import { writeImageManifest, type ImageManifest, type ImageManifestFile } from '../images/image-manifest.js';
+import { readImageManifest, writeImageManifest, type ImageManifest, type ImageManifestFile } from '../images/image-manifest.js';
 import type { ImageCatalogInventory, ImageRecord } from '../inventory/image-catalog-inventory.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 
@@ -23,6 +23,8 @@ export interface AddImageInput {
   readonly description?: string;
   /** kvm: the guest reads a cloud-init NoCloud seed; VEs of it get one (hostname, the owner's SSH keys) */
   readonly cloudInit?: boolean;
+  /** this host's catalog only, LDAP not written (a host without the LDAP write credentials) */
+  readonly localOnly?: boolean;
 }
 
 export interface ImageCommandDeps {
@@ -35,8 +37,15 @@ export interface ImageCommandDeps {
 
 export interface AddImageResult {
   readonly manifest: ImageManifest;
-  /** recorded, or why LDAP was not written (the local catalog has the image either way) */
+  /** recorded, or why LDAP was not written and how to finish (the local catalog has the image either way) */
   readonly ldap: string;
+  /** true when LDAP holds the change */
+  readonly recorded: boolean;
+}
+
+export interface LdapOutcome {
+  readonly recorded: boolean;
+  readonly detail: string;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -152,8 +161,10 @@ export async function addImage(input: AddImageInput, deps: ImageCommandDeps): Pr
   const imageDir = deps.config.imageDir;
   const target = join(imageDir, name);
   if (existsSync(join(imageDir, `${name}.json`)) || existsSync(target)) {
-    throw invalidField('name', `"${name}" is in the catalog already (ve image remove ${name} first)`, name);
+    throw invalidField('name', `"${name}" is in this host's catalog already (${target}): if LDAP does not have it yet (ve image list shows it as local), record it with: ve image record ${name}; to replace it: ve image remove ${name}, then add it again`, name);
   }
+  // checked before anything is copied: a host that cannot write LDAP must not end up half done
+  if (input.localOnly !== true) checkCatalogWriter(deps, name);
   mkdirSync(imageDir, { recursive: true, mode: 0o755 });
   // staged next to the target and renamed: a half-copied image never carries the catalog name
   const staging = join(imageDir, `.${name}.adding-${process.pid}`);
@@ -174,28 +185,71 @@ export async function addImage(input: AddImageInput, deps: ImageCommandDeps): Pr
     rmSync(target, { recursive: true, force: true });
     throw err;
   }
-  const record: ImageRecord = {
-    name, type: manifest.type, path: manifest.path, format: manifest.format, os: manifest.os ?? '', description,
+  if (input.localOnly === true) {
+    return { manifest, recorded: false, ldap: `in this host's catalog only, not in LDAP (--local-only); to record it in LDAP later, on a host with the LDAP write credentials that sees ${imageDir}: ve image record ${name}` };
+  }
+  const record = await buildImageRecord(manifest, description);
+  const outcome = await recordInLdap(deps, (catalog) => catalog.putImage(record));
+  return {
+    manifest, recorded: outcome.recorded,
+    ldap: outcome.recorded ? outcome.detail : `${outcome.detail}; the image is in this host's catalog, to finish once LDAP answers: ve image record ${name}`,
+  };
+}
+
+// The LDAP entry describes the catalog files: size and checksum are read from them, never taken on trust.
+async function buildImageRecord(manifest: ImageManifest, description: string): Promise<ImageRecord> {
+  return {
+    name: manifest.name, type: manifest.type, path: manifest.path, format: manifest.format, os: manifest.os ?? '', description,
     sizeBytes: manifest.format === 'dir' ? 0 : statSync(manifest.path).size,
     checksum: manifest.format === 'dir' ? '' : await sha256File(manifest.path),
     ...(manifest.cloudInit === true ? { cloudInit: true } : {}),
   };
-  return { manifest, ldap: await recordInLdap(deps, (catalog) => catalog.putImage(record)) };
 }
 
-// LDAP is written where the writer credentials are (vemon nodes); elsewhere the local catalog is enough, and we say so.
-export async function recordInLdap(deps: ImageCommandDeps, change: (catalog: ImageCatalogInventory) => Promise<unknown>): Promise<string> {
+// No credentials here is a prerequisite not met, said before any copy: where to run it instead, or --local-only.
+function checkCatalogWriter(deps: ImageCommandDeps, name: string): void {
   let catalog: ImageCatalogInventory;
   try {
     catalog = deps.openCatalogWriter();
   } catch (err) {
-    return `not recorded in LDAP: LDAP is not writable from this host (${err instanceof Error ? err.message : String(err)}); the local catalog has the change`;
+    throw new VeError('image-catalog-unwritable', 'prereq', `ve image add ${name}: this host cannot write the LDAP image catalog (${err instanceof Error ? err.message : String(err)}); nothing was changed. Run it on a host with the LDAP write credentials (a vemon node) that sees the same imageDir (${deps.config.imageDir}), or add --local-only to put the image into this host's catalog only (record it in LDAP later with ve image record ${name})`, { cause: err });
+  }
+  void catalog.close().catch(() => undefined);
+}
+
+/** `ve image record`: puts an image of this host's catalog into LDAP (after --local-only, or an LDAP outage during add). */
+export async function recordImage(nameInput: string, description: string | undefined, deps: ImageCommandDeps): Promise<LdapOutcome> {
+  requireRoot(deps.isRoot, 've image record');
+  const name = validateImageName(nameInput, 'name');
+  const manifest = readImageManifest(deps.config.imageDir, name);
+  const record = await buildImageRecord(manifest, checkLine('description', description, 256) ?? '');
+  let catalog: ImageCatalogInventory;
+  try {
+    catalog = deps.openCatalogWriter();
+  } catch (err) {
+    throw new VeError('image-catalog-unwritable', 'prereq', `ve image record ${name}: this host cannot write the LDAP image catalog (${err instanceof Error ? err.message : String(err)}); run it on a host with the LDAP write credentials (a vemon node) that sees ${deps.config.imageDir}`, { cause: err });
+  }
+  try {
+    await catalog.putImage(record);
+    return { recorded: true, detail: 'recorded in LDAP' };
+  } finally {
+    await catalog.close().catch(() => undefined);
+  }
+}
+
+// LDAP is written where the writer credentials are (vemon nodes); elsewhere the local catalog is enough, and we say so.
+export async function recordInLdap(deps: ImageCommandDeps, change: (catalog: ImageCatalogInventory) => Promise<unknown>): Promise<LdapOutcome> {
+  let catalog: ImageCatalogInventory;
+  try {
+    catalog = deps.openCatalogWriter();
+  } catch (err) {
+    return { recorded: false, detail: `NOT recorded in LDAP: this host cannot write it (${err instanceof Error ? err.message : String(err)})` };
   }
   try {
     await change(catalog);
-    return 'recorded in LDAP';
+    return { recorded: true, detail: 'recorded in LDAP' };
   } catch (err) {
-    return `not recorded in LDAP (${err instanceof Error ? err.message : String(err)}); the local catalog has the change`;
+    return { recorded: false, detail: `NOT recorded in LDAP (${err instanceof Error ? err.message : String(err)})` };
   } finally {
     await catalog.close().catch(() => undefined);
   }

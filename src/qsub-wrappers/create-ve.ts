@@ -23,12 +23,13 @@ export interface CreateVeDeps {
   readonly findGroups?: (user: string) => Promise<string[]>;
 }
 
-const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
+// '%' only for a "%h" host placeholder (src/config/load-config.ts findConfigDir)
+const SAFE_PATH = /^\/[A-Za-z0-9_./+%-]*$/;
 
 /** The VE job's script: the spec line the prologue trusts, then the job body that keeps the job alive. */
 export function buildVeJobScript(spec: VeSpec, config: PbsVeConfig, configDir: string): string {
   for (const [field, path] of [['nodePath', config.nodePath], ['installDir', config.installDir], ['configDir', configDir]] as const) {
-    if (!SAFE_PATH.test(path)) throw new VeError('invalid-config', 'environment', `config ${field}: must be an absolute path of [A-Za-z0-9_./+-]`, { field });
+    if (!SAFE_PATH.test(path)) throw new VeError('invalid-config', 'environment', `config ${field}: must be an absolute path of [A-Za-z0-9_./+%-]`, { field });
   }
   return [
     '#!/bin/sh',
@@ -101,7 +102,7 @@ export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jo
     nodeCount: countVeNodes(spec),
     variables: { [SPEC_VARIABLE]: token },
     comment: SPEC_COMMENT_PREFIX + token,
-    script: buildVeJobScript(spec, deps.config, deps.configDir),
+    script: buildVeJobScript(spec, deps.config, deps.config.hostConfigDir ?? deps.configDir),
   });
   return { jobId, spec };
 }

@@ -3,7 +3,7 @@ import { findConfigDir, loadConfig, loadLdapWriteCredentials } from '../config/l
 import { openBatch, openInventory } from '../config/open-adapters.js';
 import { createLdapImageCatalogInventory } from '../inventory/ldap-image-catalog-inventory.js';
 import { runHook } from '../host/run-hook.js';
-import { addImage, type ImageCommandDeps } from './add-image.js';
+import { addImage, recordImage, type ImageCommandDeps } from './add-image.js';
 import { formatImageTable, listImages } from './list-images.js';
 import { removeImage } from './remove-image.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
@@ -38,13 +38,25 @@ export function registerImageCommands(program: Command): void {
     .option('--init <command>', 'lxc: init and its arguments (default /sbin/init)')
     .option('--description <text>', 'one line for ve image list and LDAP')
     .option('--cloud-init', 'kvm: the guest reads a cloud-init NoCloud seed; its VEs get one with their hostname and the owner\'s SSH keys')
+    .option('--local-only', 'this host\'s catalog only, LDAP not written (a host without the LDAP write credentials); ve image record NAME finishes it later')
     .option('--json', 'print the result as JSON')
-    .action(async (name: string, file: string, o: { type: string; os?: string; kernel?: string; initrd?: string; cmdline?: string; init?: string; description?: string; cloudInit?: boolean; json?: boolean }) => {
+    .action(async (name: string, file: string, o: { type: string; os?: string; kernel?: string; initrd?: string; cmdline?: string; init?: string; description?: string; cloudInit?: boolean; localOnly?: boolean; json?: boolean }) => {
       await runHook('cli', async () => {
         const { json, ...rest } = o;
         const r = await addImage({ name, file, ...rest }, openImageDeps());
         if (json === true) say(JSON.stringify(r));
         else say(`image ${name} (${r.manifest.type}, ${r.manifest.format}${r.manifest.cloudInit === true ? ', cloud-init' : ''}) added at ${r.manifest.path}; ${r.ldap}`);
+        // LDAP meant to be written and not written: a service fault (3), the local part stands
+        return r.recorded || o.localOnly === true ? 0 : 3;
+      });
+    });
+
+  image.command('record').argument('<name>', 'an image of this host\'s catalog').description('record an image of this host\'s catalog in LDAP (after ve image add --local-only, or an LDAP outage during add)')
+    .option('--description <text>', 'one line for ve image list and LDAP')
+    .action(async (name: string, o: { description?: string }) => {
+      await runHook('cli', async () => {
+        const r = await recordImage(name, o.description, openImageDeps());
+        say(`image ${name}: ${r.detail}`);
         return 0;
       });
     });

@@ -37,7 +37,7 @@ export async function removeImage(nameInput: string, deps: RemoveImageDeps): Pro
   try {
     users = await findImageUsers(name, deps);
   } catch (err) {
-    throw new VeError('image-use-unknown', 'environment', `image ${name}: cannot tell whether a VE uses it, so it stays: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    throw new VeError('image-use-unknown', 'environment', `image ${name}: nothing was removed, because whether a VE uses it cannot be told: live VEs are read from LDAP and queued VE jobs from the batch system, and this failed: ${err instanceof Error ? err.message : String(err)}. Run ve image remove ${name} where both answer (the batch client commands and LDAP reachable), or once they are back`, { cause: err });
   }
   if (users.length > 0) throw invalidField('name', `image "${name}" is in use by ${users.join(', ')}`, name);
   removeImageManifest(imageDir, name);
@@ -45,10 +45,14 @@ export async function removeImage(nameInput: string, deps: RemoveImageDeps): Pro
     if (path !== undefined) rmSync(path, { recursive: true, force: true });
   }
   rmSync(join(imageDir, name), { recursive: true, force: true });
-  const ldap = await recordInLdap(deps, async (catalog) => {
-    const removed = await catalog.removeImage(name);
-    if (!removed && !inLocalCatalog) throw invalidField('name', `"${name}" is neither in this host's catalog nor in LDAP`, name);
+  let inLdap = false;
+  const outcome = await recordInLdap(deps, async (catalog) => {
+    inLdap = await catalog.removeImage(name);
+    if (!inLdap && !inLocalCatalog) throw invalidField('name', `"${name}" is neither in this host's catalog nor in LDAP`, name);
   });
-  if (!inLocalCatalog && ldap !== 'recorded in LDAP') throw invalidField('name', `"${name}" is not in this host's catalog (${ldap})`, name);
+  if (!inLocalCatalog && !outcome.recorded) throw invalidField('name', `"${name}" is not in this host's catalog (${outcome.detail})`, name);
+  const ldap = outcome.recorded
+    ? (inLdap ? 'removed from LDAP' : 'LDAP did not have it')
+    : `${outcome.detail}: if LDAP has it (ve image list), remove it there with ve image remove ${name} on a host with the LDAP write credentials`;
   return { ldap };
 }

@@ -2,9 +2,9 @@ import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { runCommand } from '../core/run-command.js';
 import { VeError } from '../core/ve-error.js';
-import { PROJECT_DIR, type SandboxInfo } from './sandbox.js';
+import { PROJECT_DIR, SANDBOX_USER, type SandboxInfo } from './sandbox.js';
 
-export const DEMO_USER = 'pbsve-user1';
+export const DEMO_USER = SANDBOX_USER;
 const VE_MAIN = join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js');
 
 export interface VeCommandResult {

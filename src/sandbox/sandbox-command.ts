@@ -2,21 +2,31 @@ import type { Command } from 'commander';
 import { runHook } from '../host/run-hook.js';
 import { readSandboxInfo, startSandbox, stopSandbox } from './sandbox.js';
 import { runDemo } from './run-demo.js';
+import { join } from 'node:path';
 import { runCommand } from '../core/run-command.js';
+import { invalidField } from '../core/ve-error.js';
 
 const DEFAULT_DIR = process.env['PBS_VE_SANDBOX'] ?? '/tmp/pbs-ve-sandbox';
 const say = (line: string): void => { process.stdout.write(`${line}\n`); };
 
 // `ve sandbox`: the same local cluster the tests use, for trying pbs-ve on one machine (root).
 export function registerSandboxCommands(program: Command): void {
-  const sandbox = program.command('sandbox').description('a local cluster on this machine (root): slapd, libvirtd x2, Slurm with a vemon node');
-  sandbox.command('up').option('--dir <dir>', 'sandbox directory', DEFAULT_DIR).action(async (o: { dir: string }) => {
-    await runHook('cli', async () => {
-      const info = await startSandbox({ dir: o.dir, log: (l) => { say(`sandbox: ${l}`); } });
-      say(`sandbox up in ${info.dir}; use it with:\n  source ${info.dir}/env.sh`);
-      return 0;
+  const sandbox = program.command('sandbox').description('a local cluster on this machine (root): slapd, libvirtd per VE host, Slurm or TORQUE with a vemon node');
+  sandbox.command('up').option('--dir <dir>', 'sandbox directory', DEFAULT_DIR)
+    .option('--batch <kind>', 'batch system: slurm or torque (a real TORQUE 6.1, built once when missing)', 'slurm')
+    .option('--port-base <n>', 'first of the 60 ports the sandbox uses (default: a free range)')
+    .action(async (o: { dir: string; batch: string; portBase?: string }) => {
+      await runHook('cli', async () => {
+        if (o.batch !== 'slurm' && o.batch !== 'torque') throw invalidField('batch', 'must be "slurm" or "torque"', o.batch);
+        const portBase = o.portBase === undefined ? undefined : Number(o.portBase);
+        if (portBase !== undefined && (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65535 - 60)) {
+          throw invalidField('port-base', 'must be a whole number from 1024 to 65475', o.portBase);
+        }
+        const info = await startSandbox({ dir: o.dir, batch: o.batch, ...(portBase === undefined ? {} : { portBase }), log: (l) => { say(`sandbox: ${l}`); } });
+        say(`sandbox (${info.batch}) up in ${info.dir}, ports from ${info.portBase}; use it with:\n  source ${info.dir}/env.sh`);
+        return 0;
+      });
     });
-  });
   sandbox.command('down').option('--dir <dir>', 'sandbox directory', DEFAULT_DIR).action(async (o: { dir: string }) => {
     await runHook('cli', async () => {
       const problems = await stopSandbox(o.dir, (l) => { say(`sandbox: ${l}`); });
@@ -27,8 +37,10 @@ export function registerSandboxCommands(program: Command): void {
   sandbox.command('status').option('--dir <dir>', 'sandbox directory', DEFAULT_DIR).action(async (o: { dir: string }) => {
     await runHook('cli', async () => {
       const info = readSandboxInfo(o.dir);
-      const r = await runCommand('sinfo', ['-N', '-o', '%N %P %T %f'], { env: { SLURM_CONF: info.slurmConf } });
-      say(`sandbox ${info.dir}\nLDAP ${info.ldapUrl} (${info.baseDn})\n${r.stdout.trimEnd()}`);
+      const r = info.batch === 'torque'
+        ? await runCommand(join(info.torque?.binDir ?? '/opt/torque/bin', 'pbsnodes'), ['-l', 'all'], { env: { PBS_DEFAULT: info.torque?.server ?? '' } })
+        : await runCommand('sinfo', ['-N', '-o', '%N %P %T %f'], { env: { SLURM_CONF: info.slurmConf } });
+      say(`sandbox ${info.dir} (${info.batch})\nLDAP ${info.ldapUrl} (${info.baseDn})\n${r.stdout.trimEnd()}`);
       return r.exitCode === 0 ? 0 : 1;
     });
   });

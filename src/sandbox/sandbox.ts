@@ -6,24 +6,45 @@ import { VeError } from '../core/ve-error.js';
 import { runCommand } from '../core/run-command.js';
 import { ensureHostKey, hostKeyPath } from '../events/host-key.js';
 import { probeKvmCached } from '../host/resolve-qemu-acceleration.js';
+import { findFreePortBase, isPortBaseFree, SANDBOX_PORT_SPAN } from './find-free-port-base.js';
 
 /** Where the project lives (dist/src/sandbox/sandbox.js -> the checkout). */
 export const PROJECT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
 const SCRIPTS = join(PROJECT_DIR, 'scripts/sandbox');
 
+export type SandboxBatch = 'slurm' | 'torque';
+
+/** One simulated host: its own configuration and pbs-ve state, as a real host has /etc/pbs-ve and /var/lib/pbs-ve. */
+export interface SandboxHost {
+  readonly configDir: string;
+  readonly stateDir: string;
+  /** TORQUE: the MOM's home (mom_priv ...) */
+  readonly momHome?: string;
+}
+
 export interface SandboxInfo {
   readonly dir: string;
+  readonly batch: SandboxBatch;
+  /** the first port of the sandbox's range (Slurm +0..+4, TORQUE MOMs +10..+15, slapd +50) */
+  readonly portBase: number;
+  /** the submit host's configuration (users run `ve` with it): no LDAP write credentials, no host keys */
   readonly configDir: string;
   /** the vemon node's configuration: LDAP write credentials and all host keys (ve-monitor, ve image add) */
   readonly vemonConfigDir: string;
   readonly vemonEnv: Readonly<Record<string, string>>;
+  /** Slurm only ('' on TORQUE) */
   readonly slurmConf: string;
+  /** TORQUE only: the server name clients talk to and the clients' directory */
+  readonly torque?: { readonly server: string; readonly binDir: string; readonly sbinDir: string; readonly momPortBase: number; readonly nodesSpec: string };
   readonly ldapUrl: string;
   readonly baseDn: string;
   readonly writerDn: string;
   readonly writerPassword: string;
+  /** libvirt URIs of the VE hosts */
   readonly nodes: Readonly<Record<string, { readonly lxcUri: string; readonly qemuUri: string; readonly roLxcUri: string; readonly roQemuUri: string }>>;
-  /** environment a user of the sandbox needs: SLURM_CONF, PBS_VE_CONFIG_DIR, PATH */
+  /** every simulated host (node1, node2, mon1): its own config and state directory */
+  readonly hosts: Readonly<Record<string, SandboxHost>>;
+  /** environment a user of the sandbox needs: SLURM_CONF or PBS_DEFAULT+PATH, PBS_VE_CONFIG_DIR */
   readonly env: Readonly<Record<string, string>>;
   /** catalog images the sandbox registered: tiny (lxc), and tinyvm (kvm) when its kernel could be downloaded */
   readonly images: readonly string[];
@@ -36,7 +57,7 @@ export const VE_NODES = ['node1', 'node2'] as const;
 function parseKeyValues(text: string): Record<string, string> {
   const out: Record<string, string> = {};
   for (const line of text.split('\n')) {
-    const m = /^([A-Z_]+)=(.*)$/.exec(line.trim());
+    const m = /^([A-Za-z0-9_]+)=(.*)$/.exec(line.trim());
     if (m?.[1] !== undefined && m[2] !== undefined) out[m[1]] = m[2];
   }
   return out;
@@ -57,7 +78,8 @@ function socketUris(dir: string, node: string): SandboxInfo['nodes'][string] {
   return { lxcUri: `lxc:///system?socket=${rw}`, qemuUri: `qemu:///system?socket=${rw}`, roLxcUri: `lxc:///system?socket=${ro}`, roQemuUri: `qemu:///system?socket=${ro}` };
 }
 
-// Hooks run with a near-empty environment: the wrappers carry absolute paths and the config dir.
+// Hooks run with a near-empty environment: the wrappers carry absolute paths and the config dir ("%h" =
+// the simulated host the hook runs for: one Prolog path serves every slurmd of the machine).
 function writeHookWrapper(file: string, entry: string, configDir: string): void {
   writeFileSync(file, `#!/bin/sh\nPBS_VE_CONFIG_DIR=${configDir} exec ${process.execPath} ${join(PROJECT_DIR, 'dist/src', entry)} "$@"\n`, { mode: 0o755 });
   chmodSync(file, 0o755);
@@ -100,12 +122,18 @@ async function prepareTinyVm(imageDir: string, log: (line: string) => void): Pro
 
 export interface SandboxOptions {
   readonly dir: string;
+  /** the batch system: slurm (default) or torque (a real TORQUE 6.1, built once from ../shared/torque when missing) */
+  readonly batch?: SandboxBatch;
+  /** first port of the range; default: a free range found at start */
   readonly portBase?: number;
   readonly log?: (line: string) => void;
   /** Slurm's SlurmdTimeout in seconds: how soon a node whose slurmd died is declared down (slurm.sh default 10) */
   readonly slurmdTimeout?: number;
   /** start of this sandbox's bridge and NIC names (1-6 of [a-z0-9]); default: derived from dir */
   readonly networkPrefix?: string;
+  /** run pbs-ve's health hook as the batch system's node check (Slurm HealthCheckProgram every 10 s,
+   *  TORQUE $node_check_script): off by default, since tests that kill libvirtd would see nodes taken out */
+  readonly healthCheck?: boolean;
 }
 
 // Every sandbox's bridges live in the one network namespace of this machine: names must differ per sandbox.
@@ -113,25 +141,77 @@ function deriveNetworkPrefix(dir: string): string {
   return `s${createHash('sha256').update(dir).digest('hex').slice(0, 4)}`;
 }
 
-/** Brings up the whole local cluster the tests use: slapd, two libvirtd hosts, a 3-node Slurm. */
+/** the vemon node of the sandbox (Slurm partition / TORQUE property vemon) */
+export const VEMON_NODE = 'mon1';
+/** the ordinary user the demo and the tests act as (created once, kept) */
+export const SANDBOX_USER = 'pbsve-user1';
+/** the account TORQUE event jobs run as (qsub refuses root); a system account without a login shell, as an admin makes it */
+export const EVENT_ACCOUNT = 'pbsve';
+const TORQUE_PREFIX = process.env['TORQUE_PREFIX'] ?? '/opt/torque';
+/** TORQUE's build script, where a checkout has the steering repo's shared/ beside it (CI does) */
+export const TORQUE_BUILD_SCRIPT = resolve(PROJECT_DIR, '../shared/torque/build-torque.sh');
+
+// A sandbox without an installed TORQUE builds one (about 7 minutes), or says how to get one.
+async function ensureTorque(log: (line: string) => void): Promise<void> {
+  if (existsSync(join(TORQUE_PREFIX, 'sbin/pbs_server')) && existsSync(join(TORQUE_PREFIX, 'bin/qsub'))) return;
+  if (!existsSync(TORQUE_BUILD_SCRIPT)) {
+    throw new VeError('torque-missing', 'environment', `TORQUE is not installed in ${TORQUE_PREFIX} and ${TORQUE_BUILD_SCRIPT} is not here: build TORQUE 6.1 from its public source (github.com/adaptivecomputing/torque, branch 6.1-dev) with --prefix=${TORQUE_PREFIX}, or set TORQUE_PREFIX to an installed one`);
+  }
+  log(`building TORQUE into ${TORQUE_PREFIX} with ${TORQUE_BUILD_SCRIPT} (about 7 minutes, once per machine)`);
+  const r = await runCommand('bash', [TORQUE_BUILD_SCRIPT], { env: { PREFIX: TORQUE_PREFIX }, timeoutMs: 40 * 60_000 });
+  if (r.exitCode !== 0) throw new VeError('torque-build-failed', 'environment', `building TORQUE failed (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
+}
+
+// An admin's service account: no login shell, its own group; TORQUE runs event jobs as it. And the sandbox's user.
+async function ensureEventAccount(): Promise<void> {
+  if ((await runCommand('id', ['-u', SANDBOX_USER], {})).exitCode !== 0) await runCommand('useradd', ['-m', '-s', '/bin/bash', SANDBOX_USER], {});
+  if ((await runCommand('id', ['-u', EVENT_ACCOUNT], {})).exitCode === 0) return;
+  const r = await runCommand('useradd', ['--system', '--user-group', '--create-home', '--home-dir', `/var/lib/${EVENT_ACCOUNT}`, '--shell', '/usr/sbin/nologin', EVENT_ACCOUNT], {});
+  if (r.exitCode !== 0 && (await runCommand('id', ['-u', EVENT_ACCOUNT], {})).exitCode !== 0) {
+    throw new VeError('sandbox-step-failed', 'environment', `useradd ${EVENT_ACCOUNT}: ${r.stderr.trim()}`);
+  }
+}
+
+// `ve admin ...` as an admin types it, with the host's own config: the sandbox is installed the documented way.
+async function runAdmin(args: readonly string[], configDir: string, what: string): Promise<string> {
+  const r = await runCommand(process.execPath, [join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js'), 'admin', ...args], { env: { PBS_VE_CONFIG_DIR: configDir }, timeoutMs: 120_000 });
+  if (r.exitCode !== 0) throw new VeError('sandbox-step-failed', 'environment', `sandbox: ${what} failed (exit ${r.exitCode}):\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+interface HostPaths { readonly configDir: string; readonly stateDir: string }
+
+function hostPaths(dir: string, host: string): HostPaths {
+  return { configDir: join(dir, 'hosts', host, 'etc/pbs-ve'), stateDir: join(dir, 'hosts', host, 'state') };
+}
+
+/** Brings up the whole local cluster the tests use: slapd, one libvirtd per VE host, Slurm or TORQUE with a vemon node. */
 export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo> {
   const dir = resolve(options.dir);
   const log = options.log ?? (() => undefined);
-  const portBase = options.portBase ?? 17100;
+  const batchKind = options.batch ?? 'slurm';
+  if (batchKind === 'torque') await ensureTorque(log);
+  const portBase = options.portBase ?? await findFreePortBase();
+  if (options.portBase !== undefined && !(await isPortBaseFree(portBase))) {
+    throw new VeError('sandbox-ports-taken', 'environment', `sandbox: a port of ${portBase}..${portBase + SANDBOX_PORT_SPAN - 1} is in use (Address already in use); leave out --port-base to get a free range`);
+  }
   mkdirSync(dir, { recursive: true, mode: 0o755 });
   chmodSync(dir, 0o755);
-  // two configurations, as on a real cluster: VE hosts and submit hosts (no LDAP write credentials),
-  // and the vemon node's (the credentials and every host's event key)
+  const allHosts = [...VE_NODES, VEMON_NODE];
+  // as on a real cluster: the submit host's config (users; no credentials), and every host its own
+  // config and state; only the vemon node holds the LDAP write credentials and every host's key
   const configDir = join(dir, 'etc/pbs-ve');
-  const vemonConfigDir = join(dir, 'etc/pbs-ve-vemon');
-  const stateDir = join(dir, 'state');
+  const hosts = Object.fromEntries(allHosts.map((h) => [h, hostPaths(dir, h)])) as Record<string, HostPaths>;
+  const vemon = hostPaths(dir, VEMON_NODE);
   const imageDir = join(dir, 'images');
-  for (const d of [configDir, vemonConfigDir, join(stateDir, 'log'), join(stateDir, 'jobs'), imageDir, join(dir, 'bin'), join(dir, 'work')]) mkdirSync(d, { recursive: true, mode: 0o755 });
-  chmodSync(join(stateDir, 'log'), 0o1777);
+  for (const d of [configDir, imageDir, join(dir, 'bin'), join(dir, 'work'), ...allHosts.flatMap((h) => [hostPaths(dir, h).configDir, join(hostPaths(dir, h).stateDir, 'jobs'), join(hostPaths(dir, h).stateDir, 'log')])]) {
+    mkdirSync(d, { recursive: true, mode: 0o755 });
+    chmodSync(d, 0o755);
+  }
   // users' working directory: job output files land here, not in a /tmp shared with other clusters
   chmodSync(join(dir, 'work'), 0o1777);
 
-  log('starting slapd');
+  log(`starting slapd (ports from ${portBase})`);
   const ldap = parseKeyValues(await runStep('slapd', 'slapd.sh', ['start'], { LDAP_DIR: join(dir, 'ldap'), LDAP_PORT: String(portBase + 50) }));
   const ldapUrl = ldap['LDAP_URL'];
   const baseDn = ldap['BASE_DN'];
@@ -140,7 +220,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   if (ldapUrl === undefined || baseDn === undefined || writerDn === undefined || writerPassword === undefined) {
     throw new VeError('sandbox-step-failed', 'environment', 'sandbox: slapd.sh did not print LDAP_URL/BASE_DN/WRITER_DN/WRITER_PASSWORD');
   }
-  log('starting libvirtd for node1 and node2');
+  log(`starting libvirtd for ${VE_NODES.join(' and ')}`);
   await runStep('libvirtd', 'libvirt.sh', ['start'], { LIBVIRT_DIR: join(dir, 'libvirt'), NODES: VE_NODES.join(' ') });
   if (!existsSync(join(imageDir, 'tiny.rootfs', 'init.sh'))) {
     log('building the tiny busybox LXC image');
@@ -151,56 +231,108 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   if ('problem' in tinyvm) log(`no QEMU image: ${tinyvm.problem}; the sandbox has the LXC image "tiny" only`);
   writeCatalog(imageDir, 'problem' in tinyvm ? undefined : tinyvm);
   const nodes = Object.fromEntries(VE_NODES.map((n) => [n, socketUris(dir, n)]));
-  const slurmConf = join(dir, 'slurm/etc/slurm.conf');
-  const config = {
-    batch: { kind: 'slurm', slurmConf, veQueue: 'batch', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000 },
+  const slurmConf = batchKind === 'slurm' ? join(dir, 'slurm/etc/slurm.conf') : '';
+  // every host-side process finds its own host's directory through "%h" (src/config/load-config.ts)
+  const perHost = (leaf: 'etc/pbs-ve' | 'state'): string => join(dir, 'hosts', '%h', leaf);
+  const batch = batchKind === 'slurm'
+    ? { kind: 'slurm', slurmConf, veQueue: 'batch', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000 }
+    : { kind: 'torque', binDir: join(TORQUE_PREFIX, 'bin'), veQueue: 'batch', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000, eventSubmitUser: EVENT_ACCOUNT };
+  const common = {
+    batch,
     ldap: { url: ldapUrl, baseDn, timeoutMs: 10000 },
-    ldapWriteCredentialsFile: join(configDir, 'ldap-write.json'),
-    monitorConfigDir: vemonConfigDir,
+    monitorConfigDir: perHost('etc/pbs-ve'),
+    hostConfigDir: perHost('etc/pbs-ve'),
     virt: { hosts: nodes, startTimeoutMs: 60000, kvmAcceleration: 'auto' },
     imageDir,
-    stateDir,
     nodePath: process.execPath,
     installDir: PROJECT_DIR,
     minMemoryMiB: 16,
-    // both simulated hosts share this machine's network namespace; "lab" is a declared (shared) network
+    // all simulated hosts share this machine's network namespace; "lab" is a declared (shared) network
     network: {
       maxNics: 4,
       hosts: { default: { prefix: options.networkPrefix ?? deriveNetworkPrefix(dir) } },
       networks: { lab: {} },
     },
   };
-  writeFileSync(join(configDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
-  rmSync(join(configDir, 'ldap-write.json'), { force: true });
-  const vemonConfig = { ...config, ldapWriteCredentialsFile: join(vemonConfigDir, 'ldap-write.json') };
-  writeFileSync(join(vemonConfigDir, 'config.json'), `${JSON.stringify(vemonConfig, null, 2)}\n`, { mode: 0o644 });
-  writeFileSync(join(vemonConfigDir, 'ldap-write.json'), `${JSON.stringify({ bindDn: writerDn, password: writerPassword })}\n`, { mode: 0o600 });
-  chmodSync(join(vemonConfigDir, 'ldap-write.json'), 0o600);
-  // event authentication (docs/design.md): one key per VE host, and the vemon node holds them all
-  mkdirSync(join(vemonConfigDir, 'host-keys'), { recursive: true, mode: 0o700 });
+  const writeConfig = (target: string, stateDir: string): void => {
+    const config = { ...common, ldapWriteCredentialsFile: join(target, 'ldap-write.json'), stateDir };
+    writeFileSync(join(target, 'config.json'), `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
+    chmodSync(join(target, 'config.json'), 0o644);
+  };
+  writeConfig(configDir, join(dir, 'state'));
+  for (const h of allHosts) writeConfig(hosts[h]?.configDir ?? '', hosts[h]?.stateDir ?? '');
+  writeFileSync(join(vemon.configDir, 'ldap-write.json'), `${JSON.stringify({ bindDn: writerDn, password: writerPassword })}\n`, { mode: 0o600 });
+  chmodSync(join(vemon.configDir, 'ldap-write.json'), 0o600);
+  // event authentication (docs/design.md): one key per VE host, made on that host; the vemon node holds them all
+  mkdirSync(join(vemon.configDir, 'host-keys'), { recursive: true, mode: 0o700 });
   for (const node of VE_NODES) {
-    ensureHostKey(configDir, node);
-    copyFileSync(hostKeyPath(configDir, node), hostKeyPath(vemonConfigDir, node));
-    chmodSync(hostKeyPath(vemonConfigDir, node), 0o600);
+    const own = hosts[node]?.configDir ?? '';
+    ensureHostKey(own, node);
+    copyFileSync(hostKeyPath(own, node), hostKeyPath(vemon.configDir, node));
+    chmodSync(hostKeyPath(vemon.configDir, node), 0o600);
   }
-  writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', configDir);
-  writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', configDir);
-  // the install-time KVM check (cached per boot) runs while Slurm starts, not in the first VE's prologue
-  const kvmProbe = probeKvmCached(stateDir).catch((err: unknown) => ({ usable: false, detail: String(err) }));
-  log('starting the Slurm cluster (munged, slurmctld, slurmd node1 node2 mon1)');
-  await runStep('slurm', 'slurm.sh', ['start'], {
-    SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
-    ...(options.slurmdTimeout === undefined ? {} : { SLURMD_TIMEOUT: String(options.slurmdTimeout) }),
-  });
+  // the install-time KVM check (cached per boot) runs while the batch system starts, not in the first VE's prologue
+  const kvmProbe = probeKvmCached(hosts['node1']?.stateDir ?? '').catch((err: unknown) => ({ usable: false, detail: String(err) }));
+  let env: Record<string, string>;
+  let vemonEnv: Record<string, string>;
+  let torque: SandboxInfo['torque'];
+  const hostInfo: Record<string, SandboxHost> = { ...hosts };
+  if (batchKind === 'slurm') {
+    writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', perHost('etc/pbs-ve'));
+    writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', perHost('etc/pbs-ve'));
+    writeHookWrapper(join(dir, 'bin/health-check'), 'mom-hooks/main.js', perHost('etc/pbs-ve'));
+    log(`starting the Slurm cluster (munged, slurmctld, slurmd ${allHosts.join(' ')})`);
+    await runStep('slurm', 'slurm.sh', ['start'], {
+      SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
+      ...(options.healthCheck === true ? { HEALTH_CHECK_PROGRAM: join(dir, 'bin/health-check'), HEALTH_CHECK_INTERVAL: '10' } : {}),
+      ...(options.slurmdTimeout === undefined ? {} : { SLURMD_TIMEOUT: String(options.slurmdTimeout) }),
+    });
+    await checkSlurmctldIsOurs(slurmConf);
+    env = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: configDir };
+    vemonEnv = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: vemon.configDir };
+  } else {
+    await ensureEventAccount();
+    // TORQUE's vemon jobs run as the event account: the vemon node's secrets and spool are its own
+    await runAdmin(['install', 'vemon'], vemon.configDir, 've admin install vemon');
+    log(`starting TORQUE (trqauthd, pbs_server, pbs_sched; pbs_mom ${allHosts.join(' ')})`);
+    const momBase = portBase + 10;
+    const torqueEnv = { SANDBOX_DIR: dir, TORQUE_PREFIX, MOM_PORT_BASE: String(momBase), TORQUE_NODES: `node1:2:lxc,kvm node2:2:lxc,kvm ${VEMON_NODE}:2:vemon` };
+    const out = parseKeyValues(await runStep('torque', 'torque.sh', ['start'], torqueEnv));
+    const server = out['PBS_SERVER'] ?? '';
+    torque = { server, binDir: out['TORQUE_BIN'] ?? join(TORQUE_PREFIX, 'bin'), sbinDir: out['TORQUE_SBIN'] ?? join(TORQUE_PREFIX, 'sbin'), momPortBase: momBase, nodesSpec: torqueEnv.TORQUE_NODES };
+    // the server's queues as docs/admin-torque.md has the admin make them
+    await runAdmin(['install', 'server'], configDir, 've admin install server');
+    for (const h of allHosts) {
+      const momHome = out[`MOM_HOME_${h}`];
+      if (momHome === undefined) throw new VeError('sandbox-step-failed', 'environment', `torque.sh printed no MOM_HOME_${h}`);
+      hostInfo[h] = { ...hostPaths(dir, h), momHome };
+      await runAdmin(['install', 'mom', '--pbs-home', momHome, ...(options.healthCheck === true ? ['--node-check', '--yes'] : [])], hostPaths(dir, h).configDir, `ve admin install mom (${h})`);
+    }
+    await runStep('torque MOMs', 'torque.sh', ['start-moms'], torqueEnv);
+    const path = `${torque.binDir}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+    env = { PBS_DEFAULT: server, PATH: path, PBS_VE_CONFIG_DIR: configDir };
+    vemonEnv = { PBS_DEFAULT: server, PATH: path, PBS_VE_CONFIG_DIR: vemon.configDir };
+  }
   const kvm = await kvmProbe;
   log(kvm.usable ? 'KVM works: --type kvm VEs get hardware acceleration' : `KVM not usable (${kvm.detail}): --type kvm VEs run emulated (QEMU TCG)`);
-  const env = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: configDir };
-  const vemonEnv = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: vemonConfigDir };
-  writeFileSync(join(dir, 'env.sh'), `export SLURM_CONF=${slurmConf}\nexport PBS_VE_CONFIG_DIR=${configDir}\nalias ve='${process.execPath} ${join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js')}'\n`);
+  const exports = Object.entries(env).map(([k, v]) => `export ${k}=${v}`).join('\n');
+  writeFileSync(join(dir, 'env.sh'), `${exports}\nalias ve='${process.execPath} ${join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js')}'\n`);
   const images = 'problem' in tinyvm ? ['tiny'] : ['tiny', 'tinyvm'];
-  const info: SandboxInfo = { dir, configDir, vemonConfigDir, vemonEnv, slurmConf, ldapUrl, baseDn, writerDn, writerPassword, nodes, env, images, ...('problem' in tinyvm ? { imageProblem: tinyvm.problem } : {}) };
+  const info: SandboxInfo = {
+    dir, batch: batchKind, portBase, configDir, vemonConfigDir: vemon.configDir, vemonEnv, slurmConf, ...(torque === undefined ? {} : { torque }),
+    ldapUrl, baseDn, writerDn, writerPassword, nodes, hosts: hostInfo, env, images, ...('problem' in tinyvm ? { imageProblem: tinyvm.problem } : {}),
+  };
   writeFileSync(join(dir, 'sandbox.json'), `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
   return info;
+}
+
+// A second cluster on a taken port would answer for the first: the slurmctld we talk to must run our slurm.conf.
+async function checkSlurmctldIsOurs(slurmConf: string): Promise<void> {
+  const r = await runCommand('scontrol', ['show', 'config'], { env: { SLURM_CONF: slurmConf }, timeoutMs: 20_000 });
+  const answered = /^SLURM_CONF\s*=\s*(\S+)/m.exec(r.stdout)?.[1];
+  if (answered !== slurmConf) {
+    throw new VeError('sandbox-not-ours', 'environment', `sandbox: the slurmctld answering runs ${answered ?? '(no answer)'}, not ${slurmConf}: another cluster holds the port`);
+  }
 }
 
 // Stops in reverse order and keeps going past failures: a half-up sandbox must still come down.
@@ -208,7 +340,8 @@ export async function stopSandbox(dirOption: string, log: (line: string) => void
   const dir = resolve(dirOption);
   const problems: string[] = [];
   const steps: [string, string, Record<string, string>][] = [
-    ['slurm', 'slurm.sh', { SLURM_DIR: join(dir, 'slurm') }],
+    ...(existsSync(join(dir, 'slurm')) ? [['slurm', 'slurm.sh', { SLURM_DIR: join(dir, 'slurm') }] as [string, string, Record<string, string>]] : []),
+    ...(ownsTorque(dir) ? [['torque', 'torque.sh', { SANDBOX_DIR: dir, TORQUE_PREFIX }] as [string, string, Record<string, string>]] : []),
     ['libvirtd', 'libvirt.sh', { LIBVIRT_DIR: join(dir, 'libvirt'), NODES: VE_NODES.join(' ') }],
     ['slapd', 'slapd.sh', { LDAP_DIR: join(dir, 'ldap') }],
   ];
@@ -221,6 +354,26 @@ export async function stopSandbox(dirOption: string, log: (line: string) => void
     }
   }
   return problems;
+}
+
+/** scripts/sandbox/torque.sh on a running TORQUE sandbox (kill-mom NODE, start-mom NODE, status): a host dying and coming back */
+export async function runTorqueSandboxScript(info: SandboxInfo, args: readonly string[]): Promise<string> {
+  if (info.torque === undefined) throw new VeError('sandbox-not-torque', 'prereq', `sandbox ${info.dir} runs ${info.batch}, not TORQUE`);
+  return runStep(`torque.sh ${args.join(' ')}`, 'torque.sh', args, {
+    SANDBOX_DIR: info.dir, TORQUE_PREFIX, MOM_PORT_BASE: String(info.torque.momPortBase), TORQUE_NODES: info.torque.nodesSpec,
+  }, 60_000);
+}
+
+/** where scripts/sandbox/torque.sh keeps the one TORQUE sandbox of this machine */
+export const TORQUE_SANDBOX_HOME = process.env['TORQUE_SANDBOX_HOME'] ?? '/var/spool/pbs-ve-sandbox/torque';
+
+// Only the sandbox that owns the machine's TORQUE cluster may stop it.
+function ownsTorque(dir: string): boolean {
+  try {
+    return readFileSync(join(TORQUE_SANDBOX_HOME, 'owner'), 'utf8').trim() === dir;
+  } catch {
+    return false;
+  }
 }
 
 export function readSandboxInfo(dirOption: string): SandboxInfo {

@@ -10,8 +10,13 @@ export interface DrainEventSpoolDeps {
   readonly spool: EventSpool;
   /** a fresh connection per attempt: a restarted slapd is reached again */
   readonly openInventory: () => Inventory;
-  /** verifies the spooled lines again (signature, decoding); claims were checked when they arrived */
+  /** verifies the spooled lines again (signature, decoding) */
   readonly readLines: (lines: readonly string[]) => (EventPayload | VeError)[];
+  /** checks the claims against the batch system (createClaimChecker); throws when it cannot, and
+   *  then the file stays spooled: an event is never applied with its claim unchecked */
+  readonly checkClaims: (events: readonly (EventPayload | VeError)[]) => Promise<(EventPayload | VeError)[]>;
+  /** lines refused when applied (claims the batch system contradicts, bad lines): for the rejection log */
+  readonly recordRejected?: (file: string, rejected: readonly { line: number; code: string; message: string }[], lines: readonly string[]) => void;
   readonly clock: Clock;
   readonly log: (line: string) => void;
 }
@@ -72,10 +77,18 @@ export async function drainEventSpool(deps: DrainEventSpoolDeps, options: DrainE
       } catch {
         continue; // applied and removed by another run between list and lock
       }
+      let events: (EventPayload | VeError)[];
+      try {
+        events = await deps.checkClaims(deps.readLines(lines));
+      } catch (err) {
+        const message = (err as Error).message;
+        deps.log(`ve-monitor: ${names.length - i} spooled file(s) left, claims not checked: ${message}`);
+        return { files, applied, stale, duplicate, rejected, left: left + names.length - i, quarantined, failed, problem: message };
+      }
       for (;;) {
         const inventory = deps.openInventory();
         try {
-          const report = await applyEvents(inventory, deps.readLines(lines));
+          const report = await applyEvents(inventory, events);
           deps.spool.remove(name);
           files++;
           applied += report.applied;
@@ -84,6 +97,7 @@ export async function drainEventSpool(deps: DrainEventSpoolDeps, options: DrainE
           rejected += report.rejected.length;
           failed.push(...report.failed);
           for (const r of report.rejected) deps.log(`ve-monitor: spooled line ${r.line} of ${name} rejected: ${r.code}: ${r.message}`);
+          if (report.rejected.length > 0) deps.recordRejected?.(name, report.rejected, lines);
           break;
         } catch (err) {
           const message = (err as Error).message;

@@ -1,5 +1,5 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 export interface RejectedEvent {
   readonly line: number;
@@ -21,15 +21,21 @@ export function describeEventOrigin(env: Readonly<Record<string, string | undefi
   return `vemon-job=${clean(job, 40)} user=${clean(user, 32)} submit-host=${clean(host, 64)}`;
 }
 
+/** in the monitor's own directory: the account vemon jobs run as can write it, and nobody else's log is touched */
+export function rejectedLogPath(stateDir: string): string {
+  return join(stateDir, 'monitor', 've-monitor-rejected.log');
+}
+
 // Forged or unsigned events are a security finding: stderr (the job's output) and a log the admin keeps.
 export function logRejectedEvents(stateDir: string, rejected: readonly RejectedEvent[], lines: readonly string[], origin: string, now: Date = new Date()): void {
   if (rejected.length === 0) return;
+  const file = rejectedLogPath(stateDir);
   const text = rejected.map((r) => `${now.toISOString()} ${origin} line ${r.line} ${r.code}: ${r.message.replace(/[\r\n]/g, ' ')} [${clean(lines[r.line - 1], 60)}...]\n`).join('');
   process.stderr.write(text.split('\n').filter((l) => l !== '').map((l) => `ve-monitor: rejected ${l}\n`).join(''));
   try {
-    mkdirSync(join(stateDir, 'log'), { recursive: true, mode: 0o755 });
-    appendFileSync(join(stateDir, 'log', 've-monitor-rejected.log'), text, { mode: 0o640 });
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    appendFileSync(file, text, { mode: 0o600 });
   } catch (err) {
-    process.stderr.write(`ve-monitor: cannot write ${join(stateDir, 'log', 've-monitor-rejected.log')}: ${(err as Error).message}\n`);
+    process.stderr.write(`ve-monitor: cannot write ${file}: ${(err as Error).message}\n`);
   }
 }

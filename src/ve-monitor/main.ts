@@ -7,9 +7,10 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { ensureHostKey, openHostKeyring } from '../events/host-key.js';
 import { flushHostJournal } from '../events/flush-host-journal.js';
-import { checkEventClaims } from './check-event-claims.js';
+import { createClaimChecker } from './create-claim-checker.js';
+import { checkMonitorAccount } from './check-monitor-account.js';
 import { readEventLines, splitEventLines } from './read-event-lines.js';
-import { describeEventOrigin, logRejectedEvents } from './log-rejected-events.js';
+import { describeEventOrigin, logRejectedEvents, type RejectedEvent } from './log-rejected-events.js';
 import { readClusterView, reconcile } from './reconcile.js';
 import { recoverFailedHosts } from './recover-failed-hosts.js';
 import { listOrphanDomains } from './list-orphan-domains.js';
@@ -22,7 +23,6 @@ import { monitorSpoolDir, openEventSpool, openMemoryEventSpool } from './event-s
 import { drainEventSpool } from './drain-event-spool.js';
 import { VeError } from '../core/ve-error.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
-import type { BatchJob } from '../batch/batch.js';
 import type { VeEvent } from '../core/ve-event.js';
 
 /** EX_TEMPFAIL: LDAP stayed unreachable; the events wait in the spool for the next vemon job or reconcile */
@@ -33,10 +33,16 @@ async function drainMonitorSpool(config: PbsVeConfig, configDir: string): Promis
   const keyring = openHostKeyring(configDir, stderrLog);
   const report = await drainEventSpool({
     spool: openEventSpool(monitorSpoolDir(config.stateDir)), openInventory: () => openInventory(config, 'write'),
-    readLines: (l) => readEventLines(l.join('\n'), keyring), clock: systemClock, log: stderrLog,
+    readLines: (l) => readEventLines(l.join('\n'), keyring), checkClaims: createClaimChecker(openBatch(config)), clock: systemClock, log: stderrLog,
+    recordRejected: recordSpoolRejections(config, 'reconcile'),
   }, { waitMs: 0 });
   await sendFailedAlerts(config, report.failed);
   if (report.files > 0 || report.left > 0) stderrLog(`ve-monitor: spooled events: ${report.files} file(s) applied (${report.applied} applied, ${report.stale} stale, ${report.duplicate} duplicate), ${report.left} left`);
+}
+
+// Lines refused when a spooled file is applied (claims the batch system contradicts) go to the same log.
+function recordSpoolRejections(config: PbsVeConfig, origin: string): (file: string, rejected: readonly RejectedEvent[], lines: readonly string[]) => void {
+  return (file, rejected, lines) => { logRejectedEvents(config.stateDir, rejected, lines, `${origin} spool-file=${file.slice(0, 80)}`); };
 }
 
 // A VE that became failed is one alert for the administrators (de-duplicated, rate limited).
@@ -60,36 +66,33 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
       const config = loadConfig(configDir);
       const waitMs = 1000 * (opts.ldapWait === undefined ? (config.ldap.applyWaitSeconds ?? 300) : parseDurationSeconds('ldap-wait', opts.ldapWait));
       const text = [opts.stdin === true ? await readStdinText() : '', ...(opts.event ?? [])].join('\n');
+      checkMonitorAccount(config.stateDir);
       const keyring = openHostKeyring(configDir, stderrLog);
-      let events = readEventLines(text, keyring);
-      if (events.some((e) => !(e instanceof Error))) {
-        // one listing per batch of events: cheap, and it catches a host lying about a job it does not run
-        let jobs: BatchJob[] = [];
-        try {
-          jobs = await openBatch(config).listJobs();
-        } catch (err) {
-          stderrLog(`ve-monitor: event claims not checked against the batch system: ${(err as Error).message}`);
-        }
-        events = checkEventClaims(events, jobs);
-      }
+      // signatures first; claims are checked against the batch system when each spooled file is applied
+      const events = readEventLines(text, keyring);
       const lines = splitEventLines(text);
+      const origin = describeEventOrigin(process.env);
       const rejected = events.flatMap((e, i) => (e instanceof VeError ? [{ line: i + 1, code: e.code, message: e.message }] : []));
-      logRejectedEvents(config.stateDir, rejected, lines, describeEventOrigin(process.env));
-      // on disk before LDAP is tried: a job that cannot reach LDAP, or dies, loses nothing
+      logRejectedEvents(config.stateDir, rejected, lines, origin);
+      // on disk before LDAP is tried: a job that cannot reach LDAP or the batch system, or dies, loses nothing
       const accepted = lines.filter((_, i) => !(events[i] instanceof VeError));
       let spool = openEventSpool(monitorSpoolDir(config.stateDir));
+      let durable = true;
       try {
         if (accepted.length > 0) spool.add(accepted, process.env['SLURM_JOB_ID'] ?? process.env['PBS_JOBID'] ?? 'cli');
       } catch (err) {
-        stderrLog(`ve-monitor: cannot spool the events (${(err as Error).message}): applying them without a spool; if this job dies they are lost`);
+        stderrLog(`ve-monitor: cannot spool the events (${(err as Error).message}): applying them without a spool; what is not applied now is sent again by its host`);
         spool = openMemoryEventSpool(accepted);
+        durable = false;
       }
       const report = await drainEventSpool({
-        spool, openInventory: () => openInventory(config, 'write'), readLines: (l) => readEventLines(l.join('\n'), keyring), clock: systemClock, log: stderrLog,
+        spool, openInventory: () => openInventory(config, 'write'), readLines: (l) => readEventLines(l.join('\n'), keyring),
+        checkClaims: createClaimChecker(openBatch(config)), clock: systemClock, log: stderrLog, recordRejected: recordSpoolRejections(config, origin),
       }, { waitMs });
       await sendFailedAlerts(config, report.failed);
       process.stdout.write(`applied ${report.applied}, stale ${report.stale}, duplicate ${report.duplicate}, rejected ${rejected.length + report.rejected}, spooled files applied ${report.files}, left ${report.left}\n`);
-      if (report.problem !== undefined) return EXIT_EVENTS_SPOOLED;
+      // 75 tells the hosts their events are safe here; events held only in memory are not: exit 1 has them resent
+      if (report.problem !== undefined) return durable ? EXIT_EVENTS_SPOOLED : 1;
       return rejected.length + report.rejected > 0 || report.quarantined.length > 0 ? 2 : 0;
     });
   });
@@ -102,6 +105,7 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
   .action(async (opts: { dryRun?: boolean; json?: boolean; recover?: boolean; hostDownGrace: string }) => {
     await runHook('monitor', async () => {
       const config = loadConfig(findConfigDir(process.env));
+      checkMonitorAccount(config.stateDir);
       const graceMs = 1000 * parseDurationSeconds('host-down-grace', opts.hostDownGrace);
       const dryRun = opts.dryRun === true;
       // events a vemon job could not apply (LDAP was down past its wait) go first: one attempt, no waiting

@@ -3,15 +3,14 @@ import type { Test } from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { startSandbox, stopSandbox, type SandboxInfo, type SandboxOptions } from '../../src/sandbox/sandbox.js';
+import { startSandbox, stopSandbox, type SandboxBatch, type SandboxInfo, type SandboxOptions } from '../../src/sandbox/sandbox.js';
+
+/** The batch system of this run: test/run-tests.ts runs the files that say "backends: slurm torque" once per backend. */
+export const TEST_BATCH: SandboxBatch = process.env['PBS_VE_TEST_BATCH'] === 'torque' ? 'torque' : 'slurm';
 
 export interface UseSandboxOptions extends Omit<SandboxOptions, 'dir' | 'portBase' | 'log'> {
   /** mkdtemp prefix of the sandbox dir, e.g. /tmp/pbsve-qemu- */
   readonly prefix: string;
-  /** first port of this file's range; the sandbox takes a random 60-port slot in it */
-  readonly portRange: number;
-  /** how many 60-port slots the range has (default 150) */
-  readonly slots?: number;
   /** the sandbox's own log lines as tap comments */
   readonly verbose?: boolean;
   /** extra local users the tests act as (created once, kept) */
@@ -26,15 +25,19 @@ export interface TestSandbox {
   readonly dir: string;
   /** the sandbox's first port; final once the file's before hook ran */
   portBase: number;
+  readonly batch: SandboxBatch;
 }
+
+// One TORQUE cluster per machine (trqauthd's socket is fixed): another file's or developer's waits its turn.
+const TORQUE_WAIT_MS = 45 * 60_000;
 
 // The setup every sandbox-based integration file needs, and a teardown that leaves no process behind
 // (KEEP_SANDBOX=1 keeps it running for a look afterwards).
 export function useSandbox(t: Test, options: UseSandboxOptions): TestSandbox {
-  const { prefix, portRange, slots, verbose, users, ready, beforeStop, ...sandboxOptions } = options;
+  const { prefix, verbose, users, ready, beforeStop, ...sandboxOptions } = options;
+  const batch = sandboxOptions.batch ?? TEST_BATCH;
   const dir = mkdtempSync(prefix);
-  const pickPortBase = (): number => portRange + Math.floor(Math.random() * (slots ?? 150)) * 60;
-  const sandbox = { dir, portBase: pickPortBase() };
+  const sandbox = { dir, portBase: 0, batch };
   let readyRan = false;
   t.before(async () => {
     // tap's process info follows the children the tests run as other users
@@ -43,18 +46,22 @@ export function useSandbox(t: Test, options: UseSandboxOptions): TestSandbox {
       if ((await runCommand('id', ['-u', user], {})).exitCode !== 0) await runCommand('useradd', ['-m', '-s', '/bin/bash', user], {});
     }
     const log = verbose === true ? { log: (l: string) => { t.comment(`sandbox: ${l}`); } } : {};
-    // the ports lie in the kernel's ephemeral range: a slot some outgoing connection holds is tried again elsewhere
+    // a free port range is found at start; a port taken between that check and the daemon's bind is tried again
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
-        const info = await startSandbox({ ...sandboxOptions, dir, portBase: sandbox.portBase, ...log });
+        const info = await startSandbox({ ...sandboxOptions, batch, dir, ...log });
+        sandbox.portBase = info.portBase;
         await ready?.(info);
         readyRan = true;
         return;
       } catch (err) {
-        if (attempt >= 3 || !/Address already in use/.test(String(err))) throw err;
-        t.comment(`sandbox ports ${sandbox.portBase}+ taken (attempt ${attempt}); another slot`);
+        const text = String(err);
+        const torqueBusy = /another TORQUE sandbox runs on this machine/.test(text) && Date.now() - started < TORQUE_WAIT_MS;
+        if (!torqueBusy && (attempt >= 3 || !/Address already in use|sandbox-not-ours/.test(text))) throw err;
+        t.comment(torqueBusy ? 'another TORQUE sandbox runs on this machine: waiting for it' : `sandbox ports taken (attempt ${attempt}); another range`);
         await stopSandbox(dir);
-        sandbox.portBase = pickPortBase();
+        if (torqueBusy) await new Promise((r) => setTimeout(r, 10_000));
       }
     }
   });

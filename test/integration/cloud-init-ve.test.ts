@@ -13,16 +13,16 @@ import { createVeSeedWriter } from '../../src/host/ve-seed.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findJobDir } from '../harness/sandbox-host-files.js';
 
 const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-cloudinit-', portRange: 30_000, verbose: true,
+  prefix: '/tmp/pbsve-cloudinit-', verbose: true,
   ready: (started) => {
     info = started;
   },
 });
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
-const jobsDir = (): string => join(dir, 'state/jobs');
 
 // One SSH wire field: a 32-bit big-endian length, then the bytes.
 function wireField(b: Buffer): Buffer {
@@ -62,7 +62,7 @@ async function listVeJobs(): Promise<string> {
 }
 
 function readRecord(jobId: string): VeJobRecord {
-  return JSON.parse(readFileSync(join(jobsDir(), jobId, 've.json'), 'utf8')) as VeJobRecord;
+  return JSON.parse(readFileSync(join(findJobDir(info, jobId), 've.json'), 'utf8')) as VeJobRecord;
 }
 
 // Patterns end in \n where the test reads the rest of the line: the console file may hold half a line
@@ -146,7 +146,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const plain = await runVeAs(info, user, ['create', 'plain1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--disk', '16M']);
   t.equal(plain.exitCode, 0, plain.stderr);
   const plainJob = plain.stdout.trim();
-  const plainLog = join(jobsDir(), plainJob, 'console.log');
+  const plainLog = join(findJobDir(info, plainJob), 'console.log');
   const plainSeen = await waitForText(plainLog, /VE-MARKER: seed none [^\n]*\n/, 180_000);
   const plainStarted = Date.parse(readRecord(plainJob).startedAt ?? '');
   await waitForLdapState(info, user, 'plain1', 'running', 180_000);
@@ -157,7 +157,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const created = await runVeAs(info, user, ['create', 'ci1', '--type', 'kvm', '--image', 'tinyci', '--memory', '128', '--disk', '16M', '--ssh-key', keyFile]);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
-  const consoleLog = join(jobsDir(), jobId, 'console.log');
+  const consoleLog = join(findJobDir(info, jobId), 'console.log');
   const seen = await waitForText(consoleLog, /VE-MARKER: seed ssh-keys=[^\n]*\n/, 180_000);
   await waitForLdapState(info, user, 'ci1', 'running', 180_000);
   const record = readRecord(jobId);
@@ -175,9 +175,9 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const xml = (await runCommand('virsh', ['-c', info.nodes[record.host]?.qemuUri ?? '', 'dumpxml', `pbsve-${jobId}`], {})).stdout;
   const disks = listDisks(xml);
   t.same(disks.map((d) => d.target), ['vda', 'vdb', 'vdc'], 'overlay, data disk, seed');
-  t.same(disks.at(-1), { source: join(jobsDir(), jobId, 'seed.iso'), target: 'vdc', readonly: true }, 'the seed is the last disk, read-only');
+  t.same(disks.at(-1), { source: join(findJobDir(info, jobId), 'seed.iso'), target: 'vdc', readonly: true }, 'the seed is the last disk, read-only');
   t.notOk(disks.slice(0, -1).some((d) => d.readonly), 'the other disks are writable');
-  t.ok(existsSync(join(jobsDir(), jobId, 'seed.iso')), 'the seed is a per-VE file in the job dir');
+  t.ok(existsSync(join(findJobDir(info, jobId), 'seed.iso')), 'the seed is a per-VE file in the job dir');
 
   // internal snapshots need every writable disk in qcow2: the raw seed must stay out of them
   const snap = await runVeAs(info, user, ['snapshot', 'ci1', '--name', 's1'], 300_000);
@@ -187,9 +187,9 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const destroyed = await runVeAs(info, user, ['destroy', 'ci1', '--wait', '3m']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
   t.notMatch(await allDomains(), new RegExp(`pbsve-${jobId}`), 'domain gone');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'seed.iso')), 'seed gone');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'seed')), 'no staging dir left');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'data-1.qcow2')), 'data disk gone');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'seed.iso')), 'seed gone');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'seed')), 'no staging dir left');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'data-1.qcow2')), 'data disk gone');
 
   // the largest spec: four RSA 4096 sized keys make a token of about 6 KiB in sbatch --comment and --export
   const rsa = (): string => `ssh-rsa ${Buffer.concat([wireField(Buffer.from('ssh-rsa')), wireField(Buffer.from([1, 0, 1])), wireField(Buffer.concat([Buffer.from([0]), randomBytes(512)]))]).toString('base64')} user@a-rather-long-host-name.example.org`;
@@ -197,7 +197,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
   const big = await runVeAs(info, user, ['create', 'big1', '--type', 'kvm', '--image', 'tinyci', '--memory', '96', '--ssh-key', fourKeys, '--json']);
   t.equal(big.exitCode, 0, big.stderr);
   const bigJob = (JSON.parse(big.stdout) as { jobId: string }).jobId;
-  const bigSeen = await waitForText(join(jobsDir(), bigJob, 'console.log'), /VE-MARKER: seed ssh-keys=[^\n]*\n/, 180_000);
+  const bigSeen = await waitForText(join(findJobDir(info, bigJob), 'console.log'), /VE-MARKER: seed ssh-keys=[^\n]*\n/, 180_000);
   t.match(bigSeen.text, /VE-MARKER: seed ssh-keys=4 first-comment=user@a-rather-long-host-name.example.org/, 'all four keys reached the guest');
   const listedBig = JSON.parse((await runVeAs(info, user, ['list', '--json'])).stdout) as { name: string }[];
   t.ok(listedBig.some((r) => r.name === 'big1'), 've list decodes the big spec');
@@ -242,7 +242,7 @@ void t.test('hostile SSH keys and keys for images without cloud-init are refused
   const forgedJobs: string[] = [];
   for (const spec of forged) {
     const token = `v1.${Buffer.from(JSON.stringify(spec)).toString('base64url')}`;
-    const script = `#!/bin/sh\n# pbs-ve spec ${token}\nPBS_VE_CONFIG_DIR=${info.configDir} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
+    const script = `#!/bin/sh\n# pbs-ve spec ${token}\nPBS_VE_CONFIG_DIR=${join(info.dir, 'hosts/%h/etc/pbs-ve')} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
     const sb = await runCommand('sbatch', ['--parsable', '-p', 'batch', '-J', 've-forged', '--cpus-per-task=1', '--mem=96M', '--time=10', '--constraint=kvm', `--output=${join(dir, 'work', 'forged-%j.out')}`], { env: info.env, input: script });
     t.equal(sb.exitCode, 0, sb.stderr);
     forgedJobs.push(sb.stdout.trim().split(';')[0] ?? '');
@@ -253,7 +253,7 @@ void t.test('hostile SSH keys and keys for images without cloud-init are refused
   }, 500);
   t.equal(await allDomains(), domainsBefore, 'no domain on either node');
   for (const jobId of forgedJobs) {
-    const files = existsSync(join(jobsDir(), jobId)) ? readdirSync(join(jobsDir(), jobId)).sort() : [];
+    const files = existsSync(findJobDir(info, jobId)) ? readdirSync(findJobDir(info, jobId)).sort() : [];
     t.same(files.filter((f) => f !== 'refused'), [], `job ${jobId}: nothing but the refusal note in its job dir`);
     const out = readFileSync(join(dir, 'work', `forged-${jobId}.out`), 'utf8');
     t.match(out, /VE refused by the prologue: .*ssh-key/, `job ${jobId}: the owner is told why, naming the field`);

@@ -7,7 +7,7 @@ import t from 'tap';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { PROJECT_DIR, VE_NODES, VEMON_NODE, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -23,10 +23,11 @@ import { killSandboxSlurmd, startSandboxSlurmd } from '../harness/sandbox-nodes.
 import { sleep, waitFor } from '../harness/wait-for.js';
 import type { Inventory } from '../../src/inventory/inventory.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { listHostLogFiles } from '../harness/sandbox-host-files.js';
 
 const { dir } = useSandbox(t, {
   // ports above the kernel's ephemeral ports and away from the other integration tests' slots
-  prefix: '/tmp/pbsve-dur-', portRange: 61_000, slots: 70,
+  prefix: '/tmp/pbsve-dur-',
   ready: (started) => {
     info = started;
     reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
@@ -62,7 +63,7 @@ async function toggle(ve: Ve): Promise<boolean> {
 
 // What the batch system's periodic hook does on a VE host: report changes, send the journal.
 async function runHostHook(node: string): Promise<{ exitCode: number; output: string }> {
-  const r = await runCommand(process.execPath, [REPORT, '--host', node], { env: info.env, timeoutMs: 120_000 });
+  const r = await runCommand(process.execPath, [REPORT, '--host', node], { env: { ...info.env, PBS_VE_CONFIG_DIR: info.hosts[node]?.configDir ?? '' }, timeoutMs: 120_000 });
   return { exitCode: r.exitCode, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -71,7 +72,7 @@ async function squeueVemon(): Promise<string> {
 }
 
 function spooledFiles(): string[] {
-  const spool = monitorSpoolDir(join(dir, 'state'));
+  const spool = monitorSpoolDir(info.hosts[VEMON_NODE]?.stateDir ?? '');
   return existsSync(spool) ? readdirSync(spool).filter((f) => f.endsWith('.events')) : [];
 }
 
@@ -86,13 +87,15 @@ async function readHistoryTimes(): Promise<{ jobId: string; seq: number; at: num
 }
 
 void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slurmd are killed: LDAP holds every change, in order, none twice`, async (t) => {
-  const config = loadConfig(info.configDir);
+  // every VE host keeps its own journal (its own state directory)
+  const journalFiles = VE_NODES.map((node) => hostJournalPath(loadConfig(info.hosts[node]?.configDir ?? '')));
   // vemon jobs wait only 4 s for LDAP here, so the 20 s slapd outage also makes some give up (exit 75)
   // and leave their events in the spool, for a later vemon job or reconcile to apply
   const vemonConfigFile = join(info.vemonConfigDir, 'config.json');
   const vemonConfig = JSON.parse(readFileSync(vemonConfigFile, 'utf8')) as { ldap: Record<string, unknown> };
   writeFileSync(vemonConfigFile, `${JSON.stringify({ ...vemonConfig, ldap: { ...vemonConfig.ldap, applyWaitSeconds: 4 } }, null, 2)}\n`);
-  const journal = openEventJournal(hostJournalPath(config));
+  const journals = journalFiles.map((f) => openEventJournal(f));
+  const sentJobs = (): string[] => journalFiles.flatMap((f) => (existsSync(f) ? readFileSync(f, 'utf8').split('\n').filter((l) => l.startsWith('S ')).map((l) => l.split(' ')[2] ?? '') : []));
 
   // a few real running VEs, as users make them
   const ves: Ve[] = [];
@@ -107,7 +110,7 @@ void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slu
   const hosts = [...new Set(ves.map((v) => v.host))].sort();
   t.comment(`VEs: ${ves.map((v) => `${v.name}=job ${v.jobId} on ${v.host}`).join(', ')}`);
   const victim = ves[0]?.host ?? 'node1';
-  const vemonJobsBefore = new Set(readFileSync(hostJournalPath(config), 'utf8').split('\n').filter((l) => l.startsWith('S ')).map((l) => l.split(' ')[2]));
+  const vemonJobsBefore = new Set(sentJobs());
 
   const outages: Outage[] = [
     { what: 'libvirtd', afterChanges: 50, downMs: 6000 },
@@ -176,7 +179,7 @@ void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slu
   const drainStart = Date.now();
   await waitFor('the journals to be sent', 300_000, async () => {
     for (const host of hosts) await runHostHook(host);
-    return journal.pending().length === 0 ? true : undefined;
+    return journals.every((j) => j.pending().length === 0) ? true : undefined;
   }, 2000);
   let reconciles = 0;
   await waitFor('the vemon queue and the spool to drain', 600_000, async () => {
@@ -203,13 +206,12 @@ void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slu
     t.equal((await reader.getVe(ve.jobId))?.state, ve.expected.at(-1), `${ve.name}: current state is the last change`);
   }
   t.equal(ves.reduce((n, v) => n + v.expected.length - 1, 0), CHANGES, `${CHANGES} changes in all`);
-  const quarantine = join(monitorSpoolDir(join(dir, 'state')), 'failed');
+  const quarantine = join(monitorSpoolDir(info.hosts[VEMON_NODE]?.stateDir ?? ''), 'failed');
   t.same(existsSync(quarantine) ? readdirSync(quarantine) : [], [], 'no spooled file given up');
 
   // measurements: vemon jobs used and how long each outage held events back
-  const sentLines = readFileSync(hostJournalPath(config), 'utf8').split('\n').filter((l) => l.startsWith('S '));
-  const vemonJobs = [...new Set(sentLines.map((l) => l.split(' ')[2]))].filter((j) => !vemonJobsBefore.has(j));
-  const outputs = readdirSync(join(dir, 'state/log')).filter((f) => /^vemon-\d+\.out$/.test(f)).map((f) => readFileSync(join(dir, 'state/log', f), 'utf8'));
+  const vemonJobs = [...new Set(sentJobs())].filter((j) => !vemonJobsBefore.has(j));
+  const outputs = listHostLogFiles(info, /^vemon-\d+\.out$/).map(([, text]) => text);
   const waited = outputs.filter((o) => /LDAP unavailable, retrying/.test(o)).length;
   const gaveUp = outputs.filter((o) => /left for the next vemon job/.test(o)).length;
   const rejected = outputs.flatMap((o) => [...o.matchAll(/rejected (\d+)/g)].map((m) => Number(m[1]))).reduce((a, b) => a + b, 0);
@@ -231,13 +233,13 @@ void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slu
 });
 
 void t.test('events a vemon job left spooled are applied by the next ve-monitor reconcile (cron), exactly once', async (t) => {
-  const key = readHostKey(info.configDir, 'node1');
+  const key = readHostKey(info.hosts['node1']?.configDir ?? '', 'node1');
   const event = (seq: number, state: VeEvent['state']): string => signEventLine(encodeVeEvent({
     version: 1, jobId: '990001', seq, state, at: new Date().toISOString(), host: 'node1', owner: 'root', name: 'spooled1',
     type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, domain: 'pbsve-990001', source: 'mom-hook', reason: 'left by a vemon job that gave up',
   }), 'node1', key);
   // what a vemon job that gave up on LDAP leaves behind (same writer as ve-monitor apply)
-  openEventSpool(monitorSpoolDir(join(dir, 'state'))).add([event(1_000_016, 'running'), event(1_000_032, 'destroyed')], '9999');
+  openEventSpool(monitorSpoolDir(info.hosts[VEMON_NODE]?.stateDir ?? '')).add([event(1_000_016, 'running'), event(1_000_032, 'destroyed')], '9999');
   t.equal(spooledFiles().length, 1);
   const monitor = join(PROJECT_DIR, 'dist/src/ve-monitor/main.js');
   const r = await runCommand(process.execPath, [monitor, 'reconcile'], { env: info.vemonEnv, timeoutMs: 120_000 });

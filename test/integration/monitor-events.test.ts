@@ -4,7 +4,7 @@ import t from 'tap';
 import { existsSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { VEMON_NODE, type SandboxHost, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER } from '../../src/sandbox/run-demo.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { loadConfig, parseConfig } from '../../src/config/load-config.js';
@@ -20,10 +20,10 @@ import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 
 const sandbox = useSandbox(t, {
-  // own slot, away from lifecycle.test.ts (20000-32000): slurm uses +0..+4, slapd +50
-  prefix: '/tmp/pbsve-mon-', portRange: 40_000, slots: 40,
+  prefix: '/tmp/pbsve-mon-',
   ready: (started) => {
     info = started;
+    node1 = started.hosts['node1'] ?? { configDir: '', stateDir: '' };
     reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
   },
   beforeStop: async () => {
@@ -33,6 +33,7 @@ const sandbox = useSandbox(t, {
 const { dir } = sandbox;
 const MONITOR = join(process.cwd(), 'dist/src/ve-monitor/main.js');
 let info: SandboxInfo;
+let node1: SandboxHost;
 let reader: Inventory;
 
 const base: VeEvent = {
@@ -41,7 +42,7 @@ const base: VeEvent = {
 };
 
 function rejectedLog(): string {
-  const file = join(dir, 'state/log/ve-monitor-rejected.log');
+  const file = join(info.hosts[VEMON_NODE]?.stateDir ?? '', 'monitor/ve-monitor-rejected.log');
   return existsSync(file) ? readFileSync(file, 'utf8') : '';
 }
 
@@ -55,7 +56,7 @@ void t.test('an ordinary user cannot submit to vemon, nor run ve-monitor apply',
     return;
   }
   const line = signEventLine(encodeVeEvent({ ...base, jobId: '770002' }), 'node1', Buffer.alloc(32));
-  const script = `#!/bin/sh\nPBS_VE_CONFIG_DIR=${info.configDir} exec ${process.execPath} ${MONITOR} apply --stdin <<'E'\n${line}\nE\n`;
+  const script = `#!/bin/sh\nPBS_VE_CONFIG_DIR=${info.vemonConfigDir} exec ${process.execPath} ${MONITOR} apply --stdin <<'E'\n${line}\nE\n`;
   const sb = await runCommand('runuser', ['-u', DEMO_USER, '--', 'sbatch', '--parsable', '-p', 'vemon', '-J', 'pbsve-events', '--time=5'], { env: info.env, input: script, cwd: join(dir, 'work') });
   t.not(sb.exitCode, 0, 'sbatch -p vemon refused');
   t.match(sb.stderr, /not permitted to use this partition|AllowGroups|invalid partition|Access denied/i, sb.stderr);
@@ -65,7 +66,7 @@ void t.test('an ordinary user cannot submit to vemon, nor run ve-monitor apply',
 });
 
 void t.test('forged, unsigned and foreign-host event lines change nothing and are logged', async (t) => {
-  const key1 = readHostKey(info.configDir, 'node1');
+  const key1 = readHostKey(node1.configDir, 'node1');
   const payload = (jobId: string, host = 'node1'): string => encodeVeEvent({ ...base, jobId, domain: `pbsve-${jobId}`, host });
   const cases: [string, string, string][] = [
     ['770010', `${payload('770010')}.node1.${'ab'.repeat(32)}`, 'event-forged'],
@@ -98,21 +99,21 @@ void t.test('a signed event the batch system contradicts is refused', async (t) 
   await waitFor('job running', 30_000, async () => ((await runCommand('squeue', ['-h', '-j', jobId, '-o', '%T'], { env: info.env })).stdout.trim() === 'RUNNING' ? true : undefined));
   // node2 is a real host with a real key, but the job runs on node1
   const lie = { ...base, jobId, domain: `pbsve-${jobId}`, host: 'node2', owner: 'root' };
-  const r = await applyLines([signEventLine(encodeVeEvent(lie), 'node2', readHostKey(info.configDir, 'node2'))]);
+  const r = await applyLines([signEventLine(encodeVeEvent(lie), 'node2', readHostKey(info.hosts['node2']?.configDir ?? '', 'node2'))]);
   t.equal(r.exitCode, 2);
   t.match(r.stderr, /event-claim-mismatch: job \d+ runs on node1, the event claims running on node2/);
   t.equal(await reader.getVe(jobId), undefined);
 });
 
 void t.test('300 events with slurmctld unreachable stay journalled; one flush sends 2 jobs; LDAP gets each once, in order', async (t) => {
-  const config = loadConfig(info.configDir);
+  const config = loadConfig(node1.configDir);
   // a slurm.conf naming a port where no slurmctld listens: the batch system is unreachable
   const deadConf = join(dir, 'dead-slurm.conf');
   writeFileSync(deadConf, readFileSync(info.slurmConf, 'utf8').replace(/^SlurmctldPort=\d+$/m, `SlurmctldPort=${sandbox.portBase + 7}`));
-  const raw = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as { batch: Record<string, unknown> };
+  const raw = JSON.parse(readFileSync(join(node1.configDir, 'config.json'), 'utf8')) as { batch: Record<string, unknown> };
   const deadConfig = parseConfig({ ...raw, batch: { ...raw.batch, slurmConf: deadConf } });
   const logs: string[] = [];
-  const sink = openEventSink(deadConfig, info.configDir, openBatch(deadConfig), (l) => logs.push(l), 'node1');
+  const sink = openEventSink(deadConfig, node1.configDir, openBatch(deadConfig), (l) => logs.push(l), 'node1');
   const states = ['starting', 'running', 'stopping', 'stopped', 'starting', 'running', 'stopping', 'stopped', 'running', 'destroyed'] as const;
   const jobIds = Array.from({ length: 30 }, (_, i) => String(880_001 + i));
   const events: VeEvent[] = states.flatMap((state, k) => jobIds.map((jobId) => ({
@@ -126,7 +127,7 @@ void t.test('300 events with slurmctld unreachable stay journalled; one flush se
   t.equal(journal.pending().length, 300, 'all 300 in the journal');
   for (const jobId of jobIds.slice(0, 3)) t.equal(await reader.getVe(jobId), undefined, 'not in LDAP yet');
 
-  const flushed = await flushHostJournal(config, info.configDir, 'node1', (l) => logs.push(l));
+  const flushed = await flushHostJournal(config, node1.configDir, 'node1', (l) => logs.push(l));
   t.same(flushed, { sent: 300, pending: 0 });
   t.equal(journal.pending().length, 0);
   const sentLines = readFileSync(hostJournalPath(config), 'utf8').split('\n').filter((l) => l.startsWith('S '));
@@ -135,8 +136,9 @@ void t.test('300 events with slurmctld unreachable stay journalled; one flush se
 
   // the two jobs may run side by side or in either order: seq makes that harmless, so wait for both
   const outputs = await waitFor('both vemon jobs to finish', 180_000, () => {
-    const files = readdirSync(join(dir, 'state/log')).filter((f) => vemonJobs.some((j) => f === `vemon-${j ?? ''}.out`));
-    const text = files.map((f) => readFileSync(join(dir, 'state/log', f), 'utf8')).join('');
+    const logDir = join(node1.stateDir, 'log');
+    const files = readdirSync(logDir).filter((f) => vemonJobs.some((j) => f === `vemon-${j ?? ''}.out`));
+    const text = files.map((f) => readFileSync(join(logDir, f), 'utf8')).join('');
     return Promise.resolve(files.length === 2 && (text.match(/^applied/gm) ?? []).length === 2 ? text : undefined);
   });
   const counts = [...outputs.matchAll(/applied (\d+), stale (\d+), duplicate (\d+), rejected (\d+)/g)];
@@ -153,4 +155,43 @@ void t.test('300 events with slurmctld unreachable stay journalled; one flush se
     t.equal(ve?.state, 'destroyed');
     t.equal(ve?.seq, 1_000_010);
   }
+});
+
+void t.test('a vemon job that fails before ve-monitor runs loses nothing: its host sends the events again', async (t) => {
+  const config = loadConfig(info.configDir);
+  const batch = openBatch(config);
+  // the first vemon job is built with a node that does not exist: it ends (exit 127) before ve-monitor
+  // runs, as a TORQUE event job of a pbsve without login shell did
+  const raw = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as Record<string, unknown>;
+  const broken = parseConfig({ ...raw, nodePath: '/nonexistent/node' });
+  const logs: string[] = [];
+  const event: VeEvent = { ...base, jobId: '990101', domain: 'pbsve-990101', name: 'resend1', reason: 'sent by a vemon job that failed' };
+  const sink = openEventSink(broken, info.configDir, batch, (l) => logs.push(l), 'node1');
+  t.same(await sink.emit([event]), { sent: 1, pending: 0 }, 'accepted by Slurm');
+  const journal = openEventJournal(hostJournalPath(config));
+  const sent = journal.unconfirmed().at(-1);
+  t.ok(sent !== undefined, 'handed over, not yet delivered');
+  const vemonJob = sent?.jobId ?? '';
+  const ended = await waitFor(`vemon job ${vemonJob} to end`, 180_000, async () => {
+    const job = await batch.getJob(vemonJob);
+    return job?.state === 'completed' ? job : undefined;
+  });
+  t.not(ended.exitStatus, 0, `it failed (exit ${String(ended.exitStatus)})`);
+  t.ok(ended.resources.features.includes('vemon'), `it asked for the vemon feature (${ended.resources.features.join(',')})`);
+  t.equal(await reader.getVe('990101'), undefined, 'nothing in LDAP');
+  // the periodic hook's path: ask how the vemon jobs ended, then send what is pending again
+  const flushed = await flushHostJournal(config, info.configDir, 'node1', (l) => logs.push(l));
+  t.match(logs.join('\n'), new RegExp(`vemon job ${vemonJob} did not deliver its 1 event\\(s\\): it ended with exit`));
+  t.ok(flushed.sent >= 1, `sent again (${flushed.sent})`);
+  const ve = await waitFor('the event in LDAP', 180_000, async () => {
+    const found = await reader.getVe('990101');
+    return found?.state === 'running' ? found : undefined;
+  });
+  t.equal(ve.seq, 1_000_001, 'the same event, the same seq');
+  // the resent job ended with exit 0: confirmed, so nothing of this sandbox's hosts awaits delivery
+  await waitFor('every vemon job confirmed', 180_000, async () => {
+    await flushHostJournal(config, info.configDir, 'node1', (l) => logs.push(l));
+    return journal.unconfirmed().length === 0 ? true : undefined;
+  });
+  t.equal((await reader.listHistory('990101')).length, 1, 'one history entry: no duplicate');
 });

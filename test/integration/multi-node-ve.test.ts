@@ -1,6 +1,8 @@
-// A VE of two nodes on the real Slurm sandbox: with PrologFlags=Alloc the Prolog of each allocated node
-// realizes its part (node1 part 0 pbsve-<job>, node2 part 1 pbsve-<job>_p1) through that node's own
-// libvirtd, LDAP holds the VE and one entry per part, and each node's Epilog tears down its own part.
+// A VE of two nodes on the real sandbox: the Prolog of each allocated node (Slurm PrologFlags=Alloc;
+// TORQUE prologue on the mother superior, prologue.parallel on the sister) realizes its part (first host
+// part 0 pbsve-<job>, second host part 1 pbsve-<job>_p1) through that node's own libvirtd, LDAP holds
+// the VE and one entry per part, and each node's epilogue tears down its own part.
+// backends: slurm torque
 import t from 'tap';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,17 +12,21 @@ import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
 
 interface Row { name: string; state: string; host: string; jobId: string; nodes: number; vcpus: number; memoryMiB: number }
 interface Part { part: number; state: string; host: string; domain: string }
 
-const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-multi-', portRange: 20_000, slots: 200,
+useSandbox(t, {
+  prefix: '/tmp/pbsve-multi-',
   ready: (started) => {
     info = started;
+    control = openBatchControl(started);
   },
 });
 let info: SandboxInfo;
+let control: BatchControl;
+const jobDir = (host: string, name: string): string => join(info.hosts[host]?.stateDir ?? '', 'jobs', name);
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 
 async function virshList(node: string): Promise<string> {
@@ -49,27 +55,31 @@ void t.test('ve create --nodes 2: one part per node, both running in LDAP, ve de
   const created = await runVeAs(info, user, ['create', 'pair1', '--type', 'lxc', '--image', 'tiny', '--vcpus', '1', '--memory', '64', '--lease', '1h', '--nodes', '2']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
-  t.match(jobId, /^[0-9]+$/);
+  t.match(jobId, control.jobIdPattern);
 
   const msToRunning = await waitForLdapState(info, user, 'pair1', 'running', 120_000);
   t.comment(`ve create --nodes 2 -> LDAP running (both parts): ${Date.now() - t0} ms (poll ${msToRunning} ms)`);
-  const squeue = (await runCommand('squeue', ['-h', '-j', jobId, '-o', '%T %D %N'], { env: info.env })).stdout.trim();
-  t.match(squeue, /^RUNNING 2 node\[1-2\]$/, 'one job on two nodes');
+  const job = await control.batch.getJob(jobId);
+  t.equal(job?.state, 'running', 'one job');
+  t.same([...(job?.execHosts ?? [])].sort(), ['node1', 'node2'], 'on two nodes');
+  // part 0 is the first host of the allocation (Slurm's node list, TORQUE's mother superior)
+  const [first = 'node1', second = 'node2'] = job?.execHosts ?? [];
 
-  t.equal(await domState('node1', `pbsve-${jobId}`), 'running', 'part 0 on node1\'s libvirtd');
-  t.equal(await domState('node2', `pbsve-${jobId}_p1`), 'running', 'part 1 on node2\'s libvirtd');
-  t.notMatch(await virshList('node1'), new RegExp(`pbsve-${jobId}_p1`), 'part 1 only on node2');
-  t.notMatch(await virshList('node2'), new RegExp(`^pbsve-${jobId}$`, 'm'), 'part 0 only on node1');
-  t.ok(existsSync(join(dir, 'state/jobs', jobId, 've.json')) && existsSync(join(dir, 'state/jobs', `${jobId}_p1`, 've.json')),
-    'one record per part in the shared state directory');
+  t.equal(await domState(first, `pbsve-${jobId}`), 'running', `part 0 on ${first}'s libvirtd`);
+  t.equal(await domState(second, `pbsve-${jobId}_p1`), 'running', `part 1 on ${second}'s libvirtd`);
+  t.notMatch(await virshList(first), new RegExp(`pbsve-${jobId}_p1`), `part 1 only on ${second}`);
+  t.notMatch(await virshList(second), new RegExp(`^pbsve-${jobId}$`, 'm'), `part 0 only on ${first}`);
+  t.ok(existsSync(join(jobDir(first, jobId), 've.json')) && existsSync(join(jobDir(second, `${jobId}_p1`), 've.json')),
+    'one record per part, each in its own host\'s state directory');
+  t.notOk(existsSync(jobDir(second, jobId)) || existsSync(jobDir(first, `${jobId}_p1`)), 'no host holds the other\'s part');
 
   const inv = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn });
   t.teardown(() => inv.close());
   const parts = await inv.listParts?.(jobId) ?? [];
-  t.same(parts.map((p) => [p.part, p.state, p.host, p.domain]), [[0, 'running', 'node1', `pbsve-${jobId}`], [1, 'running', 'node2', `pbsve-${jobId}_p1`]]);
+  t.same(parts.map((p) => [p.part, p.state, p.host, p.domain]), [[0, 'running', first, `pbsve-${jobId}`], [1, 'running', second, `pbsve-${jobId}_p1`]]);
   const ve = await inv.getVe(jobId);
   t.equal(ve?.nodes, 2);
-  t.equal(ve?.host, 'node1');
+  t.equal(ve?.host, first);
 
   const row = (await rows()).find((r) => r.jobId === jobId);
   t.equal(row?.nodes, 2, 've list: the node count');
@@ -77,13 +87,13 @@ void t.test('ve create --nodes 2: one part per node, both running in LDAP, ve de
   const show = await runVeAs(info, user, ['show', 'pair1']);
   t.equal(show.exitCode, 0, show.stderr);
   t.match(show.stdout, /nodes: +2/);
-  t.match(show.stdout, new RegExp(`part 0 +running +node1 +pbsve-${jobId} `));
-  t.match(show.stdout, new RegExp(`part 1 +running +node2 +pbsve-${jobId}_p1 `));
+  t.match(show.stdout, new RegExp(`part 0 +running +${first} +pbsve-${jobId} `));
+  t.match(show.stdout, new RegExp(`part 1 +running +${second} +pbsve-${jobId}_p1 `));
   const json = JSON.parse((await runVeAs(info, user, ['show', 'pair1', '--json'])).stdout) as { parts: Part[]; history: { state: string; part?: number }[] };
   t.equal(json.parts.length, 2);
   t.same(json.history.map((h) => `${h.part ?? '-'}:${h.state}`).sort(), ['0:running', '1:running']);
 
-  // the job body on node1 keeps the job alive while both parts run
+  // the job body on the first host keeps the job alive while both parts run
   await new Promise((r) => setTimeout(r, 5000));
   t.equal((await inv.getVe(jobId))?.state, 'running', 'still running after a few polls of the job body');
 
@@ -98,8 +108,8 @@ void t.test('ve create --nodes 2: one part per node, both running in LDAP, ve de
   t.equal((await inv.getVe(jobId))?.state, 'destroyed');
   t.notMatch(await virshList('node1'), new RegExp(`pbsve-${jobId}`), 'node1: part 0 gone');
   t.notMatch(await virshList('node2'), new RegExp(`pbsve-${jobId}`), 'node2: part 1 gone');
-  t.notOk(existsSync(join(dir, 'state/jobs', `${jobId}_p1`, 'rootfs')), 'part 1\'s disk removed');
-  t.notOk(existsSync(join(dir, 'state/jobs', jobId, 'rootfs')), 'part 0\'s disk removed');
+  t.notOk(existsSync(join(jobDir(second, `${jobId}_p1`), 'rootfs')), 'part 1\'s disk removed');
+  t.notOk(existsSync(join(jobDir(first, jobId), 'rootfs')), 'part 0\'s disk removed');
   const history = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; part?: number; reason: string }[] };
   t.same(history.history.map((h) => `${h.part ?? '-'}:${h.state}`).sort(), ['0:destroyed', '0:running', '1:destroyed', '1:running']);
   // issue 9, defect 11: what each part says about a cancellation (the sister asks the batch system when it cannot tell)

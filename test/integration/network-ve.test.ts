@@ -10,12 +10,13 @@ import { runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findJobDir } from '../harness/sandbox-host-files.js';
 
 interface Nic { network: string; mac: string; ip?: string }
 interface Details { ve: { name: string; host: string; jobId: string; owner: string; nics?: Nic[] }; history: { reason: string }[] }
 
 const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-net-', portRange: 30_000, verbose: true,
+  prefix: '/tmp/pbsve-net-', verbose: true,
   ready: async (started) => {
     info = started;
     // private networks are host-local: every VE of this file runs on node1
@@ -26,11 +27,10 @@ const { dir } = useSandbox(t, {
 let info: SandboxInfo;
 const USER1 = existsSync('/home/pbsve-user1') ? 'pbsve-user1' : undefined;
 const USER2 = existsSync('/home/pbsve-user2') ? 'pbsve-user2' : undefined;
-const jobsDir = (): string => join(dir, 'state/jobs');
 const lxcUri = (): string => info.nodes['node1']?.lxcUri ?? '';
 
 function readRecord(jobId: string): VeJobRecord {
-  return JSON.parse(readFileSync(join(jobsDir(), jobId, 've.json'), 'utf8')) as VeJobRecord;
+  return JSON.parse(readFileSync(join(findJobDir(info, jobId), 've.json'), 'utf8')) as VeJobRecord;
 }
 
 async function virsh(args: readonly string[]): Promise<string> {
@@ -95,7 +95,7 @@ void t.test('default network: one NIC exactly as planned, MAC and DHCP address i
   t.not(ipA.ip, ipB.ip);
   const text = (await runVeAs(info, USER1, ['show', 'neta'])).stdout;
   t.match(text, new RegExp(`nic0:\\s+default\\s+${mac}\\s+${ipA.ip.replace(/\./g, '\\.')}`), 've show prints network, MAC and IP');
-  t.match(readFileSync(join(jobsDir(), a, 'console.log'), 'utf8'), new RegExp(`CT-MARKER: ip ${ipA.ip.replace(/\./g, '\\.')} on eth0`), 'the guest configured the leased address');
+  t.match(readFileSync(join(findJobDir(info, a), 'console.log'), 'utf8'), new RegExp(`CT-MARKER: ip ${ipA.ip.replace(/\./g, '\\.')} on eth0`), 'the guest configured the leased address');
   t.ok(await ping(a, ipB.ip), 'VEs of different owners on the default network reach each other');
 
   for (const [user, name] of [[USER1, 'neta'], [USER2, 'netb']] as const) {
@@ -171,7 +171,7 @@ void t.test('a QEMU VE: virtio NICs exactly as planned, its guest gets a DHCP ad
     return d.ve.nics?.every((n) => n.ip !== undefined) === true ? d.ve.nics : undefined;
   }, 2000);
   t.comment(`QEMU TCG guest: DHCP addresses ${ip.map((n) => n.ip ?? '').join(', ')} in LDAP ${Date.now() - Date.parse(record.startedAt ?? '')} ms after the prologue began`);
-  t.match(readFileSync(join(jobsDir(), jobId, 'console.log'), 'utf8'), /VE-MARKER: ip \S+ on eth1/, 'the guest configured both NICs');
+  t.match(readFileSync(join(findJobDir(info, jobId), 'console.log'), 'utf8'), /VE-MARKER: ip \S+ on eth1/, 'the guest configured both NICs');
   const r = await runVeAs(info, USER1, ['destroy', 'vmnet', '--wait', '90s']);
   t.equal(r.exitCode, 0, r.stderr);
   t.notMatch(await virsh(['net-list', '--all', '--name']), /pbsve-vmside/, 'its private network is gone');
@@ -199,7 +199,7 @@ void t.test('hostile network specs are refused and leave nothing behind', async 
   const jobs: string[] = [];
   for (const spec of forged) {
     const token = `v1.${Buffer.from(JSON.stringify(spec)).toString('base64url')}`;
-    const script = `#!/bin/sh\n# pbs-ve spec ${token}\nPBS_VE_CONFIG_DIR=${info.configDir} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
+    const script = `#!/bin/sh\n# pbs-ve spec ${token}\nPBS_VE_CONFIG_DIR=${join(info.dir, 'hosts/%h/etc/pbs-ve')} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
     const sb = await runCommand('sbatch', ['--parsable', '-p', 'batch', '-J', 've-forged', '--cpus-per-task=1', '--mem=32M', '--time=10', '--constraint=lxc', `--output=${join(dir, 'work', 'forged-%j.out')}`], { env: info.env, input: script });
     t.equal(sb.exitCode, 0, sb.stderr);
     jobs.push(sb.stdout.trim().split(';')[0] ?? '');
@@ -209,7 +209,7 @@ void t.test('hostile network specs are refused and leave nothing behind', async 
     return jobs.some((j) => q.split('\n').includes(j)) ? undefined : true;
   }, 500);
   for (const jobId of jobs) {
-    const files = existsSync(join(jobsDir(), jobId)) ? readdirSync(join(jobsDir(), jobId)) : [];
+    const files = existsSync(findJobDir(info, jobId)) ? readdirSync(findJobDir(info, jobId)) : [];
     t.same(files.filter((f) => f !== 'refused'), [], `job ${jobId}: nothing but the refusal note`);
     t.match(readFileSync(join(dir, 'work', `forged-${jobId}.out`), 'utf8'), /VE refused by the prologue: .*network/, `job ${jobId}: the owner is told why`);
   }

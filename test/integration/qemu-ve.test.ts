@@ -10,11 +10,12 @@ import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findJobDir, listJobDirs } from '../harness/sandbox-host-files.js';
 
 interface Row { name: string; state: string; host: string; jobId: string }
 
 const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-qemu-', portRange: 30_000, verbose: true,
+  prefix: '/tmp/pbsve-qemu-', verbose: true,
   ready: (started) => {
     info = started;
   },
@@ -22,7 +23,6 @@ const { dir } = useSandbox(t, {
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
 const owner = user ?? 'root';
-const jobsDir = (): string => join(dir, 'state/jobs');
 
 async function allDomains(): Promise<string> {
   let out = '';
@@ -37,7 +37,7 @@ async function squeue(): Promise<string> {
 }
 
 function readRecord(jobId: string): VeJobRecord {
-  return JSON.parse(readFileSync(join(jobsDir(), jobId, 've.json'), 'utf8')) as VeJobRecord;
+  return JSON.parse(readFileSync(join(findJobDir(info, jobId), 've.json'), 'utf8')) as VeJobRecord;
 }
 
 // PSS is what a VE really costs the host: shared pages (qemu binary, libc) counted proportionally.
@@ -107,7 +107,7 @@ void t.test('a QEMU (TCG) VE boots the catalog image, shows its marker in ve con
   const created = await runVeAs(info, user, ['create', 'vm1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--disk', '64M', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
-  const consoleLog = join(jobsDir(), jobId, 'console.log');
+  const consoleLog = join(findJobDir(info, jobId), 'console.log');
   // watched from the start, alongside the wait for LDAP, so the time is the first line's, not the poll's
   const [firstLineAt, markerAt] = await Promise.all([waitForFirstLine(consoleLog, 120_000), waitForText(consoleLog, 'VE-MARKER: init started', 120_000)]);
   await waitForLdapState(info, user, 'vm1', 'running', 120_000);
@@ -134,7 +134,7 @@ void t.test('a QEMU (TCG) VE boots the catalog image, shows its marker in ve con
   t.match(xml, /<vcpu placement='static'>1<\/vcpu>/, '1 vcpu');
   t.match(xml, /<memory unit='KiB'>131072<\/memory>/, '128 MiB');
   t.equal((xml.match(/<disk type='file' device='disk'>/g) ?? []).length, 2, '2 disks: overlay and data disk');
-  t.match(xml, new RegExp(`<source file='${join(jobsDir(), jobId)}/data-1.qcow2'`), 'the data disk is the per-VE file');
+  t.match(xml, new RegExp(`<source file='${findJobDir(info, jobId)}/data-1.qcow2'`), 'the data disk is the per-VE file');
 
   const qemuPid = findPids((c) => c.includes(`guest=pbsve-${jobId},`))[0];
   if (qemuPid !== undefined) t.comment(`QEMU TCG VE (128 MiB guest): qemu PSS ${Math.round(readPssKiB(qemuPid) / 1024)} MiB`);
@@ -142,8 +142,8 @@ void t.test('a QEMU (TCG) VE boots the catalog image, shows its marker in ve con
   const destroyed = await runVeAs(info, user, ['destroy', 'vm1', '--wait', '90s']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
   t.notMatch(await allDomains(), new RegExp(`pbsve-${jobId}`), 'domain gone');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'disk.qcow2')), 'overlay gone');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'data-1.qcow2')), 'data disk gone');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'disk.qcow2')), 'overlay gone');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'data-1.qcow2')), 'data disk gone');
   t.ok(existsSync(consoleLog), 'the console log stays for the owner to read');
 });
 
@@ -160,11 +160,11 @@ void t.test('--keep-disk: the data disk survives the VE, in the owner\'s kept di
   await waitForLdapState(info, user, 'vm2', 'running', 120_000);
   const destroyed = await runVeAs(info, user, ['destroy', 'vm2', '--wait', '90s']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
-  const kept = join(dir, 'state/kept', owner, `vm2-${jobId}`, 'data-1.qcow2');
+  const kept = Object.values(info.hosts).map((h) => join(h.stateDir, 'kept', owner, `vm2-${jobId}`, 'data-1.qcow2')).find((f) => existsSync(f)) ?? 'nowhere';
   t.ok(existsSync(kept), `kept at ${kept}`);
   const ids = await runCommand('id', ['-u', owner], {});
   t.equal(statSync(kept).uid, Number(ids.stdout.trim()), 'owned by the owner');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'data-1.qcow2')), 'not left in the job dir');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'data-1.qcow2')), 'not left in the job dir');
   const details = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { reason: string }[] };
   t.match(details.history.at(-1)?.reason ?? '', /data disks kept in/, 'the owner is told where');
 });
@@ -173,7 +173,7 @@ void t.test('an LXC VE gets a console log too, followed by ve console until the 
   const created = await runVeAs(info, user, ['create', 'ct1', '--type', 'lxc', '--image', 'tiny', '--memory', '64']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
-  const consoleLog = join(jobsDir(), jobId, 'console.log');
+  const consoleLog = join(findJobDir(info, jobId), 'console.log');
   const firstLineAt = await waitForFirstLine(consoleLog, 90_000);
   await waitForLdapState(info, user, 'ct1', 'running', 90_000);
   const record = readRecord(jobId);
@@ -200,7 +200,7 @@ void t.test('an LXC VE gets a console log too, followed by ve console until the 
   t.match(followed.stdout, /CT-(MARKER|HEARTBEAT)/);
   t.match(followed.stderr, /has ended/, '--follow ends with the VE');
   await waitFor('console capture to end', 10_000, () => (findPids((c) => c.includes('capture-console-main.js') && c.includes(`/jobs/${jobId}/`)).length === 0 ? true : undefined));
-  t.notOk(existsSync(join(jobsDir(), jobId, 'rootfs')), 'rootfs copy gone');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'rootfs')), 'rootfs copy gone');
 });
 
 void t.test('ve console: only your own VEs, sane --lines', async (t) => {
@@ -252,7 +252,7 @@ void t.test('image catalog: add, list, remove; refused for users and while in us
 
 void t.test('hostile specs are refused and leave nothing behind', async (t) => {
   const domainsBefore = await allDomains();
-  const jobsBefore = readdirSync(jobsDir()).sort();
+  const jobsBefore = listJobDirs(info).sort();
   const queueBefore = await squeue();
   const base: Record<string, string> = { '--type': 'kvm', '--image': 'tinyvm', '--memory': '96' };
   const cases: [string, Record<string, string | string[]>, RegExp][] = [
@@ -289,7 +289,7 @@ void t.test('hostile specs are refused and leave nothing behind', async (t) => {
     const token = spec.name === 'big'
       ? encodeVeSpec({ version: 1, name: 'big', type: 'kvm', image: info.images.includes('tinyvm') ? 'tinyvm' : 'tiny', vcpus: 1, memoryMiB: 96, leaseSeconds: 600, disks: spec.disks ?? [] })
       : `v1.${Buffer.from(JSON.stringify(spec)).toString('base64url')}`;
-    const script = `#!/bin/sh\n# pbs-ve spec ${token}\nPBS_VE_CONFIG_DIR=${info.configDir} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
+    const script = `#!/bin/sh\n# pbs-ve spec ${token}\nPBS_VE_CONFIG_DIR=${join(info.dir, 'hosts/%h/etc/pbs-ve')} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
     const sb = await runCommand('sbatch', ['--parsable', '-p', 'batch', '-J', 've-forged', '--cpus-per-task=1', '--mem=96M', '--time=10', '--constraint=kvm', `--output=${join(dir, 'work', 'forged-%j.out')}`], { env: info.env, input: script });
     t.equal(sb.exitCode, 0, sb.stderr);
     forgedJobs.push(sb.stdout.trim().split(';')[0] ?? '');
@@ -300,12 +300,12 @@ void t.test('hostile specs are refused and leave nothing behind', async (t) => {
   }, 500);
   t.equal(await allDomains(), domainsBefore, 'no domain on either node');
   for (const jobId of forgedJobs) {
-    const files = existsSync(join(jobsDir(), jobId)) ? readdirSync(join(jobsDir(), jobId)).sort() : [];
+    const files = existsSync(findJobDir(info, jobId)) ? readdirSync(findJobDir(info, jobId)).sort() : [];
     t.same(files.filter((f) => f !== 'refused'), [], `job ${jobId}: nothing but the refusal note in its job dir`);
     const out = readFileSync(join(dir, 'work', `forged-${jobId}.out`), 'utf8');
     t.match(out, /VE refused by the prologue: /, `job ${jobId}: the owner is told why`);
   }
-  const newJobDirs = readdirSync(jobsDir()).filter((d) => !jobsBefore.includes(d) && !forgedJobs.includes(d));
+  const newJobDirs = listJobDirs(info).filter((d) => !jobsBefore.includes(d) && !forgedJobs.includes(d));
   t.same(newJobDirs, [], 'no job dir for anything the CLI refused');
   const sinfo = await runCommand('sinfo', ['-h', '-N', '-o', '%N %T'], { env: info.env });
   t.notMatch(sinfo.stdout, /drain/, 'no node drained by a hostile spec');

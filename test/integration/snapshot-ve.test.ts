@@ -10,17 +10,17 @@ import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { findJobDir, readHostLogs } from '../harness/sandbox-host-files.js';
 
 const OTHER_USER = 'pbsve-user2';
 const { dir } = useSandbox(t, {
-  prefix: '/tmp/pbsve-snap-', portRange: 50_000, verbose: true, users: [OTHER_USER],
+  prefix: '/tmp/pbsve-snap-', verbose: true, users: [OTHER_USER],
   ready: (started) => {
     info = started;
   },
 });
 let info: SandboxInfo;
 const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
-const jobsDir = (): string => join(dir, 'state/jobs');
 
 async function domainState(uri: string, domain: string): Promise<string> {
   return (await runCommand('virsh', ['-c', uri, 'domstate', domain], { timeoutMs: 20_000 })).stdout.trim();
@@ -32,7 +32,7 @@ async function jobState(jobId: string): Promise<string> {
 
 // Every op job's prologue logs one line, refused or not: the count says how many reached a host.
 function countOpLogLines(): number {
-  const log = readFileSync(join(dir, 'state/log/pbs-ve.log'), 'utf8');
+  const log = readHostLogs(info, 'pbs-ve.log');
   return (log.match(/ on VE job [0-9]+ for |VE operation refused or failed/g) ?? []).length;
 }
 
@@ -57,16 +57,16 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   const details = JSON.parse((await runVeAs(info, user, ['show', 'web1', '--json'])).stdout) as { ve: { host: string } };
   const uri = info.nodes[details.ve.host]?.lxcUri ?? '';
   const domain = `pbsve-${jobId}`;
-  const marker = join(jobsDir(), jobId, 'rootfs', 'marker.txt');
+  const marker = join(findJobDir(info, jobId), 'rootfs', 'marker.txt');
   writeFileSync(marker, 'before snapshot\n');
 
   const snap = await timedVe(user, ['snapshot', 'web1', '--name', 's1']);
   t.equal(snap.exitCode, 0, snap.stderr);
   t.match(snap.stdout, /VE web1 \(job [0-9]+\): snapshot s1 taken \(lxc-copy, [0-9]+ ms\)/);
   t.comment(`LXC: ve snapshot round trip ${snap.ms} ms (${/[0-9]+ ms/.exec(snap.stdout)?.[0] ?? '?'} of it the copy)`);
-  t.equal(readFileSync(join(jobsDir(), jobId, 'snapshots', 's1', 'marker.txt'), 'utf8'), 'before snapshot\n', 'the copy holds the marker');
+  t.equal(readFileSync(join(findJobDir(info, jobId), 'snapshots', 's1', 'marker.txt'), 'utf8'), 'before snapshot\n', 'the copy holds the marker');
   t.equal(await domainState(uri, domain), 'running', 'running after the snapshot (frozen only for the copy)');
-  const unfrozen = /could not freeze [^\n]*/.exec(readFileSync(join(dir, 'state/log/pbs-ve.log'), 'utf8'));
+  const unfrozen = /could not freeze [^\n]*/.exec(readHostLogs(info, 'pbs-ve.log'));
   t.comment(unfrozen === null ? 'LXC: the container was frozen (virsh suspend) during the copy' : `LXC: ${unfrozen[0]}`);
 
   writeFileSync(marker, 'after snapshot\n');
@@ -119,7 +119,7 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   t.match(other.stderr, /no VE "web1" owned by pbsve-user2/);
   const otherByJob = await runVeAs(info, OTHER_USER, ['rollback', jobId, 's1']);
   t.equal(otherByJob.exitCode, 2);
-  const script = `#!/bin/sh\n${formatOperationLine({ kind: 'rollback', target: jobId, snapshot: 's1' })}\ncat ${join(jobsDir(), '${SLURM_JOB_ID}', 'op-result')}\n`;
+  const script = `#!/bin/sh\n${formatOperationLine({ kind: 'rollback', target: jobId, snapshot: 's1' })}\ncat ${join(info.hosts[details.ve.host]?.stateDir ?? '', 'jobs', '${SLURM_JOB_ID}', 'op-result')}\n`;
   const forgedOut = join(dir, 'work', 'forged-op-%j.out');
   const sb = await runCommand('runuser', ['-u', OTHER_USER, '--', 'sbatch', '--parsable', '-p', 'batch', `--nodelist=${details.ve.host}`, '--mem=32M', '--time=5', `--output=${forgedOut}`], { env: info.env, input: script });
   t.equal(sb.exitCode, 0, sb.stderr);
@@ -130,16 +130,16 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   writeFileSync(marker, 'changed again\n');
   await sleep(500);
   t.equal(readFileSync(marker, 'utf8'), 'changed again\n', 'no rollback happened');
-  t.same(readdirSync(join(jobsDir(), jobId, 'snapshots')), ['s1'], 'no snapshot was taken or removed');
+  t.same(readdirSync(join(findJobDir(info, jobId), 'snapshots')), ['s1'], 'no snapshot was taken or removed');
   t.equal(await jobState(jobId), 'RUNNING');
   const sinfo = await runCommand('sinfo', ['-h', '-N', '-o', '%N %T'], { env: info.env });
   t.notMatch(sinfo.stdout, /drain/, 'no node drained by a refused op');
 
   const destroyed = await runVeAs(info, user, ['destroy', 'web1', '--wait', '60s']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
-  t.notOk(existsSync(join(jobsDir(), jobId, 'snapshots')), 'the snapshot copies are gone with the VE');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'rootfs')), 'and the rootfs');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'snapshots.json')), 'and the index');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'snapshots')), 'the snapshot copies are gone with the VE');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'rootfs')), 'and the rootfs');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'snapshots.json')), 'and the index');
 });
 
 void t.test('QEMU (TCG): an internal snapshot of the running guest; destroy removes everything', async (t) => {
@@ -156,7 +156,7 @@ void t.test('QEMU (TCG): an internal snapshot of the running guest; destroy remo
   const details = JSON.parse((await runVeAs(info, user, ['show', 'vm1', '--json'])).stdout) as { ve: { host: string } };
   const uri = info.nodes[details.ve.host]?.qemuUri ?? '';
   const domain = `pbsve-${jobId}`;
-  await waitFor('guest init', 90_000, () => (readFileSync(join(jobsDir(), jobId, 'console.log'), 'utf8').includes('VE-MARKER: init started') ? true : undefined), 250);
+  await waitFor('guest init', 90_000, () => (readFileSync(join(findJobDir(info, jobId), 'console.log'), 'utf8').includes('VE-MARKER: init started') ? true : undefined), 250);
 
   const snap = await timedVe(user, ['snapshot', 'vm1', '--name', 'q1']);
   t.equal(snap.exitCode, 0, snap.stderr);
@@ -180,9 +180,9 @@ void t.test('QEMU (TCG): an internal snapshot of the running guest; destroy remo
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
   const all = (await runCommand('virsh', ['-c', uri, 'list', '--all', '--name'], {})).stdout;
   t.notMatch(all, new RegExp(domain), 'domain (with its snapshot metadata) undefined');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'disk.qcow2')), 'overlay (with the snapshot inside) gone');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'data-1.qcow2')), 'data disk gone');
-  t.notOk(existsSync(join(jobsDir(), jobId, 'snapshots.json')), 'index gone');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'disk.qcow2')), 'overlay (with the snapshot inside) gone');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'data-1.qcow2')), 'data disk gone');
+  t.notOk(existsSync(join(findJobDir(info, jobId), 'snapshots.json')), 'index gone');
   const sinfo = await runCommand('sinfo', ['-h', '-N', '-o', '%N %T'], { env: info.env });
   t.notMatch(sinfo.stdout, /drain/, 'the epilogue did not fail on the snapshot');
 });

@@ -23,13 +23,14 @@ const stub = join(root, 'torque-bin');
 let lib: LibvirtInstance;
 let ldap: SlapdInstance;
 
-// qstat -f -x <id> answers from jobs/<id>.xml; qsub keeps the script and prints a job id; pbsnodes records.
+// qstat -f -x <id> answers from jobs/<id>.xml (without an id: all of them); qsub keeps the script and prints a job id; pbsnodes records.
 function writeTorqueStubs(): void {
   for (const d of ['jobs', 'submitted', 'calls']) mkdirSync(join(stub, d), { recursive: true, mode: 0o1777 });
   chmodSync(join(stub, 'submitted'), 0o1777);
   chmodSync(join(stub, 'calls'), 0o1777);
   const files: Record<string, string> = {
-    qstat: `#!/bin/sh\nid="$3"\n[ -f ${stub}/jobs/"$id".xml ] && { cat ${stub}/jobs/"$id".xml; exit 0; }\necho "qstat: Unknown Job Id Error $id" >&2\nexit 153\n`,
+    // qstat -f -x without an id lists every job: the vemon side checks event claims against it (fail closed)
+    qstat: `#!/bin/sh\nid="$3"\nif [ -z "$id" ]; then\n  echo '<?xml version="1.0"?>'; printf '<Data>'\n  for f in ${stub}/jobs/*.xml; do [ -f "$f" ] && sed -n 's/.*<Data>\\(.*\\)<\\/Data>.*/\\1/p' "$f" | tr -d '\\n'; done\n  echo '</Data>'; exit 0\nfi\n[ -f ${stub}/jobs/"$id".xml ] && { cat ${stub}/jobs/"$id".xml; exit 0; }\necho "qstat: Unknown Job Id Error $id" >&2\nexit 153\n`,
     qsub: `#!/bin/sh\n[ "$(id -u)" = 0 ] && { echo "qsub can not be run as root" >&2; exit 1; }\nn=$(ls ${stub}/submitted | wc -l)\ncat > ${stub}/submitted/$n.sh\necho "$((n + 100)).vm"\n`,
     pbsnodes: `#!/bin/sh\necho "$*" >> ${stub}/calls/pbsnodes\n`,
   };

@@ -59,7 +59,7 @@ function setup(t: { teardown: (fn: () => void) => void }): { dir: string; spool:
   const clock = buildClock();
   const logs: string[] = [];
   const readLines = (lines: readonly string[]): (VeEvent | VeError)[] => lines.map((l) => { try { return decodeVeEvent(l); } catch (err) { return err as VeError; } });
-  return { dir, spool, ldap, clock, logs, deps: { spool, openInventory: () => ldap.open(), readLines, clock, log: (l) => logs.push(l) } };
+  return { dir, spool, ldap, clock, logs, deps: { spool, openInventory: () => ldap.open(), readLines, checkClaims: (e) => Promise.resolve([...e]), clock, log: (l) => logs.push(l) } };
 }
 
 void t.test('spooled files are applied oldest first and removed; the spool is empty afterwards', async (t) => {
@@ -170,4 +170,36 @@ void t.test('ldap.applyWaitSeconds: optional, a positive whole number', (t) => {
   t.throws(() => parseConfig({ ...raw, ldap: { ...raw.ldap, applyWaitSeconds: 0 } }), /ldap\.applyWaitSeconds/);
   t.throws(() => parseConfig({ ...raw, ldap: { ...raw.ldap, applyWaitSeconds: '5m' } }), /ldap\.applyWaitSeconds/);
   t.end();
+});
+
+void t.test('claims that cannot be checked keep the files spooled: nothing is applied unchecked', async (t) => {
+  const { spool, ldap, logs, deps } = setup(t);
+  spool.add([line(1_000_016, 'running')], '201');
+  spool.add([line(1_000_032, 'stopped')], '202');
+  const uncheckable = new VeError('event-claims-uncheckable', 'environment', 'job 21 is not in the job listing and the batch system would not show it: qstat: Unauthorized Request');
+  const report = await drainEventSpool({ ...deps, checkClaims: () => Promise.reject(uncheckable) }, { waitMs: 60_000 });
+  t.same({ files: report.files, applied: report.applied, left: report.left }, { files: 0, applied: 0, left: 2 });
+  t.match(report.problem, /Unauthorized Request/);
+  t.equal(ldap.opened, 0, 'LDAP never touched');
+  t.equal(spool.list().length, 2, 'both files still spooled');
+  t.match(logs.join('\n'), /2 spooled file\(s\) left, claims not checked/);
+  // once the batch system answers, the next run applies them
+  const again = await drainEventSpool(deps, { waitMs: 60_000 });
+  t.same({ files: again.files, applied: again.applied, left: again.left }, { files: 2, applied: 2, left: 0 });
+});
+
+void t.test('a claim the batch system contradicts is refused when the file is applied, and recorded', async (t) => {
+  const { spool, ldap, deps } = setup(t);
+  spool.add([line(1_000_016, 'running'), line(1_000_032, 'stopped')], '203');
+  const recorded: { file: string; lines: number[] }[] = [];
+  const report = await drainEventSpool({
+    ...deps,
+    checkClaims: (events) => Promise.resolve(events.map((e, i) => (i === 0 ? new VeError('event-claim-mismatch', 'prereq', 'job 21 runs on node2, the event claims running on node1') : e))),
+    recordRejected: (file, rejected) => { recorded.push({ file, lines: rejected.map((r) => r.line) }); },
+  }, { waitMs: 60_000 });
+  t.same({ applied: report.applied, rejected: report.rejected }, { applied: 1, rejected: 1 });
+  t.same(ldap.history.map((h) => h.state), ['stopped']);
+  t.equal(recorded.length, 1);
+  t.same(recorded[0]?.lines, [1]);
+  t.match(recorded[0]?.file, /-203\.events$/);
 });

@@ -26,7 +26,14 @@ void t.test('TORQUE: the exact qmgr commands', (t) => {
     'set queue vemon enabled = True',
     'set queue vemon started = True',
     'set server allow_node_submit = True',
+    'set server query_other_jobs = True',
+    'set server keep_completed = 300',
   ]);
+  const custom = parseConfig({ batch: { kind: 'torque', vemonFeature: 'monitor', eventSubmitUser: 'svc-ve' }, ldap: { url: 'ldap://x', baseDn: 'dc=x' }, virt: { hosts: {} } });
+  t.ok(buildTorqueServerCommands(custom).includes('set queue vemon resources_default.neednodes = 1:monitor'), 'batch.vemonFeature');
+  t.ok(buildTorqueServerCommands(custom).includes('set queue vemon acl_users = svc-ve'), 'the submitter defaults to batch.eventSubmitUser');
+  t.ok(buildTorqueNodeNotes(custom).includes('#   set server operators += svc-ve@<vemon-node>'), 'operator rights only as a note, for --recover');
+  t.throws(() => parseConfig({ batch: { kind: 'torque', vemonFeature: 'a:ppn=9' }, ldap: { url: 'ldap://x', baseDn: 'dc=x' }, virt: { hosts: {} } }), { code: 'invalid-config', field: 'batch.vemonFeature' });
   t.ok(buildTorqueServerCommands(config, { eventSubmitter: 'vemon-svc' }).includes('set queue vemon acl_users = vemon-svc'));
   t.throws(() => buildTorqueServerCommands(config, { eventSubmitter: 'a,b' }), { code: 'invalid-field' });
   t.throws(() => buildTorqueServerCommands({ ...config, batch: { ...config.batch, veQueue: 've; rm' } }), { code: 'invalid-field' });

@@ -116,7 +116,7 @@ void t.test('claims the batch system contradicts are refused, unknown jobs pass'
   t.end();
 });
 
-void t.test('rejections land in <stateDir>/log/ve-monitor-rejected.log, hostile text made inert', (t) => {
+void t.test('rejections land in <stateDir>/monitor/ve-monitor-rejected.log (the monitor account\'s own directory), hostile text made inert', (t) => {
   const d = mkdtempSync('/tmp/pbsve-rej-');
   t.teardown(() => { rmSync(d, { recursive: true, force: true }); });
   const origin = describeEventOrigin({ SLURM_JOB_ID: '42', SLURM_JOB_USER: 'pbsve-user1\n$(reboot)' });
@@ -129,7 +129,8 @@ void t.test('rejections land in <stateDir>/log/ve-monitor-rejected.log, hostile 
   } finally {
     process.stderr.write = write;
   }
-  const log = readFileSync(join(d, 'log', 've-monitor-rejected.log'), 'utf8');
+  const log = readFileSync(join(d, 'monitor', 've-monitor-rejected.log'), 'utf8');
+  t.equal(statSync(join(d, 'monitor', 've-monitor-rejected.log')).mode & 0o777, 0o600);
   t.equal(log, '2026-01-01T00:00:00.000Z vemon-job=42 user=pbsve-user1???reboot? submit-host=- line 1 event-forged: bad mac [abc?def...]\n');
   t.match(err, /^ve-monitor: rejected 2026/);
   t.end();

@@ -91,6 +91,13 @@ void t.test('submit: binDir, server and timeout reach the client; minimal reques
   ]);
 });
 
+void t.test('submit: an explicit shell becomes -S (TORQUE runs jobs through the owner\'s login shell otherwise)', (t) => {
+  const args = buildTorqueQsubArgs({ ...request, shell: '/bin/sh' });
+  t.strictSame(args.slice(args.indexOf('-S'), args.indexOf('-S') + 2), ['-S', '/bin/sh']);
+  t.notOk(buildTorqueQsubArgs(request).includes('-S'), 'no -S unless asked');
+  t.end();
+});
+
 void t.test('submit: hostile variables are refused before anything runs, naming the variable', async (t) => {
   for (const value of ['{"a":1,"b":2}', 'a,b', 'x=y', "it's", 'a b', 'line\nbreak', '$(id)', '`id`']) {
     const { run, calls } = fakeRun();
@@ -121,6 +128,8 @@ void t.test('submit: other hostile fields are refused too', (t) => {
   refused({ outputPath: 'relative/out' }, 'outputPath');
   refused({ outputPath: '/tmp/a,b' }, 'outputPath');
   refused({ workdir: '/home/u ser' }, 'workdir');
+  refused({ shell: 'sh' }, 'shell');
+  refused({ shell: '/bin/sh -c id' }, 'shell');
   t.throws(() => buildTorqueQsubArgs(request, 'vm -x'), { code: 'invalid-field', field: 'server' });
   t.end();
 });
