@@ -72,8 +72,8 @@ export function describeJobEnd(e: JobEndEvidence): string {
   if (e.endCause === 'lease-expired' || e.leaseOver || (!e.sister && e.exitStatus === TORQUE_WALLTIME_EXIT)) return 'lease expired (the job reached its walltime)';
   // TORQUE tells a sister nothing more: the mother superior ended the job and its epilogue's event says why
   if (e.sister) return 'ended with the VE\'s first part: deleted there, or a part of the VE stopped (the first part\'s history says which)';
-  // the job body ends a multi-node VE's job with 0 when another part stopped (its guest powered off)
-  if (e.exitStatus === 0 && e.parts > 1) return 'another part of the VE stopped: the VE ends with it';
+  // the job body ends a multi-node VE's job with 0 when another part stopped; Slurm's Epilog also sees 0 after scancel
+  if (e.exitStatus === 0 && e.parts > 1) return 'job ended while this part ran: another part stopped, or the job was cancelled (the batch system did not say which)';
   if (e.exitStatus !== undefined) return `job ended (exit status ${e.exitStatus})`;
   return 'job ended';
 }
