@@ -107,11 +107,11 @@ void t.test('defect 1: under TORQUE\'s umask 077 the owner can still reach and r
   const jobDir = findJobDir(w.config.stateDir, '15.vm');
   t.equal(modeOf(w.config.stateDir), '711', 'a state dir the hook created: everyone may pass (not list)');
   t.equal(modeOf(join(w.config.stateDir, 'jobs')), '755');
-  t.equal(modeOf(jobDir), '755');
+  t.equal(modeOf(jobDir), '711', 'the job dir: the owner opens its files by name, nobody lists it (issue 10, item 4)');
   t.equal(modeOf(join(jobDir, 've.json')), '644', 'the job body (the owner) reads it');
   writeVeRefusal(w.config.stateDir, '16.vm', 'bad spec');
   t.equal(modeOf(join(findJobDir(w.config.stateDir, '16.vm'), 'refused')), '644');
-  t.equal(modeOf(findJobDir(w.config.stateDir, '16.vm')), '755');
+  t.equal(modeOf(findJobDir(w.config.stateDir, '16.vm')), '711');
   writeVeRecoveryRecord(w.config.stateDir, '15.vm', { phase: 'recovering', reason: 'x', updatedAt: new Date().toISOString(), restarts: [] });
   t.equal(modeOf(join(jobDir, 'recovery.json')), '644');
   t.equal(process.umask(0o077), 0o077, 'the umask really was 077 throughout');
