@@ -33,6 +33,9 @@ const { dir } = useSandbox(t, {
     const alertScript = join(dir, 'bin', 'alert.sh');
     writeFileSync(alertScript, `#!/bin/sh\n{ echo "ALERT kind=$PBS_VE_ALERT_KIND key=$PBS_VE_ALERT_KEY"; cat; } >> ${alertLog}\n`);
     chmodSync(alertScript, 0o755);
+    // the alert runs as the vemon account (pbsve on TORQUE): the test's log must take its lines
+    writeFileSync(alertLog, '', { mode: 0o666 });
+    chmodSync(alertLog, 0o666);
     const vemonConfig = JSON.parse(readFileSync(join(info.vemonConfigDir, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(info.vemonConfigDir, 'config.json'), JSON.stringify({ ...vemonConfig, recovery, alertCommand: [alertScript] }, null, 2));
     reportLoop = runReportLoop();
