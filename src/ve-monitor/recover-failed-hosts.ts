@@ -151,7 +151,9 @@ export async function recoverFailedHosts(
       // the batch system may have requeued them itself when it declared the node down: say so once
       for (const ve of vesByHost.get(host) ?? []) {
         const job = jobs.get(ve.jobId);
-        if (job === undefined || !JOB_WAITING.has(job.state) || base.requeued.includes(ve.jobId)) continue;
+        // waiting again, or already started elsewhere (a per-host sandbox or a fast scheduler restarts it within the grace)
+        const requeuedByBatch = job !== undefined && (JOB_WAITING.has(job.state) || (JOB_ON_HOST.has(job.state) && job.execHosts.length > 0 && !job.execHosts.includes(host)));
+        if (job === undefined || !requeuedByBatch || base.requeued.includes(ve.jobId)) continue;
         base.requeuedByBatch.push(ve.jobId);
         await recordRecovery(deps, ve.jobId, host, `host ${host} down since ${since}, fenced (drained); the batch system requeued the job`);
       }
