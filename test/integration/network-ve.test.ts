@@ -54,7 +54,7 @@ async function create(user: string | undefined, name: string, extra: readonly st
 async function waitForIp(user: string | undefined, name: string): Promise<{ ip: string; ms: number }> {
   const started = Date.now();
   const ip = await waitFor(`an IP for ${name} in LDAP`, 90_000, async () => {
-    await runCommand(process.execPath, [join(process.cwd(), 'dist/src/mom-hooks/report-main.js'), '--host', 'node1'], { env: info.env, timeoutMs: 60_000 });
+    await runCommand(process.execPath, [join(process.cwd(), 'dist/src/mom-hooks/report-main.js'), '--host', 'node1'], { env: { ...info.env, PBS_VE_CONFIG_DIR: info.hosts['node1']?.configDir ?? '' }, timeoutMs: 60_000 });
     const d = await show(user, name);
     return d.ve.nics?.[0]?.ip;
   }, 1000);
@@ -184,7 +184,7 @@ void t.test('a QEMU VE: virtio NICs exactly as planned, its guest gets a DHCP ad
   t.same(interfaces.map((i) => /<mac address='([^']+)'/.exec(i)?.[1]), record.nics?.map((n) => n.mac), 'two NICs with the recorded MACs, in order');
   t.ok(interfaces.every((i) => i.includes("<model type='virtio'/>")), 'virtio');
   const ip = await waitFor('an IP for vmnet in LDAP', 180_000, async () => {
-    await runCommand(process.execPath, [join(process.cwd(), 'dist/src/mom-hooks/report-main.js'), '--host', 'node1'], { env: info.env, timeoutMs: 60_000 });
+    await runCommand(process.execPath, [join(process.cwd(), 'dist/src/mom-hooks/report-main.js'), '--host', 'node1'], { env: { ...info.env, PBS_VE_CONFIG_DIR: info.hosts['node1']?.configDir ?? '' }, timeoutMs: 60_000 });
     const d = await show(USER1, 'vmnet');
     return d.ve.nics?.every((n) => n.ip !== undefined) === true ? d.ve.nics : undefined;
   }, 2000);
