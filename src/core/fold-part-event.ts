@@ -31,7 +31,7 @@ export function deriveVeState(parts: readonly Pick<VePartRecord, 'state'>[], nod
   for (const s of ['failed', 'lost'] as const) if (states.includes(s)) return s;
   if (all && states.every((s) => s === 'destroyed')) return 'destroyed';
   if (states.includes('destroyed') || states.includes('stopping')) return 'stopping';
-  for (const s of ['unknown', 'stopped'] as const) if (states.includes(s)) return s;
+  for (const s of ['unknown', 'migrating', 'stopped', 'suspended'] as const) if (states.includes(s)) return s;
   if (all && states.every((s) => s === 'running')) return 'running';
   return 'starting';
 }

@@ -1,5 +1,5 @@
-import { readHostVeJobRecord, findRecordJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
-import { emitVeEvent } from '../prologue/realize-ve.js';
+import { withVeJobLock, readHostVeJobRecord, findRecordJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
+import { emitVeEvent } from '../host/record-ve-transition.js';
 import type { BatchJob, PelogContext } from '../batch/batch.js';
 import { markVeJobEnding } from '../host/ve-job-ending.js';
 import type { Virt, DomainState } from '../virt/virt.js';
@@ -12,7 +12,6 @@ import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, type VeConsole } from '../host/ve-console.js';
 import type { VeJobRecord } from '../host/ve-job-record.js';
 import { removeVeSnapshots } from '../host/ve-snapshots.js';
-import { withLockFile } from '../core/with-lock-file.js';
 import { removeVeSeed } from '../host/ve-seed.js';
 import { createVeNetworks, type VeNetworks } from '../host/ve-networks.js';
 import { createLxcIdRanges, type LxcIdRanges } from '../host/lxc-id-ranges.js';
@@ -46,8 +45,6 @@ export type TeardownOutcome =
 const TORQUE_QDEL_EXIT = 271;
 /** TORQUE's exit_status when the MOM killed the job at its walltime (JOB_EXEC_OVERLIMIT_WT in the 6.1 source). */
 const TORQUE_WALLTIME_EXIT = -11;
-/** How long the epilogue waits for a prologue still realizing the VE (it stops at its next step; a VE start may take minutes). */
-const EPILOGUE_LOCK_WAIT_MS = 240_000;
 
 /** What a host knows about how its VE's job ended. */
 export interface JobEndEvidence {
@@ -166,7 +163,7 @@ async function markStopping(record: VeJobRecord, deps: TeardownVeDeps): Promise<
     return current;
   };
   try {
-    return await withLockFile(join(jobDir, 'op.lock'), EPILOGUE_LOCK_WAIT_MS, mark);
+    return await withVeJobLock(jobDir, 'epilogue', mark);
   } catch (err) {
     deps.log(`pbs-ve: ${err instanceof Error ? err.message : String(err)}; tearing down without the lock`);
     return mark();

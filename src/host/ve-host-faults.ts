@@ -1,7 +1,6 @@
 // <stateDir>/jobs/<jobId>/host-faults: the host faults pbs-ve's prologue met for a job, one JSON line each.
 import { appendFileSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { findJobDir } from './ve-job-record.js';
+import { findVeJobFile, findJobDir } from './ve-job-record.js';
 import { makeReadableDir } from './make-readable-dir.js';
 
 export interface VeHostFault {
@@ -13,7 +12,7 @@ export interface VeHostFault {
   readonly code: string;
 }
 
-const faultsPath = (stateDir: string, jobId: string): string => join(findJobDir(stateDir, jobId), 'host-faults');
+const faultsPath = (stateDir: string, jobId: string): string => findVeJobFile(findJobDir(stateDir, jobId), 'hostFaults');
 
 // Torn or foreign lines are skipped: a lost count can only allow one more retry, never abort a job.
 export function readVeHostFaults(stateDir: string, jobId: string): VeHostFault[] {

@@ -1,6 +1,10 @@
+// The one owner of a VE's host-side state: its job directory's layout (record, seq, reported marker, recovery
+// record, console log, op results, snapshots), the directory's modes and its lock with one timeout policy.
+// Nothing else builds these paths.
 import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
+import { withLockFile } from '../core/with-lock-file.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { formatPartSuffix } from '../core/build-domain-name.js';
@@ -39,6 +43,45 @@ export interface VeJobRecord {
   readonly lxcIdMap?: LxcIdMap;
 }
 
+/** the files of a job directory, by what they hold */
+export const VE_JOB_FILES = {
+  record: 've.json',
+  refusal: 'refused',
+  seq: 'seq',
+  reported: 'reported',
+  recovery: 'recovery.json',
+  hostFaults: 'host-faults',
+  console: 'console.log',
+  opResult: 'op-result',
+  snapshots: 'snapshots',
+  lock: 'op.lock',
+} as const;
+export type VeJobFile = keyof typeof VE_JOB_FILES;
+
+/**
+ * Who takes a VE's lock and how long each waits: the epilogue outwaits a prologue's VE start (it must tear
+ * down what the prologue made), an operation outwaits a snapshot copy, the periodic hook never waits long
+ * (it comes back next run).
+ */
+export const VE_LOCK_WAIT_MS = {
+  prologue: 60_000,
+  epilogue: 240_000,
+  operation: 120_000,
+  recovery: 2_000,
+  report: 5_000,
+} as const;
+export type VeLockHolder = keyof typeof VE_LOCK_WAIT_MS;
+
+// One lock per job directory serializes everything that changes a VE on this host.
+export async function withVeJobLock<T>(jobDir: string, holder: VeLockHolder, fn: () => Promise<T> | T): Promise<T> {
+  return withLockFile(join(jobDir, VE_JOB_FILES.lock), VE_LOCK_WAIT_MS[holder], fn);
+}
+
+// A named file of a job directory: the only way any module finds one.
+export function findVeJobFile(jobDir: string, file: VeJobFile): string {
+  return join(jobDir, VE_JOB_FILES[file]);
+}
+
 export function findJobDir(stateDir: string, jobId: string): string {
   return join(stateDir, 'jobs', jobId);
 }
@@ -75,7 +118,7 @@ export function ensureJobDir(dir: string): string {
 // Written by root, readable by all: it holds no secret and the job body runs as the owner.
 export function writeVeJobRecord(stateDir: string, record: VeJobRecord): void {
   const dir = ensureJobDir(findRecordJobDir(stateDir, record));
-  const file = join(dir, 've.json');
+  const file = findVeJobFile(dir, 'record');
   writeFileNoFollow(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o644 });
 }
 
@@ -83,7 +126,7 @@ export function writeVeJobRecord(stateDir: string, record: VeJobRecord): void {
 export function readVeJobRecord(stateDir: string, jobId: string): VeJobRecord | undefined {
   let raw: string;
   try {
-    raw = readFileSync(join(findJobDir(stateDir, jobId), 've.json'), 'utf8');
+    raw = readFileSync(findVeJobFile(findJobDir(stateDir, jobId), 'record'), 'utf8');
   } catch {
     return undefined;
   }
@@ -117,12 +160,12 @@ export function readHostVeJobRecord(stateDir: string, jobId: string, host: strin
 // A refused VE job (bad spec) must still tell its owner why: the job body prints this and ends.
 export function writeVeRefusal(stateDir: string, jobId: string, reason: string): void {
   const dir = ensureJobDir(findJobDir(stateDir, jobId));
-  writeFileNoFollow(join(dir, 'refused'), `${reason}\n`, { mode: 0o644 });
+  writeFileNoFollow(findVeJobFile(dir, 'refusal'), `${reason}\n`, { mode: 0o644 });
 }
 
 export function readVeRefusal(stateDir: string, jobId: string): string | undefined {
   try {
-    return readFileSync(join(findJobDir(stateDir, jobId), 'refused'), 'utf8').trim();
+    return readFileSync(findVeJobFile(findJobDir(stateDir, jobId), 'refusal'), 'utf8').trim();
   } catch {
     return undefined;
   }

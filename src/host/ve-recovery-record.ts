@@ -2,8 +2,7 @@
 // for the job body (running as the owner), which waits for the recovery instead of ending the job.
 import { readFileSync } from 'node:fs';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
-import { join } from 'node:path';
-import { findJobDir } from './ve-job-record.js';
+import { findVeJobFile, findJobDir } from './ve-job-record.js';
 import type { RecoveryHistory } from '../core/decide-ve-recovery.js';
 
 export interface VeRecoveryRecord extends RecoveryHistory {
@@ -14,7 +13,7 @@ export interface VeRecoveryRecord extends RecoveryHistory {
   readonly updatedAt: string;
 }
 
-const recoveryPath = (stateDir: string, jobId: string): string => join(findJobDir(stateDir, jobId), 'recovery.json');
+const recoveryPath = (stateDir: string, jobId: string): string => findVeJobFile(findJobDir(stateDir, jobId), 'recovery');
 
 // Root writes it, everyone may read it: it holds no secret, and the job body runs as the owner.
 export function writeVeRecoveryRecord(stateDir: string, jobId: string, record: VeRecoveryRecord): void {

@@ -5,14 +5,14 @@ import { mkdir, rename, rm, statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import { findRootfsDir } from './ve-disks.js';
 import { VeError, invalidField } from '../core/ve-error.js';
-import { SNAPSHOT_NAME, validateSnapshotName } from '../core/encode-ve-operation.js';
+import { SNAPSHOT_NAME, validateSnapshotName } from '../operations/encode-ve-operation.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
 import { runVirsh } from '../virt/run-virsh.js';
 import { createDomainSnapshots, type DomainSnapshots } from '../virt/virsh-snapshots.js';
 import { findConsolePty, type VeConsole } from './ve-console.js';
-import { findJobDir, writeVeJobRecord, type VeJobRecord } from './ve-job-record.js';
+import { findVeJobFile, findJobDir, writeVeJobRecord, type VeJobRecord } from './ve-job-record.js';
 import type { Virt } from '../virt/virt.js';
-import type { VeSnapshotInfo } from '../core/ve-operation-result.js';
+import type { VeSnapshotInfo } from '../operations/ve-operation-result.js';
 import type { UserIds } from './find-user-ids.js';
 import type { ResumeJobBody } from './pause-job-body.js';
 
@@ -40,7 +40,7 @@ const SPACE_MARGIN_MIB = 64;
 const COPY_TIMEOUT_MS = 300_000;
 
 export function findSnapshotDir(jobDir: string): string {
-  return join(jobDir, 'snapshots');
+  return findVeJobFile(jobDir, 'snapshots');
 }
 
 const indexPath = (jobDir: string): string => join(jobDir, 'snapshots.json');
@@ -177,7 +177,7 @@ async function rollbackLxc(record: VeJobRecord, name: string, deps: VeSnapshotDe
     const downMs = Date.now() - down;
     const pty = await findConsolePty(await virt.getDomainXml(record.domain));
     if (pty === undefined) deps.log(`job ${record.jobId}: no console pty after the rollback; the console log stops here`);
-    else await deps.console.startCapture(jobDir, pty, join(jobDir, 'console.log'), deps.owner);
+    else await deps.console.startCapture(jobDir, pty, findVeJobFile(jobDir, 'console'), deps.owner);
     return downMs;
   } catch (err) {
     await restoreLxc(record, virt, { rootfs, old, staged }, deps);

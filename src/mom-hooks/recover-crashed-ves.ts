@@ -1,15 +1,13 @@
 // Recovery of crashed VEs on their own host (root, in ve-host-report): restart, roll back, give up.
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
-import { join } from 'node:path';
-import { findJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { findVeJobFile, withVeJobLock, findJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { readVeRecoveryRecord, writeVeRecoveryRecord } from '../host/ve-recovery-record.js';
 import { readSnapshotIndex, rollbackVe, type VeSnapshotDeps } from '../host/ve-snapshots.js';
 import { findConsolePty, type VeConsole } from '../host/ve-console.js';
 import { buildConsoleLogPath } from '../prologue/build-ve-domain-spec.js';
-import { emitVeEvent } from '../prologue/realize-ve.js';
+import { emitVeEvent } from '../host/record-ve-transition.js';
 import { classifyDomainStop } from '../core/classify-domain-stop.js';
 import { decideVeRecovery, recordRecovery, type RecoveryDecision, type RecoveryPolicy } from '../core/decide-ve-recovery.js';
-import { withLockFile } from '../core/with-lock-file.js';
 import type { Batch } from '../batch/batch.js';
 import type { Virt, DomainInfo } from '../virt/virt.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -42,12 +40,10 @@ export interface RecoveryStep {
   readonly ms: number;
 }
 
-/** the op jobs' per-VE lock: a snapshot, a rollback, the epilogue and a recovery never overlap */
-const LOCK_TIMEOUT_MS = 2000;
 
 // Written after every event this hook sends, so the plain state report does not send it again.
 function markReported(config: PbsVeConfig, jobId: string, state: VeState): void {
-  writeFileNoFollow(join(findJobDir(config.stateDir, jobId), 'reported'), `${state}\n`, { mode: 0o644 });
+  writeFileNoFollow(findVeJobFile(findJobDir(config.stateDir, jobId), 'reported'), `${state}\n`, { mode: 0o644 });
 }
 
 async function emit(deps: RecoverCrashedVesDeps, record: VeJobRecord, state: VeState, source: 'mom-hook' | 'recovery', reason: string): Promise<void> {
@@ -147,7 +143,7 @@ export async function recoverCrashedVes(host: string, records: readonly VeJobRec
     try {
       virt = await deps.openVirt(record.uri);
       const opened = virt;
-      const result = await withLockFile(join(findJobDir(deps.config.stateDir, record.jobId), 'op.lock'), LOCK_TIMEOUT_MS, () => recoverOne(host, record, opened, deps));
+      const result = await withVeJobLock(findJobDir(deps.config.stateDir, record.jobId), 'recovery', () => recoverOne(host, record, opened, deps));
       steps.push(result);
     } catch (err) {
       // the next run tries again (a failed restart was counted, so it climbs the ladder)

@@ -1,12 +1,11 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
-import { findRecordJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
-import { withLockFile } from '../core/with-lock-file.js';
+import { findVeJobFile, withVeJobLock, findRecordJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { formatPartSuffix } from '../core/build-domain-name.js';
 import { describeNicAddresses, findNicAddresses } from './find-nic-addresses.js';
 import type { DhcpLease } from '../host/ve-networks.js';
-import { emitVeEvent } from '../prologue/realize-ve.js';
+import { emitVeEvent } from '../host/record-ve-transition.js';
 import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes.js';
 import { dropUnvouchedChanges } from './drop-unvouched-changes.js';
 import { isVeState, type VeState } from '../core/ve-state.js';
@@ -84,7 +83,7 @@ async function reportNicAddresses(records: readonly VeJobRecord[], running: Read
     if (nics === undefined) continue;
     // under the op lock, re-read: the epilogue or a recovery may have moved the record on meanwhile
     const dir = findRecordJobDir(deps.config.stateDir, record);
-    const updated = await withLockFile(join(dir, 'op.lock'), 5000, () => {
+    const updated = await withVeJobLock(dir, 'report', () => {
       const current = readVeJobRecord(deps.config.stateDir, `${record.jobId}${formatPartSuffix(record.part ?? 0)}`);
       if (current?.status !== 'realized' || current.domain !== record.domain) return undefined;
       const next = { ...current, nics };
@@ -142,7 +141,7 @@ function readLastReported(stateDir: string, records: readonly VeJobRecord[]): Ma
   const map = new Map<string, VeState>();
   for (const r of records) {
     try {
-      const state = readFileSync(join(findRecordJobDir(stateDir, r), 'reported'), 'utf8').trim();
+      const state = readFileSync(findVeJobFile(findRecordJobDir(stateDir, r), 'reported'), 'utf8').trim();
       if (isVeState(state)) map.set(r.jobId, state);
     } catch {
       // never reported by this hook: the prologue reported "running"
@@ -227,7 +226,7 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   const recordOnly: EventSink = { emit: (e) => deps.events.record?.(e) ?? deps.events.emit(e), flush: () => deps.events.flush() };
   for (const change of changes) {
     await emitVeEvent({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
-    writeFileNoFollow(join(findRecordJobDir(deps.config.stateDir, change.record), 'reported'), `${change.state}\n`, { mode: 0o644 });
+    writeFileNoFollow(findVeJobFile(findRecordJobDir(deps.config.stateDir, change.record), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
   const stillRunning = new Set(domains.filter((d) => d.state === 'running').map((d) => d.name));

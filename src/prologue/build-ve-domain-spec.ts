@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { findVeJobFile } from '../host/ve-job-record.js';
 import { VeError } from '../core/ve-error.js';
 import type { DomainInterface, DomainSpec, LxcIdMap } from '../virt/domain-spec.js';
 import type { VeSpec } from '../core/ve-spec.js';
@@ -25,7 +25,7 @@ export interface VeDomainInput {
 
 /** the serial console of a QEMU VE (and the captured console of an LXC VE) */
 export function buildConsoleLogPath(jobDir: string): string {
-  return join(jobDir, 'console.log');
+  return findVeJobFile(jobDir, 'console');
 }
 
 // vda is the image overlay; data disks follow in spec order (at most 4, so never past vde).

@@ -6,7 +6,7 @@ import { readPelogContext } from '../host/read-pelog-context.js';
 import { buildHookLog } from '../host/build-hook-log.js';
 import { runHook } from '../host/run-hook.js';
 import { findSpecToken } from '../core/encode-ve-spec.js';
-import { findOperationToken } from '../core/encode-ve-operation.js';
+import { findOperationToken } from '../operations/encode-ve-operation.js';
 
 const configDir = findConfigDir(process.env);
 const config = loadConfig(configDir);

@@ -7,10 +7,10 @@ import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { checkSpecAgainstConfig } from '../core/check-spec-against-config.js';
 import { findHostVirt } from '../config/load-config.js';
 import { makeReadableDir } from '../host/make-readable-dir.js';
-import { findPartJobDir, findRecordJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
+import { withVeJobLock, findPartJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
 import { findPartIndex, listDistinctHosts } from '../core/find-part-index.js';
 import { countVeNodes } from '../core/ve-spec.js';
-import { nextEventSeq } from '../events/next-event-seq.js';
+import { emitVeEvent } from '../host/record-ve-transition.js';
 import { buildDomainXml } from '../virt/build-domain-xml.js';
 import { buildConsoleLogPath, buildVeDomainSpec } from './build-ve-domain-spec.js';
 import { recordKvmUnusable, resolveQemuAcceleration, type QemuAcceleration } from '../host/resolve-qemu-acceleration.js';
@@ -20,7 +20,6 @@ import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
-import { withLockFile } from '../core/with-lock-file.js';
 import { isVeJobEnding } from '../host/ve-job-ending.js';
 import { buildCloudInitSeed } from '../core/build-cloud-init-seed.js';
 import { createVeSeedWriter, removeVeSeed, type WriteVeSeed } from '../host/ve-seed.js';
@@ -36,7 +35,6 @@ import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { VeDisks } from '../host/ve-disks.js';
 import type { VeSpec } from '../core/ve-spec.js';
 import type { VeState } from '../core/ve-state.js';
-import type { EventSource, VeEvent } from '../core/ve-event.js';
 
 export interface RealizeVeDeps {
   readonly batch: Batch;
@@ -73,41 +71,6 @@ export interface RealizeVeDeps {
 export type RealizeOutcome =
   | { readonly kind: 'not-a-ve' }
   | { readonly kind: 'realized'; readonly domain: string; readonly ms: number };
-
-// Events carry the whole VE description so the monitor never has to ask the host.
-export async function emitVeEvent(
-  deps: { readonly events: EventSink; readonly clock: Clock; readonly config: PbsVeConfig },
-  record: Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount' | 'part' | 'nodes' | 'nics'>,
-  state: VeState,
-  source: EventSource,
-  reason: string,
-): Promise<void> {
-  // each part counts its own seqs (its own directory): the monitor folds parts separately
-  const jobDir = findRecordJobDir(deps.config.stateDir, record);
-  // the first event of a VE that failed before anything was made may create the job's directory
-  makeReadableDir(deps.config.stateDir, jobDir);
-  const seq = await nextEventSeq(jobDir, record.startCount);
-  const event: VeEvent = {
-    version: 1,
-    jobId: record.jobId,
-    seq,
-    state,
-    at: deps.clock.now().toISOString(),
-    host: record.host,
-    owner: record.owner,
-    name: record.spec.name,
-    type: record.spec.type,
-    image: record.spec.image,
-    vcpus: record.spec.vcpus,
-    memoryMiB: record.spec.memoryMiB,
-    domain: record.domain,
-    source,
-    reason: reason.slice(0, 256),
-    ...(record.nodes !== undefined && record.nodes > 1 ? { part: record.part ?? 0, nodes: record.nodes } : {}),
-    ...(record.nics === undefined ? {} : { nics: record.nics }),
-  };
-  await deps.events.emit([event]);
-}
 
 /**
  * The spec as the batch system holds it (VE_SPEC variable, Slurm comment), for sisters without the script.
@@ -160,8 +123,6 @@ function checkVeJob(spec: VeSpec, job: BatchJob, hosts: readonly string[], deps:
   }
 }
 
-/** How long the prologue waits for the VE's lock (an epilogue of an earlier start of the job on this host). */
-const PROLOGUE_LOCK_WAIT_MS = 60_000;
 
 /** What the prologue knows of a VE once its spec is read: enough to report it, even before anything exists. */
 type VeIdentity = Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount' | 'part' | 'nodes' | 'nics'>;
@@ -242,7 +203,7 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
   // Phase 3: execute, under the VE's lock: an epilogue running concurrently (qdel during the prologue)
   // waits for it, and says so first (markVeJobEnding), so that the prologue stops between its steps
   makeReadableDir(deps.config.stateDir, jobDir);
-  return withLockFile(join(jobDir, 'op.lock'), PROLOGUE_LOCK_WAIT_MS, async () => {
+  return withVeJobLock(jobDir, 'prologue', async () => {
     const stopIfEnding = (): void => {
       if (isVeJobEnding(deps.config.stateDir, ctx.jobId, ctx.host, started)) {
         throw new VeError(VE_CANCELLED, 'prereq', `job ${ctx.jobId} was deleted while its VE was starting`);

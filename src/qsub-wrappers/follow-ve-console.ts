@@ -1,7 +1,6 @@
 import { closeSync, existsSync, fstatSync, openSync, readSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import { VeError, invalidField } from '../core/ve-error.js';
-import { findJobDir, readVeJobRecord } from '../host/ve-job-record.js';
+import { findVeJobFile, findJobDir, readVeJobRecord } from '../host/ve-job-record.js';
 import { findHostStateDir } from '../config/load-config.js';
 import { findVe } from './show-ve.js';
 import type { ListVesDeps } from './list-ves.js';
@@ -20,7 +19,7 @@ export const MAX_CONSOLE_LINES = 100_000;
 // The log lives in the job dir on the VE's host: reachable here when this is that host or stateDir is shared.
 export async function findVeConsoleLog(deps: ListVesDeps & { readonly config: PbsVeConfig }, nameOrJobId: string, owner: string | undefined): Promise<VeConsoleLog> {
   const ve = await findVe(deps, nameOrJobId, owner);
-  const logPath = join(findJobDir(findHostStateDir(deps.config, ve.host), ve.jobId), 'console.log');
+  const logPath = findVeJobFile(findJobDir(findHostStateDir(deps.config, ve.host), ve.jobId), 'console');
   if (!existsSync(logPath)) {
     const where = ve.host === '' ? 'it has no host yet (pending?)' : `it runs on ${ve.host}: run ve console there, or share ${deps.config.stateDir}`;
     throw new VeError('console-not-here', 'prereq', `name: the console log of VE "${ve.name}" (job ${ve.jobId}) is not on this host; ${where}`, { field: 'name' });

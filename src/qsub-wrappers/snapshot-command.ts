@@ -6,8 +6,8 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { VeError } from '../core/ve-error.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
-import { buildDefaultSnapshotName, formatSnapshotTable, runVeOperationJob, type VeOperationDone } from './snapshot-ve.js';
-import type { VeOperationKind } from '../core/encode-ve-operation.js';
+import { buildDefaultSnapshotName, formatSnapshotTable, runVeOperationJob, type VeOperationDone } from '../operations/submit-ve-operation.js';
+import type { VeOperationKind } from '../operations/encode-ve-operation.js';
 
 interface OpOptions { owner?: string; wait: string; json?: boolean }
 

@@ -1,6 +1,6 @@
 // Internal QEMU snapshots (disks and RAM, inside the qcow2 files) through virsh: the binding has no snapshot API.
 import { VeError } from '../core/ve-error.js';
-import { SNAPSHOT_NAME } from '../core/encode-ve-operation.js';
+import { SNAPSHOT_NAME } from '../operations/encode-ve-operation.js';
 import { runVirsh } from './run-virsh.js';
 import { translateLibvirtError } from './translate-libvirt-error.js';
 

@@ -5,7 +5,7 @@ import t from 'tap';
 import { existsSync, lstatSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import { formatOperationLine } from '../../src/core/encode-ve-operation.js';
+import { formatOperationLine } from '../../src/operations/encode-ve-operation.js';
 import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import { sleep, waitFor } from '../harness/wait-for.js';

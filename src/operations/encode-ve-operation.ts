@@ -1,9 +1,10 @@
-// A lifecycle operation on a running VE (snapshot, list, rollback), as one inert token in an op job's script.
-import { VeError, invalidField } from './ve-error.js';
-import { JOB_ID_PATTERN } from './build-domain-name.js';
+// An operation on a VE is data: kind, target and arguments, one inert token in an op job's script, built
+// and read through here on both sides (the owner's `ve`, root's prologue on the VE's host).
+import { VeError, invalidField } from '../core/ve-error.js';
+import { JOB_ID_PATTERN } from '../core/build-domain-name.js';
+import { VE_OPERATION_KINDS, type VeOperationKind } from './ve-transitions.js';
 
-export const VE_OPERATION_KINDS = ['snapshot', 'list-snapshots', 'rollback'] as const;
-export type VeOperationKind = (typeof VE_OPERATION_KINDS)[number];
+export { VE_OPERATION_KINDS, type VeOperationKind };
 
 /** What the owner asks for; the prologue of the op job decides whether the owner may. */
 export interface VeOperation {
@@ -12,15 +13,35 @@ export interface VeOperation {
   readonly target: string;
   /** snapshot and rollback only */
   readonly snapshot?: string;
+  /** stop: destroy at once instead of asking the guest to shut down */
+  readonly force?: boolean;
+  /** stop: seconds the guest gets to shut down before it is destroyed (1-3600) */
+  readonly timeoutSeconds?: number;
+  /** restart: destroy and start again instead of asking the guest to reboot */
+  readonly hard?: boolean;
+  /** suspend (QEMU): save the memory to disk and free it (libvirt managed save) */
+  readonly toDisk?: boolean;
 }
 
 /** what a snapshot name may be: it becomes a directory name and a libvirt snapshot name */
 export const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
+export const MAX_STOP_TIMEOUT_SECONDS = 3600;
 
 const PREFIX = 'v1.';
 const MAX_ENCODED = 1024;
 // not "#PBS" / "#SBATCH": neither qsub nor sbatch may read it as an option
 const SCRIPT_MARKER = '# pbs-ve op ';
+/** which arguments each kind takes; any other is refused, so a token means one thing only */
+const ARGUMENTS: Readonly<Record<VeOperationKind, readonly (keyof VeOperation)[]>> = {
+  stop: ['force', 'timeoutSeconds'],
+  start: [],
+  restart: ['hard'],
+  suspend: ['toDisk'],
+  resume: [],
+  snapshot: ['snapshot'],
+  'list-snapshots': [],
+  rollback: ['snapshot'],
+};
 
 // Snapshot names reach root's file system and virsh: one rule, checked on both sides.
 export function validateSnapshotName(name: unknown, field = 'snapshot'): string {
@@ -28,6 +49,13 @@ export function validateSnapshotName(name: unknown, field = 'snapshot'): string 
     throw invalidField(field, 'must be 1-63 letters, digits, _ . - starting with a letter or digit', name);
   }
   return name;
+}
+
+function readFlag(o: Record<string, unknown>, field: 'force' | 'hard' | 'toDisk'): { [k: string]: boolean } {
+  const v = o[field];
+  if (v === undefined) return {};
+  if (typeof v !== 'boolean') throw invalidField(field, 'must be true or false', v);
+  return { [field]: v };
 }
 
 // Both ends build and read operations through here, so they agree on what is valid.
@@ -38,19 +66,28 @@ export function validateVeOperation(raw: unknown): VeOperation {
   if (typeof kind !== 'string' || !(VE_OPERATION_KINDS as readonly string[]).includes(kind)) {
     throw invalidField('operation', `must be one of ${VE_OPERATION_KINDS.join(', ')}`, kind);
   }
+  const k = kind as VeOperationKind;
   const target = o['target'];
   if (typeof target !== 'string' || !JOB_ID_PATTERN.test(target)) throw invalidField('target', 'must be a batch job id', target);
-  if (kind === 'list-snapshots') {
-    if (o['snapshot'] !== undefined) throw invalidField('snapshot', 'not used when listing');
-    return { kind, target };
+  for (const key of Object.keys(o)) {
+    if (key !== 'kind' && key !== 'target' && !(ARGUMENTS[k] as readonly string[]).includes(key) && o[key] !== undefined) {
+      throw invalidField(key, `not an argument of ${k} (it takes ${ARGUMENTS[k].join(', ') || 'none'})`);
+    }
   }
-  return { kind: kind as VeOperationKind, target, snapshot: validateSnapshotName(o['snapshot']) };
+  const timeout = o['timeoutSeconds'];
+  if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > MAX_STOP_TIMEOUT_SECONDS)) {
+    throw invalidField('timeout', `must be a whole number of seconds from 1 to ${MAX_STOP_TIMEOUT_SECONDS}`, timeout);
+  }
+  const snapshot = k === 'snapshot' || k === 'rollback' ? { snapshot: validateSnapshotName(o['snapshot']) } : {};
+  return {
+    kind: k, target, ...snapshot, ...readFlag(o, 'force'), ...readFlag(o, 'hard'), ...readFlag(o, 'toDisk'),
+    ...(typeof timeout === 'number' ? { timeoutSeconds: timeout } : {}),
+  };
 }
 
 /** The operation as a token of [A-Za-z0-9_.-]. */
 export function encodeVeOperation(op: VeOperation): string {
-  const checked = validateVeOperation(op);
-  const json = JSON.stringify({ kind: checked.kind, target: checked.target, ...(checked.snapshot === undefined ? {} : { snapshot: checked.snapshot }) });
+  const json = JSON.stringify(validateVeOperation(op));
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
 

@@ -1,15 +1,13 @@
 // The root side of `ve snapshot` / `ve rollback`: an op job's prologue, on the VE's host, checks with the
 // batch system that the op job's owner owns the VE job running here, then acts and leaves the outcome.
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
-import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
-import { formatOpResultLine, type VeOperationResult } from '../core/ve-operation-result.js';
-import { decodeVeOperation, type VeOperation } from '../core/encode-ve-operation.js';
-import { withLockFile } from '../core/with-lock-file.js';
-import { ensureJobDir, findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { formatOpResultLine, type VeOperationResult } from './ve-operation-result.js';
+import { decodeVeOperation, type VeOperation } from './encode-ve-operation.js';
+import { findVeJobFile, withVeJobLock, ensureJobDir, findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { readSnapshotIndex, rollbackVe, takeVeSnapshot, type VeSnapshotDeps } from '../host/ve-snapshots.js';
-import { emitVeEvent } from './realize-ve.js';
+import { emitVeEvent } from '../host/record-ve-transition.js';
 import type { Batch, PelogContext } from '../batch/batch.js';
 import type { Clock } from '../core/clock.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -27,10 +25,9 @@ export interface VeOperationDeps {
   readonly findOwner?: (user: string) => Promise<UserIds>;
 }
 
-const OP_LOCK_TIMEOUT_MS = 120_000;
 
 export function findOpResultPath(stateDir: string, opJobId: string): string {
-  return join(findJobDir(stateDir, opJobId), 'op-result');
+  return findVeJobFile(findJobDir(stateDir, opJobId), 'opResult');
 }
 
 // Only what the batch system says counts: owners and hosts of both jobs, never a variable of either.
@@ -59,7 +56,7 @@ async function performOperation(op: VeOperation, record: VeJobRecord, deps: VeOp
   const snapshotDeps: VeSnapshotDeps = { ...deps.snapshots, owner };
   if (op.kind === 'list-snapshots') return `${readSnapshotIndex(deps.config.stateDir, record.jobId).length} snapshot(s)`;
   const snapshot = op.snapshot ?? '';
-  return withLockFile(join(jobDir, 'op.lock'), OP_LOCK_TIMEOUT_MS, async () => {
+  return withVeJobLock(jobDir, 'operation', async () => {
     if (op.kind === 'snapshot') {
       const taken = await takeVeSnapshot(record, snapshot, snapshotDeps);
       const message = `snapshot ${taken.name} taken (${taken.kind}, ${taken.ms} ms)`;

@@ -1,5 +1,5 @@
 // What an op job reports back: written by its prologue on the VE's host, printed by its body, read by `ve`.
-import { VeError, type VeErrorKind } from './ve-error.js';
+import { VeError, type VeErrorKind } from '../core/ve-error.js';
 import type { VeOperationKind } from './encode-ve-operation.js';
 
 export interface VeSnapshotInfo {

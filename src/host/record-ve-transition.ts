@@ -1,0 +1,54 @@
+// One way a VE changes state on a host: the record (when the change is the host's to keep), the next seq of
+// the part's own seq space, and the event in the host's journal, in that order, always together.
+import { makeReadableDir } from './make-readable-dir.js';
+import { findRecordJobDir, writeVeJobRecord, type VeJobRecord } from './ve-job-record.js';
+import { nextEventSeq } from '../events/next-event-seq.js';
+import type { Clock } from '../core/clock.js';
+import type { EventSink } from '../events/event-sink.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+import type { VeState } from '../core/ve-state.js';
+import type { EventSource, VeEvent } from '../core/ve-event.js';
+
+export interface RecordTransitionDeps {
+  readonly events: EventSink;
+  readonly clock: Clock;
+  readonly config: PbsVeConfig;
+}
+
+/** what an event needs of a VE: a whole record, or the identity of a VE that failed before it had one */
+export type VeIdentity = Pick<VeJobRecord, 'jobId' | 'spec' | 'owner' | 'host' | 'domain' | 'startCount' | 'part' | 'nodes' | 'nics'>;
+
+// Events carry the whole VE description so the monitor never has to ask the host.
+export async function emitVeEvent(deps: RecordTransitionDeps, record: VeIdentity, state: VeState, source: EventSource, reason: string): Promise<void> {
+  // each part counts its own seqs (its own directory): the monitor folds parts separately
+  const jobDir = findRecordJobDir(deps.config.stateDir, record);
+  // the first event of a VE that failed before anything was made may create the job's directory
+  makeReadableDir(deps.config.stateDir, jobDir);
+  const seq = await nextEventSeq(jobDir, record.startCount);
+  const event: VeEvent = {
+    version: 1,
+    jobId: record.jobId,
+    seq,
+    state,
+    at: deps.clock.now().toISOString(),
+    host: record.host,
+    owner: record.owner,
+    name: record.spec.name,
+    type: record.spec.type,
+    image: record.spec.image,
+    vcpus: record.spec.vcpus,
+    memoryMiB: record.spec.memoryMiB,
+    domain: record.domain,
+    source,
+    reason: reason.slice(0, 256),
+    ...(record.nodes !== undefined && record.nodes > 1 ? { part: record.part ?? 0, nodes: record.nodes } : {}),
+    ...(record.nics === undefined ? {} : { nics: record.nics }),
+  };
+  await deps.events.emit([event]);
+}
+
+// The record first: a crash between the two leaves a record the host report re-announces, never an event for a record that says otherwise.
+export async function recordVeTransition(deps: RecordTransitionDeps, record: VeJobRecord, state: VeState, source: EventSource, reason: string): Promise<void> {
+  writeVeJobRecord(deps.config.stateDir, record);
+  await emitVeEvent(deps, record, state, source, reason);
+}
