@@ -2,7 +2,7 @@ import type { VeState } from './ve-state.js';
 import type { VeType } from './ve-type.js';
 import type { VeNic } from './ve-nic.js';
 
-export type EventSource = 'prologue' | 'epilogue' | 'job-body' | 'mom-hook' | 'reconcile' | 'recovery';
+export type EventSource = 'prologue' | 'epilogue' | 'job-body' | 'mom-hook' | 'reconcile' | 'recovery' | 'operation';
 
 /** One observed state change of a VE; seq orders the events of one VE (jobId). */
 export interface VeEvent {

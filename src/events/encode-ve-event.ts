@@ -9,7 +9,7 @@ import { IPV4_PATTERN, MAC_PATTERN, type VeNic } from '../core/ve-nic.js';
 import { NETWORK_NAME_PATTERN } from '../core/validate-ve-spec.js';
 import { MAX_EVENT_SEQ } from './next-event-seq.js';
 
-const SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery'];
+const SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery', 'operation'];
 const HOST_PATTERN = /^[A-Za-z0-9][A-Za-z0-9.-]{0,253}$/;
 const USER_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}\$?$/;
 const DOMAIN_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;

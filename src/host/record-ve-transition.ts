@@ -1,7 +1,8 @@
 // One way a VE changes state on a host: the record (when the change is the host's to keep), the next seq of
 // the part's own seq space, and the event in the host's journal, in that order, always together.
 import { makeReadableDir } from './make-readable-dir.js';
-import { findRecordJobDir, writeVeJobRecord, type VeJobRecord } from './ve-job-record.js';
+import { findRecordJobDir, findVeJobFile, writeVeJobRecord, type VeJobRecord } from './ve-job-record.js';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { nextEventSeq } from '../events/next-event-seq.js';
 import type { Clock } from '../core/clock.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -45,6 +46,8 @@ export async function emitVeEvent(deps: RecordTransitionDeps, record: VeIdentity
     ...(record.nics === undefined ? {} : { nics: record.nics }),
   };
   await deps.events.emit([event]);
+  // the last state this host announced: the periodic report compares libvirt with it and says only what changed
+  writeFileNoFollow(findVeJobFile(jobDir, 'reported'), `${state}\n`, { mode: 0o644 });
 }
 
 // The record first: a crash between the two leaves a record the host report re-announces, never an event for a record that says otherwise.

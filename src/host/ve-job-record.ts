@@ -28,6 +28,9 @@ export interface VeJobRecord {
    *  stopping: the epilogue is taking it down (no recovery restarts it); destroyed: the epilogue ran */
   readonly status: 'starting' | 'realized' | 'failed' | 'stopping' | 'destroyed';
   readonly reason: string;
+  /** a realized VE its owner stopped or suspended (ve stop / ve suspend): its job, lease and disks stay, the
+   *  job body keeps waiting, the recovery leaves it alone; absent = the owner wants it running */
+  readonly ownerState?: 'stopped' | 'suspended';
   readonly emulated: boolean;
   /** ISO time the prologue began realizing the VE (for start-up measurements) */
   readonly startedAt?: string;

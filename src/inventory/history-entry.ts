@@ -17,7 +17,7 @@ export const HISTORY_ATTRIBUTES = [
   'pbsveJobId', 'pbsveSeq', 'pbsveState', 'pbsveOldState', 'pbsveAt', 'pbsveHost', 'pbsveSource', 'pbsveReason', 'pbsvePart',
 ];
 
-const EVENT_SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery'];
+const EVENT_SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery', 'operation'];
 
 // ve-event.ts has the type but no guard; the entry decoder needs one.
 export function isEventSource(value: string): value is EventSource {

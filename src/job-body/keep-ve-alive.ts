@@ -46,7 +46,6 @@ function readRecordQuietly(stateDir: string, jobId: string): VeJobRecord | undef
 // State and reason come from one read: a restart between two reads would look like a poweroff.
 async function readDomainStop(virt: Virt, name: string, domain: DomainInfo | undefined): Promise<DomainStop> {
   if (domain === undefined || (domain.state !== 'shutoff' && domain.state !== 'shutdown')) return classifyDomainStop(domain?.state, undefined);
-  if (virt.getStateReason === undefined) return classifyDomainStop(domain.state, undefined);
   const both = await virt.getStateReason(name);
   return classifyDomainStop(both?.state, both?.reason);
 }
@@ -76,6 +75,8 @@ export async function keepVeAlive(jobId: string, deps: KeepVeAliveDeps): Promise
   let virt: Virt | undefined;
   let failures = 0;
   let downSince: number | undefined;
+  /** the owner's ve stop / ve suspend --to-disk the job body last saw, for one log line per change */
+  let heldBy: VeJobRecord['ownerState'];
   let polls = 0;
   let partFailures = 0;
   const multiNode = record.nodes !== undefined && record.nodes > 1;
@@ -101,11 +102,20 @@ export async function keepVeAlive(jobId: string, deps: KeepVeAliveDeps): Promise
         failures = 0;
         const stop = await readDomainStop(virt, record.domain, domain);
         if (stop === 'running') {
-          if (downSince !== undefined) deps.log(`pbs-ve: domain ${record.domain} runs again`);
+          if (downSince !== undefined || heldBy !== undefined) deps.log(`pbs-ve: domain ${record.domain} runs again`);
           downSince = undefined;
+          heldBy = undefined;
         } else {
           const now = deps.clock.now().getTime();
           const current = readRecordQuietly(deps.stateDir, jobId);
+          if (current?.ownerState !== undefined && current.status === 'realized') {
+            // ve stop / ve suspend --to-disk: the VE keeps its job, lease and disks until ve start / resume or the lease ends
+            if (heldBy !== current.ownerState) deps.log(`pbs-ve: domain ${record.domain} is ${current.ownerState} by its owner; the job keeps it`);
+            heldBy = current.ownerState;
+            downSince = undefined;
+            await deps.clock.sleep(deps.pollMs);
+            continue;
+          }
           const recovery = readVeRecoveryRecord(deps.stateDir, jobId);
           if (current?.status === 'failed' || recovery?.phase === 'failed') {
             deps.log(`pbs-ve: domain ${record.domain} could not be recovered: ${recovery?.reason ?? current?.reason ?? 'given up'}; the job ends`);

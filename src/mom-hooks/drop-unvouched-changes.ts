@@ -28,7 +28,7 @@ export async function dropUnvouchedChanges(
           virt = await openVirt(uri);
           open.set(uri, virt);
         }
-        const found = virt.getStateReason === undefined ? { reason: 'not asked' } : await virt.getStateReason(change.record.domain);
+        const found = await virt.getStateReason(change.record.domain);
         reason = found === undefined ? 'domain gone' : found.reason ?? 'unknown';
       } catch (err) {
         reason = `unreadable: ${(err as Error).message}`;

@@ -16,16 +16,19 @@ export interface HostVeFindings {
   readonly orphans: readonly DomainInfo[];
 }
 
-// What libvirt shows, in the words LDAP uses; undefined = nothing worth an event.
-function classifyDomain(domain: DomainInfo | undefined): { state: VeState; reason: string } {
+// What libvirt shows, in the words LDAP uses, read with what the owner asked for (ve stop / ve suspend).
+function classifyDomain(domain: DomainInfo | undefined, ownerState: VeJobRecord['ownerState']): { state: VeState; reason: string } {
   if (domain === undefined) return { state: 'failed', reason: 'domain disappeared behind pbs-ve' };
   switch (domain.state) {
     // not failed (final): the recovery in ve-host-report restarts it, and says failed itself if it gives up
     case 'crashed': return { state: 'stopped', reason: 'guest crashed' };
     case 'shutoff':
-    case 'shutdown': return { state: 'stopped', reason: 'guest powered off' };
+    case 'shutdown':
+      if (ownerState === 'suspended') return { state: 'suspended', reason: 'saved to disk by its owner' };
+      return { state: 'stopped', reason: ownerState === 'stopped' ? 'stopped by its owner' : 'guest powered off' };
+    // a paused domain still holds its memory: suspended, whoever paused it, never stopped
     case 'paused':
-    case 'pmsuspended': return { state: 'stopped', reason: `domain ${domain.state}` };
+    case 'pmsuspended': return { state: 'suspended', reason: ownerState === 'suspended' ? 'suspended by its owner' : `domain ${domain.state} behind pbs-ve` };
     default: return { state: 'running', reason: 'domain running' };
   }
 }
@@ -43,7 +46,7 @@ export function findVeStateChanges(records: readonly VeJobRecord[], domains: rea
     if (record.status === 'starting' || record.status === 'stopping') claimed.add(record.domain);
     if (record.status !== 'realized') continue;
     claimed.add(record.domain);
-    const seen = classifyDomain(byName.get(record.domain));
+    const seen = classifyDomain(byName.get(record.domain), record.ownerState);
     if ((lastReported.get(record.jobId) ?? 'running') !== seen.state) changes.push({ record, ...seen });
   }
   const orphans = domains.filter((d) => parseDomainName(d.name) !== undefined && !claimed.has(d.name));

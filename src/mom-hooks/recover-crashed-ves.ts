@@ -1,10 +1,9 @@
 // Recovery of crashed VEs on their own host (root, in ve-host-report): restart, roll back, give up.
-import { writeFileNoFollow } from '../core/write-file-no-follow.js';
-import { findVeJobFile, withVeJobLock, findJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { withVeJobLock, findJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { readVeRecoveryRecord, writeVeRecoveryRecord } from '../host/ve-recovery-record.js';
 import { readSnapshotIndex, rollbackVe, type VeSnapshotDeps } from '../host/ve-snapshots.js';
-import { findConsolePty, type VeConsole } from '../host/ve-console.js';
-import { buildConsoleLogPath } from '../prologue/build-ve-domain-spec.js';
+import type { VeConsole } from '../host/ve-console.js';
+import { startVeDomain } from '../host/start-ve-domain.js';
 import { emitVeEvent } from '../host/record-ve-transition.js';
 import { classifyDomainStop } from '../core/classify-domain-stop.js';
 import { decideVeRecovery, recordRecovery, type RecoveryDecision, type RecoveryPolicy } from '../core/decide-ve-recovery.js';
@@ -41,14 +40,9 @@ export interface RecoveryStep {
 }
 
 
-// Written after every event this hook sends, so the plain state report does not send it again.
-function markReported(config: PbsVeConfig, jobId: string, state: VeState): void {
-  writeFileNoFollow(findVeJobFile(findJobDir(config.stateDir, jobId), 'reported'), `${state}\n`, { mode: 0o644 });
-}
-
+// Every event this hook sends also marks the state reported, so the plain state report does not send it again.
 async function emit(deps: RecoverCrashedVesDeps, record: VeJobRecord, state: VeState, source: 'mom-hook' | 'recovery', reason: string): Promise<void> {
   await emitVeEvent(deps, record, state, source, reason);
-  markReported(deps.config, record.jobId, state);
 }
 
 // The newest snapshot by time taken: the last good state the owner chose to keep.
@@ -57,29 +51,14 @@ function findNewestSnapshot(stateDir: string, jobId: string): string | undefined
   return snapshots.at(-1)?.name;
 }
 
-// The same start the prologue does, minus define: the domain, then the LXC console capture on its new pty.
-async function restartDomain(record: VeJobRecord, virt: Virt, owner: UserIds, deps: RecoverCrashedVesDeps): Promise<void> {
-  const jobDir = findJobDir(deps.config.stateDir, record.jobId);
-  if ((await virt.getDomain(record.domain))?.state === 'crashed') await virt.destroyDomain(record.domain);
-  await deps.console.stopCapture(jobDir).catch(() => undefined);
-  await virt.startDomain(record.domain);
-  await virt.waitForState(record.domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
-  if (record.spec.type === 'lxc') {
-    const pty = await findConsolePty(await virt.getDomainXml(record.domain));
-    if (pty === undefined) deps.log(`job ${record.jobId}: no console pty after the restart; the console log stops here`);
-    else await deps.console.startCapture(jobDir, pty, buildConsoleLogPath(jobDir), owner);
-  } else {
-    await deps.console.prepareLog(buildConsoleLogPath(jobDir), owner);
-  }
-}
-
 // One crashed VE, under its lock, every fact read again inside it: the epilogue or an op may have come first.
 async function recoverOne(host: string, record: VeJobRecord, virt: Virt, deps: RecoverCrashedVesDeps): Promise<RecoveryStep> {
   const seen = Date.now();
   const step = (action: RecoveryStep['action'], detail: string): RecoveryStep => ({ jobId: record.jobId, domain: record.domain, action, detail, ms: Date.now() - seen });
   const current = readVeJobRecord(deps.config.stateDir, record.jobId);
   if (current?.status !== 'realized') return step('skipped', `job record says ${current?.status ?? 'nothing'}`);
-  const domain = virt.getStateReason === undefined ? await virt.getDomain(record.domain) : await virt.getStateReason(record.domain);
+  if (current.ownerState !== undefined) return step('skipped', `${current.ownerState} by its owner`);
+  const domain = await virt.getStateReason(record.domain);
   const why = domain !== undefined && 'reason' in domain ? domain.reason : undefined;
   if (classifyDomainStop(domain?.state, why) !== 'crashed') return step('skipped', `domain is ${domain?.state ?? 'gone'} (${why ?? 'no reason'})`);
   const job = await deps.batch.getJob(record.jobId);
@@ -106,7 +85,7 @@ async function recoverOne(host: string, record: VeJobRecord, virt: Virt, deps: R
   const owner = await deps.findOwner(record.owner);
   let detail: string;
   if (decision.action === 'restart') {
-    await restartDomain(record, virt, owner, deps);
+    await startVeDomain(record, virt, owner, { stateDir: deps.config.stateDir, console: deps.console, startTimeoutMs: deps.config.virt.startTimeoutMs, log: deps.log });
     detail = `restarted ${decision.attempt}/${decision.of} after a crash (${crash})`;
   } else {
     const snapshotDeps: VeSnapshotDeps = {

@@ -1,5 +1,4 @@
 import { readdirSync, readFileSync } from 'node:fs';
-import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { join } from 'node:path';
 import { findVeJobFile, withVeJobLock, findRecordJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import { formatPartSuffix } from '../core/build-domain-name.js';
@@ -226,7 +225,6 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   const recordOnly: EventSink = { emit: (e) => deps.events.record?.(e) ?? deps.events.emit(e), flush: () => deps.events.flush() };
   for (const change of changes) {
     await emitVeEvent({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
-    writeFileNoFollow(findVeJobFile(findRecordJobDir(deps.config.stateDir, change.record), 'reported'), `${change.state}\n`, { mode: 0o644 });
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
   const stillRunning = new Set(domains.filter((d) => d.state === 'running').map((d) => d.name));

@@ -1,10 +1,14 @@
-// The root side of `ve snapshot` / `ve rollback`: an op job's prologue, on the VE's host, checks with the
+// The root side of every VE operation (stop, start, restart, suspend, resume, snapshot, rollback): an op job's prologue, on the VE's host, checks with the
 // batch system that the op job's owner owns the VE job running here, then acts and leaves the outcome.
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { VeError } from '../core/ve-error.js';
 import { formatOpResultLine, type VeOperationResult } from './ve-operation-result.js';
 import { decodeVeOperation, type VeOperation } from './encode-ve-operation.js';
-import { findVeJobFile, withVeJobLock, ensureJobDir, findJobDir, readVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { findVeJobFile, withVeJobLock, ensureJobDir, findJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
+import { startVeDomain } from '../host/start-ve-domain.js';
+import { checkVeTransition } from './ve-transitions.js';
+import type { DomainStateReason, Virt } from '../virt/virt.js';
+import type { VeState } from '../core/ve-state.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { readSnapshotIndex, rollbackVe, takeVeSnapshot, type VeSnapshotDeps } from '../host/ve-snapshots.js';
 import { emitVeEvent } from '../host/record-ve-transition.js';
@@ -26,6 +30,9 @@ export interface VeOperationDeps {
 }
 
 
+/** how long `ve stop` gives the guest to shut down by default */
+const DEFAULT_STOP_TIMEOUT_SECONDS = 60;
+
 export function findOpResultPath(stateDir: string, opJobId: string): string {
   return findVeJobFile(findJobDir(stateDir, opJobId), 'opResult');
 }
@@ -45,28 +52,153 @@ async function authorizeOperation(ctx: PelogContext, op: VeOperation, deps: VeOp
   if (record?.status !== 'realized' || record.owner !== target.owner || record.host !== ctx.host) {
     throw refuse(`job ${op.target} has no running VE on ${ctx.host} (${record === undefined ? 'not a VE job' : record.status})`);
   }
-  // a snapshot of one part of a multi-node VE would be a snapshot of nothing the owner could roll back to
-  if (record.nodes !== undefined && record.nodes > 1) throw refuse(`job ${op.target} is a VE of ${record.nodes} nodes: snapshots of multi-node VEs are not supported yet`);
+  // one part of a multi-node VE stopped or snapshotted alone is not something its owner could use
+  if (record.nodes !== undefined && record.nodes > 1) throw refuse(`job ${op.target} is a VE of ${record.nodes} nodes: operations on multi-node VEs are not supported yet`);
   return record;
 }
 
-// Performs an authorized operation; one at a time per VE, so a snapshot never races a rollback.
-async function performOperation(op: VeOperation, record: VeJobRecord, deps: VeOperationDeps, owner: UserIds): Promise<string> {
-  const jobDir = findJobDir(deps.config.stateDir, record.jobId);
+// The VE's state as this host sees it: libvirt's domain state read with the owner's last wish.
+export function findHostVeState(record: Pick<VeJobRecord, 'ownerState'>, domain: DomainStateReason | undefined): VeState | undefined {
+  if (domain === undefined) return undefined;
+  if (domain.state === 'paused' || domain.state === 'pmsuspended') return 'suspended';
+  if (domain.state === 'running' || domain.state === 'blocked') return 'running';
+  // shut off: saved to disk by ve suspend --to-disk, stopped by ve stop, or crashed (the recovery's, or ve start's)
+  return record.ownerState === 'suspended' ? 'suspended' : 'stopped';
+}
+
+interface Executed {
+  readonly message: string;
+  readonly record: VeJobRecord;
+  readonly state: VeState;
+}
+
+// The owner's wish goes into the record before libvirt acts: the job body and the recovery read it and leave the VE alone.
+function withOwnerState(record: VeJobRecord, ownerState: 'stopped' | 'suspended' | undefined): VeJobRecord {
+  const rest: { -readonly [K in keyof VeJobRecord]: VeJobRecord[K] } = { ...record };
+  delete rest.ownerState;
+  return ownerState === undefined ? rest : { ...rest, ownerState };
+}
+
+// Stopping asks the guest first (ACPI / SIGTERM to init) and destroys only after the timeout.
+async function stopDomain(op: VeOperation, record: VeJobRecord, virt: Virt): Promise<string> {
+  const started = Date.now();
+  if (op.force === true) {
+    await virt.destroyDomain(record.domain);
+    return 'destroyed at once (--force)';
+  }
+  // a paused guest cannot answer an ACPI request
+  if ((await virt.getDomain(record.domain))?.state === 'paused') await virt.resumeDomain(record.domain);
+  const timeoutMs = (op.timeoutSeconds ?? DEFAULT_STOP_TIMEOUT_SECONDS) * 1000;
+  await virt.shutdownDomain(record.domain);
+  try {
+    await virt.waitForState(record.domain, (s) => s === undefined || s === 'shutoff', timeoutMs);
+    return `shut down by the guest in ${Date.now() - started} ms`;
+  } catch (err) {
+    if (!(err instanceof VeError) || err.code !== 'virt-timeout') throw err;
+    await virt.destroyDomain(record.domain);
+    return `the guest did not shut down within ${timeoutMs / 1000} s: destroyed`;
+  }
+}
+
+async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeState, virt: Virt, deps: VeOperationDeps, owner: UserIds): Promise<Executed> {
   const snapshotDeps: VeSnapshotDeps = { ...deps.snapshots, owner };
-  if (op.kind === 'list-snapshots') return `${readSnapshotIndex(deps.config.stateDir, record.jobId).length} snapshot(s)`;
-  const snapshot = op.snapshot ?? '';
-  return withVeJobLock(jobDir, 'operation', async () => {
-    if (op.kind === 'snapshot') {
-      const taken = await takeVeSnapshot(record, snapshot, snapshotDeps);
-      const message = `snapshot ${taken.name} taken (${taken.kind}, ${taken.ms} ms)`;
-      await emitVeEvent(deps, record, 'running', 'recovery', message);
-      return message;
+  const start = (r: VeJobRecord): Promise<void> => startVeDomain(r, virt, owner, { stateDir: deps.config.stateDir, console: deps.snapshots.console, startTimeoutMs: deps.config.virt.startTimeoutMs, log: deps.log });
+  const jobDir = findJobDir(deps.config.stateDir, record.jobId);
+  // a failed action puts the owner's previous wish back, so the job body and the recovery see the truth
+  const attempt = async (wish: VeJobRecord, act: () => Promise<string>): Promise<string> => {
+    writeVeJobRecord(deps.config.stateDir, wish);
+    try {
+      return await act();
+    } catch (err) {
+      writeVeJobRecord(deps.config.stateDir, record);
+      throw err;
     }
-    const { ms, downMs } = await rollbackVe(record, snapshot, snapshotDeps);
-    const message = `rolled back to snapshot ${snapshot} in ${ms} ms${downMs > 0 ? ` (down ${downMs} ms)` : ''}`;
-    await emitVeEvent(deps, record, 'running', 'recovery', message);
-    return message;
+  };
+  switch (op.kind) {
+    case 'list-snapshots':
+      return { message: `${readSnapshotIndex(deps.config.stateDir, record.jobId).length} snapshot(s)`, record, state: from };
+    case 'snapshot': {
+      const taken = await takeVeSnapshot(record, op.snapshot ?? '', snapshotDeps);
+      return { message: `snapshot ${taken.name} taken (${taken.kind}, ${taken.ms} ms)`, record, state: from };
+    }
+    case 'rollback': {
+      const { ms, downMs } = await rollbackVe(record, op.snapshot ?? '', snapshotDeps);
+      return { message: `rolled back to snapshot ${op.snapshot ?? ''} in ${ms} ms${downMs > 0 ? ` (down ${downMs} ms)` : ''}`, record, state: 'running' };
+    }
+    case 'stop': {
+      const stopped = withOwnerState(record, 'stopped');
+      const message = await attempt(stopped, () => stopDomain(op, record, virt));
+      await deps.snapshots.console.stopCapture(jobDir).catch(() => undefined);
+      return { message: `stopped: ${message}`, record: stopped, state: 'stopped' };
+    }
+    case 'start': {
+      const running = withOwnerState(record, undefined);
+      const ms = Date.now();
+      await attempt(record, () => start(running).then(() => ''));
+      writeVeJobRecord(deps.config.stateDir, running);
+      return { message: `started in ${Date.now() - ms} ms`, record: running, state: 'running' };
+    }
+    case 'restart': {
+      const ms = Date.now();
+      if (op.hard !== true) {
+        await virt.rebootDomain(record.domain);
+        return { message: 'reboot requested from the guest', record, state: 'running' };
+      }
+      // the domain is down for a moment: the record says stopped meanwhile so nothing mistakes it for a crash
+      await attempt(withOwnerState(record, 'stopped'), async () => {
+        await virt.destroyDomain(record.domain);
+        await start(record);
+        return '';
+      });
+      writeVeJobRecord(deps.config.stateDir, record);
+      return { message: `destroyed and started again in ${Date.now() - ms} ms`, record, state: 'running' };
+    }
+    case 'suspend': {
+      const suspended = withOwnerState(record, 'suspended');
+      const message = await attempt(suspended, async () => {
+        if (op.toDisk === true) {
+          await virt.saveDomain(record.domain);
+          return 'memory saved to disk and freed';
+        }
+        await virt.suspendDomain(record.domain);
+        return 'paused, memory kept';
+      });
+      if (op.toDisk === true) await deps.snapshots.console.stopCapture(jobDir).catch(() => undefined);
+      return { message: `suspended: ${message}`, record: suspended, state: 'suspended' };
+    }
+    case 'resume': {
+      const running = withOwnerState(record, undefined);
+      const domain = await virt.getDomain(record.domain);
+      const fromDisk = domain?.state !== 'paused';
+      await attempt(record, async () => {
+        if (fromDisk) await start(running);
+        else await virt.resumeDomain(record.domain);
+        return '';
+      });
+      writeVeJobRecord(deps.config.stateDir, running);
+      return { message: fromDisk ? 'resumed from its saved memory' : 'resumed', record: running, state: 'running' };
+    }
+  }
+}
+
+// Performs an authorized operation under the VE's lock, every fact read again inside it.
+async function performOperation(op: VeOperation, authorized: VeJobRecord, deps: VeOperationDeps, owner: UserIds): Promise<Executed> {
+  const jobDir = findJobDir(deps.config.stateDir, authorized.jobId);
+  return withVeJobLock(jobDir, 'operation', async () => {
+    const record = readVeJobRecord(deps.config.stateDir, authorized.jobId);
+    if (record?.status !== 'realized') throw new VeError('ve-wrong-state', 'prereq', `name: VE "${authorized.spec.name}" is ${record?.status ?? 'gone'} on ${authorized.host}`, { field: 'name' });
+    const virt = await deps.snapshots.openVirt(record.uri);
+    try {
+      const from = findHostVeState(record, await virt.getStateReason(record.domain));
+      if (from === undefined) throw new VeError('ve-wrong-state', 'prereq', `name: VE "${record.spec.name}" has no domain on ${record.host}`, { field: 'name' });
+      checkVeTransition(op.kind, from, record.spec.name);
+      const done = await executeOperation(op, record, from, virt, deps, owner);
+      // a read changes nothing and says nothing to the inventory
+      if (op.kind !== 'list-snapshots') await emitVeEvent(deps, done.record, done.state, 'operation', `${op.kind}: ${done.message}`);
+      return done;
+    } finally {
+      await virt.close();
+    }
   });
 }
 
@@ -89,9 +221,9 @@ export async function runVeOperation(ctx: PelogContext, token: string, deps: VeO
     owner = await (deps.findOwner ?? findUserIds)(ctx.user);
     const op = decodeVeOperation(token);
     const record = await authorizeOperation(ctx, op, deps);
-    const message = await performOperation(op, record, deps, owner);
+    const { message, state } = await performOperation(op, record, deps, owner);
     result = {
-      ok: true, kind: op.kind, target: op.target, name: record.spec.name, message,
+      ok: true, kind: op.kind, target: op.target, name: record.spec.name, message, state,
       snapshots: readSnapshotIndex(deps.config.stateDir, record.jobId), ms: Date.now() - started,
     };
     deps.log(`job ${ctx.jobId}: ${op.kind} on VE job ${op.target} for ${ctx.user}: ${message}`);

@@ -4,7 +4,9 @@ import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { VeError, invalidField } from '../core/ve-error.js';
-import { formatOperationLine, validateSnapshotName, type VeOperation, type VeOperationKind } from './encode-ve-operation.js';
+import { formatOperationLine, validateVeOperation, type VeOperation } from './encode-ve-operation.js';
+import { checkVeTransition } from './ve-transitions.js';
+import type { VeState } from '../core/ve-state.js';
 import { parseOpResultOutput, type VeOperationResult, type VeSnapshotInfo } from './ve-operation-result.js';
 import { findVe } from '../qsub-wrappers/show-ve.js';
 import type { ListVesDeps } from '../qsub-wrappers/list-ves.js';
@@ -32,6 +34,9 @@ const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
 const OP_WALLTIME_SECONDS = 900;
 const OP_MEMORY_MIB = 64;
 const POLL_MS = 100;
+const INVENTORY_POLL_MS = 250;
+/** how long an op job may wait for room on the VE's host before `ve` says the host is full */
+const QUEUED_GRACE_MS = 10_000;
 const OUTPUT_GRACE_MS = 10_000;
 
 /** s-20250102-130405: a default name that sorts by time and passes the snapshot name rule */
@@ -60,8 +65,9 @@ export function buildOperationJobScript(op: VeOperation, veName: string, config:
 // The result line is there as soon as the op job's body ran: no need to wait for its epilogue. A job still
 // queued at the deadline is cancelled so it never acts late; an ended job gets a grace for its output
 // (shared file systems, TORQUE's stage-out).
-async function waitForOpResult(deps: SnapshotVeDeps, jobId: string, outputPath: string, waitMs: number): Promise<VeOperationResult> {
-  const deadline = Date.now() + waitMs;
+async function waitForOpResult(deps: SnapshotVeDeps, jobId: string, outputPath: string, waitMs: number, progress: ShowProgress): Promise<VeOperationResult> {
+  const started = Date.now();
+  const deadline = started + waitMs;
   let endedAt: number | undefined;
   for (;;) {
     const text = await readFile(outputPath, 'utf8').catch(() => undefined);
@@ -70,7 +76,13 @@ async function waitForOpResult(deps: SnapshotVeDeps, jobId: string, outputPath: 
     if (endedAt === undefined) {
       const job = await deps.batch.getJob(jobId);
       if (job === undefined || job.state === 'completed') endedAt = Date.now();
-      else if (Date.now() >= deadline) {
+      else progress(`waiting for operation job ${jobId} (${job.rawState}${job.state === 'queued' ? ': the VE\'s host has no free cpu or memory for it yet' : ''}, ${Math.round((Date.now() - started) / 1000)} s)`);
+      // a host with no room for the op job would keep it queued for as long as the VE holds it: say so now
+      if (job?.state === 'queued' && Date.now() - started > QUEUED_GRACE_MS) {
+        await deps.batch.cancel(jobId).catch(() => undefined);
+        throw new VeError('host-full', 'environment', `operation job ${jobId} stayed queued ${Math.round((Date.now() - started) / 1000)} s (${job.rawState}): the VE's host has no free cpu or memory for it; it was cancelled (see docs/design.md, "Operations")`);
+      }
+      if (endedAt === undefined && Date.now() >= deadline && job !== undefined) {
         await deps.batch.cancel(jobId).catch(() => undefined);
         const why = job.state === 'queued' ? ': the VE\'s host has no free cpu or memory for it (see docs/design.md)' : '';
         throw new VeError('operation-timeout', 'environment', `operation job ${jobId} did not finish within ${waitMs} ms (${job.rawState})${why}; it was cancelled`);
@@ -83,19 +95,42 @@ async function waitForOpResult(deps: SnapshotVeDeps, jobId: string, outputPath: 
   }
 }
 
-/** Submits one op job to the VE's host and returns its outcome; a refusal comes back as the prologue's VeError. */
+/** what the owner asks for, before the VE is known */
+export type VeOperationRequest = Omit<VeOperation, 'target'>;
+
+/** what `ve` shows while it waits: phase and seconds so far; a terminal overwrites one line with it */
+export type ShowProgress = (what: string) => void;
+
+// The op job's outcome reaches LDAP through the vemon path a moment later: waiting for it keeps `ve stop; ve start` in order.
+async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: string; readonly jobId: string }, owner: string | undefined, state: VeState, deadline: number, progress: ShowProgress): Promise<void> {
+  const started = Date.now();
+  while (Date.now() < deadline) {
+    const now = await findVe(deps, ve.jobId, owner).catch(() => undefined);
+    if (now?.state === state) return;
+    progress(`waiting for the inventory to show ${ve.name} ${state} (${Math.round((Date.now() - started) / 1000)} s, now ${now?.state ?? '?'})`);
+    await deps.clock.sleep(INVENTORY_POLL_MS);
+  }
+}
+
+/**
+ * Submits one op job to the VE's host and returns its outcome; a refusal comes back as the prologue's
+ * VeError. Phases: the arguments, then the VE's state in LDAP against the transition table and its job in
+ * the batch system (no job is submitted for an operation that cannot run), then the op job.
+ */
 export async function runVeOperationJob(
-  deps: SnapshotVeDeps, nameOrJobId: string, owner: string | undefined, kind: VeOperationKind, snapshot: string | undefined, options: SnapshotVeOptions,
+  deps: SnapshotVeDeps, nameOrJobId: string, owner: string | undefined, request: VeOperationRequest, options: SnapshotVeOptions, progress: ShowProgress = () => undefined,
 ): Promise<VeOperationDone> {
-  const name = snapshot === undefined ? undefined : validateSnapshotName(snapshot);
+  validateVeOperation({ ...request, target: '0' });
   if (!SAFE_PATH.test(options.outputDir)) throw invalidField('cwd', 'run ve from a directory whose path has only A-Z a-z 0-9 _ . / + - (the op job\'s output goes there)', options.outputDir);
+  const deadline = Date.now() + options.waitMs;
   const ve = await findVe(deps, nameOrJobId, owner);
+  checkVeTransition(request.kind, ve.state, ve.name);
   const job = await deps.batch.getJob(ve.jobId);
   const host = job?.execHosts[0];
   if (job?.state !== 'running' || host === undefined) {
-    throw new VeError('ve-not-running', 'prereq', `name: VE "${ve.name}" (job ${ve.jobId}) is not running (${job?.rawState ?? ve.state})`, { field: 'name' });
+    throw new VeError('ve-not-running', 'prereq', `name: VE "${ve.name}" (job ${ve.jobId}) has no running job (${job?.rawState ?? ve.state})`, { field: 'name' });
   }
-  const op: VeOperation = name === undefined ? { kind, target: ve.jobId } : { kind, target: ve.jobId, snapshot: name };
+  const op = validateVeOperation({ ...request, target: ve.jobId });
   const outputPath = join(options.outputDir, `.ve-op-${ve.jobId.replace(/[^A-Za-z0-9]/g, '_')}-${randomBytes(6).toString('hex')}.out`);
   const opJobId = await deps.batch.submit({
     name: `veop-${ve.name}`.slice(0, 64),
@@ -110,9 +145,11 @@ export async function runVeOperationJob(
     script: buildOperationJobScript(op, ve.name, deps.config),
     outputPath,
   });
+  progress(`${op.kind} ${ve.name}: operation job ${opJobId} submitted to ${host}`);
   try {
-    const result = await waitForOpResult(deps, opJobId, outputPath, options.waitMs);
+    const result = await waitForOpResult(deps, opJobId, outputPath, Math.max(1000, deadline - Date.now()), progress);
     if (!result.ok) throw new VeError(result.code, result.errorKind, result.message);
+    if (op.kind !== 'list-snapshots' && op.kind !== 'snapshot') await waitForInventoryState(deps, ve, owner, result.state, deadline, progress);
     return result;
   } finally {
     await rm(outputPath, { force: true });

@@ -1,6 +1,7 @@
 // What an op job reports back: written by its prologue on the VE's host, printed by its body, read by `ve`.
 import { VeError, type VeErrorKind } from '../core/ve-error.js';
 import type { VeOperationKind } from './encode-ve-operation.js';
+import type { VeState } from '../core/ve-state.js';
 
 export interface VeSnapshotInfo {
   readonly name: string;
@@ -19,6 +20,8 @@ export type VeOperationResult =
     readonly target: string;
     readonly name: string;
     readonly message: string;
+    /** the VE's state once the operation is done, as the host sees it */
+    readonly state: VeState;
     readonly snapshots: readonly VeSnapshotInfo[];
     readonly ms: number;
   }

@@ -16,6 +16,7 @@ import { registerSandboxCommands } from '../sandbox/sandbox-command.js';
 import { registerImageCommands } from './image-command.js';
 import { registerConsoleCommands } from './console-command.js';
 import { registerSnapshotCommands } from './snapshot-command.js';
+import { registerOperationCommands } from './operation-commands.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
 
 const me = userInfo().username;
@@ -109,6 +110,7 @@ program.command('destroy').argument('<name>', 'VE name or job id').description('
 registerImageCommands(program);
 registerConsoleCommands(program);
 registerSnapshotCommands(program);
+registerOperationCommands(program);
 registerSandboxCommands(program);
 registerAdminCommands(program);
 await program.parseAsync(process.argv);

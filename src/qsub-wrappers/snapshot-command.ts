@@ -6,13 +6,13 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { VeError } from '../core/ve-error.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
-import { buildDefaultSnapshotName, formatSnapshotTable, runVeOperationJob, type VeOperationDone } from '../operations/submit-ve-operation.js';
-import type { VeOperationKind } from '../operations/encode-ve-operation.js';
+import { buildDefaultSnapshotName, formatSnapshotTable, runVeOperationJob, type VeOperationDone, type VeOperationRequest } from '../operations/submit-ve-operation.js';
+import { createProgressLine } from './create-progress-line.js';
 
-interface OpOptions { owner?: string; wait: string; json?: boolean }
+export interface OpOptions { owner?: string; wait: string; json?: boolean }
 
-// All three commands: open the ports, run one op job, print its outcome; LDAP closed whatever happens.
-async function runOperationCommand(name: string, kind: VeOperationKind, snapshot: string | undefined, o: OpOptions, format: (r: VeOperationDone) => string): Promise<void> {
+// Every operation command: open the ports, run one op job, print its outcome; LDAP closed whatever happens.
+export async function runOperationCommand(name: string, request: VeOperationRequest, o: OpOptions, format: (r: VeOperationDone) => string): Promise<void> {
   await runHook('cli', async () => {
     const me = userInfo().username;
     if (o.owner !== undefined && me !== 'root' && o.owner !== me) throw new VeError('permission-denied', 'prereq', 'owner: only root may act on another owner\'s VE', { field: 'owner' });
@@ -22,7 +22,8 @@ async function runOperationCommand(name: string, kind: VeOperationKind, snapshot
       const waitMs = 1000 * parseDurationSeconds('wait', o.wait);
       const owner = o.owner ?? (me === 'root' ? undefined : me);
       const deps = { config, inventory, batch: openBatch(config), veQueue: config.batch.veQueue, clock: systemClock };
-      const result = await runVeOperationJob(deps, name, owner, kind, snapshot, { waitMs, outputDir: process.cwd() });
+      const progress = createProgressLine(process.stderr, o.json !== true);
+      const result = await runVeOperationJob(deps, name, owner, request, { waitMs, outputDir: process.cwd() }, progress.show).finally(progress.done);
       process.stdout.write(o.json === true ? `${JSON.stringify(result, null, 2)}\n` : `${format(result)}\n`);
       return 0;
     } finally {
@@ -40,7 +41,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--wait <duration>', 'how long to wait for the operation job', '5m')
     .option('--json', 'JSON output')
     .action(async (name: string, o: OpOptions & { name?: string }) => {
-      await runOperationCommand(name, 'snapshot', o.name ?? buildDefaultSnapshotName(new Date()), o, (r) => `VE ${r.name} (job ${r.target}): ${r.message}`);
+      await runOperationCommand(name, { kind: 'snapshot', snapshot: o.name ?? buildDefaultSnapshotName(new Date()) }, o, (r) => `VE ${r.name} (job ${r.target}): ${r.message}`);
     });
   snapshot.command('list').argument('<name>', 'VE name or job id').description('the snapshots of a VE, oldest first')
     .option('--owner <user>', 'the owner (root only; default: yourself)')
@@ -48,7 +49,7 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--json', 'JSON output')
     .action(async (name: string, _o: OpOptions, cmd: Command) => {
       // --json, --owner, --wait after "list" may land on the parent command: take both
-      await runOperationCommand(name, 'list-snapshots', undefined, cmd.optsWithGlobals<OpOptions>(), (r) => formatSnapshotTable(r.snapshots));
+      await runOperationCommand(name, { kind: 'list-snapshots' }, cmd.optsWithGlobals<OpOptions>(), (r) => formatSnapshotTable(r.snapshots));
     });
   program.command('rollback').argument('<name>', 'VE name or job id').argument('<snapshot>', 'snapshot name (see ve snapshot list)')
     .description('put a running VE back to a snapshot (QEMU: it keeps running; LXC: the container restarts on the snapshot\'s rootfs)')
@@ -56,6 +57,6 @@ export function registerSnapshotCommands(program: Command): void {
     .option('--wait <duration>', 'how long to wait for the operation job', '5m')
     .option('--json', 'JSON output')
     .action(async (name: string, snapshotName: string, o: OpOptions) => {
-      await runOperationCommand(name, 'rollback', snapshotName, o, (r) => `VE ${r.name} (job ${r.target}): ${r.message}`);
+      await runOperationCommand(name, { kind: 'rollback', snapshot: snapshotName }, o, (r) => `VE ${r.name} (job ${r.target}): ${r.message}`);
     });
 }

@@ -173,6 +173,40 @@ class LibvirtVirt implements Virt {
     }
   }
 
+  async suspendDomain(name: string): Promise<void> {
+    this.assertWritable(`suspend ${name}`);
+    const found = await this.readState(name, 'suspend');
+    if (found === undefined) throw new VeError('virt-failed', 'exec', `libvirt suspend ${name} failed: no such domain`, { details: { uri: this.uri } });
+    if (found.state === 'paused') return;
+    await this.call(`suspend ${name}`, () => this.hypervisor.domainSuspend(found.domain));
+  }
+
+  async resumeDomain(name: string): Promise<void> {
+    this.assertWritable(`resume ${name}`);
+    const found = await this.readState(name, 'resume');
+    if (found === undefined) throw new VeError('virt-failed', 'exec', `libvirt resume ${name} failed: no such domain`, { details: { uri: this.uri } });
+    if (found.state !== 'paused') return;
+    await this.call(`resume ${name}`, () => this.hypervisor.domainResume(found.domain));
+  }
+
+  // The binding has no virDomainReboot nor virDomainManagedSave: virsh does both, on this adapter's URI.
+  async rebootDomain(name: string): Promise<void> {
+    this.assertWritable(`reboot ${name}`);
+    await this.runVirshAction('reboot', this.isLxc ? ['--mode', 'signal'] : [], name);
+  }
+
+  async saveDomain(name: string): Promise<void> {
+    this.assertWritable(`save ${name}`);
+    if (this.isLxc) throw new VeError('virt-unsupported', 'prereq', `libvirt save ${name}: LXC containers cannot be saved to disk (suspend keeps them in memory)`, { field: 'toDisk' });
+    await this.runVirshAction('managedsave', [], name);
+  }
+
+  private async runVirshAction(command: string, flags: readonly string[], name: string): Promise<void> {
+    if (this.closed) throw new VeError('virt-closed', 'exec', `libvirt ${command} ${name}: connection to ${this.uri} already closed`);
+    const outcome = await runVirsh(this.uri, command, flags, [name]);
+    if (!outcome.ok) throw translateLibvirtError(new Error(outcome.message), this.uri, `${command} ${name}`);
+  }
+
   // Stopping what is absent or already stopped has reached its goal: the port says no error.
   private async stopQuietly(name: string, action: string, op: (domain: Domain) => Promise<void>): Promise<void> {
     const domain = await this.lookup(name, action);
@@ -194,7 +228,9 @@ class LibvirtVirt implements Virt {
       await domain.undefine();
     } catch (err) {
       if (classifyLibvirtError(err) === 'no-domain') return;
-      throw translateLibvirtError(err, this.uri, `undefine ${name}`);
+      // a domain suspended to disk (ve suspend --to-disk) keeps a managed save image libvirt will not orphan
+      if (!/managed save/i.test((err as Error).message)) throw translateLibvirtError(err, this.uri, `undefine ${name}`);
+      await this.runVirshAction('undefine', ['--managed-save'], name);
     }
   }
 

@@ -25,15 +25,22 @@ export interface Virt {
   /**
    * The domain's state with libvirt's reason for it, read together (a domain restarted between two reads
    * would pair "shutoff" with "booted"); reasons as virsh words them (shut off: "shutdown" = the guest
-   * powered off, "destroyed", "crashed", "failed"); undefined when absent. Optional: a port without it
-   * cannot tell a crash from a poweroff, and callers then treat every stop as a poweroff. Reason "unknown"
-   * = libvirtd restarted and does not know (LXC then says "running" even for a frozen container).
+   * powered off, "destroyed", "crashed", "failed"); undefined when absent. Reason "unknown" = libvirtd
+   * restarted and does not know (LXC then says "running" even for a frozen container).
    */
-  getStateReason?(name: string): Promise<DomainStateReason | undefined>;
+  getStateReason(name: string): Promise<DomainStateReason | undefined>;
   /** hard stop; no error when already stopped or absent */
   destroyDomain(name: string): Promise<void>;
   /** ACPI shutdown request; returns at once */
   shutdownDomain(name: string): Promise<void>;
+  /** pause a running domain (LXC: freeze its cgroup); no error when already paused */
+  suspendDomain(name: string): Promise<void>;
+  /** continue a paused domain; no error when already running */
+  resumeDomain(name: string): Promise<void>;
+  /** ask the guest to reboot (QEMU: ACPI; LXC: SIGINT to init); returns at once */
+  rebootDomain(name: string): Promise<void>;
+  /** save the memory to libvirt's managed save image and stop (QEMU); the next startDomain restores it */
+  saveDomain(name: string): Promise<void>;
   /** no error when absent */
   undefineDomain(name: string): Promise<void>;
   getDomainXml(name: string): Promise<string>;

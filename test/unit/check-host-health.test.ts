@@ -1,3 +1,4 @@
+import { createFakeVirt } from '../fakes/fake-virt.js';
 import t from 'tap';
 import { checkHostHealth, formatHostHealth, settleWithin, type HealthCheckPorts, type HealthCheckRequest } from '../../src/mom-hooks/check-host-health.js';
 import { parseMemAvailableMiB } from '../../src/mom-hooks/read-host-resources.js';
@@ -10,11 +11,11 @@ const request: HealthCheckRequest = { uris: [LXC, QEMU], imageDir: '/images', st
 
 function fakeVirt(uri: string, domains: DomainInfo[], closed: string[]): Virt {
   const no = (): Promise<never> => Promise.reject(new Error('not in the health check'));
-  return {
+  return createFakeVirt({
     uri, defineDomain: no, startDomain: no, getDomain: no, destroyDomain: no, shutdownDomain: no, undefineDomain: no, getDomainXml: no, waitForState: no,
     listDomains: () => Promise.resolve(domains),
     close: () => { closed.push(uri); return Promise.resolve(); },
-  };
+  });
 }
 
 function ports(over: Partial<HealthCheckPorts> = {}, closed: string[] = []): HealthCheckPorts {

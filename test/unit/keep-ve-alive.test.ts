@@ -1,3 +1,4 @@
+import { createFakeVirt } from '../fakes/fake-virt.js';
 import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
 import { join } from 'node:path';
@@ -13,11 +14,11 @@ const clock = { now: () => new Date(), sleep: () => Promise.resolve() };
 // A scripted read-only Virt: each getDomain answer in turn, an Error meaning "libvirtd did not answer".
 function buildVirt(answers: (DomainInfo | undefined | Error)[]): Virt {
   const fail = (): never => { throw new Error('read-only'); };
-  return {
+  return createFakeVirt({
     uri: 'test', defineDomain: fail, startDomain: fail, destroyDomain: fail, shutdownDomain: fail, undefineDomain: fail, getDomainXml: fail, waitForState: fail, listDomains: fail,
     getDomain: () => { const a = answers.shift(); return a instanceof Error ? Promise.reject(a) : Promise.resolve(a); },
     close: () => Promise.resolve(),
-  };
+  });
 }
 
 void t.test('the job lives while the domain runs, through libvirtd hiccups, and ends when it stops', async (t) => {
@@ -79,4 +80,21 @@ void t.test('a guest poweroff still ends the job at once; a crash nobody recover
   const out = await keepVeAlive('10', { stateDir, clock: stepping, pollMs: 1, recoveryWaitMs: 5000, log: (l) => lines.push(l), openVirt: () => Promise.resolve(buildVirtWithReason(Array<DomainInfo>(20).fill(down), 'crashed')) });
   t.equal(out, 'guest-stopped');
   t.match(lines.join('\n'), /was not recovered within 5 s \(is ve-host-report running on node1\?\)/);
+});
+
+void t.test('a VE its owner stopped keeps its job: the body waits through the stop and ends only on a later poweroff', async (t) => {
+  const stateDir = makeTempDir(join(tmpdir(), 'keep-'));
+  const record = { jobId: '11', spec, owner: 'u', host: 'node1', domain: 'pbsve-11', uri: 'x', roUri: 'y', startCount: 1, status: 'realized' as const, reason: '', emulated: false };
+  writeVeJobRecord(stateDir, { ...record, ownerState: 'stopped' });
+  const running: DomainInfo = { name: 'pbsve-11', state: 'running', persistent: true };
+  const down: DomainInfo = { ...running, state: 'shutoff' };
+  const lines: string[] = [];
+  // stopped by ve stop for 5 polls, ve start, then the guest powers itself off
+  const answers = [down, down, down, down, down, running, down];
+  const virt = buildVirtWithReason(answers, 'shutdown', (n) => {
+    if (n === 5) writeVeJobRecord(stateDir, record);
+  });
+  t.equal(await keepVeAlive('11', { stateDir, clock, pollMs: 1, log: (l) => lines.push(l), openVirt: () => Promise.resolve(virt) }), 'guest-stopped');
+  t.equal(answers.length, 0, 'waited through the owner\'s stop');
+  t.match(lines.join('\n'), /is stopped by its owner; the job keeps it[\s\S]*runs again[\s\S]*is shutoff: the job ends/);
 });

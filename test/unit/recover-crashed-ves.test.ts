@@ -1,5 +1,6 @@
 // The host-side recovery with fakes: which crashed domain is restarted, rolled back or given up, and
 // which is left alone (a guest poweroff, a job that is ending, a record the epilogue marked).
+import { createFakeVirt } from '../fakes/fake-virt.js';
 import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
 import { statSync, writeFileSync } from 'node:fs';
@@ -30,7 +31,7 @@ function job(jobId: string, patch: Partial<BatchJob> = {}): BatchJob {
 function buildHost(domains: Record<string, { state: DomainState; reason: string }>): { virt: Virt; calls: string[] } {
   const calls: string[] = [];
   const info = (name: string): DomainInfo | undefined => (domains[name] === undefined ? undefined : { name, state: domains[name].state, persistent: true });
-  const virt: Virt = {
+  const virt: Virt = createFakeVirt({
     uri: 'qemu:///fake',
     defineDomain: () => Promise.resolve(),
     startDomain: (name) => { calls.push(`start ${name}`); domains[name] = { state: 'running', reason: 'booted' }; return Promise.resolve(); },
@@ -43,7 +44,7 @@ function buildHost(domains: Record<string, { state: DomainState; reason: string 
     waitForState: (name) => Promise.resolve(domains[name]?.state),
     getStateReason: (name) => Promise.resolve(domains[name] === undefined ? undefined : { state: domains[name].state, reason: domains[name].reason }),
     close: () => Promise.resolve(),
-  };
+  });
   return { virt, calls };
 }
 

@@ -1,5 +1,6 @@
 // The periodic host hook while libvirtd is down or just restarted: no false state change, and the
 // journal is still flushed.
+import { createFakeVirt } from '../fakes/fake-virt.js';
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -18,12 +19,12 @@ interface FakeLibvirt { up: boolean; domains: DomainInfo[]; reasons: Map<string,
 function buildVirt(libvirt: FakeLibvirt, uri: string): Promise<Virt> {
   if (!libvirt.up) return Promise.reject(new VeError('virt-unavailable', 'environment', `libvirt at ${uri} unavailable: Connection refused`));
   const unused = (): Promise<never> => Promise.reject(new Error('unused'));
-  return Promise.resolve({
+  return Promise.resolve(createFakeVirt({
     uri, defineDomain: unused, startDomain: unused, getDomain: unused, destroyDomain: unused, shutdownDomain: unused, undefineDomain: unused, getDomainXml: unused, waitForState: unused,
     listDomains: () => Promise.resolve(libvirt.domains),
     getStateReason: (name: string) => Promise.resolve({ state: 'running' as const, reason: libvirt.reasons.get(name) ?? 'booted' }),
     close: () => Promise.resolve(),
-  });
+  }));
 }
 
 function setup(t: { teardown: (fn: () => void) => void }): { libvirt: FakeLibvirt; emitted: VeEvent[]; flushes: { n: number }; logs: string[]; run: () => ReturnType<typeof reportHostVes>; stateDir: string } {

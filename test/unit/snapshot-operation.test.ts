@@ -1,6 +1,7 @@
 // Op jobs for snapshots: the token, the node list on both batch systems, the op script, the result line,
 // and the prologue's authorization (owner and host from the batch system, never from the job).
 import { makeTempDir } from '../harness/make-temp-dir.js';
+import { createFakeVirt } from '../fakes/fake-virt.js';
 import t from 'tap';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -80,7 +81,7 @@ void t.test('the op job script: the op line first, then a body that only prints 
 });
 
 void t.test('result lines: found among other output, shape-checked', (t) => {
-  const ok: VeOperationResult = { ok: true, kind: 'list-snapshots', target: '17', name: 'web1', message: '1 snapshot(s)', snapshots: [{ name: 's1', kind: 'lxc-copy', createdAt: '2025-01-01T00:00:00.000Z', ms: 12 }], ms: 30 };
+  const ok: VeOperationResult = { ok: true, kind: 'list-snapshots', target: '17', name: 'web1', message: '1 snapshot(s)', state: 'running', snapshots: [{ name: 's1', kind: 'lxc-copy', createdAt: '2025-01-01T00:00:00.000Z', ms: 12 }], ms: 30 };
   t.same(parseOpResultOutput(`slurmstepd: something\n${formatOpResultLine(ok)}`), ok);
   t.equal(parseOpResultOutput('cat: no such file\n'), undefined);
   t.throws(() => parseOpResultOutput('pbs-ve-op-result: {nope'), { code: 'operation-result-unreadable' });
@@ -111,6 +112,8 @@ function setup(t: { teardown: (fn: () => void) => void }, jobs: Record<string, P
     spec: { version: 1, name: 'web1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, leaseSeconds: 600 },
   };
   writeVeJobRecord(stateDir, record);
+  const virt = createFakeVirt();
+  virt.domains.set('pbsve-17', { state: 'running', reason: 'booted', persistent: true, xml: '<domain/>', saved: false });
   const events: VeEvent[] = [];
   const ctx: PelogContext = { jobId: '20', user, group: undefined, jobName: undefined, queue: 'batch', host: 'node1', scriptPath: undefined, exitStatus: undefined, resources: undefined, sister: false };
   const deps: VeOperationDeps = {
@@ -118,7 +121,7 @@ function setup(t: { teardown: (fn: () => void) => void }, jobs: Record<string, P
     events: { emit: (e: readonly VeEvent[]) => { events.push(...e); return Promise.resolve(); } } as unknown as VeOperationDeps['events'],
     log: () => undefined, findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }),
     snapshots: {
-      stateDir, openVirt: () => Promise.reject(new Error('no libvirt in unit tests')), log: () => undefined, startTimeoutMs: 1000, now: () => new Date(0),
+      stateDir, openVirt: () => Promise.resolve(virt), log: () => undefined, startTimeoutMs: 1000, now: () => new Date(0),
       console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() }, pauseJobBody: () => () => undefined,
     },
   };

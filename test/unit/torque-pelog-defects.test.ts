@@ -1,6 +1,7 @@
 // Issue 9, defects 1, 7, 8 and 11: the host hooks as the live TORQUE 6.1 runs them (umask 077, an epilogue
 // started while the prologue still runs, a prologue that fails before it made anything, a sister's epilogue).
 // libvirt, the disks and the event sink are fakes; the state directory, records, locks and markers are real.
+import { createFakeVirt } from '../fakes/fake-virt.js';
 import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -26,7 +27,7 @@ const spec: VeSpec = { version: 1, name: 'web1', type: 'lxc', image: 'tiny', vcp
 
 // One libvirtd's domains in memory; startDomain can be held to let an epilogue come in between.
 function buildVirt(domains: Map<string, DomainState>, hold?: Promise<void>): Virt {
-  return {
+  return createFakeVirt({
     uri: 'lxc:///system',
     defineDomain: (xml) => { const name = /<name>([^<]+)<\/name>/.exec(xml)?.[1] ?? '?'; domains.set(name, 'shutoff'); return Promise.resolve(); },
     startDomain: async (name) => { await hold; if (!domains.has(name)) throw new Error(`domain ${name} not found`); domains.set(name, 'running'); },
@@ -38,7 +39,7 @@ function buildVirt(domains: Map<string, DomainState>, hold?: Promise<void>): Vir
     getDomainXml: () => Promise.resolve('<domain><devices><console type="pty"><source path="/dev/pts/7"/></console></devices></domain>'),
     waitForState: (name) => Promise.resolve(domains.get(name)),
     close: () => Promise.resolve(),
-  };
+  });
 }
 
 interface World { config: PbsVeConfig; domains: Map<string, DomainState>; events: VeEvent[]; job: BatchJob }
