@@ -130,9 +130,9 @@ objectClass: olcConstraintConfig
 olcOverlay: {1}constraint
 olcConstraintAttribute: pbsveType regex "^(kvm|lxc)$"
 olcConstraintAttribute: pbsveHypervisorType regex "^(kvm|lxc)$"
-olcConstraintAttribute: pbsveOldState regex "^(pending|starting|running|stopping|stopped|destroyed|lost|failed|unknown)$"
-olcConstraintAttribute: pbsveState regex "^(pending|starting|running|stopping|stopped|destroyed|lost|failed|unknown|up|down|drain|offline)$"
-olcConstraintAttribute: pbsveSource regex "^(prologue|epilogue|job-body|mom-hook|reconcile|recovery)$"
+olcConstraintAttribute: pbsveOldState regex "^(pending|starting|running|stopping|stopped|suspended|migrating|destroyed|lost|failed|unknown)$"
+olcConstraintAttribute: pbsveState regex "^(pending|starting|running|stopping|stopped|suspended|migrating|destroyed|lost|failed|unknown|up|down|drain|offline)$"
+olcConstraintAttribute: pbsveSource regex "^(prologue|epilogue|job-body|mom-hook|reconcile|recovery|operation)$"
 EOF
 }
 

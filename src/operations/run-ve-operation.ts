@@ -140,18 +140,15 @@ async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeSt
     }
     case 'restart': {
       const ms = Date.now();
-      if (op.hard !== true) {
-        await virt.rebootDomain(record.domain);
-        return { message: 'reboot requested from the guest', record, state: 'running' };
-      }
-      // the domain is down for a moment: the record says stopped meanwhile so nothing mistakes it for a crash
-      await attempt(withOwnerState(record, 'stopped'), async () => {
-        await virt.destroyDomain(record.domain);
+      // the domain is down for a moment: the record says stopped meanwhile so nothing mistakes it for a crash.
+      // A soft restart is a clean guest shutdown and a start (QEMU VEs turn a guest reboot into a stop: on_reboot=destroy)
+      const how = await attempt(withOwnerState(record, 'stopped'), async () => {
+        const stopped = op.hard === true ? (await virt.destroyDomain(record.domain), 'destroyed') : await stopDomain({ kind: 'stop', target: record.jobId }, record, virt);
         await start(record);
-        return '';
+        return stopped;
       });
       writeVeJobRecord(deps.config.stateDir, record);
-      return { message: `destroyed and started again in ${Date.now() - ms} ms`, record, state: 'running' };
+      return { message: `${op.hard === true ? 'destroyed' : `restarted (${how})`} and started again in ${Date.now() - ms} ms`, record, state: 'running' };
     }
     case 'suspend': {
       const suspended = withOwnerState(record, 'suspended');

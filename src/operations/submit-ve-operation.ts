@@ -102,14 +102,17 @@ export type VeOperationRequest = Omit<VeOperation, 'target'>;
 export type ShowProgress = (what: string) => void;
 
 // The op job's outcome reaches LDAP through the vemon path a moment later: waiting for it keeps `ve stop; ve start` in order.
-async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: string; readonly jobId: string }, owner: string | undefined, state: VeState, deadline: number, progress: ShowProgress): Promise<void> {
+async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: string; readonly jobId: string }, owner: string | undefined, state: VeState, deadline: number, progress: ShowProgress): Promise<string | undefined> {
   const started = Date.now();
+  let last: string | undefined;
   while (Date.now() < deadline) {
     const now = await findVe(deps, ve.jobId, owner).catch(() => undefined);
-    if (now?.state === state) return;
+    if (now?.state === state) return undefined;
+    last = now?.state;
     progress(`waiting for the inventory to show ${ve.name} ${state} (${Math.round((Date.now() - started) / 1000)} s, now ${now?.state ?? '?'})`);
     await deps.clock.sleep(INVENTORY_POLL_MS);
   }
+  return `done on the host; the inventory still says ${last ?? 'nothing'} (ve-monitor on the vemon node: see its failed spool)`;
 }
 
 /**
@@ -149,8 +152,9 @@ export async function runVeOperationJob(
   try {
     const result = await waitForOpResult(deps, opJobId, outputPath, Math.max(1000, deadline - Date.now()), progress);
     if (!result.ok) throw new VeError(result.code, result.errorKind, result.message);
-    if (op.kind !== 'list-snapshots' && op.kind !== 'snapshot') await waitForInventoryState(deps, ve, owner, result.state, deadline, progress);
-    return result;
+    if (op.kind === 'list-snapshots' || op.kind === 'snapshot') return result;
+    const behind = await waitForInventoryState(deps, ve, owner, result.state, deadline, progress);
+    return behind === undefined ? result : { ...result, message: `${result.message} (${behind})` };
   } finally {
     await rm(outputPath, { force: true });
   }

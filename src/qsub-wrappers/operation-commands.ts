@@ -28,8 +28,8 @@ export function registerOperationCommands(program: Command): void {
       await runOperationCommand(name, { kind: 'start' }, o, say);
     });
   addCommonOptions(program.command('restart').argument('<name>', 'VE name or job id')
-    .description('reboot a running VE (the guest reboots itself); --hard destroys and starts it')
-    .option('--hard', 'destroy and start instead of a guest reboot'))
+    .description('restart a running VE: a clean guest shutdown (destroyed after 60 s) and a start; --hard destroys and starts it')
+    .option('--hard', 'destroy and start, without asking the guest'))
     .action(async (name: string, o: OpOptions & { hard?: boolean }) => {
       await runOperationCommand(name, { kind: 'restart', hard: o.hard === true }, o, say);
     });

@@ -39,9 +39,9 @@ export interface ClusterView {
   readonly hostReportsProblem?: string;
 }
 
-const LIVE_STATES: ReadonlySet<VeState> = new Set(['starting', 'running', 'stopping', 'stopped', 'unknown']);
+const LIVE_STATES: ReadonlySet<VeState> = new Set(['starting', 'running', 'stopping', 'stopped', 'suspended', 'migrating', 'unknown']);
 /** states that claim something about the domain on its host: a dead host makes them guesses */
-const HOST_BOUND_STATES: ReadonlySet<VeState> = new Set(['starting', 'running', 'stopping', 'stopped']);
+const HOST_BOUND_STATES: ReadonlySet<VeState> = new Set(['starting', 'running', 'stopping', 'stopped', 'suspended', 'migrating']);
 const JOB_ON_HOST: ReadonlySet<BatchJob['state']> = new Set(['running', 'exiting']);
 
 function buildReconcileEvent(base: Omit<VeEvent, 'version' | 'source' | 'at'>, clock: Clock): VeEvent {

@@ -53,8 +53,9 @@ export function buildQemuDomainXml(spec: QemuDomainSpec): string {
       ...buildInterfaces(spec.interfaces, 'virtio'),
       serial: {
         $: { type: 'file' },
-        // relabel=no: libvirt must not chown the log to the QEMU user; the prologue gives it to the VE owner
-        source: { $: { path: spec.qemu.serialLogPath }, seclabel: { $: { model: 'dac', relabel: 'no' } } },
+        // relabel=no: libvirt must not chown the log to the QEMU user; the prologue gives it to the VE owner.
+        // append: a start after ve stop, a restart or a recovery continues the log instead of truncating it
+        source: { $: { path: spec.qemu.serialLogPath, append: 'on' }, seclabel: { $: { model: 'dac', relabel: 'no' } } },
         target: { $: { port: '0' } },
       },
       memballoon: { $: { model: 'none' } },

@@ -189,12 +189,7 @@ class LibvirtVirt implements Virt {
     await this.call(`resume ${name}`, () => this.hypervisor.domainResume(found.domain));
   }
 
-  // The binding has no virDomainReboot nor virDomainManagedSave: virsh does both, on this adapter's URI.
-  async rebootDomain(name: string): Promise<void> {
-    this.assertWritable(`reboot ${name}`);
-    await this.runVirshAction('reboot', this.isLxc ? ['--mode', 'signal'] : [], name);
-  }
-
+  // The binding has no virDomainManagedSave: virsh does it, on this adapter's URI.
   async saveDomain(name: string): Promise<void> {
     this.assertWritable(`save ${name}`);
     if (this.isLxc) throw new VeError('virt-unsupported', 'prereq', `libvirt save ${name}: LXC containers cannot be saved to disk (suspend keeps them in memory)`, { field: 'toDisk' });

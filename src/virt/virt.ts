@@ -37,8 +37,6 @@ export interface Virt {
   suspendDomain(name: string): Promise<void>;
   /** continue a paused domain; no error when already running */
   resumeDomain(name: string): Promise<void>;
-  /** ask the guest to reboot (QEMU: ACPI; LXC: SIGINT to init); returns at once */
-  rebootDomain(name: string): Promise<void>;
   /** save the memory to libvirt's managed save image and stop (QEMU); the next startDomain restores it */
   saveDomain(name: string): Promise<void>;
   /** no error when absent */

@@ -81,11 +81,6 @@ export function createFakeVirt(overrides: Partial<Virt> = {}, uri = 'test:///fak
       if (d.state === 'paused') set(name, 'resume', 'running', 'unpaused');
       return Promise.resolve();
     },
-    rebootDomain: (name) => {
-      need(domains, name, 'reboot');
-      set(name, 'reboot', 'running', 'booted');
-      return Promise.resolve();
-    },
     saveDomain: (name) => {
       const d = need(domains, name, 'save');
       set(name, 'save', 'shutoff', 'saved');

@@ -158,7 +158,7 @@ void t.test(`${CHANGES} VE state changes while libvirtd, slapd and the vemon slu
         continue;
       }
       ve.paused = !ve.paused;
-      ve.expected.push(ve.paused ? 'stopped' : 'running');
+      ve.expected.push(ve.paused ? 'suspended' : 'running');
       made++;
       touched.add(ve.host);
     }

@@ -192,14 +192,14 @@ void t.test('the periodic host report turns a state change nobody else saw into 
   t.equal(paused.exitCode, 0, paused.stderr);
   const r = await runCommand(process.execPath, [report, '--host', host], { env: hostEnv });
   t.match(r.stdout, /1 change\(s\)/);
-  await waitForLdapState(info, user, 'pause1', 'stopped', 60_000);
+  await waitForLdapState(info, user, 'pause1', 'suspended', 60_000);
   await runCommand('virsh', ['-c', info.nodes[host]?.lxcUri ?? '', 'resume', `pbsve-${jobId}`], {});
   await runCommand(process.execPath, [report, '--host', host], { env: hostEnv });
   await waitForLdapState(info, user, 'pause1', 'running', 60_000);
   const history = JSON.parse((await runVeAs(info, user, ['show', jobId, '--json'])).stdout) as { history: { state: string; source: string; reason: string }[] };
   // the same report also records the guest's DHCP address when it sees it (docs/design.md "Networks"): not a state change
   const changes = history.history.filter((h) => !h.reason.startsWith('addresses:'));
-  t.same(changes.map((h) => `${h.source}:${h.state}`), ['prologue:running', 'mom-hook:stopped', 'mom-hook:running']);
+  t.same(changes.map((h) => `${h.source}:${h.state}`), ['prologue:running', 'mom-hook:suspended', 'mom-hook:running']);
   await runVeAs(info, user, ['destroy', 'pause1', '--wait', '60s']);
 });
 

@@ -1,0 +1,164 @@
+// Every VE operation a user expects, for real, through the one operation path: stop, start, restart, suspend,
+// resume on an LXC container and a QEMU (TCG) guest (suspend to disk), the state table refusing what cannot
+// run before any job is submitted, the VE keeping its job while stopped, and nothing left after destroy.
+// backends: slurm torque
+import t, { type Test } from 'tap';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommand } from '../../src/core/run-command.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
+import { waitFor } from '../harness/wait-for.js';
+import { useSandbox } from '../harness/use-sandbox.js';
+import { findJobDir } from '../harness/sandbox-host-files.js';
+import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+
+useSandbox(t, {
+  prefix: '/tmp/pbsve-ops-', users: ['pbsve-user2'],
+  ready: (started) => {
+    info = started;
+    control = openBatchControl(started);
+  },
+});
+let info: SandboxInfo;
+let control: BatchControl;
+const user = existsSync(`/home/${DEMO_USER}`) ? DEMO_USER : undefined;
+
+async function domainState(uri: string, domain: string): Promise<string> {
+  return (await runCommand('virsh', ['-c', uri, 'domstate', domain], { timeoutMs: 20_000 })).stdout.trim();
+}
+
+async function jobRuns(jobId: string): Promise<boolean> {
+  return (await control.listJobs()).some((j) => j.jobId === jobId && j.state === 'running');
+}
+
+async function countJobs(): Promise<number> {
+  return (await control.listJobs()).length;
+}
+
+interface Shown { ve: { host: string; state: string }; history: { state: string; source: string; reason: string }[] }
+
+async function show(name: string): Promise<Shown> {
+  return JSON.parse((await runVeAs(info, user, ['show', name, '--json'])).stdout) as Shown;
+}
+
+// One operation, timed as the user sees it (op job on the VE's host, then the inventory showing the new state).
+async function timed(t: Test, args: string[], expected: RegExp): Promise<number> {
+  const started = Date.now();
+  const r = await runVeAs(info, user, [...args, '--wait', '3m'], 240_000);
+  const ms = Date.now() - started;
+  t.equal(r.exitCode, 0, `${args.join(' ')}: ${r.stderr}`);
+  t.match(r.stdout, expected, args.join(' '));
+  t.comment(`ve ${args.join(' ')}: ${ms} ms (${control.kind})`);
+  return ms;
+}
+
+void t.test('LXC: suspend, resume, stop, start, restart; the job stays, the state table refuses before submitting', async (t) => {
+  const created = await runVeAs(info, user, ['create', 'op1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'op1', 'running', 120_000);
+  const host = (await show('op1')).ve.host;
+  const uri = info.nodes[host]?.lxcUri ?? '';
+  const domain = `pbsve-${jobId}`;
+
+  const before = await countJobs();
+  const refused = await runVeAs(info, user, ['start', 'op1']);
+  t.equal(refused.exitCode, 2, 'a wrong state is the caller\'s error');
+  t.match(refused.stderr, /VE "op1" is running; start needs it stopped/);
+  t.equal(await countJobs(), before, 'no job was submitted for it');
+
+  await timed(t, ['suspend', 'op1'], /suspended/);
+  t.equal(await domainState(uri, domain), 'paused');
+  t.equal((await show('op1')).ve.state, 'suspended', 'listed as suspended, never stopped');
+  await timed(t, ['resume', 'op1'], /now running/);
+  t.equal(await domainState(uri, domain), 'running');
+
+  await timed(t, ['stop', 'op1', '--timeout', '20s'], /now stopped/);
+  t.equal(await domainState(uri, domain), 'shut off');
+  t.ok(await jobRuns(jobId), 'the VE keeps its job (and lease) while stopped');
+  // the host's periodic report agrees and says nothing new
+  const report = join(process.cwd(), 'dist/src/mom-hooks/report-main.js');
+  const hostEnv = { ...info.env, PBS_VE_CONFIG_DIR: info.hosts[host]?.configDir ?? '' };
+  const quiet = await runCommand(process.execPath, [report, '--host', host], { env: hostEnv, timeoutMs: 60_000 });
+  t.match(quiet.stdout, new RegExp(`^${host}: 0 change\\(s\\)`), 'a stopped VE is no change for the host report');
+  t.ok(await jobRuns(jobId), 'still running after the job body looked again');
+
+  await timed(t, ['start', 'op1'], /now running/);
+  t.equal(await domainState(uri, domain), 'running');
+  const log = join(findJobDir(info, jobId), 'console.log');
+  await timed(t, ['restart', 'op1', '--hard'], /destroyed and started again/);
+  t.equal(await domainState(uri, domain), 'running');
+  await waitFor('console capture after the restart', 60_000, () => (existsSync(log) && readFileSync(log, 'utf8').length > 0 ? true : undefined), 250);
+
+  const history = (await show('op1')).history.filter((h) => h.source === 'operation').map((h) => h.state);
+  t.same(history, ['suspended', 'running', 'stopped', 'running', 'running'], 'LDAP history: one entry per operation');
+  const destroyed = await runVeAs(info, user, ['destroy', 'op1', '--wait', '90s']);
+  t.equal(destroyed.exitCode, 0, destroyed.stderr);
+  await waitForLdapState(info, user, 'op1', 'destroyed', 60_000);
+  const left = (await runCommand('virsh', ['-c', uri, 'list', '--all', '--name'], { timeoutMs: 20_000 })).stdout;
+  t.notMatch(left, domain, 'no domain left');
+});
+
+void t.test('a stopped VE can be destroyed; another user cannot stop mine', async (t) => {
+  const created = await runVeAs(info, user, ['create', 'op2', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'op2', 'running', 120_000);
+  const other = await runVeAs(info, 'pbsve-user2', ['stop', 'op2', '--owner', DEMO_USER]);
+  t.not(other.exitCode, 0, 'refused');
+  t.match(other.stderr, /owner|not found|permission/);
+  await timed(t, ['stop', 'op2', '--force'], /destroyed at once/);
+  const destroyed = await runVeAs(info, user, ['destroy', 'op2', '--wait', '90s']);
+  t.equal(destroyed.exitCode, 0, destroyed.stderr);
+  await waitForLdapState(info, user, 'op2', 'destroyed', 60_000);
+  const host = Object.keys(info.nodes).find((h) => h === 'node1') ?? 'node1';
+  for (const h of [host, 'node2']) {
+    const left = (await runCommand('virsh', ['-c', info.nodes[h]?.lxcUri ?? '', 'list', '--all', '--name'], { timeoutMs: 20_000 })).stdout;
+    t.notMatch(left, `pbsve-${jobId}`, `no domain left on ${h}`);
+  }
+});
+
+void t.test('QEMU (TCG): ACPI stop and start, suspend to disk frees the memory, resume restores it', async (t) => {
+  if (!info.images.includes('tinyvm')) {
+    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
+    t.comment(reason);
+    t.plan(0, reason);
+    return;
+  }
+  const created = await runVeAs(info, user, ['create', 'vm1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--lease', '1h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'vm1', 'running', 180_000);
+  const host = (await show('vm1')).ve.host;
+  const uri = info.nodes[host]?.qemuUri ?? '';
+  const domain = `pbsve-${jobId}`;
+  const log = join(findJobDir(info, jobId), 'console.log');
+  const markers = (): number => (readFileSync(log, 'utf8').match(/VE-MARKER: init started/g) ?? []).length;
+  await waitFor('guest init', 120_000, () => (markers() >= 1 ? true : undefined), 250);
+  // acpid must be up before the power button means anything
+  await waitFor('guest acpid', 60_000, () => (readFileSync(log, 'utf8').includes('VE-MARKER: disk') || readFileSync(log, 'utf8').includes('VE-MARKER: ip') ? true : undefined), 250);
+
+  await timed(t, ['suspend', 'vm1', '--to-disk'], /saved to disk/);
+  t.equal(await domainState(uri, domain), 'shut off');
+  const saved = await runCommand('virsh', ['-c', uri, 'dominfo', domain], { timeoutMs: 20_000 });
+  t.match(saved.stdout, /Managed save:\s+yes/, 'the memory is in libvirt\'s managed save image');
+  t.ok(await jobRuns(jobId), 'the job holds on');
+  await timed(t, ['resume', 'vm1'], /resumed from its saved memory/);
+  t.equal(await domainState(uri, domain), 'running');
+  t.equal(markers(), 1, 'restored, not booted again: the guest\'s init ran once');
+
+  await timed(t, ['stop', 'vm1', '--timeout', '60s'], /shut down by the guest|destroyed/);
+  t.equal(await domainState(uri, domain), 'shut off');
+  await timed(t, ['start', 'vm1'], /now running/);
+  await waitFor('guest boots again (the console log goes on)', 120_000, () => (markers() >= 2 ? true : undefined), 250);
+  await timed(t, ['restart', 'vm1'], /restarted \(shut down by the guest in [0-9]+ ms\) and started again/);
+  await waitFor('guest boots a third time', 120_000, () => (markers() >= 3 ? true : undefined), 250);
+
+  await timed(t, ['suspend', 'vm1', '--to-disk'], /saved to disk/);
+  const destroyed = await runVeAs(info, user, ['destroy', 'vm1', '--wait', '90s']);
+  t.equal(destroyed.exitCode, 0, destroyed.stderr);
+  await waitForLdapState(info, user, 'vm1', 'destroyed', 90_000);
+  const left = (await runCommand('virsh', ['-c', uri, 'list', '--all', '--name'], { timeoutMs: 20_000 })).stdout;
+  t.notMatch(left, domain, 'a VE destroyed while saved to disk leaves no domain (nor its save image)');
+});
