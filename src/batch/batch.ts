@@ -100,6 +100,11 @@ export interface Batch {
    * batch daemon cannot agree; TORQUE then forces it (`qrerun -f`: a plain qrerun is "Rejected by mom").
    */
   requeue(jobId: string, options?: { readonly hostDown?: boolean }): Promise<void>;
+  /**
+   * Set a job's time limit (ve extend). Owners cannot raise their own limit on either system: Slurm needs
+   * root or an operator, TORQUE a manager or operator (qalter -l walltime on a running job).
+   */
+  setTimeLimit(jobId: string, seconds: number): Promise<void>;
   /** the job script as submitted (root only on Slurm); undefined when the batch system cannot tell */
   readJobScript(jobId: string): Promise<string | undefined>;
 }

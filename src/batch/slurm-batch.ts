@@ -121,6 +121,16 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
       }
     },
 
+    async setTimeLimit(jobId: string, seconds: number): Promise<void> {
+      checkJobId(jobId);
+      // Slurm's TimeLimit is in whole minutes: round up, never give less than asked
+      const result = await slurm('scontrol', ['update', `JobId=${jobId}`, `TimeLimit=${Math.ceil(seconds / 60)}`]);
+      if (result.exitCode !== 0) {
+        const unknown = /invalid job id/i.test(result.stderr);
+        throw translateSlurmError('scontrol update TimeLimit', result.stderr, unknown ? 'batch-job-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
+      }
+    },
+
     async readJobScript(jobId: string): Promise<string | undefined> {
       checkJobId(jobId);
       // write batch_script reports its failures on stderr but exits 0 on 22.05

@@ -1,4 +1,5 @@
 // The Batch port on TORQUE: qsub/qstat/qdel/pbsnodes/qrerun through runCommand, XML output parsed here.
+import { formatWalltime } from '../core/parse-size.js';
 import { join } from 'node:path';
 import type { Batch, BatchJob, BatchNode, SubmitRequest } from './batch.js';
 import { buildTorqueQsubArgs } from './build-torque-qsub-args.js';
@@ -22,7 +23,7 @@ export interface TorqueBatchOptions {
   readonly submitAs?: string;
 }
 
-type TorqueCommand = 'qsub' | 'qstat' | 'qdel' | 'pbsnodes' | 'qrerun';
+type TorqueCommand = 'qsub' | 'qstat' | 'qdel' | 'pbsnodes' | 'qrerun' | 'qalter';
 
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
 const NODE_LIST_EMPTY = /node list is empty|has no node list/i;
@@ -130,6 +131,15 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
         throw new VeError('batch-node-unknown', 'prereq', `TORQUE does not know node ${node}`, { details: { node } });
       }
       throw classifyTorqueFailure('pbsnodes', args, result);
+    },
+
+    async setTimeLimit(jobId: string, seconds: number): Promise<void> {
+      checkJobId(jobId);
+      const args = ['-l', `walltime=${formatWalltime(seconds)}`, jobId];
+      const result = await exec('qalter', args);
+      if (result.exitCode === 0) return;
+      if (isTorqueUnknownJob(result)) throw new VeError('batch-job-unknown', 'prereq', `TORQUE does not know job ${jobId}`, { details: { jobId } });
+      throw classifyTorqueFailure('qalter', args, result);
     },
 
     async requeue(jobId: string, requeueOptions = {}): Promise<void> {

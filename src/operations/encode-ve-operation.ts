@@ -21,11 +21,15 @@ export interface VeOperation {
   readonly hard?: boolean;
   /** suspend (QEMU): save the memory to disk and free it (libvirt managed save) */
   readonly toDisk?: boolean;
+  /** extend: seconds added to the lease (the job's time limit), at most the site's maximum lease */
+  readonly addSeconds?: number;
 }
 
 /** what a snapshot name may be: it becomes a directory name and a libvirt snapshot name */
 export const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 export const MAX_STOP_TIMEOUT_SECONDS = 3600;
+/** a bound for the token alone: a year; the host holds the lease to the site's maximum */
+export const MAX_EXTEND_SECONDS = 366 * 86400;
 
 const PREFIX = 'v1.';
 const MAX_ENCODED = 1024;
@@ -38,6 +42,7 @@ const ARGUMENTS: Readonly<Record<VeOperationKind, readonly (keyof VeOperation)[]
   restart: ['hard'],
   suspend: ['toDisk'],
   resume: [],
+  extend: ['addSeconds'],
   snapshot: ['snapshot'],
   'list-snapshots': [],
   rollback: ['snapshot'],
@@ -78,10 +83,15 @@ export function validateVeOperation(raw: unknown): VeOperation {
   if (timeout !== undefined && (typeof timeout !== 'number' || !Number.isInteger(timeout) || timeout < 1 || timeout > MAX_STOP_TIMEOUT_SECONDS)) {
     throw invalidField('timeout', `must be a whole number of seconds from 1 to ${MAX_STOP_TIMEOUT_SECONDS}`, timeout);
   }
+  const add = o['addSeconds'];
+  if (k === 'extend' && (typeof add !== 'number' || !Number.isInteger(add) || add < 60 || add > MAX_EXTEND_SECONDS)) {
+    throw invalidField('lease', `must add a whole number of seconds from 60 (1m) to ${MAX_EXTEND_SECONDS} (the site's maximum lease is checked on the host)`, add);
+  }
   const snapshot = k === 'snapshot' || k === 'rollback' ? { snapshot: validateSnapshotName(o['snapshot']) } : {};
   return {
     kind: k, target, ...snapshot, ...readFlag(o, 'force'), ...readFlag(o, 'hard'), ...readFlag(o, 'toDisk'),
     ...(typeof timeout === 'number' ? { timeoutSeconds: timeout } : {}),
+    ...(typeof add === 'number' ? { addSeconds: add } : {}),
   };
 }
 

@@ -2,6 +2,7 @@
 // batch system that the op job's owner owns the VE job running here, then acts and leaves the outcome.
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { VeError } from '../core/ve-error.js';
+import { formatWalltime } from '../core/parse-size.js';
 import { formatOpResultLine, type VeOperationResult } from './ve-operation-result.js';
 import { decodeVeOperation, type VeOperation } from './encode-ve-operation.js';
 import { findVeJobFile, withVeJobLock, ensureJobDir, findJobDir, readVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
@@ -162,6 +163,19 @@ async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeSt
       });
       if (op.toDisk === true) await deps.snapshots.console.stopCapture(jobDir).catch(() => undefined);
       return { message: `suspended: ${message}`, record: suspended, state: 'suspended' };
+    }
+    case 'extend': {
+      // the batch system's limit is the lease: read it there, never from the owner's token
+      const job = await deps.batch.getJob(record.jobId);
+      const limit = job?.resources.walltimeSeconds;
+      if (job === undefined || limit === undefined) throw new VeError('lease-unknown', 'environment', `job ${record.jobId}: the batch system states no time limit to extend`);
+      const wanted = limit + (op.addSeconds ?? 0);
+      const max = deps.config.batch.maxLeaseSeconds;
+      if (wanted > max) {
+        throw new VeError('lease-too-long', 'prereq', `lease: ${limit} s + ${op.addSeconds ?? 0} s = ${wanted} s is more than the site's maximum lease of ${max} s`, { field: 'lease' });
+      }
+      await deps.batch.setTimeLimit(record.jobId, wanted);
+      return { message: `lease extended from ${formatWalltime(limit)} to ${formatWalltime(wanted)}`, record, state: from };
     }
     case 'resume': {
       const running = withOwnerState(record, undefined);

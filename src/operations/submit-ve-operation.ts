@@ -102,12 +102,13 @@ export type VeOperationRequest = Omit<VeOperation, 'target'>;
 export type ShowProgress = (what: string) => void;
 
 // The op job's outcome reaches LDAP through the vemon path a moment later: waiting for it keeps `ve stop; ve start` in order.
-async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: string; readonly jobId: string }, owner: string | undefined, state: VeState, deadline: number, progress: ShowProgress): Promise<string | undefined> {
+// A change, not only a state: a restart leaves the state as it was, its event still has to arrive.
+async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: string; readonly jobId: string; readonly lastChange: string }, owner: string | undefined, state: VeState, deadline: number, progress: ShowProgress): Promise<string | undefined> {
   const started = Date.now();
   let last: string | undefined;
   while (Date.now() < deadline) {
     const now = await findVe(deps, ve.jobId, owner).catch(() => undefined);
-    if (now?.state === state) return undefined;
+    if (now?.state === state && now.lastChange !== ve.lastChange) return undefined;
     last = now?.state;
     progress(`waiting for the inventory to show ${ve.name} ${state} (${Math.round((Date.now() - started) / 1000)} s, now ${now?.state ?? '?'})`);
     await deps.clock.sleep(INVENTORY_POLL_MS);
@@ -152,7 +153,7 @@ export async function runVeOperationJob(
   try {
     const result = await waitForOpResult(deps, opJobId, outputPath, Math.max(1000, deadline - Date.now()), progress);
     if (!result.ok) throw new VeError(result.code, result.errorKind, result.message);
-    if (op.kind === 'list-snapshots' || op.kind === 'snapshot') return result;
+    if (op.kind === 'list-snapshots' || op.kind === 'snapshot' || op.kind === 'extend') return result;
     const behind = await waitForInventoryState(deps, ve, owner, result.state, deadline, progress);
     return behind === undefined ? result : { ...result, message: `${result.message} (${behind})` };
   } finally {

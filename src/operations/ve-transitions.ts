@@ -4,7 +4,7 @@ import { VeError } from '../core/ve-error.js';
 import type { VeState } from '../core/ve-state.js';
 
 export const VE_OPERATION_KINDS = [
-  'stop', 'start', 'restart', 'suspend', 'resume', 'snapshot', 'list-snapshots', 'rollback',
+  'stop', 'start', 'restart', 'suspend', 'resume', 'extend', 'snapshot', 'list-snapshots', 'rollback',
 ] as const;
 export type VeOperationKind = (typeof VE_OPERATION_KINDS)[number];
 
@@ -24,6 +24,7 @@ export const VE_TRANSITIONS: Readonly<Record<VeOperationKind, VeTransition>> = {
   restart: { from: ['running'], to: () => 'running' },
   suspend: { from: ['running'], to: () => 'suspended' },
   resume: { from: ['suspended'], to: () => 'running' },
+  extend: { from: ['running', 'stopped', 'suspended'], to: same },
   snapshot: { from: ['running', 'stopped', 'suspended'], to: same },
   'list-snapshots': { from: ['running', 'stopped', 'suspended'], to: same },
   rollback: { from: ['running', 'stopped'], to: () => 'running' },

@@ -39,6 +39,13 @@ export function registerOperationCommands(program: Command): void {
     .action(async (name: string, o: OpOptions & { toDisk?: boolean }) => {
       await runOperationCommand(name, { kind: 'suspend', toDisk: o.toDisk === true }, o, say);
     });
+  addCommonOptions(program.command('extend').argument('<name>', 'VE name or job id')
+    .description('lengthen a VE\'s lease (its job\'s time limit) within the site\'s maximum; root on the VE\'s host does it, owners cannot raise their own limit')
+    .requiredOption('--lease <+duration>', 'how much longer, e.g. +2h, +30m, +1d'))
+    .action(async (name: string, o: OpOptions & { lease: string }) => {
+      const text = o.lease.startsWith('+') ? o.lease.slice(1) : o.lease;
+      await runOperationCommand(name, { kind: 'extend', addSeconds: parseDurationSeconds('lease', text) }, o, say);
+    });
   addCommonOptions(program.command('resume').argument('<name>', 'VE name or job id')
     .description('continue a suspended VE (from memory, or from disk after --to-disk)'))
     .action(async (name: string, o: OpOptions) => {

@@ -55,6 +55,12 @@ export function createFakeBatch(jobs: Record<string, Partial<BatchJob>> = {}, ki
       if (j !== undefined) map.set(id, { ...j, state: 'queued', rawState: 'PENDING', execHosts: [], startCount: j.startCount + 1 });
       return Promise.resolve();
     },
+    setTimeLimit: (id, seconds) => {
+      calls.push(`limit ${id} ${seconds}`);
+      const j = map.get(id);
+      if (j !== undefined) map.set(id, { ...j, resources: { ...j.resources, walltimeSeconds: seconds } });
+      return Promise.resolve();
+    },
     readJobScript: () => Promise.resolve(undefined),
   };
 }

@@ -28,6 +28,7 @@ function buildFakeBatch(): Batch & { up: boolean; accepted: SubmitRequest[] } {
     getJob: () => Promise.reject(new Error('unused')), listJobs: () => Promise.reject(new Error('unused')), cancel: () => Promise.reject(new Error('unused')),
     listNodes: () => Promise.reject(new Error('unused')), setNodeOffline: () => Promise.reject(new Error('unused')), requeue: () => Promise.reject(new Error('unused')),
     readJobScript: () => Promise.reject(new Error('unused')),
+    setTimeLimit: () => Promise.reject(new Error('unused')),
   };
   return fake;
 }

@@ -160,3 +160,14 @@ void t.test('the periodic host report reads libvirt with the owner\'s wish: paus
   t.same(seen(record(), 'shutoff'), [['stopped', 'guest powered off']]);
   t.end();
 });
+
+void t.test('extend: the batch system\'s limit plus the owner\'s extra, within the site\'s maximum', async (t) => {
+  const h = setupHost();
+  h.deps = { ...h.deps, config: { ...h.deps.config, batch: { maxLeaseSeconds: 7200 } } as unknown as PbsVeConfig };
+  t.match(await run(h, { kind: 'extend', addSeconds: 3600 }), { ok: true, state: 'running', message: 'lease extended from 00:10:00 to 01:10:00' });
+  t.same((h.deps.batch as ReturnType<typeof createFakeBatch>).calls, ['limit 17 4200']);
+  t.match(await run(h, { kind: 'extend', addSeconds: 3600 }), { ok: false, code: 'lease-too-long', errorKind: 'prereq', message: /lease: 4200 s \+ 3600 s = 7800 s is more than the site's maximum lease of 7200 s/ });
+  t.throws(() => validateVeOperation({ kind: 'extend', target: '17', addSeconds: 5 }), { code: 'invalid-field', field: 'lease' });
+  t.throws(() => validateVeOperation({ kind: 'extend', target: '17' }), { code: 'invalid-field', field: 'lease' });
+  t.same(h.events.map((e) => e.state), ['running'], 'one event: the lease change is in the history');
+});
