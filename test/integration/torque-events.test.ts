@@ -1,6 +1,7 @@
 // Issue 9, defects 2, 3, 4 and 9 on a live TORQUE 6.1 (always the TORQUE sandbox): event jobs land on
-// the vemon node only, run as pbsve even without a login shell, and pbsve checks what events claim
-// against other users' jobs, failing closed when it cannot.
+// the vemon node only, run as pbsve even without a login shell, discard their output (never a name in
+// /tmp a user can create), and pbsve checks what events claim against other users' jobs, failing
+// closed when it cannot.
 import t from 'tap';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -83,6 +84,10 @@ void t.test('event jobs run on mon1 only, as pbsve, also when pbsve has no login
     t.equal(job.owner, EVENT_ACCOUNT, `${id} ran as ${EVENT_ACCOUNT}`);
     t.equal(job.exitStatus, 0, `${id} exit 0`);
     t.ok(job.resources.features.includes('vemon'), `${id} asked for vemon (${job.resources.features.join(',')})`);
+    // issue 10: the output went to /tmp/pbsve-events.o<N> on the submitting host, a name any user can take first
+    const raw = await runCommand(join(info.torque?.binDir ?? '', 'qstat'), ['-f', '-x', id], { env: info.env });
+    t.match(raw.stdout, /<Output_Path>[^<]*\/dev\/null<\/Output_Path>/, `${id}: its output is discarded (Output_Path /dev/null)`);
+    t.notOk(existsSync(`/tmp/pbsve-events.o${id.split('.')[0] ?? ''}`), `${id}: nothing written to /tmp/pbsve-events.o<N>`);
   }
   // the hosts learn that their vemon jobs delivered: nothing is sent again
   for (const host of ['node1', 'node2']) {
