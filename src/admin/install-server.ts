@@ -3,20 +3,31 @@ import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { runCommand as defaultRunCommand, type RunCommand } from '../core/run-command.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+import type { Batch } from '../batch/batch.js';
 
 /** the account the event sink submits vemon jobs as on TORQUE (qsub refuses root) */
 export const DEFAULT_EVENT_SUBMITTER = 'pbsve';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+// one host name as pbs_server names a client's host (no wildcard: the operator entry is for that host only)
+const HOST = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,62})(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,62}))*$/;
 
 export interface TorqueServerOptions {
   /** the only account allowed to submit to the vemon queue */
   readonly eventSubmitter?: string;
+  /** the hosts ve-monitor runs on as the event account (the vemon nodes): that account becomes an operator there only */
+  readonly monitorHosts?: readonly string[];
 }
 
 // Queue and account names end up in qmgr command lines: only plain names pass.
 function checkName(field: string, value: string): string {
   if (!NAME.test(value)) throw new VeError('invalid-field', 'prereq', `${field}: must be a plain name (got ${JSON.stringify(value)})`, { field });
+  return value;
+}
+
+// Host names end up in qmgr's operators list: a plain name, no wildcard, so the rights stay on that host.
+function checkHost(value: string): string {
+  if (value.length > 253 || !HOST.test(value)) throw new VeError('invalid-field', 'prereq', `monitorHosts: must be a plain host name, no wildcard (got ${JSON.stringify(value)})`, { field: 'monitorHosts' });
   return value;
 }
 
@@ -32,6 +43,7 @@ export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueSe
   const mon = checkName('batch.vemonQueue', config.batch.vemonQueue);
   const submitter = checkName('eventSubmitter', options.eventSubmitter ?? config.batch.eventSubmitUser);
   const feature = checkName('batch.vemonFeature', config.batch.vemonFeature);
+  const operators = (options.monitorHosts ?? []).map((h) => `set server operators += ${submitter}@${checkHost(h)}`);
   return [
     `create queue ${ve}`,
     `set queue ${ve} queue_type = Execution`,
@@ -51,12 +63,25 @@ export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueSe
     'set server allow_node_submit = True',
     // the vemon jobs' account checks what events claim against other users' jobs, and hosts ask how
     // pbsve's vemon jobs ended; with the default False qstat shows each user only their own jobs.
-    // Chosen over making pbsve an operator: read-only (as on Slurm, where every user sees every job),
-    // while an operator could also delete, requeue and offline anything, from any host it runs on
+    // Read-only (as on Slurm, where every user sees every job); pbsve on compute nodes needs it too,
+    // where it is no operator
     'set server query_other_jobs = True',
     // a finished vemon job's exit status tells its host whether the events arrived (else they are resent)
     'set server keep_completed = 300',
+    // ve-monitor reconcile --recover runs as the event account on the vemon nodes: it fences (pbsnodes -o)
+    // and requeues (qrerun -f, which req_rerun.c allows to operators and managers only). Operator, not
+    // manager, and only at the vemon hosts: pbsve on a compute node (where root switches to it) stays a user
+    ...operators,
   ];
+}
+
+/** The vemon nodes as the server knows them (nodes with batch.vemonFeature), when the admin names none. */
+export async function findMonitorHosts(batch: Pick<Batch, 'listNodes'>, feature: string): Promise<string[]> {
+  const hosts = (await batch.listNodes()).filter((n) => n.features.includes(feature)).map((n) => n.name);
+  if (hosts.length === 0) {
+    throw new VeError('no-monitor-host', 'prereq', `no node of the batch server has the property ${feature}: give the vemon node(s) their property first, or name them with --monitor-host <host>`);
+  }
+  return hosts;
 }
 
 /** What qmgr cannot do for us: node properties live in server_priv/nodes (or `qmgr -c 'set node ...'`). */
@@ -68,8 +93,6 @@ export function buildTorqueNodeNotes(config: PbsVeConfig): string[] {
     ...shown.map((h) => `#   set node ${h} properties += kvm     # QEMU/KVM VEs may run here`),
     ...shown.map((h) => `#   set node ${h} properties += lxc     # LXC VEs may run here`),
     `#   set node <vemon-node> properties += ${config.batch.vemonFeature}   # the node(s) that run ve-monitor event jobs`,
-    '# only if ve-monitor reconcile --recover runs as the monitor account (it fences with pbsnodes -o and requeues with qrerun):',
-    `#   set server operators += ${config.batch.eventSubmitUser}@<vemon-node>`,
   ];
 }
 

@@ -8,6 +8,7 @@ const UNREACHABLE =
 const ROOT_SUBMIT = /can ?not be run as root/i;
 const SUBMIT_REFUSED = /submit error|Unknown queue|exceeds queue resource limits|Illegal attribute or resource value|Unknown resource/i;
 const UNKNOWN_JOB = /Unknown Job Id|nonexistent job id/i;
+const UNAUTHORIZED = /Unauthorized Request/i;
 const ECONNREFUSED_RC = 111;
 const PBSE_UNKJOBID_RC = 153;
 const PBSE_UNKQUE_RC = 172;
@@ -41,6 +42,9 @@ export function classifyTorqueFailure(command: string, args: readonly string[], 
   }
   if (command === 'qsub' && (result.exitCode === PBSE_UNKQUE_RC || result.exitCode === PBSE_EXCQRESC_RC || SUBMIT_REFUSED.test(output))) {
     return new VeError('batch-rejected', 'prereq', `TORQUE rejected the job: ${output}`, { details });
+  }
+  if (UNAUTHORIZED.test(output)) {
+    return new VeError('batch-unauthorized', 'exec', `${command} ${args.join(' ')} failed (exit ${result.exitCode}): the TORQUE server refused it to this account at this host: ${output} (the rights pbs-ve's own accounts need: docs/admin-torque.md, step S)`, { details });
   }
   return new VeError('batch-command-failed', 'exec', `${command} ${args.join(' ')} failed (exit ${result.exitCode}): ${output}`, { details });
 }

@@ -30,6 +30,9 @@ const NODE_LIST_EMPTY = /node list is empty|has no node list/i;
 const UNKNOWN_NODE = /Unknown node|cannot locate specified node/i;
 const JOB_ALREADY_COMPLETE = /invalid state for job - COMPLETE/i;
 const REJECTED_BY_MOM = /Rejected by mom/i;
+// pbsnodes -o/-c exits 0 when the server refuses the change (live TORQUE 6.1, a non-operator:
+// "Error setting note attribute for node1 - Unauthorized Request ..." on stderr, node unchanged)
+const PBSNODES_REFUSED = /^Error (?:setting|marking)|Unauthorized Request/im;
 /** PBSE_MOMREJECT (15043) & 255: qrerun of a job whose MOM does not answer */
 const PBSE_MOMREJECT_RC = 195;
 // eslint-disable-next-line no-control-regex
@@ -126,7 +129,7 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       if (note.length > 1024 || CONTROL.test(note)) throw invalidField('note', 'must be one line of at most 1024 characters');
       const args = ['-o', '-N', note, node];
       const result = await exec('pbsnodes', args);
-      if (result.exitCode === 0) return;
+      if (result.exitCode === 0 && !PBSNODES_REFUSED.test(result.stderr)) return;
       if (UNKNOWN_NODE.test(`${result.stderr}\n${result.stdout}`)) {
         throw new VeError('batch-node-unknown', 'prereq', `TORQUE does not know node ${node}`, { details: { node } });
       }

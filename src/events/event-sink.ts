@@ -89,6 +89,16 @@ function signPending(pending: readonly { id: string; event: string }[], sign: Ev
 
 // A host sharing the vemon node's state directory (the sandbox) makes the directory here, a vemon node at
 // keygen and on every apply; a directory that cannot be made safe gets no output file rather than a link followed.
+/**
+ * TORQUE vemon jobs discard their output on purpose. TORQUE's default put it in the submit directory of
+ * the compute host (/tmp/pbsve-events.o<N>, a name any user can create first), copied there by the
+ * vemon node's MOM as the event account; no directory on a compute host is the event account's alone,
+ * and TORQUE expands no job id in -o. /dev/null is special to the MOM: written in place, never copied
+ * (resmom/requests.c). Nothing is lost: whether the events arrived is the job's exit status (the host
+ * reads it), and ve-monitor keeps what it refused in its own log on the vemon node.
+ */
+const TORQUE_VEMON_OUTPUT = '/dev/null';
+
 function findVemonOutputPath(stateDir: string, log: (line: string) => void): string {
   try {
     ensureVemonOutputDir(stateDir);
@@ -153,7 +163,7 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
   const flush = async (): Promise<{ sent: number; pending: number }> =>
     withLockFile(join(config.stateDir, 'journal', 'send.lock'), deps.lockWaitMs ?? 30_000, async () => {
       const pending = journal.pending();
-      const outputPath = batch.kind === 'slurm' ? findVemonOutputPath(config.stateDir, deps.log) : undefined;
+      const outputPath = batch.kind === 'slurm' ? findVemonOutputPath(config.stateDir, deps.log) : TORQUE_VEMON_OUTPUT;
       const signed = signPending(pending, deps.sign, deps.log);
       let sent = 0;
       for (let i = 0; i < signed.length; i += EVENTS_PER_JOB) {
@@ -171,10 +181,9 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
             shell: VEMON_JOB_SHELL,
             variables: {},
             script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: config.monitorConfigDir ?? deps.configDir, encodedEvents: chunk.map((c) => c.line) }),
-            // Slurm expands %j; TORQUE does not and copies -o files back by rcp: there the
-            // output stays with the default (the submitting service account's home). Never the log
-            // directory: slurmd writes it as root, following any link a user planted there
-            ...(outputPath === undefined ? {} : { outputPath }),
+            // Slurm: the root-only monitor directory (%j expanded). Never the log directory: slurmd
+            // writes it as root, following any link a user planted there
+            outputPath,
             workdir: '/tmp',
           });
           journal.markSent(chunk.map((c) => c.id), jobId);

@@ -302,7 +302,10 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     const server = out['PBS_SERVER'] ?? '';
     torque = { server, binDir: out['TORQUE_BIN'] ?? join(TORQUE_PREFIX, 'bin'), sbinDir: out['TORQUE_SBIN'] ?? join(TORQUE_PREFIX, 'sbin'), momPortBase: momBase, nodesSpec: torqueEnv.TORQUE_NODES };
     // the server's queues as docs/admin-torque.md has the admin make them
-    await runAdmin(['install', 'server'], configDir, 've admin install server');
+    // every simulated host reaches pbs_server from this machine, over loopback: the server names that
+    // client host "localhost" (seen live: "from pbsve@localhost") or by this machine's name. So here, unlike
+    // a real cluster, pbsve is an operator for every simulated host, not only the vemon node
+    await runAdmin(['install', 'server', '--monitor-host', 'localhost', '--monitor-host', server], configDir, 've admin install server');
     for (const h of allHosts) {
       const momHome = out[`MOM_HOME_${h}`];
       if (momHome === undefined) throw new VeError('sandbox-step-failed', 'environment', `torque.sh printed no MOM_HOME_${h}`);

@@ -21,6 +21,16 @@ export interface RawJob {
   readonly feature?: string;
   /** absolute path of the job's output file (stdout and stderr) */
   readonly output: string;
+  /** Slurm only: the job comment (a TORQUE owner cannot set one) */
+  readonly comment?: string;
+  /** job environment variables (Slurm --export, TORQUE -v: its Variable_List) */
+  readonly variables?: Readonly<Record<string, string>>;
+}
+
+/** what an owner may change in their own job (Slurm: scontrol update comment=; TORQUE: qalter -v) */
+export interface OwnerEdit {
+  readonly comment?: string;
+  readonly variables?: Readonly<Record<string, string>>;
 }
 
 export interface BatchControl {
@@ -40,6 +50,8 @@ export interface BatchControl {
   startVeQueue(): Promise<void>;
   /** submits a hand-made job as `user`; returns its id */
   submitRaw(job: RawJob): Promise<string>;
+  /** the owner edits their job as the batch system lets them */
+  editAsOwner(user: string, jobId: string, edit: OwnerEdit): Promise<void>;
   /** marks a node usable again after a test drained it */
   resumeNode(node: string): Promise<void>;
   /** no new job goes to the node (Slurm drain, TORQUE offline) */
@@ -81,11 +93,16 @@ export function openBatchControl(info: SandboxInfo): BatchControl {
       async startVeQueue() { await run('scontrol', ['update', 'partitionname=batch', 'state=up'], env); },
       async submitRaw(job) {
         const args = ['--parsable', '-p', 'batch', '-J', job.name, `--cpus-per-task=${job.cpus}`, `--mem=${job.memoryMiB}M`, `--time=${job.minutes}`, `--output=${job.output}`,
-          ...(job.feature === undefined ? [] : [`--constraint=${job.feature}`])];
+          ...(job.feature === undefined ? [] : [`--constraint=${job.feature}`]), ...(job.comment === undefined ? [] : [`--comment=${job.comment}`]),
+          ...(job.variables === undefined ? [] : [`--export=${['ALL', ...Object.entries(job.variables).map(([k, v]) => `${k}=${v}`)].join(',')}`])];
         const out = job.user === 'root'
           ? await run('sbatch', args, env, job.script)
           : await run('runuser', ['-u', job.user, '--', 'sbatch', ...args], env, job.script);
         return out.trim().split(';')[0] ?? '';
+      },
+      async editAsOwner(user, jobId, edit) {
+        if (edit.variables !== undefined) throw new Error('Slurm: a running job\'s environment cannot be changed');
+        if (edit.comment !== undefined) await run('runuser', ['-u', user, '--', 'scontrol', 'update', `jobid=${jobId}`, `comment=${edit.comment}`], env);
       },
       async resumeNode(node) { await run('scontrol', ['update', `nodename=${node}`, 'state=resume'], env); },
       async drainNode(node, note) { await run('scontrol', ['update', `nodename=${node}`, 'state=drain', `reason=${note}`], env); },
@@ -103,9 +120,15 @@ export function openBatchControl(info: SandboxInfo): BatchControl {
     async startVeQueue() { await run(join(bin, 'qmgr'), ['-c', 'set queue batch started = True'], env); },
     async submitRaw(job) {
       const resources = [`nodes=1:ppn=${job.cpus}${job.feature === undefined ? '' : `:${job.feature}`}`, `mem=${job.memoryMiB}mb`, `walltime=00:${String(job.minutes).padStart(2, '0')}:00`];
-      const args = ['-q', 'batch', '-N', job.name, '-l', resources.join(','), '-j', 'oe', '-o', job.output, '-d', '/tmp'];
+      if (job.comment !== undefined) throw new Error('TORQUE: a job owner cannot set a comment (qalter -W comment is refused, rc 155)');
+      const args = ['-q', 'batch', '-N', job.name, '-l', resources.join(','), '-j', 'oe', '-o', job.output, '-d', '/tmp',
+        ...(job.variables === undefined ? [] : ['-v', Object.entries(job.variables).map(([k, v]) => `${k}=${v}`).join(',')])];
       const out = await run('runuser', ['-u', job.user, '--', join(bin, 'qsub'), ...args], env, job.script);
       return out.trim();
+    },
+    async editAsOwner(user, jobId, edit) {
+      if (edit.comment !== undefined) throw new Error('TORQUE: a job owner cannot set a comment (qalter -W comment is refused, rc 155)');
+      if (edit.variables !== undefined) await run('runuser', ['-u', user, '--', join(bin, 'qalter'), '-v', Object.entries(edit.variables).map(([k, v]) => `${k}=${v}`).join(','), jobId], env);
     },
     async resumeNode(node) { await run(join(bin, 'pbsnodes'), ['-c', node], env); },
     async drainNode(node, note) { await run(join(bin, 'pbsnodes'), ['-o', '-N', note, node], env); },

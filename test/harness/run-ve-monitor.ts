@@ -11,8 +11,8 @@ export function findMonitorAccount(info: SandboxInfo): string {
   return info.batch === 'torque' ? EVENT_ACCOUNT : 'root';
 }
 
-export function runVeMonitor(info: SandboxInfo, args: readonly string[], options: { readonly input?: string; readonly timeoutMs?: number } = {}): Promise<CommandResult> {
-  const common = { env: info.vemonEnv, timeoutMs: options.timeoutMs ?? 120_000, ...(options.input === undefined ? {} : { input: options.input }) };
+export function runVeMonitor(info: SandboxInfo, args: readonly string[], options: { readonly input?: string; readonly timeoutMs?: number; readonly env?: Readonly<Record<string, string>> } = {}): Promise<CommandResult> {
+  const common = { env: options.env ?? info.vemonEnv, timeoutMs: options.timeoutMs ?? 120_000, ...(options.input === undefined ? {} : { input: options.input }) };
   const account = findMonitorAccount(info);
   return account === 'root'
     ? runCommand(process.execPath, [MONITOR, ...args], common)

@@ -116,4 +116,23 @@ void t.test('ve create --nodes 2: one part per node, both running in LDAP, ve de
   // issue 9, defect 11: what each part says about a cancellation (the sister asks the batch system when it cannot tell)
   for (const h of history.history.filter((x) => x.state === 'destroyed')) t.comment(`part ${String(h.part)} destroyed: ${h.reason}`);
   t.notOk(history.history.some((h) => /exit status 0\): cancelled or lease expired/.test(h.reason)), 'no part says "exit status 0: cancelled or lease expired"');
+  const ended = (part: number): string => history.history.find((h) => h.state === 'destroyed' && (h.part ?? 0) === part)?.reason ?? '';
+  t.notMatch(ended(1), /exit status/, 'the sister quotes no exit status');
+  if (control.kind === 'torque') {
+    t.match(ended(0), /job deleted \(qdel\/scancel\)/, 'the first part knows: deleted (its epilogue gets 271)');
+    // TORQUE gives a sister's epilogue.parallel exit status 0 whatever happened (IM_KILL_JOB carries none),
+    // and the server has the job's 271 only from the obit, which follows the sisters' epilogues: the
+    // sister says what it knows and where the cause is, without guessing one
+    t.match(ended(1), /ended with the VE's first part: deleted there, or a part of the VE stopped \(the first part's history says which\)/, 'the sister points to the first part, guessing nothing');
+    const job = await waitFor(`job ${jobId} completed`, 60_000, async () => {
+      const j = await control.batch.getJob(jobId);
+      return j?.state === 'completed' ? j : undefined;
+    });
+    t.equal(job.exitStatus, 271, 'the server\'s exit_status, once the obit arrived: 271 (deleted)');
+  } else {
+    // Slurm's Epilog sees exit 0 after scancel, and the job was not yet CANCELLED when it asked (seen live):
+    // a part that cannot tell a cancellation from another part's end says so (or says deleted, when told)
+    t.match(ended(0), /the batch system did not say which|job deleted \(qdel\/scancel\)/, 'the first part says it cannot tell, or deleted');
+    t.match(ended(1), /ended with the VE's first part|job deleted \(qdel\/scancel\)/, 'the second part points to the first, or says deleted');
+  }
 });

@@ -1,8 +1,9 @@
 // Issue 9, defects 2, 3, 4 and 9 on a live TORQUE 6.1 (always the TORQUE sandbox): event jobs land on
-// the vemon node only, run as pbsve even without a login shell, and pbsve checks what events claim
-// against other users' jobs, failing closed when it cannot.
+// the vemon node only, run as pbsve even without a login shell, discard their output (never a name in
+// /tmp a user can create), and pbsve checks what events claim against other users' jobs, failing
+// closed when it cannot.
 import t from 'tap';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { loadConfig } from '../../src/config/load-config.js';
@@ -62,6 +63,7 @@ function monitorFile(name: string): string {
 
 void t.test('event jobs run on mon1 only, as pbsve, also when pbsve has no login shell', async (t) => {
   t.equal(sandbox.batch, 'torque');
+  const started = Date.now();
   const r = await runCommand('usermod', ['-s', '/usr/sbin/nologin', EVENT_ACCOUNT], {});
   t.equal(r.exitCode, 0, r.stderr);
   const jobIds = ['970001', '970002', '970003'];
@@ -83,6 +85,11 @@ void t.test('event jobs run on mon1 only, as pbsve, also when pbsve has no login
     t.equal(job.owner, EVENT_ACCOUNT, `${id} ran as ${EVENT_ACCOUNT}`);
     t.equal(job.exitStatus, 0, `${id} exit 0`);
     t.ok(job.resources.features.includes('vemon'), `${id} asked for vemon (${job.resources.features.join(',')})`);
+    // issue 10: the output went to /tmp/pbsve-events.o<N> on the submitting host, a name any user can take first
+    const raw = await runCommand(join(info.torque?.binDir ?? '', 'qstat'), ['-f', '-x', id], { env: info.env });
+    t.match(raw.stdout, /<Output_Path>[^<]*\/dev\/null<\/Output_Path>/, `${id}: its output is discarded (Output_Path /dev/null)`);
+    const old = `/tmp/pbsve-events.o${id.split('.')[0] ?? ''}`;
+    t.notOk(existsSync(old) && statSync(old).mtimeMs >= started, `${id}: nothing written to ${old} (a file there is older than this test)`);
   }
   // the hosts learn that their vemon jobs delivered: nothing is sent again
   for (const host of ['node1', 'node2']) {
@@ -114,8 +121,12 @@ void t.test('pbsve sees other users\' jobs: a forged claim is rejected; without 
   await waitFor('the claim rejected', 180_000, () => Promise.resolve(/event-claim-mismatch: job \S+ runs on node\d, the event claims running on node\d/.test(monitorFile('ve-monitor-rejected.log')) ? true : undefined));
   t.equal(await reader.getVe(job), undefined, 'nothing in LDAP');
 
-  // TORQUE's default: pbsve sees only its own jobs. The claim cannot be checked: the event stays spooled
+  // TORQUE's default: pbsve sees only its own jobs. The claim cannot be checked: the event stays spooled.
+  // An operator sees every job whatever query_other_jobs says: its entries (the sandbox's: localhost and this
+  // machine, see ve admin install server) go too, as on a server where the admin left both out
   const qmgr = join(info.torque?.binDir ?? '', 'qmgr');
+  const operators = ['localhost', info.torque?.server ?? ''].map((h) => `${EVENT_ACCOUNT}@${h}`);
+  for (const o of operators) t.equal((await runCommand(qmgr, ['-c', `set server operators -= ${o}`], { env: info.env })).exitCode, 0, `operator ${o} removed`);
   t.equal((await runCommand(qmgr, ['-c', 'set server query_other_jobs = False'], { env: info.env })).exitCode, 0);
   const [vemonJob] = await emitFrom(onHost, [{ ...base, jobId: job, domain: `pbsve-${job}`, host: onHost, owner: USER, reason: 'the true claim' }]);
   const ended = await waitFor(`vemon job ${vemonJob ?? ''} finished`, 180_000, async () => {
@@ -125,6 +136,7 @@ void t.test('pbsve sees other users\' jobs: a forged claim is rejected; without 
   t.equal(ended.exitStatus, 75, 'exit 75: spooled, not applied');
   t.equal(await reader.getVe(job), undefined, 'not applied unchecked');
   t.equal((await runCommand(qmgr, ['-c', 'set server query_other_jobs = True'], { env: info.env })).exitCode, 0);
+  for (const o of operators) await runCommand(qmgr, ['-c', `set server operators += ${o}`], { env: info.env });
   // the next apply (here by hand, as pbsve, with no new lines) drains the spool with the claim checked
   // without tap's NODE_OPTIONS: its process-info hook would try to write into this checkout as pbsve
   const drained = await runCommand('runuser', ['-u', EVENT_ACCOUNT, '--', 'env', '-u', 'NODE_OPTIONS', process.execPath, MONITOR, 'apply', '--stdin'], { env: info.vemonEnv, input: '', timeoutMs: 120_000 });

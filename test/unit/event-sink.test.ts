@@ -105,9 +105,10 @@ void t.test('record journals without sending; the next flush sends everything re
 
 // A batch system that answers getJob from a table (undefined = forgotten), for the delivery check.
 // listJobs lists the table's known jobs (or fails while listingDown); getJob answers the rest one by one.
-function buildAnsweringBatch(jobs: Map<string, Partial<BatchJob> | undefined>): Batch & { accepted: SubmitRequest[]; asked: string[]; listingDown: boolean } {
+function buildAnsweringBatch(jobs: Map<string, Partial<BatchJob> | undefined>, kind: 'slurm' | 'torque' = 'slurm'): Batch & { accepted: SubmitRequest[]; asked: string[]; listingDown: boolean } {
   const fake = buildFakeBatch();
   fake.up = true;
+  Object.assign(fake, { kind: kind as 'slurm' });
   const asked: string[] = [];
   const full = (jobId: string, j: Partial<BatchJob>): BatchJob => ({ jobId, state: 'completed', rawState: 'C', exitStatus: 0, ...j } as BatchJob);
   const answering = Object.assign(fake, {
@@ -133,12 +134,13 @@ void t.test('accepted is not delivered: a vemon job that failed before ve-monito
   ensureHostKey(join(dir, 'etc'), 'node1');
   const config = parseConfig({ batch: { kind: 'torque', vemonFeature: 'mon' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir: join(dir, 'state'), installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' });
   const jobs = new Map<string, Partial<BatchJob> | undefined>();
-  const batch = buildAnsweringBatch(jobs);
+  const batch = buildAnsweringBatch(jobs, 'torque');
   const logs: string[] = [];
   const journal = openEventJournal(join(dir, 'state/journal/events.log'));
   const sink = createEventSink({ batch, journal, config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))) });
   t.same(await sink.emit([base]), { sent: 1, pending: 0 }, 'job 101 accepted');
   t.strictSame(batch.accepted[0]?.features, ['mon'], 'batch.vemonFeature is what is asked for');
+  t.equal(batch.accepted[0]?.outputPath, '/dev/null', 'TORQUE: the output is discarded, never left at a name a user can create');
   t.same(journal.unconfirmed().map((u) => [u.jobId, u.events]), [['101', 1]]);
 
   jobs.set('101', { state: 'running', rawState: 'R' });

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { parseConfig } from '../../src/config/load-config.js';
-import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, formatTorqueWalltime } from '../../src/admin/install-server.js';
+import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, findMonitorHosts, formatTorqueWalltime } from '../../src/admin/install-server.js';
 import { buildSlurmHookPaths } from '../../src/admin/install-slurm-hooks.js';
 import type { CommandOptions, CommandResult } from '../../src/core/run-command.js';
 
@@ -32,7 +32,12 @@ void t.test('TORQUE: the exact qmgr commands', (t) => {
   const custom = parseConfig({ batch: { kind: 'torque', vemonFeature: 'monitor', eventSubmitUser: 'svc-ve' }, ldap: { url: 'ldap://x', baseDn: 'dc=x' }, virt: { hosts: {} } });
   t.ok(buildTorqueServerCommands(custom).includes('set queue vemon resources_default.neednodes = 1:monitor'), 'batch.vemonFeature');
   t.ok(buildTorqueServerCommands(custom).includes('set queue vemon acl_users = svc-ve'), 'the submitter defaults to batch.eventSubmitUser');
-  t.ok(buildTorqueNodeNotes(custom).includes('#   set server operators += svc-ve@<vemon-node>'), 'operator rights only as a note, for --recover');
+  t.same(buildTorqueServerCommands(custom, { monitorHosts: ['mon1', 'mon2.example.org'] }).filter((c) => c.includes('operators')),
+    ['set server operators += svc-ve@mon1', 'set server operators += svc-ve@mon2.example.org'], 'the event account is an operator at the vemon hosts only, for reconcile --recover');
+  t.notOk(buildTorqueServerCommands(custom).some((c) => c.includes('operators')), 'no monitor host named: no operator entry');
+  for (const bad of ['*', '*.example.org', 'mon1,node1', 'mon1 ', '']) {
+    t.throws(() => buildTorqueServerCommands(custom, { monitorHosts: [bad] }), { code: 'invalid-field', field: 'monitorHosts' }, `host ${JSON.stringify(bad)} refused`);
+  }
   t.throws(() => parseConfig({ batch: { kind: 'torque', vemonFeature: 'a:ppn=9' }, ldap: { url: 'ldap://x', baseDn: 'dc=x' }, virt: { hosts: {} } }), { code: 'invalid-config', field: 'batch.vemonFeature' });
   t.ok(buildTorqueServerCommands(config, { eventSubmitter: 'vemon-svc' }).includes('set queue vemon acl_users = vemon-svc'));
   t.throws(() => buildTorqueServerCommands(config, { eventSubmitter: 'a,b' }), { code: 'invalid-field' });
@@ -41,6 +46,12 @@ void t.test('TORQUE: the exact qmgr commands', (t) => {
   t.equal(formatTorqueWalltime(59), '00:00:59');
   t.same(buildTorqueNodeNotes(config).filter((l) => l.includes('set node node1')), ['#   set node node1 properties += kvm     # QEMU/KVM VEs may run here', '#   set node node1 properties += lxc     # LXC VEs may run here']);
   t.end();
+});
+
+void t.test('TORQUE: the vemon hosts default to the nodes with the vemon property', async (t) => {
+  const node = (name: string, features: string[]) => ({ name, state: 'free' as const, rawState: 'free', cpus: 2, memoryMiB: 1024, features, jobIds: [], note: undefined });
+  t.same(await findMonitorHosts({ listNodes: () => Promise.resolve([node('node1', ['lxc']), node('mon1', ['vemon']), node('mon2', ['x', 'vemon'])]) }, 'vemon'), ['mon1', 'mon2']);
+  await t.rejects(findMonitorHosts({ listNodes: () => Promise.resolve([node('node1', ['lxc'])]) }, 'vemon'), { code: 'no-monitor-host', kind: 'prereq', message: /--monitor-host/ });
 });
 
 void t.test('TORQUE: applied one by one through qmgr -c; a second run finds the queues there', async (t) => {

@@ -202,7 +202,7 @@ void t.test('cancel: qdel; a job that is already gone is no error', async (t) =>
   await batch.cancel('14.vm');
   await batch.cancel('99999.vm');
   await batch.cancel('16.vm');
-  await t.rejects(batch.cancel('18.vm'), { code: 'batch-command-failed', kind: 'exec' });
+  await t.rejects(batch.cancel('18.vm'), { code: 'batch-unauthorized', kind: 'exec' });
   t.strictSame(calls.map((c) => [c.file, ...c.args]), [['qdel', '14.vm'], ['qdel', '99999.vm'], ['qdel', '16.vm'], ['qdel', '18.vm']]);
 });
 
@@ -224,6 +224,13 @@ void t.test('setNodeOffline: pbsnodes -o -N note node', async (t) => {
   await t.rejects(batch.setNodeOffline('-c', 'x'), { code: 'invalid-field', field: 'node' });
   await t.rejects(batch.setNodeOffline('runsc', 'two\nlines'), { code: 'invalid-field', field: 'note' });
   t.equal(calls.length, 2);
+});
+
+// live TORQUE 6.1 as a non-operator: exit 0, the refusal only on stderr, the node unchanged
+void t.test('setNodeOffline: a refusal pbsnodes reports with exit 0 is a failure', async (t) => {
+  const { run } = fakeRun({ stdout: '', stderr: 'Error setting note attribute for mon1 - Unauthorized Request  MSG=error in permissions (PERM_OPorMGR)\n', exitCode: 0 });
+  const batch = createTorqueBatch({ run });
+  await t.rejects(batch.setNodeOffline('mon1', 'pbs-ve: fenced after failure'), { code: 'batch-unauthorized', kind: 'exec', message: /refused it to this account at this host: Error setting note attribute/ });
 });
 
 void t.test('requeue: qrerun; an unknown job is a prereq error', async (t) => {
