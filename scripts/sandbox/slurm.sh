@@ -33,14 +33,8 @@ TEST_USER=pbsve-user1
 export SLURM_CONF=$CONF # inherited by daemons, slurmstepd and hooks; stop relies on it
 
 log() { echo "slurm.sh: $*" >&2; }
-
-# running and not a zombie (PID 1 here reaps orphans only lazily, so kill -0 lies); no fork
-is_alive() {
-  local line
-  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
-  line=${line##*) }
-  [ "${line%% *}" != Z ] && [ "${line%% *}" != X ]
-}
+# is_alive, wait_gone
+source "$(dirname "${BASH_SOURCE[0]}")/process-helpers.sh"
 
 # sets REPLY to the parent pid of $1 (empty when gone); no fork
 read_ppid() {
@@ -71,20 +65,6 @@ is_job_process() {
     [ "${e#SLURM_JOB_ID=}" != "$e" ] && job=1
   done
   [ $conf = 1 ] && [ $job = 1 ]
-}
-
-# wait until every given pid is gone; prints the survivors and fails after $1 seconds
-wait_gone() {
-  local t=$1 end p left
-  shift
-  end=$(($(date +%s) + t))
-  while :; do
-    left=""
-    for p in "$@"; do is_alive "$p" && left="$left $p"; done
-    [ -z "$left" ] && return 0
-    [ "$(date +%s)" -ge "$end" ] && { echo "$left"; return 1; }
-    sleep 0.1
-  done
 }
 
 # every live process of this cluster except munged: our daemons, slurmstepd and job processes or hooks

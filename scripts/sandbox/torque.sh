@@ -39,14 +39,8 @@ export PATH=$BIN:$SBIN:/usr/sbin:/usr/bin:/sbin:/bin
 export PBS_DEFAULT=$SERVER
 
 log() { echo "torque.sh: $*" >&2; }
-
-# running and not a zombie (PID 1 here reaps orphans lazily, so kill -0 lies)
-is_alive() {
-  local line
-  read -r line 2>/dev/null <"/proc/$1/stat" || return 1
-  line=${line##*) }
-  [ "${line%% *}" != Z ] && [ "${line%% *}" != X ]
-}
+# is_alive, wait_gone
+source "$(dirname "${BASH_SOURCE[0]}")/process-helpers.sh"
 
 # pids whose command is $1 and whose argv holds the word $2 (a home directory); "" = any argv
 pids_of() {
@@ -70,19 +64,6 @@ job_pids() {
     if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qE "^(PBS_NODEFILE|PBS_HOME)=$HOME_ROOT/"; then
       is_alive "$p" && echo "$p"
     fi
-  done
-}
-
-wait_gone() {
-  local t=$1 end p left
-  shift
-  end=$(($(date +%s) + t))
-  while :; do
-    left=""
-    for p in "$@"; do is_alive "$p" && left="$left $p"; done
-    [ -z "$left" ] && return 0
-    [ "$(date +%s)" -ge "$end" ] && { echo "$left"; return 1; }
-    sleep 0.1
   done
 }
 

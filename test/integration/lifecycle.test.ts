@@ -12,6 +12,7 @@ import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { runVeMonitor } from '../harness/run-ve-monitor.js';
+import { findContainerInit } from '../harness/find-container-init.js';
 import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
@@ -37,19 +38,6 @@ async function virshList(node: string): Promise<string> {
 // the queue as pbs-ve's Batch port sees it, one line per unfinished job: "id name state hosts queue"
 async function queue(): Promise<string> {
   return (await control.listJobs()).filter((j) => j.state !== 'completed').map((j) => `${j.jobId} ${j.name} ${j.state} ${j.execHosts.join(',')} ${j.queue}\n`).join('');
-}
-
-// The container's init: libvirt_lxc names the container in its environment.
-function findContainerInit(domain: string): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^[0-9]+$/.test(entry)) continue;
-    try {
-      if (readFileSync(`/proc/${entry}/environ`, 'utf8').split('\0').includes(`LIBVIRT_LXC_NAME=${domain}`)) return Number(entry);
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return undefined;
 }
 
 // Slot files under <stateDir>/lxc-ids name the domain holding each id range.
@@ -115,7 +103,7 @@ void t.test('one VE lives and dies through the batch system, libvirt and LDAP', 
   const record = JSON.parse(readFileSync(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId, 've.json'), 'utf8')) as VeJobRecord;
   const target = record.lxcIdMap?.target ?? 0;
   t.ok(target >= 65_536, `the record names the VE's id range (${target})`);
-  const init = await waitFor('the container init', 20_000, () => findContainerInit(`pbsve-${jobId}`));
+  const init = await waitFor('the container init', 20_000, () => findContainerInit(info.nodes[host]?.lxcUri ?? '', `pbsve-${jobId}`));
   t.match(readFileSync(`/proc/${init}/uid_map`, 'utf8'), new RegExp(`^\\s*0\\s+${target}\\s+65536\\s*$`), 'uid_map: 0 -> the range, not 0 0 4294967295');
   t.match(readFileSync(`/proc/${init}/gid_map`, 'utf8'), new RegExp(`^\\s*0\\s+${target}\\s+65536\\s*$`));
   t.equal(/^Uid:\s+([0-9]+)/m.exec(readFileSync(`/proc/${init}/status`, 'utf8'))?.[1], String(target), 'the init runs as that id on the host');
