@@ -91,8 +91,16 @@ void t.test('LXC: suspend, resume, stop, start, restart; the job stays, the stat
   t.equal(await domainState(uri, domain), 'running');
   await waitFor('console capture after the restart', 60_000, () => (existsSync(log) && readFileSync(log, 'utf8').length > 0 ? true : undefined), 250);
 
+  await timed(t, ['extend', 'op1', '--lease', '+30m'], /lease extended from 01:00:00 to 01:30:00/);
+  const limit = (await control.listJobs()).find((j) => j.jobId === jobId)?.resources.walltimeSeconds;
+  t.equal(limit, 5400, 'the batch system holds the longer lease');
+  const tooLong = await runVeAs(info, user, ['extend', 'op1', '--lease', '+2d']);
+  t.equal(tooLong.exitCode, 2, 'beyond the site\'s maximum is the caller\'s error');
+  t.match(tooLong.stderr, /lease: .* is more than the site's maximum lease of 86400 s/);
+
+  await waitFor('the last operation in the inventory', 60_000, async () => ((await show('op1')).history.filter((h) => h.source === 'operation').length >= 6 ? true : undefined), 500);
   const history = (await show('op1')).history.filter((h) => h.source === 'operation').map((h) => h.state);
-  t.same(history, ['suspended', 'running', 'stopped', 'running', 'running'], 'LDAP history: one entry per operation');
+  t.same(history, ['suspended', 'running', 'stopped', 'running', 'running', 'running'], 'LDAP history: one entry per operation');
   const destroyed = await runVeAs(info, user, ['destroy', 'op1', '--wait', '90s']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
   await waitForLdapState(info, user, 'op1', 'destroyed', 60_000);
