@@ -330,7 +330,7 @@ void t.test('the prologue: keys for an image without cloud-init are refused befo
   const refused = setupRealize(t, { cloudInit: false, sshKeys: [good] });
   await t.rejects(realizeVe(refused.ctx, refused.deps), { code: 'image-without-cloud-init', kind: 'prereq', field: 'ssh-key', message: /^ssh-key: image "ci" does not read a cloud-init seed/ });
   t.same(refused.xmls, [], 'no domain defined');
-  t.same(existsSync(refused.jobDir) ? readdirSync(refused.jobDir).filter((f) => f !== 'refused' && f !== 'seq') : [], [], 'nothing in the job dir but the refusal note and the seq of the failed event');
+  t.same(existsSync(refused.jobDir) ? readdirSync(refused.jobDir).filter((f) => f !== 'refused' && f !== 'seq' && f !== 'reported') : [], [], 'nothing in the job dir but the refusal note, the seq and the reported state of the failed event');
 
   const failing = setupRealize(t, { cloudInit: true, sshKeys: [good], failStart: true });
   await t.rejects(realizeVe(failing.ctx, failing.deps), { code: 'start-failed' });

@@ -28,7 +28,7 @@ void t.test('a kvm VE: overlay vda, data disks vdb/vdc, the resolved domain type
   t.equal(buildVeDomainSpec({ ...input, domainType: 'kvm' }).type, 'kvm');
   const xml = buildDomainXml(tcg);
   t.match(xml, /<seclabel model="dac" relabel="no"\/>/, 'libvirt leaves the console log alone');
-  t.match(xml, /<source path="\/state\/jobs\/7\/console.log">/);
+  t.match(xml, /<source path="\/state\/jobs\/7\/console.log" append="on">/);
   t.end();
 });
 

@@ -63,17 +63,17 @@ void t.test('after a libvirtd restart a paused VE shows "running (unknown)": not
   const { libvirt, emitted, run, stateDir } = setup(t);
   libvirt.domains = [{ name: 'pbsve-31', state: 'paused', persistent: true }];
   await run();
-  t.same(emitted.map((e) => e.state), ['stopped'], 'the pause is reported');
+  t.same(emitted.map((e) => e.state), ['suspended'], 'the pause is reported');
   // libvirtd restarted: the LXC driver says running, reason unknown, while the container is still frozen
   libvirt.domains = [{ name: 'pbsve-31', state: 'running', persistent: true }];
   libvirt.reasons.set('pbsve-31', 'unknown');
   const guessed = await run();
   t.same(guessed.changes, []);
-  t.same(emitted.map((e) => e.state), ['stopped'], 'no false "running"');
-  t.equal(readFileSync(join(stateDir, 'jobs/31/reported'), 'utf8').trim(), 'stopped', 'still the last state reported');
+  t.same(emitted.map((e) => e.state), ['suspended'], 'no false "running"');
+  t.equal(readFileSync(join(stateDir, 'jobs/31/reported'), 'utf8').trim(), 'suspended', 'still the last state reported');
   libvirt.reasons.set('pbsve-31', 'unpaused');
   await run();
-  t.same(emitted.map((e) => e.state), ['stopped', 'running'], 'the real resume is reported once');
+  t.same(emitted.map((e) => e.state), ['suspended', 'running'], 'the real resume is reported once');
 });
 
 void t.test('a changed state that is not "running" needs no reason: a vanished domain with libvirtd up is still reported', async (t) => {
