@@ -8,6 +8,7 @@ import { VeError } from '../core/ve-error.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { buildDefaultSnapshotName, formatSnapshotTable, runVeOperationJob, type VeOperationDone, type VeOperationRequest } from '../operations/submit-ve-operation.js';
 import { createProgressLine } from './create-progress-line.js';
+import { listVeSnapshots } from '../operations/list-ve-snapshots.js';
 
 export interface OpOptions { owner?: string; wait: string; json?: boolean }
 
@@ -43,13 +44,26 @@ export function registerSnapshotCommands(program: Command): void {
     .action(async (name: string, o: OpOptions & { name?: string }) => {
       await runOperationCommand(name, { kind: 'snapshot', snapshot: o.name ?? buildDefaultSnapshotName(new Date()) }, o, (r) => `VE ${r.name} (job ${r.target}): ${r.message}`);
     });
-  snapshot.command('list').argument('<name>', 'VE name or job id').description('the snapshots of a VE, oldest first')
+  snapshot.command('list').argument('<name>', 'VE name or job id').description('the snapshots of a VE, oldest first (from the inventory: no job)')
     .option('--owner <user>', 'the owner (root only; default: yourself)')
-    .option('--wait <duration>', 'how long to wait for the operation job', '5m')
     .option('--json', 'JSON output')
     .action(async (name: string, _o: OpOptions, cmd: Command) => {
-      // --json, --owner, --wait after "list" may land on the parent command: take both
-      await runOperationCommand(name, { kind: 'list-snapshots' }, cmd.optsWithGlobals<OpOptions>(), (r) => formatSnapshotTable(r.snapshots));
+      // --json, --owner after "list" may land on the parent command: take both
+      const o = cmd.optsWithGlobals<OpOptions>();
+      await runHook('cli', async () => {
+        const me = userInfo().username;
+        if (o.owner !== undefined && me !== 'root' && o.owner !== me) throw new VeError('permission-denied', 'prereq', 'owner: only root may read another owner\'s VE', { field: 'owner' });
+        const config = loadConfig(findConfigDir(process.env));
+        const inventory = openInventory(config, 'read');
+        try {
+          const owner = o.owner ?? (me === 'root' ? undefined : me);
+          const listed = await listVeSnapshots({ inventory, batch: openBatch(config), veQueue: config.batch.veQueue }, name, owner);
+          process.stdout.write(o.json === true ? `${JSON.stringify(listed, null, 2)}\n` : `${formatSnapshotTable(listed.snapshots)}\n`);
+          return 0;
+        } finally {
+          await inventory.close();
+        }
+      });
     });
   program.command('rollback').argument('<name>', 'VE name or job id').argument('<snapshot>', 'snapshot name (see ve snapshot list)')
     .description('put a running VE back to a snapshot (QEMU: it keeps running; LXC: the container restarts on the snapshot\'s rootfs)')
