@@ -17,6 +17,7 @@ import { registerImageCommands } from './image-command.js';
 import { registerConsoleCommands } from './console-command.js';
 import { registerSnapshotCommands } from './snapshot-command.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
+import { readPackageVersion } from '../cli/read-package-version.js';
 
 const me = userInfo().username;
 // root acts for everybody (like a PBS manager); anyone else only on their own VEs
@@ -45,7 +46,7 @@ async function runUserCommand(body: (deps: UserPorts) => Promise<string>): Promi
   });
 }
 
-const program = new Command('ve').description('virtual environments (libvirt VMs and containers) as batch jobs').showHelpAfterError();
+const program = new Command('ve').description('virtual environments (libvirt VMs and containers) as batch jobs').version(readPackageVersion()).showHelpAfterError();
 
 program.command('create').argument('<name>', 'VE name (a DNS label)')
   .description('submit one batch job that becomes the VE; prints the job id')
