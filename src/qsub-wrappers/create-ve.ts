@@ -43,8 +43,19 @@ export function buildVeJobScript(spec: VeSpec, config: PbsVeConfig, configDir: s
   ].join('\n');
 }
 
-// Check arguments against what the cluster can offer (largest host with the feature, queue limit).
-async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise<VeSpec> {
+/** bounds no host of any cluster exceeds: what is left for the cluster-dependent check */
+const ANY_HOST_MAX_VCPUS = 4096;
+const ANY_HOST_MAX_MEMORY_MIB = 64 * 1024 * 1024;
+
+// Arguments first, asking no service (a batch system that is down must not hide a bad name):
+// every rule that does not depend on the cluster's hosts.
+function checkCreateArguments(raw: RawVeSpec, config: PbsVeConfig): VeSpec {
+  return validateVeSpec(raw, { maxVcpus: ANY_HOST_MAX_VCPUS, maxMemoryMiB: ANY_HOST_MAX_MEMORY_MIB, maxLeaseSeconds: config.batch.maxLeaseSeconds, minMemoryMiB: config.minMemoryMiB,
+    maxNodes: config.batch.maxNodes ?? 1, ...(config.network === undefined ? {} : { maxNics: config.network.maxNics }) });
+}
+
+// A prerequisite: the spec against what the cluster can offer (largest host with the feature, queue limit).
+async function checkSpecFitsCluster(raw: RawVeSpec, deps: CreateVeDeps): Promise<VeSpec> {
   const type = typeof raw.type === 'string' ? raw.type : '';
   const nodes = (await deps.batch.listNodes()).filter((n) => n.features.includes(type));
   if (type !== '' && (type === 'kvm' || type === 'lxc') && nodes.length === 0) {
@@ -116,7 +127,8 @@ function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDep
 
 /** `ve create`: one batch job whose resource request is the VE's size. Nothing is written to LDAP. */
 export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jobId: string; spec: VeSpec }> {
-  const checked = await checkCreateArguments(raw, deps);
+  checkCreateArguments(raw, deps.config);
+  const checked = await checkSpecFitsCluster(raw, deps);
   const spec = addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps), deps);
   // the copies for listing and reconcile (job variable, Slurm comment) leave the SSH keys out: Slurm refuses
   // a comment of more than 1024 characters and no reader of them needs keys; the prologue reads the script
