@@ -18,10 +18,16 @@ import { registerConsoleCommands } from './console-command.js';
 import { registerSnapshotCommands } from './snapshot-command.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
 import { readPackageVersion } from '../cli/read-package-version.js';
+import { decideOwnerScope, findCaller } from '../cli/find-caller.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 
 const me = userInfo().username;
-// root acts for everybody (like a PBS manager); anyone else only on their own VEs
-const scopeOwner = (owner: string | undefined): string | undefined => owner ?? (me === 'root' ? undefined : me);
+// admins (root, config adminGroup) act for everybody like a PBS manager; anyone else only on their own VEs
+async function scopeOwner(config: PbsVeConfig, owner: string | undefined): Promise<string | undefined> {
+  const caller = await findCaller(config);
+  if (owner === undefined) return caller.admin ? undefined : caller.user;
+  return decideOwnerScope(caller, { owner }, config.adminGroup);
+}
 
 type UserPorts = ReturnType<typeof openUserPorts>;
 
@@ -75,23 +81,25 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
     });
   });
 
-program.command('list').description('VEs from the LDAP inventory, plus queued ones as pending')
+program.command('list').description('your VEs from the LDAP inventory, plus queued ones as pending')
   .option('--all', 'include destroyed, lost and failed VEs (history)')
-  .option('--owner <user>', 'only this owner\'s VEs')
+  .option('--all-users', 'everybody\'s VEs (admins: root and config adminGroup)')
+  .option('--owner <user>', 'only this owner\'s VEs (another owner: admins only)')
   .option('--json', 'JSON output')
-  .action(async (o: { all?: boolean; owner?: string; json?: boolean }) => {
+  .action(async (o: { all?: boolean; allUsers?: boolean; owner?: string; json?: boolean }) => {
     await runUserCommand(async (deps) => {
-      const rows = await listVes(deps, { all: o.all === true, owner: o.owner });
+      const owner = decideOwnerScope(await findCaller(deps.config), { owner: o.owner, allUsers: o.allUsers === true }, deps.config.adminGroup);
+      const rows = await listVes(deps, { all: o.all === true, owner });
       return o.json === true ? `${JSON.stringify(rows, null, 2)}\n` : `${formatVeTable(rows)}\n`;
     });
   });
 
 program.command('show').argument('<name>', 'VE name or job id').description('every attribute, the job, the host and the state history')
-  .option('--owner <user>', 'the owner (root only; default: yourself)')
+  .option('--owner <user>', 'the owner (admins only; default: yourself)')
   .option('--json', 'JSON output')
   .action(async (name: string, o: { owner?: string; json?: boolean }) => {
     await runUserCommand(async (deps) => {
-      const details = await showVe(deps, name, scopeOwner(o.owner));
+      const details = await showVe(deps, name, await scopeOwner(deps.config, o.owner));
       return o.json === true ? `${JSON.stringify(details, null, 2)}\n` : `${formatVeDetails(details)}\n`;
     });
   });
@@ -102,7 +110,7 @@ program.command('destroy').argument('<name>', 'VE name or job id').description('
   .action(async (name: string, o: { owner?: string; wait?: string | boolean }) => {
     await runUserCommand(async (deps) => {
       const waitMs = o.wait === undefined || o.wait === false ? 0 : 1000 * parseDurationSeconds('wait', o.wait === true ? '2m' : o.wait);
-      const r = await destroyVe({ ...deps, clock: systemClock }, name, scopeOwner(o.owner), { waitMs });
+      const r = await destroyVe({ ...deps, clock: systemClock }, name, await scopeOwner(deps.config, o.owner), { waitMs });
       return `job ${r.jobId} cancelled${r.finalState === undefined ? '' : `; VE ${r.finalState}`}\n`;
     });
   });
