@@ -38,6 +38,9 @@ export interface BatchJob {
   /** seconds since the epoch */
   readonly submitTime: number | undefined;
   readonly startTime: number | undefined;
+  /** why a queued or held job waits, as the batch system says it (Slurm Reason, TORQUE scheduler comment /
+   *  Hold_Types), explained; absent when the job does not wait */
+  readonly waitReason?: string;
 }
 
 export type NodeState = 'free' | 'busy' | 'offline' | 'down' | 'unknown';

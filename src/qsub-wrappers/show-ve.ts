@@ -42,6 +42,7 @@ export function formatVeDetails(d: VeDetails): string {
   const v = d.ve;
   const lines = [
     `name:        ${v.name}`, `state:       ${v.state}`, `owner:       ${v.owner}`, `job:         ${v.jobId}${d.job === undefined ? ' (gone from the batch system)' : ` (${d.job.rawState} in ${d.job.queue})`}`,
+    ...(v.state === 'pending' && d.job?.waitReason !== undefined ? [`waiting:     ${d.job.waitReason}`] : []),
     `host:        ${v.host || '-'}`, ...(v.nodes > 1 ? [`nodes:       ${v.nodes}`] : []), `type:        ${v.type}`, `image:       ${v.image}`, `vcpus:       ${v.vcpus}`, `memory:      ${v.memoryMiB} MiB`,
     `last change: ${v.lastChange || '-'}`,
   ];
