@@ -112,6 +112,15 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
       }
     },
 
+    async setNodeOnline(node: string): Promise<void> {
+      if (!NODE_NAME.test(node)) throw invalidField('node', 'must be one node name', node);
+      const result = await slurm('scontrol', ['update', `NodeName=${node}`, 'State=RESUME']);
+      if (result.exitCode !== 0) {
+        const unknown = /invalid node name/i.test(result.stderr);
+        throw translateSlurmError('scontrol update', result.stderr, unknown ? 'batch-node-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
+      }
+    },
+
     async requeue(jobId: string): Promise<void> {
       checkJobId(jobId);
       const result = await slurm('scontrol', ['requeue', jobId]);

@@ -132,6 +132,18 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       throw classifyTorqueFailure('pbsnodes', args, result);
     },
 
+    async setNodeOnline(node: string): Promise<void> {
+      if (!NODE_NAME.test(node)) throw invalidField('node', 'must be a host name', node.slice(0, 80));
+      // -c clears OFFLINE; "-N n" is pbsnodes' own spelling of an empty note (TORQUE 6.1 src/cmds/pbsnodes.c)
+      const args = ['-c', '-N', 'n', node];
+      const result = await exec('pbsnodes', args);
+      if (result.exitCode === 0) return;
+      if (UNKNOWN_NODE.test(`${result.stderr}\n${result.stdout}`)) {
+        throw new VeError('batch-node-unknown', 'prereq', `TORQUE does not know node ${node}`, { details: { node } });
+      }
+      throw classifyTorqueFailure('pbsnodes', args, result);
+    },
+
     async requeue(jobId: string, requeueOptions = {}): Promise<void> {
       checkJobId(jobId);
       // a dead MOM cannot agree to the rerun (live TORQUE 6.1: exit 195 "Rejected by mom"); -f does without it

@@ -226,6 +226,16 @@ void t.test('setNodeOffline: pbsnodes -o -N note node', async (t) => {
   t.equal(calls.length, 2);
 });
 
+void t.test('setNodeOnline: pbsnodes -c -N n node (offline cleared, note cleared)', async (t) => {
+  const { run, calls } = fakeRun(ok(''), failed('pbsnodes: Unknown node  MSG=cannot locate specified node\n', 153));
+  const batch = createTorqueBatch({ run });
+  await batch.setNodeOnline('runsc');
+  t.strictSame(calls[0]?.args, ['-c', '-N', 'n', 'runsc']);
+  await t.rejects(batch.setNodeOnline('nosuch'), { code: 'batch-node-unknown', kind: 'prereq' });
+  await t.rejects(batch.setNodeOnline('-o'), { code: 'invalid-field', field: 'node' });
+  t.equal(calls.length, 2);
+});
+
 void t.test('requeue: qrerun; an unknown job is a prereq error', async (t) => {
   const { run, calls } = fakeRun(ok(''), failed('qrerun: Unknown Job Id Error 99999.vm\n', 153));
   const batch = createTorqueBatch({ run });
