@@ -14,6 +14,7 @@ import { formatVeDetails, showVe } from './show-ve.js';
 import { destroyVe } from './destroy-ve.js';
 import { registerSandboxCommands } from '../sandbox/sandbox-command.js';
 import { registerImageCommands } from './image-command.js';
+import { registerHostCommands } from './host-command.js';
 import { registerConsoleCommands } from './console-command.js';
 import { registerSnapshotCommands } from './snapshot-command.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
@@ -136,6 +137,7 @@ program.command('destroy').argument('<name>', 'VE name or job id').description('
   });
 
 registerImageCommands(program);
+registerHostCommands(program);
 registerConsoleCommands(program);
 registerSnapshotCommands(program);
 registerSandboxCommands(program);
