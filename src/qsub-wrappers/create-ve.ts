@@ -11,6 +11,10 @@ import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import { countVeNodes, type VeSpec } from '../core/ve-spec.js';
 import { planVeNetworks } from '../prologue/plan-ve-networks.js';
 import { findUserGroups } from '../host/find-user-groups.js';
+import { checkUserLimits } from '../core/check-user-limits.js';
+import { isFinalState } from '../core/ve-state.js';
+import { listVes, type VeRow } from './list-ves.js';
+import type { UserLimits } from '../config/pbs-ve-config.js';
 
 export interface CreateVeDeps {
   readonly batch: Batch;
@@ -99,7 +103,25 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
     const jobId = live[0]?.jobId ?? queued[0]?.jobId ?? '?';
     throw invalidField('name', `you already have a VE named "${spec.name}" (job ${jobId}); destroy it or pick another name`, spec.name);
   }
+  if (deps.config.limits !== undefined) await checkOwnerLimits(spec, deps, deps.config.limits);
   return image;
+}
+
+/**
+ * The per-user limits, said clearly before anything is submitted. TORQUE enforces the VE count itself
+ * (max_user_queuable, installed by `ve admin install server`); Slurm without slurmdbd cannot, so there this
+ * check is what holds users of `ve` to the limits (docs/design.md "Per-user limits").
+ */
+async function checkOwnerLimits(spec: VeSpec, deps: CreateVeDeps, limits: UserLimits): Promise<void> {
+  let held: readonly VeRow[];
+  try {
+    held = (await listVes({ inventory: deps.inventory, batch: deps.batch, veQueue: deps.config.batch.veQueue }, { all: false, owner: deps.owner })).filter((r) => !isFinalState(r.state));
+  } catch (err) {
+    if (!(err instanceof VeError) || err.kind !== 'environment') throw err;
+    (deps.warn ?? ((l: string) => { process.stderr.write(`${l}\n`); }))(`ve: warning: your VEs could not be counted (${err.message}); per-user limits are left to the batch system`);
+    return;
+  }
+  checkUserLimits(held, { vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, nodes: countVeNodes(spec) }, limits);
 }
 
 /**
