@@ -52,3 +52,10 @@ void t.test('Slurm adapter: DRAIN with a one-line reason, RESUME; node names onl
   await t.rejects(batch.setNodeOnline('node1 State=DOWN'), { code: 'invalid-field' });
   await t.rejects(batch.setNodeOnline('node[1-2]'), { code: 'invalid-field' });
 });
+
+void t.test('Slurm adapter: a caller who may not change nodes is told so (live 22.05: "Invalid user id")', async (t) => {
+  const run = (): Promise<CommandResult> => Promise.resolve({ stdout: '', stderr: 'slurm_update error: Invalid user id\n', exitCode: 1 });
+  const batch = createSlurmBatch({ run });
+  await t.rejects(batch.setNodeOffline('node2', 'x'), { code: 'batch-permission-denied', kind: 'prereq', message: /Invalid user id: only root, SlurmUser and Slurm operators may change a node/ });
+  await t.rejects(batch.setNodeOnline('node2'), { code: 'batch-permission-denied' });
+});
