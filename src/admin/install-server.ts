@@ -44,10 +44,13 @@ export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueSe
   const submitter = checkName('eventSubmitter', options.eventSubmitter ?? config.batch.eventSubmitUser);
   const feature = checkName('batch.vemonFeature', config.batch.vemonFeature);
   const operators = (options.monitorHosts ?? []).map((h) => `set server operators += ${submitter}@${checkHost(h)}`);
+  const ves = config.limits?.vesPerUser;
   return [
     `create queue ${ve}`,
     `set queue ${ve} queue_type = Execution`,
     `set queue ${ve} resources_max.walltime = ${formatTorqueWalltime(config.batch.maxLeaseSeconds)}`,
+    // per-user limits (config limits.vesPerUser): queued + running VE jobs per user; qsub refuses the next one
+    ...(ves === undefined ? [] : [`set queue ${ve} max_user_queuable = ${ves}`, `set queue ${ve} max_user_run = ${ves}`]),
     `set queue ${ve} enabled = True`,
     `set queue ${ve} started = True`,
     `create queue ${mon}`,
@@ -160,5 +163,11 @@ export function buildSlurmConfLines(config: PbsVeConfig, paths: SlurmHookPaths):
     'NodeName=<vemon-node> Features=vemon ...',
     `PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups} State=UP`,
     `PartitionName=${mon} Nodes=<vemon-node> MaxTime=10 AllowGroups=${vemonGroup} State=UP`,
+    ...(config.limits === undefined ? [] : [
+      '# per-user limits (config limits): Slurm enforces them only as QOS/association limits, which need slurmdbd',
+      '# (AccountingStorageType=accounting_storage/slurmdbd, AccountingStorageEnforce=limits,qos). With slurmdbd:',
+      `#   sacctmgr modify qos normal set${config.limits.vesPerUser === undefined ? '' : ` MaxSubmitJobsPerUser=${config.limits.vesPerUser}`}${config.limits.cpusPerUser === undefined && config.limits.memoryMiBPerUser === undefined ? '' : ` MaxTRESPerUser=${[config.limits.cpusPerUser === undefined ? '' : `cpu=${config.limits.cpusPerUser}`, config.limits.memoryMiBPerUser === undefined ? '' : `mem=${config.limits.memoryMiBPerUser}M`].filter((x) => x !== '').join(',')}`}`,
+      '# without slurmdbd only `ve create` checks them (a user submitting with sbatch directly is not held to them)',
+    ]),
   ];
 }

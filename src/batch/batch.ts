@@ -38,6 +38,9 @@ export interface BatchJob {
   /** seconds since the epoch */
   readonly submitTime: number | undefined;
   readonly startTime: number | undefined;
+  /** why a queued or held job waits, as the batch system says it (Slurm Reason, TORQUE scheduler comment /
+   *  Hold_Types), explained; absent when the job does not wait */
+  readonly waitReason?: string;
 }
 
 export type NodeState = 'free' | 'busy' | 'offline' | 'down' | 'unknown';
@@ -94,7 +97,10 @@ export interface Batch {
   listJobs(filter?: { readonly queue?: string; readonly owner?: string }): Promise<BatchJob[]>;
   cancel(jobId: string): Promise<void>;
   listNodes(): Promise<BatchNode[]>;
+  /** no new job goes to the node (Slurm DRAIN with the note as Reason, TORQUE pbsnodes -o -N note); its jobs keep running */
   setNodeOffline(node: string, note: string): Promise<void>;
+  /** the node takes jobs again and its note is cleared (Slurm RESUME, TORQUE pbsnodes -c -N n) */
+  setNodeOnline(node: string): Promise<void>;
   /**
    * Put a running job back in the queue. hostDown: its host is dead and fenced (recovery), so the host's
    * batch daemon cannot agree; TORQUE then forces it (`qrerun -f`: a plain qrerun is "Rejected by mom").

@@ -9,6 +9,8 @@ const ROOT_SUBMIT = /can ?not be run as root/i;
 const SUBMIT_REFUSED = /submit error|Unknown queue|exceeds queue resource limits|Illegal attribute or resource value|Unknown resource/i;
 const UNKNOWN_JOB = /Unknown Job Id|nonexistent job id/i;
 const UNAUTHORIZED = /Unauthorized Request/i;
+/** PBSE_MAXUSERQUED (pbs_error_db.h) and the server's log text: the queue's max_user_queuable */
+const USER_LIMIT = /Maximum number of jobs already in queue for user|current user's jobs exceeds the queue limit/i;
 const ECONNREFUSED_RC = 111;
 const PBSE_UNKJOBID_RC = 153;
 const PBSE_UNKQUE_RC = 172;
@@ -39,6 +41,9 @@ export function classifyTorqueFailure(command: string, args: readonly string[], 
   }
   if (UNREACHABLE.test(output) || result.exitCode === ECONNREFUSED_RC) {
     return new VeError('batch-unavailable', 'environment', `${command}: the TORQUE server cannot be reached: ${output}`, { details });
+  }
+  if (command === 'qsub' && USER_LIMIT.test(output)) {
+    return new VeError('user-limit-reached', 'prereq', `you hold as many VEs as the VE queue allows per user (TORQUE max_user_queuable); destroy one of yours first (TORQUE: ${output})`, { details });
   }
   if (command === 'qsub' && (result.exitCode === PBSE_UNKQUE_RC || result.exitCode === PBSE_EXCQRESC_RC || SUBMIT_REFUSED.test(output))) {
     return new VeError('batch-rejected', 'prereq', `TORQUE rejected the job: ${output}`, { details });

@@ -1,4 +1,5 @@
 // `qstat -f -x` is the one TORQUE output with stable structure; it becomes the Batch port's BatchJob.
+import { explainTorqueWaitReason } from './explain-wait-reason.js';
 import type { BatchJob, JobState } from './batch.js';
 import { buildTorqueJobResources } from './parse-torque-resources.js';
 import { isTorqueJobId } from './torque-job-id.js';
@@ -58,6 +59,7 @@ function readJob(job: TorqueXmlElement, jobId: string | undefined): BatchJob {
     ...(exit === 271 ? { endCause: 'cancelled' as const } : exit === -11 ? { endCause: 'lease-expired' as const } : {}),
     submitTime: readCount(text('ctime'), 'ctime'),
     startTime: readCount(text('start_time'), 'start_time'),
+    ...(rawState === 'Q' || rawState === 'H' || rawState === 'W' ? { waitReason: explainTorqueWaitReason(text('comment'), text('Hold_Types')) } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 // `squeue --json` is the one Slurm 22.05 job listing whose hostile fields (name, comment) cannot be forged.
+import { explainSlurmWaitReason } from './explain-wait-reason.js';
 import type { BatchJob, JobState } from './batch.js';
 import { expandSlurmHostlist } from './expand-slurm-hostlist.js';
 import {
@@ -92,6 +93,7 @@ export function toBatchJob(job: JsonObject): BatchJob {
   const startTime = readNumber(job, 'start_time');
   const submitTime = readNumber(job, 'submit_time');
   const comment = readString(job, 'comment');
+  const waitReason = state === 'queued' || state === 'held' ? explainSlurmWaitReason(readString(job, 'state_reason')) : undefined;
   return {
     jobId: String(readNumber(job, 'job_id') ?? ''),
     name: readString(job, 'name'),
@@ -114,6 +116,7 @@ export function toBatchJob(job: JsonObject): BatchJob {
     ...readSlurmEndCause(rawState),
     submitTime: submitTime !== undefined && submitTime > 0 ? submitTime : undefined,
     startTime: started && startTime !== undefined && startTime > 0 ? startTime : undefined,
+    ...(waitReason === undefined ? {} : { waitReason }),
   };
 }
 

@@ -37,6 +37,17 @@ export function sanitizeSlurmReason(note: string): string {
   return line === '' ? 'pbs-ve' : line;
 }
 
+// scontrol update of a node: an unknown name and a caller who may not (live 22.05 as a plain user:
+// "slurm_update error: Invalid user id") are the request's fault, anything else the command's.
+function translateNodeUpdateError(stderr: string): VeError {
+  if (/invalid node name/i.test(stderr)) return translateSlurmError('scontrol update', stderr, 'batch-node-unknown', 'prereq');
+  if (/invalid user id|access.*denied|permission denied/i.test(stderr)) {
+    const e = translateSlurmError('scontrol update', stderr, 'batch-permission-denied', 'prereq');
+    return e.code === 'batch-permission-denied' ? new VeError(e.code, e.kind, `${e.message}: only root, SlurmUser and Slurm operators may change a node`) : e;
+  }
+  return translateSlurmError('scontrol update', stderr, 'batch-command-failed', 'exec');
+}
+
 // Builds the Batch for one Slurm cluster; all commands share the same SLURM_CONF and timeout.
 export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
   const run = options.run ?? defaultRunCommand;
@@ -106,10 +117,13 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
     async setNodeOffline(node: string, note: string): Promise<void> {
       if (!NODE_NAME.test(node)) throw invalidField('node', 'must be one node name', node);
       const result = await slurm('scontrol', ['update', `NodeName=${node}`, 'State=DRAIN', `Reason=${sanitizeSlurmReason(note)}`]);
-      if (result.exitCode !== 0) {
-        const unknown = /invalid node name/i.test(result.stderr);
-        throw translateSlurmError('scontrol update', result.stderr, unknown ? 'batch-node-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
-      }
+      if (result.exitCode !== 0) throw translateNodeUpdateError(result.stderr);
+    },
+
+    async setNodeOnline(node: string): Promise<void> {
+      if (!NODE_NAME.test(node)) throw invalidField('node', 'must be one node name', node);
+      const result = await slurm('scontrol', ['update', `NodeName=${node}`, 'State=RESUME']);
+      if (result.exitCode !== 0) throw translateNodeUpdateError(result.stderr);
     },
 
     async requeue(jobId: string): Promise<void> {

@@ -30,9 +30,9 @@ const NODE_LIST_EMPTY = /node list is empty|has no node list/i;
 const UNKNOWN_NODE = /Unknown node|cannot locate specified node/i;
 const JOB_ALREADY_COMPLETE = /invalid state for job - COMPLETE/i;
 const REJECTED_BY_MOM = /Rejected by mom/i;
-// pbsnodes -o/-c exits 0 when the server refuses the change (live TORQUE 6.1, a non-operator:
-// "Error setting note attribute for node1 - Unauthorized Request ..." on stderr, node unchanged)
-const PBSNODES_REFUSED = /^Error (?:setting|marking)|Unauthorized Request/im;
+/** pbsnodes 6.1 applies -o/-c/-N at its end and prints a refusal as "Error setting note attribute for <node> - <why>" while exiting 0 */
+const PBSNODES_SET_FAILED = /Error setting \S+ (?:\S+ )?(?:attribute|state) for /i;
+const UNAUTHORIZED = /Unauthorized Request/i;
 /** PBSE_MOMREJECT (15043) & 255: qrerun of a job whose MOM does not answer */
 const PBSE_MOMREJECT_RC = 195;
 // eslint-disable-next-line no-control-regex
@@ -41,6 +41,19 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 // Job ids come from users and inventories; a bad one must not reach a TORQUE client as an option.
 function checkJobId(jobId: string): void {
   if (!isTorqueJobId(jobId)) throw invalidField('jobId', 'must be a TORQUE job id such as 14.vm', jobId.slice(0, 80));
+}
+
+// A pbsnodes change succeeded only when it exited 0 AND said nothing went wrong (live TORQUE 6.1: a
+// non-manager's `pbsnodes -o` exits 0 and changes nothing; src/cmds/pbsnodes.c ignores the server's answer).
+function checkPbsnodesChange(node: string, args: readonly string[], result: CommandResult): void {
+  const output = `${result.stderr}\n${result.stdout}`;
+  if (result.exitCode === 0 && !PBSNODES_SET_FAILED.test(output) && !UNAUTHORIZED.test(output)) return;
+  if (UNKNOWN_NODE.test(output)) throw new VeError('batch-node-unknown', 'prereq', `TORQUE does not know node ${node}`, { details: { node } });
+  if (UNAUTHORIZED.test(output)) {
+    throw new VeError('batch-permission-denied', 'prereq', `pbsnodes ${args.join(' ')}: TORQUE refused (Unauthorized Request): only its managers and operators may change a node`, { details: { node } });
+  }
+  if (result.exitCode === 0) throw new VeError('batch-command-failed', 'exec', `pbsnodes ${args.join(' ')}: ${output.replace(/\s+/g, ' ').trim().slice(0, 400)}`, { details: { node } });
+  throw classifyTorqueFailure('pbsnodes', args, result);
 }
 
 // One Batch per server; every call is a fresh client process, so the object holds no state.
@@ -54,7 +67,13 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       ...(options.server === undefined ? {} : { env: { PBS_DEFAULT: options.server } }),
       ...(input === undefined ? {} : { input }),
     };
-    return run(options.binDir === undefined ? command : join(options.binDir, command), args, commandOptions);
+    try {
+      return await run(options.binDir === undefined ? command : join(options.binDir, command), args, commandOptions);
+    } catch (err) {
+      // a client that cannot start or does not answer in time: the batch system is not usable from here
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new VeError('batch-unavailable', 'environment', `${command}: ${reason}`, { cause: err });
+    }
   };
 
   // TORQUE's qsub exits "qsub can not be run as root": root hooks hand the submission to a service account
@@ -128,12 +147,14 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       if (!NODE_NAME.test(node)) throw invalidField('node', 'must be a host name', node.slice(0, 80));
       if (note.length > 1024 || CONTROL.test(note)) throw invalidField('note', 'must be one line of at most 1024 characters');
       const args = ['-o', '-N', note, node];
-      const result = await exec('pbsnodes', args);
-      if (result.exitCode === 0 && !PBSNODES_REFUSED.test(result.stderr)) return;
-      if (UNKNOWN_NODE.test(`${result.stderr}\n${result.stdout}`)) {
-        throw new VeError('batch-node-unknown', 'prereq', `TORQUE does not know node ${node}`, { details: { node } });
-      }
-      throw classifyTorqueFailure('pbsnodes', args, result);
+      checkPbsnodesChange(node, args, await exec('pbsnodes', args));
+    },
+
+    async setNodeOnline(node: string): Promise<void> {
+      if (!NODE_NAME.test(node)) throw invalidField('node', 'must be a host name', node.slice(0, 80));
+      // -c clears OFFLINE; "-N n" is pbsnodes' own spelling of an empty note (TORQUE 6.1 src/cmds/pbsnodes.c)
+      const args = ['-c', '-N', 'n', node];
+      checkPbsnodesChange(node, args, await exec('pbsnodes', args));
     },
 
     async setTimeLimit(jobId: string, seconds: number): Promise<void> {

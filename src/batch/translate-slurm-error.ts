@@ -38,5 +38,8 @@ export function translateSlurmError(command: string, stderr: string, code: strin
       details: { command },
     });
   }
+  if (command === 'sbatch' && /QOSMax|AssocMax|job submit limit|user's size and\/or time limits/i.test(message)) {
+    return new VeError('user-limit-reached', 'prereq', `a per-user limit of the VE queue is reached (Slurm QOS/association limit); destroy one of your VEs first (Slurm: ${message})`, { details: { command } });
+  }
   return new VeError(code, kind, `${command}: ${message}`, { details: { command } });
 }

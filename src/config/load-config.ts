@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { parseNetworkConfig } from './network-config.js';
-import { DEFAULT_LXC_IDS, LXC_ID_COUNT, type HostVirtConfig, type KvmAcceleration, type LxcIdsConfig, type PbsVeConfig, type RecoveryConfig } from './pbs-ve-config.js';
+import { DEFAULT_LXC_IDS, LXC_ID_COUNT, type HostVirtConfig, type KvmAcceleration, type LxcIdsConfig, type PbsVeConfig, type RecoveryConfig, type UserLimits } from './pbs-ve-config.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
 
@@ -88,6 +88,20 @@ function alertCommand(v: unknown): readonly string[] {
   return v;
 }
 
+// A group name reaches id -Gn output comparisons only, but a typo should fail at load, not deny everybody later.
+function groupName(v: unknown): string {
+  if (typeof v !== 'string' || !/^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/.test(v)) bad('adminGroup', 'must be a Unix group name', v);
+  return v;
+}
+
+// Each limit is optional; the ones given must be positive whole numbers (they become qmgr values).
+function userLimits(v: unknown): UserLimits {
+  const o = object(v, 'limits');
+  const known = ['vesPerUser', 'cpusPerUser', 'memoryMiBPerUser'];
+  for (const key of Object.keys(o)) if (!known.includes(key)) bad(`limits.${key}`, `is not a limit pbs-ve knows (${known.join(', ')})`, o[key]);
+  return Object.fromEntries(known.filter((k) => o[k] !== undefined).map((k) => [k, count(o, k, 'limits.', 1)]));
+}
+
 /** The recovery defaults: 3 restarts per hour, 10 min of waiting in the job body and of orphan grace. */
 export function parseRecoveryConfig(v: unknown): RecoveryConfig {
   const r = v === undefined ? {} : object(v, 'recovery');
@@ -153,6 +167,8 @@ export function parseConfig(json: unknown): PbsVeConfig {
     ...(root['alertCommand'] === undefined ? {} : { alertCommand: alertCommand(root['alertCommand']) }),
     recovery: parseRecoveryConfig(root['recovery']),
     network: parseNetworkConfig(root['network']),
+    ...(root['adminGroup'] === undefined ? {} : { adminGroup: groupName(root['adminGroup']) }),
+    ...(root['limits'] === undefined ? {} : { limits: userLimits(root['limits']) }),
   };
 }
 

@@ -89,6 +89,20 @@ export interface PbsVeConfig {
   readonly recovery?: RecoveryConfig;
   /** VE networks (src/config/network-config.ts); absent = defaults (one default network per host) */
   readonly network?: NetworkConfig;
+  /** Unix group whose members are pbs-ve administrators besides root (ve list --all-users, ve host drain/resume);
+   *  absent: root only. The batch system still decides what they may do to other users' jobs and to nodes */
+  readonly adminGroup?: string;
+  /** per-user limits on the VE queue (docs/design.md "Per-user limits"); absent: none */
+  readonly limits?: UserLimits;
+}
+
+export interface UserLimits {
+  /** VEs (VE jobs, queued or running) one user may hold at once */
+  readonly vesPerUser?: number;
+  /** vcpus (summed over nodes) of all VEs of one user */
+  readonly cpusPerUser?: number;
+  /** memory in MiB (summed over nodes) of all VEs of one user */
+  readonly memoryMiBPerUser?: number;
 }
 
 export interface RecoveryConfig {

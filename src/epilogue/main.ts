@@ -8,6 +8,14 @@ import { createLocalVeDisks } from '../host/ve-disks.js';
 import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { teardownVe } from './teardown-ve.js';
+import { answerHelpRequest } from '../cli/answer-help-request.js';
+
+answerHelpRequest(process.argv.slice(2), [
+  'usage: ve-epilogue                      (Slurm Epilog: the job comes from SLURM_JOB_ID and the Epilog environment)',
+  '       ve-epilogue --torque epilogue|epilogue.parallel <TORQUE epilogue arguments>   (installed mom_priv wrapper)',
+  'Tears the VE of a job down on this host (root): domain destroyed and undefined, disks removed, event journalled.',
+  'Config: $PBS_VE_CONFIG_DIR/config.json (default /etc/pbs-ve).',
+].join('\n'));
 
 // an older install's epilogue.precancel wrapper still calls us, as the job owner inside qdel handling: nothing to do, at once
 if (process.argv[2] === '--torque' && process.argv[3] === 'epilogue.precancel') process.exit(0);

@@ -1,6 +1,7 @@
 // The second kind of signed line: what one host reports of its orphan pbsve-* domains.
 import { VeError } from '../core/ve-error.js';
 import { HOST_NAME_PATTERN } from './host-key.js';
+import { isVeType, type VeType } from '../core/ve-type.js';
 
 export const HOST_REPORT_KIND = 'host-report';
 // 32 orphans of the longest names still fit the 8192-char signed payload
@@ -23,6 +24,14 @@ export interface ReportedOrphan {
   readonly outcome: OrphanOutcome;
 }
 
+/** What a host says of itself: its host entry in LDAP (`ve host list`); the batch system's view comes beside it. */
+export interface HostFacts {
+  readonly cpus: number;
+  readonly memoryMiB: number;
+  /** the VE types this host's configuration can run */
+  readonly types: readonly VeType[];
+}
+
 export interface HostReport {
   readonly kind: typeof HOST_REPORT_KIND;
   readonly version: 1;
@@ -31,7 +40,13 @@ export interface HostReport {
   readonly at: string;
   /** every orphan the host has now; empty: none any more */
   readonly orphans: readonly ReportedOrphan[];
+  /** absent in reports of older hosts (orphans only); a monitor that does not know it ignores it */
+  readonly facts?: HostFacts;
 }
+
+/** bounds of a host's own numbers: beyond them a report is refused, not stored */
+const MAX_HOST_CPUS = 1_000_000;
+const MAX_HOST_MEMORY_MIB = 1024 * 1024 * 1024;
 
 /** Same line format as events: base64url JSON, one line of [A-Za-z0-9_-]. */
 export function encodeHostReport(report: HostReport): string {
@@ -62,6 +77,20 @@ function decodeOrphan(item: unknown, i: number): ReportedOrphan {
   };
 }
 
+// Every number bounded, every type one pbs-ve knows: the facts come from root on the host, still checked.
+function decodeFacts(v: unknown): HostFacts {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) fail('facts', 'must be an object', v);
+  const o = v as Record<string, unknown>;
+  const count = (field: string, max: number): number => {
+    const n = o[field];
+    if (typeof n !== 'number' || !Number.isSafeInteger(n) || n < 0 || n > max) fail(`facts.${field}`, `must be a whole number from 0 to ${max}`, n);
+    return n;
+  };
+  const types = o['types'];
+  if (!Array.isArray(types) || types.length > 2 || !types.every((x): x is VeType => typeof x === 'string' && isVeType(x))) fail('facts.types', 'must be a list of kvm and lxc', types);
+  return { cpus: count('cpus', MAX_HOST_CPUS), memoryMiB: count('memoryMiB', MAX_HOST_MEMORY_MIB), types: [...new Set(types)] };
+}
+
 /** The decoded payload object of a host report: every field checked before it can reach LDAP. */
 export function decodeHostReportObject(o: Record<string, unknown>): HostReport {
   if (o['kind'] !== HOST_REPORT_KIND) fail('kind', `must be ${HOST_REPORT_KIND}`, o['kind']);
@@ -76,6 +105,7 @@ export function decodeHostReportObject(o: Record<string, unknown>): HostReport {
     host: str(o, 'host', HOST_NAME_PATTERN, 'must be a host name'),
     at: str(o, 'at', ISO_PATTERN, 'must be an ISO 8601 UTC time'),
     orphans,
+    ...(o['facts'] === undefined ? {} : { facts: decodeFacts(o['facts']) }),
   };
 }
 

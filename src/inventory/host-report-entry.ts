@@ -36,6 +36,18 @@ export function encodeHostReportAttributes(report: HostReport): LdapAttributes {
   };
 }
 
+/** A report with facts also fills the host entry itself: size, VE types, heartbeat; the host is up. */
+export function encodeHostFactsAttributes(report: HostReport): LdapAttributes {
+  if (report.facts === undefined) return {};
+  return {
+    pbsveState: ['up'],
+    pbsveCpus: [String(report.facts.cpus)],
+    pbsveMemoryMiB: [String(report.facts.memoryMiB)],
+    pbsveHypervisorType: [...report.facts.types],
+    pbsveLastHeartbeat: [formatGeneralizedTime(report.at, 'at')],
+  };
+}
+
 /** undefined for a host entry that holds no report (never reported, or written by an operator only). */
 export function decodeHostReportEntry(entry: Entry): HostReport | undefined {
   const r = readLdapEntry(entry);

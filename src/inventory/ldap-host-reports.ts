@@ -2,7 +2,7 @@
 import { AndFilter, EqualityFilter, PresenceFilter } from 'ldapts';
 import { buildHostDn, HOSTS_RDN } from './build-inventory-dn.js';
 import { HOST_OBJECT_CLASS } from './host-entry.js';
-import { HOST_REPORT_ATTRIBUTES, decodeHostReportEntry, encodeHostReportAttributes } from './host-report-entry.js';
+import { HOST_REPORT_ATTRIBUTES, decodeHostReportEntry, encodeHostFactsAttributes, encodeHostReportAttributes } from './host-report-entry.js';
 import { readLdapEntry } from './read-ldap-entry.js';
 import { toLdaptsChanges, type LdapConnection } from './ldap-connection.js';
 import { LDAP_ALREADY_EXISTS, LDAP_NO_SUCH_ATTRIBUTE, LDAP_NO_SUCH_OBJECT, ldapResultCode } from './translate-ldap-error.js';
@@ -29,6 +29,7 @@ export function createLdapHostReports(ldap: LdapConnection, baseDn: string): Lda
   const putHostReport = async (report: HostReport): Promise<'applied' | 'stale'> => {
     const dn = buildHostDn(baseDn, validateAscii('host', report.host));
     const attributes = encodeHostReportAttributes(report);
+    const facts = encodeHostFactsAttributes(report);
     for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
       const entry = await ldap.run('search', dn, async (client) => {
         try {
@@ -43,7 +44,7 @@ export function createLdapHostReports(ldap: LdapConnection, baseDn: string): Lda
         const present = Object.entries(attributes).filter(([, v]) => v.length > 0);
         const added = await ldap.run('add', dn, async (client) => {
           try {
-            await client.add(dn, { objectClass: [HOST_OBJECT_CLASS], pbsveHostName: [report.host], pbsveState: ['unknown'], ...Object.fromEntries(present) });
+            await client.add(dn, { objectClass: [HOST_OBJECT_CLASS], pbsveHostName: [report.host], pbsveState: ['unknown'], ...Object.fromEntries(present), ...facts });
             return true;
           } catch (err) {
             if (ldapResultCode(err) === LDAP_ALREADY_EXISTS) return false;
@@ -60,6 +61,7 @@ export function createLdapHostReports(ldap: LdapConnection, baseDn: string): Lda
         ...(storedRaw === undefined ? [] : [{ operation: 'delete' as const, type: 'pbsveReportedAt', values: [storedRaw] }]),
         { operation: 'add', type: 'pbsveReportedAt', values: attributes['pbsveReportedAt'] ?? [] },
         { operation: 'replace', type: 'pbsveOrphanDomain', values: attributes['pbsveOrphanDomain'] ?? [] },
+        ...Object.entries(facts).map(([type, values]) => ({ operation: 'replace' as const, type, values })),
       ];
       const swapped = await ldap.run('modify', dn, async (client) => {
         try {

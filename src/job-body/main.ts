@@ -8,7 +8,12 @@ import { systemClock } from '../core/clock.js';
 import { VeError } from '../core/ve-error.js';
 import { keepVeAlive } from './keep-ve-alive.js';
 import type { VePartRecord } from '../inventory/inventory.js';
+import { answerHelpRequest } from '../cli/answer-help-request.js';
 
+answerHelpRequest(process.argv.slice(2), [
+  'usage: job-body/main.js   (the body of every VE job script; runs as the VE owner inside the job)',
+  'Watches the job\'s domain over libvirt\'s read-only socket and ends when the VE ends. Needs SLURM_JOB_ID or PBS_JOBID.',
+].join('\n'));
 const config = loadConfig(findConfigDir(process.env));
 await runHook('job-body', async () => {
   const raw = process.env['SLURM_JOB_ID'] ?? process.env['PBS_JOBID'];

@@ -4,10 +4,9 @@ import { writeSync } from 'node:fs';
 import { Command, CommanderError } from 'commander';
 import { VeError } from '../core/ve-error.js';
 import { decideExitCode } from '../core/decide-exit-code.js';
-import { runCommand } from '../core/run-command.js';
 import { checkHostHealth, formatHostHealth } from './check-host-health.js';
 import { isDirectory, readAvailableMemoryMiB, readFreeDiskMiB } from './read-host-resources.js';
-import { drainSlurmNode, resumeSlurmNodeIfOurs } from './slurm-node-drain.js';
+import { applyNodeHealth } from './apply-node-health.js';
 
 const started = Date.now();
 const DEFAULT_TIME_LIMIT_MS = 5000;
@@ -77,7 +76,7 @@ try {
   }
   // loaded after the timer runs: loading the libvirt binding and config counts against the limit too
   const { findConfigDir, findHostName, findHostVirt, loadConfig } = await import('../config/load-config.js');
-  const { openReadOnlyVirtAt } = await import('../config/open-adapters.js');
+  const { openBatch, openReadOnlyVirtAt } = await import('../config/open-adapters.js');
   const config = loadConfig(findConfigDir(process.env));
   const host = flags.host ?? findHostName(process.env);
   // a host without virt.hosts entry (and no "default") runs no VEs: only disk and memory are checked
@@ -90,13 +89,10 @@ try {
     checkTimeoutMs: positive('--check-timeout-ms', flags.checkTimeoutMs),
   }, { openVirt: openReadOnlyVirtAt, isDirectory, freeDiskMiB: readFreeDiskMiB, availableMemoryMiB: () => readAvailableMemoryMiB() });
   if (config.batch.kind === 'slurm' && flags.drain) {
-    const control = { run: runCommand, binDir: config.batch.binDir, slurmConf: config.batch.slurmConf, timeoutMs: Math.max(200, hardLimitMs - (Date.now() - started) - 300) };
+    // what is left of the hard limit is each batch command's limit
+    const batch = openBatch({ ...config, batch: { ...config.batch, timeoutMs: Math.max(200, hardLimitMs - (Date.now() - started) - 300) } });
     try {
-      if (health.healthy) {
-        if (await resumeSlurmNodeIfOurs(host, control)) process.stderr.write(`pbs-ve health: node ${host} resumed\n`);
-      } else {
-        await drainSlurmNode(host, health.problems.join('; '), control);
-      }
+      if ((await applyNodeHealth(batch, host, health.healthy ? [] : health.problems)) === 'resumed') process.stderr.write(`pbs-ve health: node ${host} resumed\n`);
     } catch (err) {
       process.stderr.write(`pbs-ve health: ${(err as Error).message}\n`);
     }

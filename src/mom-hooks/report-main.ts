@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // ve-host-report: run on every VE host from cron (e.g. every minute), as root. Recovers crashed VEs,
 // reports local VE state changes as events, handles orphan domains and resends journalled events.
+import { Command } from 'commander';
 import { findConfigDir, findHostName, findHostVirt, loadConfig } from '../config/load-config.js';
 import { openBatch, openEventSink, openVirtAt } from '../config/open-adapters.js';
 import { buildHookLog } from '../host/build-hook-log.js';
@@ -14,12 +15,18 @@ import { createVeNetworks } from '../host/ve-networks.js';
 import { teardownVe } from '../epilogue/teardown-ve.js';
 import { createLocalVeDisks } from '../host/ve-disks.js';
 
+// arguments first: --help answers before any config is read or any VE is touched
+const options = new Command('ve-host-report')
+  .description('(cron on VE hosts, root) recover crashed VEs, report VE state changes, handle orphan domains, resend journalled events')
+  .option('--host <name>', 'this host as the batch system names it (default: SLURMD_NODENAME or the short host name)')
+  .option('--json', 'print what the run did as one JSON object')
+  .parse(process.argv)
+  .opts<{ host?: string; json?: boolean }>();
 const configDir = findConfigDir(process.env);
 const config = loadConfig(configDir);
 const log = buildHookLog(config, 've-host-report');
 await runHook('monitor', async () => {
-  const hostArg = process.argv.indexOf('--host');
-  const host = (hostArg > 0 ? process.argv[hostArg + 1] : undefined) ?? findHostName(process.env);
+  const host = options.host ?? findHostName(process.env);
   const virt = findHostVirt(config, host);
   const batch = openBatch(config);
   const recovery = config.recovery ?? { maxRestarts: 3, windowSeconds: 3600, waitSeconds: 600, orphanGraceSeconds: 600 };
@@ -43,6 +50,13 @@ await runHook('monitor', async () => {
     },
     jobDirKeepMs: 1000 * (recovery.jobDirKeepSeconds ?? 7 * 86400),
   });
+  if (options.json === true) {
+    process.stdout.write(`${JSON.stringify({
+      host, changes: report.changes.length, recovery: report.recovery.filter((s) => s.action !== 'skipped'), orphans: report.handledOrphans,
+      teardowns: report.teardowns, removedJobDirs: report.removedJobDirs, addressChanges: report.addressChanges, sent: report.sent, pending: report.pending,
+    })}\n`);
+    return 0;
+  }
   for (const s of report.recovery) if (s.action !== 'skipped') process.stdout.write(`${host}: job ${s.jobId}: ${s.action}: ${s.detail}${s.ms > 0 ? ` (${s.ms} ms)` : ''}\n`);
   for (const o of report.handledOrphans) process.stdout.write(`${host}: orphan ${o.domain} (${o.state}, since ${o.firstSeen}): ${o.outcome === 'kept' ? 'reported' : o.outcome}: ${o.reason}\n`);
   for (const jobId of report.teardowns) process.stdout.write(`${host}: job ${jobId}: interrupted teardown finished\n`);

@@ -7,7 +7,14 @@ import { buildHookLog } from '../host/build-hook-log.js';
 import { runHook } from '../host/run-hook.js';
 import { findSpecToken } from '../core/encode-ve-spec.js';
 import { findOperationToken } from '../operations/encode-ve-operation.js';
+import { answerHelpRequest } from '../cli/answer-help-request.js';
 
+answerHelpRequest(process.argv.slice(2), [
+  'usage: ve-prologue                      (Slurm Prolog: the job comes from SLURM_JOB_ID and the Prolog environment)',
+  '       ve-prologue --torque prologue|prologue.parallel <TORQUE prologue arguments>   (installed mom_priv wrapper)',
+  'Realizes the VE of a job of the VE queue on this host (root). Config: $PBS_VE_CONFIG_DIR/config.json (default /etc/pbs-ve).',
+  'Installed by `ve admin install mom` (TORQUE) or `ve admin install slurm-hooks` (Slurm); see docs/admin-torque.md.',
+].join('\n'));
 const configDir = findConfigDir(process.env);
 const config = loadConfig(configDir);
 const log = buildHookLog(config, 've-prologue');

@@ -13,7 +13,8 @@ export function registerConsoleCommands(program: Command): void {
     .option('--lines <n>', 'how many lines to print first', '50')
     .option('--follow', 'keep printing new output (until the VE ends or Ctrl-C)')
     .option('--owner <user>', 'the owner (root only; default: yourself)')
-    .action(async (name: string, o: { lines: string; follow?: boolean; owner?: string }) => {
+    .option('--json', 'JSON: one object {name, jobId, host, text}; with --follow one such line per new chunk')
+    .action(async (name: string, o: { lines: string; follow?: boolean; owner?: string; json?: boolean }) => {
       await runHook('cli', async () => {
         const me = userInfo().username;
         const lines = parseLineCount(o.lines);
@@ -29,11 +30,14 @@ export function registerConsoleCommands(program: Command): void {
           await inventory.close();
         }
         const { text, offset } = readLastLines(log.logPath, lines);
-        if (text !== '') process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+        const asJson = (chunk: string, ended?: boolean): string => `${JSON.stringify({ name: log.name, jobId: log.jobId, host: log.host, text: chunk, ...(ended === true ? { ended } : {}) })}\n`;
+        if (o.json === true) process.stdout.write(asJson(text));
+        else if (text !== '') process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
         if (o.follow === true) {
           const jobId = log.jobId;
-          await followFile(log.logPath, offset, { write: (t) => process.stdout.write(t), isOver: () => isVeOver(config, jobId, log.host) });
-          process.stderr.write(`-- VE ${log.name} (job ${jobId}) has ended --\n`);
+          await followFile(log.logPath, offset, { write: (t) => process.stdout.write(o.json === true ? asJson(t) : t), isOver: () => isVeOver(config, jobId, log.host) });
+          if (o.json === true) process.stdout.write(asJson('', true));
+          else process.stderr.write(`-- VE ${log.name} (job ${jobId}) has ended --\n`);
         }
         return 0;
       });

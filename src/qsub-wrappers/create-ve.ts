@@ -11,6 +11,10 @@ import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import { countVeNodes, type VeSpec } from '../core/ve-spec.js';
 import { planVeNetworks } from '../prologue/plan-ve-networks.js';
 import { findUserGroups } from '../host/find-user-groups.js';
+import { checkUserLimits } from '../core/check-user-limits.js';
+import { isFinalState } from '../core/ve-state.js';
+import { listVes, type VeRow } from './list-ves.js';
+import type { UserLimits } from '../config/pbs-ve-config.js';
 
 export interface CreateVeDeps {
   readonly batch: Batch;
@@ -43,8 +47,19 @@ export function buildVeJobScript(spec: VeSpec, config: PbsVeConfig, configDir: s
   ].join('\n');
 }
 
-// Check arguments against what the cluster can offer (largest host with the feature, queue limit).
-async function checkCreateArguments(raw: RawVeSpec, deps: CreateVeDeps): Promise<VeSpec> {
+/** bounds no host of any cluster exceeds: what is left for the cluster-dependent check */
+const ANY_HOST_MAX_VCPUS = 4096;
+const ANY_HOST_MAX_MEMORY_MIB = 64 * 1024 * 1024;
+
+// Arguments first, asking no service (a batch system that is down must not hide a bad name):
+// every rule that does not depend on the cluster's hosts.
+function checkCreateArguments(raw: RawVeSpec, config: PbsVeConfig): VeSpec {
+  return validateVeSpec(raw, { maxVcpus: ANY_HOST_MAX_VCPUS, maxMemoryMiB: ANY_HOST_MAX_MEMORY_MIB, maxLeaseSeconds: config.batch.maxLeaseSeconds, minMemoryMiB: config.minMemoryMiB,
+    maxNodes: config.batch.maxNodes ?? 1, ...(config.network === undefined ? {} : { maxNics: config.network.maxNics }) });
+}
+
+// A prerequisite: the spec against what the cluster can offer (largest host with the feature, queue limit).
+async function checkSpecFitsCluster(raw: RawVeSpec, deps: CreateVeDeps): Promise<VeSpec> {
   const type = typeof raw.type === 'string' ? raw.type : '';
   const nodes = (await deps.batch.listNodes()).filter((n) => n.features.includes(type));
   if (type !== '' && (type === 'kvm' || type === 'lxc') && nodes.length === 0) {
@@ -88,7 +103,25 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
     const jobId = live[0]?.jobId ?? queued[0]?.jobId ?? '?';
     throw invalidField('name', `you already have a VE named "${spec.name}" (job ${jobId}); destroy it or pick another name`, spec.name);
   }
+  if (deps.config.limits !== undefined) await checkOwnerLimits(spec, deps, deps.config.limits);
   return image;
+}
+
+/**
+ * The per-user limits, said clearly before anything is submitted. TORQUE enforces the VE count itself
+ * (max_user_queuable, installed by `ve admin install server`); Slurm without slurmdbd cannot, so there this
+ * check is what holds users of `ve` to the limits (docs/design.md "Per-user limits").
+ */
+async function checkOwnerLimits(spec: VeSpec, deps: CreateVeDeps, limits: UserLimits): Promise<void> {
+  let held: readonly VeRow[];
+  try {
+    held = (await listVes({ inventory: deps.inventory, batch: deps.batch, veQueue: deps.config.batch.veQueue }, { all: false, owner: deps.owner })).filter((r) => !isFinalState(r.state));
+  } catch (err) {
+    if (!(err instanceof VeError) || err.kind !== 'environment') throw err;
+    (deps.warn ?? ((l: string) => { process.stderr.write(`${l}\n`); }))(`ve: warning: your VEs could not be counted (${err.message}); per-user limits are left to the batch system`);
+    return;
+  }
+  checkUserLimits(held, { vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, nodes: countVeNodes(spec) }, limits);
 }
 
 /**
@@ -116,7 +149,8 @@ function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDep
 
 /** `ve create`: one batch job whose resource request is the VE's size. Nothing is written to LDAP. */
 export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jobId: string; spec: VeSpec }> {
-  const checked = await checkCreateArguments(raw, deps);
+  checkCreateArguments(raw, deps.config);
+  const checked = await checkSpecFitsCluster(raw, deps);
   const spec = addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps), deps);
   // the copies for listing and reconcile (job variable, Slurm comment) leave the SSH keys out: Slurm refuses
   // a comment of more than 1024 characters and no reader of them needs keys; the prologue reads the script

@@ -53,10 +53,11 @@ export function registerImageCommands(program: Command): void {
 
   image.command('record').argument('<name>', 'an image of this host\'s catalog').description('record an image of this host\'s catalog in LDAP (after ve image add --local-only, or an LDAP outage during add)')
     .option('--description <text>', 'one line for ve image list and LDAP')
-    .action(async (name: string, o: { description?: string }) => {
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, o: { description?: string; json?: boolean }) => {
       await runHook('cli', async () => {
         const r = await recordImage(name, o.description, openImageDeps());
-        say(`image ${name}: ${r.detail}`);
+        say(o.json === true ? JSON.stringify({ name, ...r }) : `image ${name}: ${r.detail}`);
         return 0;
       });
     });
@@ -78,13 +79,14 @@ export function registerImageCommands(program: Command): void {
     });
 
   image.command('remove').argument('<name>', 'catalog name').description('remove an image no VE uses (refused while one does)')
-    .action(async (name: string) => {
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string, o: { json?: boolean }) => {
       await runHook('cli', async () => {
         const deps = openImageDeps();
         const inventory = openInventory(deps.config, 'read');
         try {
           const r = await removeImage(name, { ...deps, inventory, batch: openBatch(deps.config) });
-          say(`image ${name} removed; ${r.ldap}`);
+          say(o.json === true ? JSON.stringify({ name, removed: true, ldap: r.ldap }) : `image ${name} removed; ${r.ldap}`);
           return 0;
         } finally {
           await inventory.close();

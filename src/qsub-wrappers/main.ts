@@ -14,14 +14,24 @@ import { formatVeDetails, showVe } from './show-ve.js';
 import { destroyVe } from './destroy-ve.js';
 import { registerSandboxCommands } from '../sandbox/sandbox-command.js';
 import { registerImageCommands } from './image-command.js';
+import { registerHostCommands } from './host-command.js';
 import { registerConsoleCommands } from './console-command.js';
 import { registerSnapshotCommands } from './snapshot-command.js';
 import { registerOperationCommands } from './operation-commands.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
+import { readPackageVersion } from '../cli/read-package-version.js';
+import { decideOwnerScope, findCaller } from '../cli/find-caller.js';
+import { silentProgress, startWaitProgress } from '../cli/wait-progress.js';
+import { waitForVeRunning } from './wait-for-ve-running.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 
 const me = userInfo().username;
-// root acts for everybody (like a PBS manager); anyone else only on their own VEs
-const scopeOwner = (owner: string | undefined): string | undefined => owner ?? (me === 'root' ? undefined : me);
+// admins (root, config adminGroup) act for everybody like a PBS manager; anyone else only on their own VEs
+async function scopeOwner(config: PbsVeConfig, owner: string | undefined): Promise<string | undefined> {
+  const caller = await findCaller(config);
+  if (owner === undefined) return caller.admin ? undefined : caller.user;
+  return decideOwnerScope(caller, { owner }, config.adminGroup);
+}
 
 type UserPorts = ReturnType<typeof openUserPorts>;
 
@@ -46,7 +56,13 @@ async function runUserCommand(body: (deps: UserPorts) => Promise<string>): Promi
   });
 }
 
-const program = new Command('ve').description('virtual environments (libvirt VMs and containers) as batch jobs').showHelpAfterError();
+// --wait [duration] / --no-wait: 0 means do not wait; a bare --wait takes the command's default.
+function parseWaitMs(wait: string | boolean | undefined, fallback: string): number {
+  if (wait === undefined || wait === false) return 0;
+  return 1000 * parseDurationSeconds('wait', wait === true ? fallback : wait);
+}
+
+const program = new Command('ve').description('virtual environments (libvirt VMs and containers) as batch jobs').version(readPackageVersion()).showHelpAfterError();
 
 program.command('create').argument('<name>', 'VE name (a DNS label)')
   .description('submit one batch job that becomes the VE; prints the job id')
@@ -61,7 +77,9 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--ssh-key <file>', 'cloud-init images: a public key file for the guest (default: your ~/.ssh/id_{ed25519,ecdsa,rsa}.pub); repeat for more', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--network <name>', 'a NIC on this network (repeat for more, in order); a name the admin did not declare is your private network on the host; default: one NIC on the host\'s default network', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--json', 'print the result as JSON')
-  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; network: string[]; keepDisk?: boolean; sshKey: string[]; json?: boolean }) => {
+  .option('--wait [duration]', 'wait until the VE runs (default 10m), showing what it waits for on a terminal')
+  .option('--no-wait', 'return once the job is submitted (the default)')
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; network: string[]; keepDisk?: boolean; sshKey: string[]; json?: boolean; wait?: string | boolean }) => {
     await runUserCommand(async (deps) => {
       const raw = {
         name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, nodes: o.nodes, lease: o.lease, disks: o.disk,
@@ -70,44 +88,57 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
         ...(o.network.length === 0 ? {} : { networks: o.network }),
       };
       const defaultSshKeys = (): string[] => readDefaultSshKeys(userInfo().homedir, (line) => { process.stderr.write(`${line}\n`); });
+      const waitMs = parseWaitMs(o.wait, '10m');
       const { jobId, spec } = await createVe(raw, { ...deps, owner: me, defaultSshKeys });
-      return o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`;
+      if (waitMs === 0) return o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`;
+      // the job id is out before the wait: an interrupted wait still tells the user which job is theirs
+      if (o.json !== true) process.stdout.write(`${jobId}\n`);
+      const progress = o.json === true ? silentProgress : startWaitProgress(`VE ${spec.name} (job ${jobId}) to run`);
+      const state = await waitForVeRunning(jobId, waitMs, { ...deps, clock: systemClock, progress });
+      return o.json === true ? `${JSON.stringify({ jobId, spec, state })}\n` : '';
     });
   });
 
-program.command('list').description('VEs from the LDAP inventory, plus queued ones as pending')
+program.command('list').description('your VEs from the LDAP inventory, plus queued ones as pending')
   .option('--all', 'include destroyed, lost and failed VEs (history)')
-  .option('--owner <user>', 'only this owner\'s VEs')
+  .option('--all-users', 'everybody\'s VEs (admins: root and config adminGroup)')
+  .option('--owner <user>', 'only this owner\'s VEs (another owner: admins only)')
   .option('--json', 'JSON output')
-  .action(async (o: { all?: boolean; owner?: string; json?: boolean }) => {
+  .action(async (o: { all?: boolean; allUsers?: boolean; owner?: string; json?: boolean }) => {
     await runUserCommand(async (deps) => {
-      const rows = await listVes(deps, { all: o.all === true, owner: o.owner });
+      const owner = decideOwnerScope(await findCaller(deps.config), { owner: o.owner, allUsers: o.allUsers === true }, deps.config.adminGroup);
+      const rows = await listVes(deps, { all: o.all === true, owner });
       return o.json === true ? `${JSON.stringify(rows, null, 2)}\n` : `${formatVeTable(rows)}\n`;
     });
   });
 
 program.command('show').argument('<name>', 'VE name or job id').description('every attribute, the job, the host and the state history')
-  .option('--owner <user>', 'the owner (root only; default: yourself)')
+  .option('--owner <user>', 'the owner (admins only; default: yourself)')
   .option('--json', 'JSON output')
   .action(async (name: string, o: { owner?: string; json?: boolean }) => {
     await runUserCommand(async (deps) => {
-      const details = await showVe(deps, name, scopeOwner(o.owner));
+      const details = await showVe(deps, name, await scopeOwner(deps.config, o.owner));
       return o.json === true ? `${JSON.stringify(details, null, 2)}\n` : `${formatVeDetails(details)}\n`;
     });
   });
 
 program.command('destroy').argument('<name>', 'VE name or job id').description('cancel the VE\'s job; the epilogue removes domain and disk')
-  .option('--owner <user>', 'the owner (root only; default: yourself)')
-  .option('--wait [duration]', 'wait until LDAP shows the VE destroyed (default 2m)')
-  .action(async (name: string, o: { owner?: string; wait?: string | boolean }) => {
+  .option('--owner <user>', 'the owner (admins only; default: yourself)')
+  .option('--wait [duration]', 'wait until LDAP shows the VE destroyed (default 2m), showing the wait on a terminal')
+  .option('--no-wait', 'return once the job is cancelled (the default)')
+  .option('--json', 'print the result as JSON')
+  .action(async (name: string, o: { owner?: string; wait?: string | boolean; json?: boolean }) => {
     await runUserCommand(async (deps) => {
-      const waitMs = o.wait === undefined || o.wait === false ? 0 : 1000 * parseDurationSeconds('wait', o.wait === true ? '2m' : o.wait);
-      const r = await destroyVe({ ...deps, clock: systemClock }, name, scopeOwner(o.owner), { waitMs });
+      const waitMs = parseWaitMs(o.wait, '2m');
+      const progress = o.json === true || waitMs === 0 ? silentProgress : startWaitProgress(`VE ${name} to be destroyed`);
+      const r = await destroyVe({ ...deps, clock: systemClock, progress }, name, await scopeOwner(deps.config, o.owner), { waitMs });
+      if (o.json === true) return `${JSON.stringify({ jobId: r.jobId, cancelled: true, ...(r.finalState === undefined ? {} : { state: r.finalState }) })}\n`;
       return `job ${r.jobId} cancelled${r.finalState === undefined ? '' : `; VE ${r.finalState}`}\n`;
     });
   });
 
 registerImageCommands(program);
+registerHostCommands(program);
 registerConsoleCommands(program);
 registerSnapshotCommands(program);
 registerOperationCommands(program);

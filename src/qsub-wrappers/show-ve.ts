@@ -1,5 +1,6 @@
 import { VeError } from '../core/ve-error.js';
 import { JOB_ID_PATTERN } from '../core/build-domain-name.js';
+import { validateVeReference } from '../core/validate-ve-reference.js';
 import { listVes, type ListVesDeps, type VeRow } from './list-ves.js';
 import type { BatchJob } from '../batch/batch.js';
 import type { HistoryRecord, VePartRecord } from '../inventory/inventory.js';
@@ -14,6 +15,7 @@ export interface VeDetails {
 
 // Names are per owner and reused after destroy: the newest live VE wins, else the newest of any state.
 export async function findVe(deps: ListVesDeps, nameOrJobId: string, owner: string | undefined): Promise<VeRow> {
+  validateVeReference(nameOrJobId);
   const rows = await listVes(deps, { all: true, owner });
   const matches = rows.filter((r) => r.name === nameOrJobId || (JOB_ID_PATTERN.test(nameOrJobId) && r.jobId === nameOrJobId));
   const byNewest = [...matches].sort((a, b) => b.jobId.localeCompare(a.jobId, undefined, { numeric: true }));
@@ -40,6 +42,7 @@ export function formatVeDetails(d: VeDetails): string {
   const v = d.ve;
   const lines = [
     `name:        ${v.name}`, `state:       ${v.state}`, `owner:       ${v.owner}`, `job:         ${v.jobId}${d.job === undefined ? ' (gone from the batch system)' : ` (${d.job.rawState} in ${d.job.queue})`}`,
+    ...(v.state === 'pending' && d.job?.waitReason !== undefined ? [`waiting:     ${d.job.waitReason}`] : []),
     `host:        ${v.host || '-'}`, ...(v.nodes > 1 ? [`nodes:       ${v.nodes}`] : []), `type:        ${v.type}`, `image:       ${v.image}`, `vcpus:       ${v.vcpus}`, `memory:      ${v.memoryMiB} MiB`,
     `last change: ${v.lastChange || '-'}`,
   ];

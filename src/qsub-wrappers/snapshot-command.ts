@@ -7,7 +7,7 @@ import { systemClock } from '../core/clock.js';
 import { VeError } from '../core/ve-error.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { buildDefaultSnapshotName, formatSnapshotTable, runVeOperationJob, type VeOperationDone, type VeOperationRequest } from '../operations/submit-ve-operation.js';
-import { createProgressLine } from './create-progress-line.js';
+import { silentProgress, startWaitProgress } from '../cli/wait-progress.js';
 import { listVeSnapshots } from '../operations/list-ve-snapshots.js';
 
 export interface OpOptions { owner?: string; wait: string; json?: boolean }
@@ -23,8 +23,9 @@ export async function runOperationCommand(name: string, request: VeOperationRequ
       const waitMs = 1000 * parseDurationSeconds('wait', o.wait);
       const owner = o.owner ?? (me === 'root' ? undefined : me);
       const deps = { config, inventory, batch: openBatch(config), veQueue: config.batch.veQueue, clock: systemClock };
-      const progress = createProgressLine(process.stderr, o.json !== true);
-      const result = await runVeOperationJob(deps, name, owner, request, { waitMs, outputDir: process.cwd() }, progress.show).finally(progress.done);
+      const progress = o.json === true ? silentProgress : startWaitProgress(`${request.kind} of VE ${name}`);
+      const result = await runVeOperationJob(deps, name, owner, request, { waitMs, outputDir: process.cwd() }, (detail) => { progress.update(detail); })
+        .then((r) => { progress.finish('done'); return r; }, (err: unknown) => { progress.finish('failed'); throw err; });
       process.stdout.write(o.json === true ? `${JSON.stringify(result, null, 2)}\n` : `${format(result)}\n`);
       return 0;
     } finally {

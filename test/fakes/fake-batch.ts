@@ -49,6 +49,12 @@ export function createFakeBatch(jobs: Record<string, Partial<BatchJob>> = {}, ki
       if (n !== undefined) nodes.set(node, { ...n, state: 'offline', note });
       return Promise.resolve();
     },
+    setNodeOnline: (node) => {
+      calls.push(`online ${node}`);
+      const n = nodes.get(node);
+      if (n !== undefined) nodes.set(node, { ...n, state: 'free', note: undefined });
+      return Promise.resolve();
+    },
     requeue: (id) => {
       calls.push(`requeue ${id}`);
       const j = map.get(id);

@@ -26,7 +26,7 @@ function buildFakeBatch(): Batch & { up: boolean; accepted: SubmitRequest[] } {
       return Promise.resolve(String(100 + fake.accepted.length));
     },
     getJob: () => Promise.reject(new Error('unused')), listJobs: () => Promise.reject(new Error('unused')), cancel: () => Promise.reject(new Error('unused')),
-    listNodes: () => Promise.reject(new Error('unused')), setNodeOffline: () => Promise.reject(new Error('unused')), requeue: () => Promise.reject(new Error('unused')),
+    listNodes: () => Promise.reject(new Error('unused')), setNodeOffline: () => Promise.reject(new Error('unused')), setNodeOnline: () => Promise.reject(new Error('unused')), requeue: () => Promise.reject(new Error('unused')),
     readJobScript: () => Promise.reject(new Error('unused')),
     setTimeLimit: () => Promise.reject(new Error('unused')),
   };

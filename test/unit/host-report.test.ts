@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Entry } from 'ldapts';
 import { encodeVeEvent } from '../../src/events/encode-ve-event.js';
-import { encodeHostReport, type HostReport } from '../../src/events/host-report.js';
+import { decodeHostReportObject, encodeHostReport, type HostReport } from '../../src/events/host-report.js';
 import { decodeEventPayload } from '../../src/events/decode-event-payload.js';
 import { ensureHostKey, openHostKeyring, readHostKey } from '../../src/events/host-key.js';
 import { signEventLine, verifyEventLine } from '../../src/events/sign-event-line.js';
@@ -14,7 +14,7 @@ import { readEventLines } from '../../src/ve-monitor/read-event-lines.js';
 import { checkEventClaims } from '../../src/ve-monitor/check-event-claims.js';
 import { applyEvents } from '../../src/ve-monitor/apply-event.js';
 import { listOrphanDomains } from '../../src/ve-monitor/list-orphan-domains.js';
-import { decodeHostReportEntry, encodeHostReportAttributes, formatOrphanValue, parseOrphanValue } from '../../src/inventory/host-report-entry.js';
+import { decodeHostReportEntry, encodeHostFactsAttributes, encodeHostReportAttributes, formatOrphanValue, parseOrphanValue } from '../../src/inventory/host-report-entry.js';
 import { journalOrphanReport } from '../../src/mom-hooks/journal-orphan-report.js';
 import { readClusterView } from '../../src/ve-monitor/reconcile.js';
 import { parseConfig } from '../../src/config/load-config.js';
@@ -203,7 +203,8 @@ void t.test('the hook journals a report only when the orphan set or an outcome c
   const recorded: HostReport[] = [];
   const events: EventSink = { emit: () => Promise.reject(new Error('unused')), flush: () => Promise.reject(new Error('unused')), recordHostReport: (r) => { recorded.push(r); } };
   let clockMs = Date.parse('2026-11-23T10:00:00.000Z');
-  const deps = { stateDir: d, events, clock: { now: () => new Date(clockMs), sleep: () => Promise.resolve() }, log: () => undefined };
+  // orphans only, as an older host sends them (the facts and the heartbeat have their own test)
+  const deps = { stateDir: d, events, clock: { now: () => new Date(clockMs), sleep: () => Promise.resolve() }, log: () => undefined, facts: undefined };
   const orphan = (domain: string, outcome: HandledOrphan['outcome']): HandledOrphan => ({
     host: 'node1', domain, jobId: domain.slice(6), state: 'running', firstSeen: '2026-11-23T09:59:00.000Z', action: 'report', reason: 'r', outcome,
   });
@@ -229,4 +230,31 @@ void t.test('the hook journals a report only when the orphan set or an outcome c
   t.same(await sink.flush(), { sent: 1, pending: 0 });
   const line = (scripts[0] ?? '').split('\n').find((l) => /\.node1\.[0-9a-f]{64}$/.test(l)) ?? '';
   t.same(readEventLines(line, openHostKeyring(join(d, 'etc'))), [report]);
+});
+
+void t.test('host facts: the first run reports them (the host entry appears), then on change, and hourly as a heartbeat', (t) => {
+  const d = mkdtempSync('/tmp/pbsve-hostfacts-');
+  t.teardown(() => { rmSync(d, { recursive: true, force: true }); });
+  const recorded: HostReport[] = [];
+  const events: EventSink = { emit: () => Promise.reject(new Error('unused')), flush: () => Promise.reject(new Error('unused')), recordHostReport: (r) => { recorded.push(r); } };
+  let clockMs = Date.parse('2026-12-02T08:00:00.000Z');
+  const facts = { cpus: 8, memoryMiB: 16_000, types: ['lxc', 'kvm'] as const };
+  const deps = { stateDir: d, events, clock: { now: () => new Date(clockMs), sleep: () => Promise.resolve() }, log: () => undefined, facts: { ...facts, types: [...facts.types] } };
+  t.same(journalOrphanReport('node1', [], deps)?.facts, { cpus: 8, memoryMiB: 16_000, types: ['lxc', 'kvm'] }, 'a quiet host reports itself once');
+  clockMs += 60_000;
+  t.equal(journalOrphanReport('node1', [], deps), undefined, 'nothing new a minute later');
+  t.ok(journalOrphanReport('node1', [], { ...deps, facts: { ...deps.facts, memoryMiB: 32_000 } }), 'more memory: reported');
+  clockMs += 3_600_000;
+  t.equal(journalOrphanReport('node1', [], { ...deps, facts: { ...deps.facts, memoryMiB: 32_000 } })?.at, '2026-12-02T09:01:00.000Z', 'an hour later: the heartbeat');
+  t.equal(recorded.length, 3);
+  // the line the monitor decodes keeps the facts, bounded
+  const decoded = decodeHostReportObject(JSON.parse(JSON.stringify(recorded[0])) as Record<string, unknown>);
+  t.same(decoded.facts, { cpus: 8, memoryMiB: 16_000, types: ['lxc', 'kvm'] });
+  const bad = (facts: unknown): Record<string, unknown> => ({ ...(JSON.parse(JSON.stringify(recorded[0])) as Record<string, unknown>), facts });
+  t.throws(() => decodeHostReportObject(bad({ cpus: -1, memoryMiB: 1, types: [] })), { code: 'invalid-host-report', field: 'facts.cpus' });
+  t.throws(() => decodeHostReportObject(bad({ cpus: 1, memoryMiB: 2 ** 60, types: [] })), { code: 'invalid-host-report', field: 'facts.memoryMiB' });
+  t.throws(() => decodeHostReportObject(bad({ cpus: 1, memoryMiB: 1, types: ['xen'] })), { code: 'invalid-host-report', field: 'facts.types' });
+  t.same(encodeHostFactsAttributes(decoded), { pbsveState: ['up'], pbsveCpus: ['8'], pbsveMemoryMiB: ['16000'], pbsveHypervisorType: ['lxc', 'kvm'], pbsveLastHeartbeat: ['20261202080000.000Z'] });
+  t.same(encodeHostFactsAttributes({ kind: decoded.kind, version: 1, host: decoded.host, at: decoded.at, orphans: [] }), {}, 'an older host\'s report leaves the entry\'s own attributes alone');
+  t.end();
 });

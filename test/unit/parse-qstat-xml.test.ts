@@ -102,6 +102,7 @@ const held = job('17.vm', {
   startCount: 0,
   exitStatus: undefined,
   submitTime: 1795431435,
+  waitReason: 'held by its owner (TORQUE Hold_Types u)',
 });
 const queued = job('18.vm', {
   name: 'queued-big',
@@ -113,6 +114,8 @@ const queued = job('18.vm', {
   startCount: 0,
   exitStatus: undefined,
   submitTime: 1795431435,
+  // recorded from live TORQUE 6.1's pbs_sched: the reason a user sees in ve show
+  waitReason: 'no host with the VE\'s type has enough free cpus or memory now (TORQUE: Not Running: Not enough of the right type of nodes are available)',
 });
 
 const ALL: BatchJob[] = [

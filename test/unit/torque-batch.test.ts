@@ -230,7 +230,31 @@ void t.test('setNodeOffline: pbsnodes -o -N note node', async (t) => {
 void t.test('setNodeOffline: a refusal pbsnodes reports with exit 0 is a failure', async (t) => {
   const { run } = fakeRun({ stdout: '', stderr: 'Error setting note attribute for mon1 - Unauthorized Request  MSG=error in permissions (PERM_OPorMGR)\n', exitCode: 0 });
   const batch = createTorqueBatch({ run });
-  await t.rejects(batch.setNodeOffline('mon1', 'pbs-ve: fenced after failure'), { code: 'batch-unauthorized', kind: 'exec', message: /refused it to this account at this host: Error setting note attribute/ });
+  await t.rejects(batch.setNodeOffline('mon1', 'pbs-ve: fenced after failure'), { code: 'batch-permission-denied', kind: 'prereq' });
+});
+
+void t.test('setNodeOnline: pbsnodes -c -N n node (offline cleared, note cleared)', async (t) => {
+  const { run, calls } = fakeRun(ok(''), failed('pbsnodes: Unknown node  MSG=cannot locate specified node\n', 153));
+  const batch = createTorqueBatch({ run });
+  await batch.setNodeOnline('runsc');
+  t.strictSame(calls[0]?.args, ['-c', '-N', 'n', 'runsc']);
+  await t.rejects(batch.setNodeOnline('nosuch'), { code: 'batch-node-unknown', kind: 'prereq' });
+  await t.rejects(batch.setNodeOnline('-o'), { code: 'invalid-field', field: 'node' });
+  t.equal(calls.length, 2);
+});
+
+void t.test('pbsnodes exits 0 when the server refuses: the words decide (TORQUE 6.1 src/cmds/pbsnodes.c ignores set_all_nodeattrs)', async (t) => {
+  const refused = { exitCode: 0, stdout: '', stderr: 'Error setting note attribute for node2 - Unauthorized Request  MSG=operation not permitted\n' };
+  const { run } = fakeRun(refused, refused, { exitCode: 0, stdout: '', stderr: 'Error setting note attribute for node9 - Unknown node  MSG=cannot locate specified node\n' });
+  const batch = createTorqueBatch({ run });
+  await t.rejects(batch.setNodeOffline('node2', 'maintenance'), { code: 'batch-permission-denied', kind: 'prereq', message: /only its managers and operators may change a node/ });
+  await t.rejects(batch.setNodeOnline('node2'), { code: 'batch-permission-denied' });
+  await t.rejects(batch.setNodeOffline('node9', 'x'), { code: 'batch-node-unknown' });
+});
+
+void t.test('a TORQUE client that cannot start is batch-unavailable (exit 3), as on Slurm', async (t) => {
+  const batch = createTorqueBatch({ binDir: '/nonexistent/bin' });
+  await t.rejects(batch.listNodes(), { code: 'batch-unavailable', kind: 'environment' });
 });
 
 void t.test('requeue: qrerun; an unknown job is a prereq error', async (t) => {
@@ -270,10 +294,12 @@ void t.test('server unreachable is batch-unavailable for every call', async (t) 
   }
 });
 
-void t.test('runCommand failures (timeout, missing client) pass through as VeError', async (t) => {
+void t.test('runCommand failures (timeout, missing client) are batch-unavailable, as on Slurm, the cause kept', async (t) => {
   const timeout = new VeError('command-timeout', 'environment', 'qstat -f -x: no answer within 10 ms');
   const { run } = fakeRun(timeout);
-  await t.rejects(createTorqueBatch({ run }).listJobs(), timeout);
+  const err = (await createTorqueBatch({ run }).listJobs().catch((e: unknown) => e)) as VeError;
+  t.match(err, { code: 'batch-unavailable', kind: 'environment', message: /qstat: qstat -f -x: no answer within 10 ms/ });
+  t.equal(err.cause, timeout);
 });
 
 void t.test('unexpected client failures are batch-command-failed with the output', async (t) => {
