@@ -85,6 +85,9 @@ export interface SubmitRequest {
   readonly shell?: string;
   /** Slurm --comment; ignored by TORQUE (owners cannot set it there) */
   readonly comment?: string;
+  /** root only: submit as this user, so the job is theirs (an admin's operation on a user's VE, authorized
+   *  as the VE's owner; TORQUE refuses root's own jobs). Ignored when the caller is not root */
+  readonly submitAs?: string;
   /** run on exactly these hosts (one per node of nodeCount): Slurm --nodelist, TORQUE nodes=<host> */
   readonly nodeList?: readonly string[];
 }

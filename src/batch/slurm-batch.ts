@@ -78,7 +78,15 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
 
     async submit(request: SubmitRequest): Promise<string> {
       const args = buildSlurmSbatchArgs(request);
-      const result = await slurm('sbatch', args, request.script);
+      const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+      const as = asRoot ? request.submitAs : undefined;
+      if (as !== undefined && !/^[a-z_][a-z0-9_.-]{0,31}$/.test(as)) throw invalidField('submitAs', 'must be a user name', as);
+      const sbatch = options.binDir === undefined ? 'sbatch' : path.join(options.binDir, 'sbatch');
+      const result = as === undefined
+        ? await slurm('sbatch', args, request.script)
+        : await run('runuser', ['-u', as, '--', sbatch, ...args], { env, timeoutMs, input: request.script }).catch((err: unknown) => {
+          throw new VeError('batch-unavailable', 'environment', `sbatch as ${as}: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+        });
       if (result.exitCode !== 0) throw translateSlurmError('sbatch', result.stderr, 'batch-rejected', 'prereq');
       const match = SBATCH_OUTPUT.exec(result.stdout);
       if (!match?.[1]) {

@@ -77,12 +77,13 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
   };
 
   // TORQUE's qsub exits "qsub can not be run as root": root hooks hand the submission to a service account
-  const submitQsub = (args: readonly string[], script: string): Promise<CommandResult> => {
+  const submitQsub = (args: readonly string[], script: string, requestAs: string | undefined): Promise<CommandResult> => {
     const asRoot = typeof process.getuid === 'function' && process.getuid() === 0;
-    if (!asRoot || options.submitAs === undefined) return exec('qsub', args, script);
-    if (!/^[a-z_][a-z0-9_-]{0,31}$/.test(options.submitAs)) throw invalidField('submitAs', 'must be a user name', options.submitAs);
+    const user = requestAs ?? options.submitAs;
+    if (!asRoot || user === undefined) return exec('qsub', args, script);
+    if (!/^[a-z_][a-z0-9_.-]{0,31}$/.test(user)) throw invalidField('submitAs', 'must be a user name', user);
     const qsub = options.binDir === undefined ? 'qsub' : join(options.binDir, 'qsub');
-    return run('runuser', ['-u', options.submitAs, '--', qsub, ...args], {
+    return run('runuser', ['-u', user, '--', qsub, ...args], {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.server === undefined ? {} : { env: { PBS_DEFAULT: options.server } }),
       input: script,
@@ -94,7 +95,7 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
 
     async submit(request: SubmitRequest): Promise<string> {
       const args = buildTorqueQsubArgs(request, options.server);
-      const result = await submitQsub(args, request.script);
+      const result = await submitQsub(args, request.script, request.submitAs);
       if (result.exitCode !== 0) throw classifyTorqueFailure('qsub', args, result);
       const jobId = result.stdout.trim().split('\n')[0]?.trim() ?? '';
       if (!isTorqueJobId(jobId)) throw torqueParseError('qsub output', `no job id (got ${JSON.stringify(result.stdout.slice(0, 200))})`);

@@ -1,7 +1,8 @@
 // `ve snapshot` / `ve snapshot list` / `ve rollback`: one small op job on the VE's host; its prologue (root)
 // checks ownership with the batch system and acts, its body prints the outcome, which `ve` reads back.
 import { randomBytes } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { chmod, chown, mkdtemp, readFile, rm } from 'node:fs/promises';
+import type { UserIds } from '../host/find-user-ids.js';
 import { join } from 'node:path';
 import { VeError, invalidField } from '../core/ve-error.js';
 import { formatOperationLine, validateVeOperation, type VeOperation } from './encode-ve-operation.js';
@@ -25,6 +26,12 @@ export interface SnapshotVeOptions {
   readonly waitMs: number;
   /** where the op job's output goes: a directory the user can write and read back here */
   readonly outputDir: string;
+  /**
+   * root (an admin's drain, or root acting for a user): the op job is submitted as the VE's owner, so the
+   * batch system authorizes it as theirs (TORQUE refuses root's jobs), with its output in a private
+   * directory made for that owner under this one
+   */
+  readonly asOwner?: { readonly findOwner: (user: string) => Promise<UserIds> };
 }
 
 export type VeOperationDone = Extract<VeOperationResult, { ok: true }>;
@@ -135,7 +142,8 @@ export async function runVeOperationJob(
     throw new VeError('ve-not-running', 'prereq', `name: VE "${ve.name}" (job ${ve.jobId}) has no running job (${job?.rawState ?? ve.state})`, { field: 'name' });
   }
   const op = validateVeOperation({ ...request, target: ve.jobId });
-  const outputPath = join(options.outputDir, `.ve-op-${ve.jobId.replace(/[^A-Za-z0-9]/g, '_')}-${randomBytes(6).toString('hex')}.out`);
+  const ownerDir = options.asOwner === undefined ? undefined : await makeOwnerOutputDir(options.outputDir, await options.asOwner.findOwner(ve.owner));
+  const outputPath = join(ownerDir ?? options.outputDir, `.ve-op-${ve.jobId.replace(/[^A-Za-z0-9]/g, '_')}-${randomBytes(6).toString('hex')}.out`);
   const opJobId = await deps.batch.submit({
     name: `veop-${ve.name}`.slice(0, 64),
     queue: deps.config.batch.veQueue,
@@ -148,17 +156,29 @@ export async function runVeOperationJob(
     variables: {},
     script: buildOperationJobScript(op, ve.name, deps.config),
     outputPath,
+    ...(options.asOwner === undefined ? {} : { submitAs: ve.owner }),
+  }).catch(async (err: unknown) => {
+    if (ownerDir !== undefined) await rm(ownerDir, { recursive: true, force: true });
+    throw err;
   });
   progress(`${op.kind} ${ve.name}: operation job ${opJobId} submitted to ${host}`);
   try {
     const result = await waitForOpResult(deps, opJobId, outputPath, Math.max(1000, deadline - Date.now()), progress);
     if (!result.ok) throw new VeError(result.code, result.errorKind, result.message);
-    if (op.kind === 'list-snapshots' || op.kind === 'snapshot' || op.kind === 'extend') return result;
+    if (op.kind === 'list-snapshots') return result;
     const behind = await waitForInventoryState(deps, ve, owner, result.state, deadline, progress);
     return behind === undefined ? result : { ...result, message: `${result.message} (${behind})` };
   } finally {
-    await rm(outputPath, { force: true });
+    await rm(ownerDir ?? outputPath, { recursive: true, force: true });
   }
+}
+
+// A directory only the owner (and root) can use: the owner's op job writes its output there, root reads it.
+async function makeOwnerOutputDir(parent: string, owner: UserIds): Promise<string> {
+  const dir = await mkdtemp(join(parent, '.ve-op-'));
+  await chown(dir, owner.uid, owner.gid);
+  await chmod(dir, 0o700);
+  return dir;
 }
 
 // One line per snapshot, oldest first, as `ve list` prints VEs.

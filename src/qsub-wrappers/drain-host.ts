@@ -1,6 +1,7 @@
 // `ve host drain` / `ve host resume` (admins): the batch system's side of host maintenance.
 import { VeError, invalidField } from '../core/ve-error.js';
 import { listHosts, type HostVe, type ListHostsDeps } from './list-hosts.js';
+import { findDrainStoppedJobs, formatDrainNote, type HostVesOutcome } from '../operations/stop-host-ves.js';
 
 /** Notes `ve host drain` sets start with this, so `ve host list` and the health hook tell them apart. */
 export const DRAIN_NOTE_PREFIX = 'pbs-ve drain:';
@@ -38,19 +39,30 @@ async function checkHostKnown(deps: ListHostsDeps, host: string): Promise<void> 
   }
 }
 
-/** No new VE goes to the host; returns the VEs still on it. */
-export async function drainHost(deps: ListHostsDeps, host: string, options: { readonly reason: string; readonly by: string }): Promise<{ host: string; note: string; ves: HostVe[] }> {
+/** how the VEs on a drained host are handled: stopped now and started by the resume (Clustrx stopall), or left running */
+export type DrainVes =
+  | { readonly kind: 'keep' }
+  | { readonly kind: 'stop'; readonly stop: (ves: readonly HostVe[]) => Promise<HostVesOutcome> };
+
+/**
+ * No new VE goes to the host. With `stop`, its VEs are stopped first (op jobs still reach a host that takes
+ * jobs) and the node note names them for the resume; returns the VEs still on the host and what was stopped.
+ */
+export async function drainHost(deps: ListHostsDeps, host: string, options: { readonly reason: string; readonly by: string; readonly ves: DrainVes }): Promise<{ host: string; note: string; ves: HostVe[]; stopped: string[]; skipped: HostVesOutcome['skipped'] }> {
   checkDrainArguments(host, options.reason);
   await checkHostKnown(deps, host);
-  const note = `${DRAIN_NOTE_PREFIX} ${options.reason === '' ? 'maintenance' : options.reason} (by ${options.by})`;
+  const outcome: HostVesOutcome = options.ves.kind === 'stop' ? await options.ves.stop(await listVesToMove(deps, host)) : { done: [], skipped: [] };
+  const note = formatDrainNote(`${DRAIN_NOTE_PREFIX} ${options.reason === '' ? 'maintenance' : options.reason} (by ${options.by})`, outcome.done);
   await deps.batch.setNodeOffline(host, note);
-  return { host, note, ves: await listVesToMove(deps, host) };
+  return { host, note, ves: await listVesToMove(deps, host), stopped: outcome.done, skipped: outcome.skipped };
 }
 
-/** The host takes new VEs again. */
-export async function resumeHost(deps: ListHostsDeps, host: string): Promise<{ host: string }> {
+/** The host takes new VEs again; the VEs its drain stopped (named in the node note) are started. */
+export async function resumeHost(deps: ListHostsDeps, host: string, start: (jobIds: readonly string[]) => Promise<HostVesOutcome>): Promise<{ host: string; started: string[]; skipped: HostVesOutcome['skipped'] }> {
   checkDrainArguments(host, '');
   await checkHostKnown(deps, host);
+  const note = (await deps.batch.listNodes()).find((n) => n.name === host)?.note;
   await deps.batch.setNodeOnline(host);
-  return { host };
+  const outcome = await start(findDrainStoppedJobs(note));
+  return { host, started: outcome.done, skipped: outcome.skipped };
 }

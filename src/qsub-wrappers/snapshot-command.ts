@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
+import { findUserIds } from '../host/find-user-ids.js';
 import { findConfigDir, loadConfig } from '../config/load-config.js';
 import { openBatch, openInventory } from '../config/open-adapters.js';
 import { runHook } from '../host/run-hook.js';
@@ -24,7 +25,9 @@ export async function runOperationCommand(name: string, request: VeOperationRequ
       const owner = o.owner ?? (me === 'root' ? undefined : me);
       const deps = { config, inventory, batch: openBatch(config), veQueue: config.batch.veQueue, clock: systemClock };
       const progress = o.json === true ? silentProgress : startWaitProgress(`${request.kind} of VE ${name}`);
-      const result = await runVeOperationJob(deps, name, owner, request, { waitMs, outputDir: process.cwd() }, (detail) => { progress.update(detail); })
+      // root acts as the VE's owner (the batch system authorizes it as theirs; TORQUE refuses root's jobs)
+      const options = me === 'root' ? { waitMs, outputDir: tmpdir(), asOwner: { findOwner: (u: string) => findUserIds(u) } } : { waitMs, outputDir: process.cwd() };
+      const result = await runVeOperationJob(deps, name, owner, request, options, (detail) => { progress.update(detail); })
         .then((r) => { progress.finish('done'); return r; }, (err: unknown) => { progress.finish('failed'); throw err; });
       process.stdout.write(o.json === true ? `${JSON.stringify(result, null, 2)}\n` : `${format(result)}\n`);
       return 0;

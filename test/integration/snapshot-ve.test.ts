@@ -106,8 +106,8 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
   t.ok(out, 'the console log goes on after the restart (init printed its marker twice)');
   const history = JSON.parse((await runVeAs(info, user, ['show', 'web1', '--json'])).stdout) as { ve: { state: string }; history: { reason: string; source: string }[] };
   t.equal(history.ve.state, 'running');
-  t.ok(history.history.some((h) => h.source === 'recovery' && /snapshot s1 taken/.test(h.reason)), 'LDAP history: snapshot');
-  t.ok(history.history.some((h) => h.source === 'recovery' && /rolled back to snapshot s1/.test(h.reason)), 'LDAP history: rollback');
+  t.ok(history.history.some((h) => h.source === 'operation' && /snapshot s1 taken/.test(h.reason)), 'LDAP history: snapshot');
+  t.ok(history.history.some((h) => h.source === 'operation' && /rolled back to snapshot s1/.test(h.reason)), 'LDAP history: rollback');
 
   const missing = await runVeAs(info, user, ['rollback', 'web1', 'nosuch']);
   t.equal(missing.exitCode, 2);

@@ -127,6 +127,36 @@ void t.test('a stopped VE can be destroyed; another user cannot stop mine', asyn
   }
 });
 
+void t.test('host maintenance: a drain stops the host\'s VEs, the resume starts them again (Clustrx stopall/startall)', async (t) => {
+  const created = await runVeAs(info, user, ['create', 'op3', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'op3', 'running', 120_000);
+  const host = (await show('op3')).ve.host;
+  const uri = info.nodes[host]?.lxcUri ?? '';
+  const started = Date.now();
+  const drained = await runVeAs(info, 'root', ['host', 'drain', host, '--reason', 'test maintenance', '--timeout', '20s', '--json'], 300_000);
+  t.equal(drained.exitCode, 0, drained.stderr);
+  const r = JSON.parse(drained.stdout) as { stopped: string[]; note: string };
+  t.ok(r.stopped.includes(jobId), 'the VE was stopped by the drain');
+  t.match(r.note, new RegExp(`stopped: .*${jobId.replace('.', '\\.')}`), 'the node note names it for the resume');
+  t.comment(`ve host drain (1 VE): ${Date.now() - started} ms (${control.kind})`);
+  t.equal((await show('op3')).ve.state, 'stopped');
+  t.equal(await domainState(uri, `pbsve-${jobId}`), 'shut off');
+  t.ok((await control.listUnavailableNodes()).some((n) => n.startsWith(host)), 'the host takes no new VE');
+  t.ok(await jobRuns(jobId), 'the VE keeps its job through the maintenance');
+  const resumedAt = Date.now();
+  const resumed = await runVeAs(info, 'root', ['host', 'resume', host], 300_000);
+  t.equal(resumed.exitCode, 0, resumed.stderr);
+  t.match(resumed.stdout, new RegExp(`started again: .*${jobId.replace('.', '\\.')}`));
+  t.comment(`ve host resume (1 VE): ${Date.now() - resumedAt} ms (${control.kind})`);
+  await waitForLdapState(info, user, 'op3', 'running', 60_000);
+  t.equal(await domainState(uri, `pbsve-${jobId}`), 'running');
+  t.notOk((await control.listUnavailableNodes()).some((n) => n.startsWith(host)), 'the host is back');
+  const destroyed = await runVeAs(info, user, ['destroy', 'op3', '--wait', '90s']);
+  t.equal(destroyed.exitCode, 0, destroyed.stderr);
+});
+
 void t.test('QEMU (TCG): ACPI stop and start, suspend to disk frees the memory, resume restores it', async (t) => {
   if (!info.images.includes('tinyvm')) {
     const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;

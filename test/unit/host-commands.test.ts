@@ -1,4 +1,5 @@
 // ve host list/show/drain/resume over fake ports: the merge of batch nodes, LDAP hosts and VEs.
+import { findDrainStoppedJobs, formatDrainNote } from '../../src/operations/stop-host-ves.js';
 import t from 'tap';
 import { listHosts, showHost, formatHostTable } from '../../src/qsub-wrappers/list-hosts.js';
 import { drainHost, listVesToMove, resumeHost } from '../../src/qsub-wrappers/drain-host.js';
@@ -52,14 +53,34 @@ void t.test('list: VE hosts of the batch system plus hosts only LDAP knows; VE l
 
 void t.test('drain/resume: through the Batch port, with the VEs left behind (the seam for --migrate)', async (t) => {
   const calls: string[] = [];
-  const r = await drainHost(ports(calls), 'node1', { reason: 'disk swap', by: 'root' });
+  const keep = { kind: 'keep' } as const;
+  const r = await drainHost(ports(calls), 'node1', { reason: 'disk swap', by: 'root', ves: keep });
   t.same(calls, ['offline node1 pbs-ve drain: disk swap (by root)']);
   t.same(r.ves.map((v) => v.jobId).sort(), ['11', '12', '14']);
   t.same((await listVesToMove(ports([]), 'node2')).map((v) => v.jobId), ['14']);
-  await resumeHost(ports(calls), 'node1');
+  const none = (): Promise<{ done: string[]; skipped: [] }> => Promise.resolve({ done: [], skipped: [] });
+  await resumeHost(ports(calls), 'node1', none);
   t.equal(calls[1], 'online node1');
-  await t.rejects(drainHost(ports(calls), 'node9', { reason: 'x', by: 'root' }), { code: 'host-not-found' });
-  await t.rejects(drainHost(ports(calls), 'node1 State=DOWN', { reason: 'x', by: 'root' }), { code: 'invalid-field', field: 'host' });
-  await t.rejects(drainHost(ports(calls), 'node1', { reason: 'two\nlines', by: 'root' }), { code: 'invalid-field', field: 'reason' });
+  await t.rejects(drainHost(ports(calls), 'node9', { reason: 'x', by: 'root', ves: keep }), { code: 'host-not-found' });
+  await t.rejects(drainHost(ports(calls), 'node1 State=DOWN', { reason: 'x', by: 'root', ves: keep }), { code: 'invalid-field', field: 'host' });
+  await t.rejects(drainHost(ports(calls), 'node1', { reason: 'two\nlines', by: 'root', ves: keep }), { code: 'invalid-field', field: 'reason' });
   t.equal(calls.length, 2, 'nothing else was changed');
+});
+
+void t.test('drain stops the VEs first and names them in the note; resume starts exactly those', async (t) => {
+  const calls: string[] = [];
+  const stopped: string[][] = [];
+  const stop = (ves: readonly { jobId: string }[]): Promise<{ done: string[]; skipped: { jobId: string; name: string; why: string }[] }> => {
+    stopped.push(ves.map((v) => v.jobId).sort());
+    calls.push('stop VEs');
+    return Promise.resolve({ done: ['11', '12'], skipped: [{ jobId: '14', name: 'pair', why: 'multi-node' }] });
+  };
+  const r = await drainHost(ports(calls), 'node1', { reason: 'disk swap', by: 'root', ves: { kind: 'stop', stop } });
+  t.same(calls, ['stop VEs', 'offline node1 pbs-ve drain: disk swap (by root); stopped: 11,12'], 'stopped while op jobs could still reach the host, then offline');
+  t.same(r.stopped, ['11', '12']);
+  t.equal(r.skipped[0]?.why, 'multi-node');
+  t.same(findDrainStoppedJobs(r.note), ['11', '12']);
+  t.same(findDrainStoppedJobs('pbs-ve drain: x (by root); stopped: 11,$(rm),12.vm'), ['11', '12.vm'], 'only job ids are believed');
+  t.same(findDrainStoppedJobs(undefined), []);
+  t.same(formatDrainNote('n', []), 'n');
 });
