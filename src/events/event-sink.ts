@@ -21,12 +21,12 @@ export interface EventSink {
   /** resend whatever is still pending (the periodic hook calls this) */
   flush(): Promise<{ sent: number; pending: number }>;
   /** journal only, no sending: a caller with several events flushes once, so they share one vemon job */
-  record?(events: readonly VeEvent[]): Promise<{ sent: number; pending: number }>;
+  record(events: readonly VeEvent[]): Promise<{ sent: number; pending: number }>;
   /** journal a host report (orphan domains), sent with the next flush like an event */
-  recordHostReport?(report: HostReport): void;
+  recordHostReport(report: HostReport): void;
   /** asks the batch system how the vemon jobs already sent ended: delivered ones are done, the
    *  events of failed or forgotten ones are pending again (the periodic hook calls this before flush) */
-  confirmSent?(): Promise<ConfirmReport>;
+  confirmSent(): Promise<ConfirmReport>;
 }
 
 export interface ConfirmReport {

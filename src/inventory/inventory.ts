@@ -74,17 +74,17 @@ export interface Inventory {
   addHistory(record: HistoryRecord): Promise<boolean>;
   /** oldest first; the parts' history included */
   listHistory(jobId: string): Promise<HistoryRecord[]>;
-  /** multi-node VEs (optional for inventories that predate them; properties, so they may be passed around): one part, or undefined */
-  readonly getPart?: (jobId: string, part: number) => Promise<VePartRecord | undefined>;
+  /** multi-node VEs (properties, so they may be passed around): one part, or undefined */
+  readonly getPart: (jobId: string, part: number) => Promise<VePartRecord | undefined>;
   /** the parts known so far, part order */
-  readonly listParts?: (jobId: string) => Promise<VePartRecord[]>;
+  readonly listParts: (jobId: string) => Promise<VePartRecord[]>;
   /** rejects with VeError code inventory-exists when the entry is there already; the VE entry must exist */
-  readonly createPart?: (record: VePartRecord) => Promise<void>;
+  readonly createPart: (record: VePartRecord) => Promise<void>;
   /** compare-and-swap on the part's seq, as updateVe */
-  readonly updatePart?: (record: VePartRecord, expectedSeq: number) => Promise<boolean>;
+  readonly updatePart: (record: VePartRecord, expectedSeq: number) => Promise<boolean>;
   /** a host's orphan-domain report onto its pbsveHost entry (created if missing); stale: a report as late or later is stored */
-  readonly putHostReport?: (report: HostReport) => Promise<'applied' | 'stale'>;
+  readonly putHostReport: (report: HostReport) => Promise<'applied' | 'stale'>;
   /** every host's stored report, by host name */
-  readonly listHostReports?: () => Promise<HostReport[]>;
+  readonly listHostReports: () => Promise<HostReport[]>;
   close(): Promise<void>;
 }

@@ -22,7 +22,7 @@ await runHook('job-body', async () => {
   let inventory: ReturnType<typeof openInventory> | undefined;
   const readParts = async (jobId: string): Promise<VePartRecord[]> => {
     inventory ??= openInventory(config, 'read');
-    return (await inventory.listParts?.(jobId)) ?? [];
+    return inventory.listParts(jobId);
   };
   try {
     const outcome = await keepVeAlive(validateJobId(raw), {

@@ -222,7 +222,11 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
   const changes = await dropUnvouchedChanges(all.changes.filter((c) => !retrying.has(c.record.jobId)), uriOf, deps.openVirt, deps.log);
   const findings = { ...all, changes };
   // every change of this run is journalled first and all go out in the one flush below: one vemon job
-  const recordOnly: EventSink = { emit: (e) => deps.events.record?.(e) ?? deps.events.emit(e), flush: () => deps.events.flush() };
+  const sink = deps.events;
+  const recordOnly: EventSink = {
+    emit: (e) => sink.record(e), record: (e) => sink.record(e), flush: () => sink.flush(),
+    recordHostReport: (r) => { sink.recordHostReport(r); }, confirmSent: () => sink.confirmSent(),
+  };
   for (const change of changes) {
     await emitVeEvent({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);

@@ -28,6 +28,9 @@ export interface VeOperationDeps {
   readonly snapshots: Omit<VeSnapshotDeps, 'owner'>;
   /** default: getent */
   readonly findOwner?: (user: string) => Promise<UserIds>;
+  /** ve extend: the job's new time limit, set after the prologue returned (a TORQUE MOM answers pbs_server's
+   *  question about a running job only then); `ve` sees it done in the batch system */
+  readonly scheduleTimeLimit: (jobId: string, seconds: number) => void;
 }
 
 
@@ -71,6 +74,8 @@ interface Executed {
   readonly message: string;
   readonly record: VeJobRecord;
   readonly state: VeState;
+  /** extend: the time limit the job gets */
+  readonly timeLimitSeconds?: number;
 }
 
 // The owner's wish goes into the record before libvirt acts: the job body and the recovery read it and leave the VE alone.
@@ -174,8 +179,8 @@ async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeSt
       if (wanted > max) {
         throw new VeError('lease-too-long', 'prereq', `lease: ${limit} s + ${op.addSeconds ?? 0} s = ${wanted} s is more than the site's maximum lease of ${max} s`, { field: 'lease' });
       }
-      await deps.batch.setTimeLimit(record.jobId, wanted);
-      return { message: `lease extended from ${formatWalltime(limit)} to ${formatWalltime(wanted)}`, record, state: from };
+      deps.scheduleTimeLimit(record.jobId, wanted);
+      return { message: `lease extended from ${formatWalltime(limit)} to ${formatWalltime(wanted)}`, record, state: from, timeLimitSeconds: wanted };
     }
     case 'resume': {
       const running = withOwnerState(record, undefined);
@@ -232,9 +237,9 @@ export async function runVeOperation(ctx: PelogContext, token: string, deps: VeO
     owner = await (deps.findOwner ?? findUserIds)(ctx.user);
     const op = decodeVeOperation(token);
     const record = await authorizeOperation(ctx, op, deps);
-    const { message, state } = await performOperation(op, record, deps, owner);
+    const { message, state, timeLimitSeconds } = await performOperation(op, record, deps, owner);
     result = {
-      ok: true, kind: op.kind, target: op.target, name: record.spec.name, message, state,
+      ok: true, kind: op.kind, target: op.target, name: record.spec.name, message, state, ...(timeLimitSeconds === undefined ? {} : { timeLimitSeconds }),
       snapshots: readSnapshotIndex(deps.config.stateDir, record.jobId), ms: Date.now() - started,
     };
     deps.log(`job ${ctx.jobId}: ${op.kind} on VE job ${op.target} for ${ctx.user}: ${message}`);

@@ -85,9 +85,11 @@ async function waitForOpResult(deps: SnapshotVeDeps, jobId: string, outputPath: 
       if (job === undefined || job.state === 'completed') endedAt = Date.now();
       else progress(`waiting for operation job ${jobId} (${job.rawState}${job.state === 'queued' ? ': the VE\'s host has no free cpu or memory for it yet' : ''}, ${Math.round((Date.now() - started) / 1000)} s)`);
       // a host with no room for the op job would keep it queued for as long as the VE holds it: say so now
-      if (job?.state === 'queued' && Date.now() - started > QUEUED_GRACE_MS) {
+      // only when the batch system says so (its reason names free cpus or memory): a scheduler that has not
+      // looked yet (TORQUE's cycle) is no full host
+      if (job?.state === 'queued' && Date.now() - started > QUEUED_GRACE_MS && /free cpus or memory/.test(job.waitReason ?? '')) {
         await deps.batch.cancel(jobId).catch(() => undefined);
-        throw new VeError('host-full', 'environment', `operation job ${jobId} stayed queued ${Math.round((Date.now() - started) / 1000)} s (${job.rawState}): the VE's host has no free cpu or memory for it; it was cancelled (see docs/design.md, "Operations")`);
+        throw new VeError('host-full', 'environment', `operation job ${jobId} stayed queued ${Math.round((Date.now() - started) / 1000)} s (${job.waitReason ?? job.rawState}): the VE's host has no free cpu or memory for it; it was cancelled (see docs/design.md, "Operations")`);
       }
       if (endedAt === undefined && Date.now() >= deadline && job !== undefined) {
         await deps.batch.cancel(jobId).catch(() => undefined);
@@ -109,6 +111,18 @@ export type VeOperationRequest = Omit<VeOperation, 'target'>;
 export type ShowProgress = (what: string) => void;
 
 // The op job's outcome reaches LDAP through the vemon path a moment later: waiting for it keeps `ve stop; ve start` in order.
+// ve extend: the host sets the limit just after its prologue; the batch system is where it counts.
+async function waitForTimeLimit(deps: SnapshotVeDeps, jobId: string, seconds: number, deadline: number, progress: ShowProgress): Promise<string | undefined> {
+  let last: number | undefined;
+  while (Date.now() < deadline) {
+    last = (await deps.batch.getJob(jobId))?.resources.walltimeSeconds;
+    if (last !== undefined && last >= seconds) return undefined;
+    progress(`waiting for the batch system to show the new time limit (${last ?? '?'} s of ${seconds} s)`);
+    await deps.clock.sleep(INVENTORY_POLL_MS);
+  }
+  return `requested; the batch system still shows a limit of ${last ?? '?'} s (see the VE host's pbs-ve.log)`;
+}
+
 // A change, not only a state: a restart leaves the state as it was, its event still has to arrive.
 async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: string; readonly jobId: string; readonly lastChange: string }, owner: string | undefined, state: VeState, deadline: number, progress: ShowProgress): Promise<string | undefined> {
   const started = Date.now();
@@ -166,6 +180,8 @@ export async function runVeOperationJob(
     const result = await waitForOpResult(deps, opJobId, outputPath, Math.max(1000, deadline - Date.now()), progress);
     if (!result.ok) throw new VeError(result.code, result.errorKind, result.message);
     if (op.kind === 'list-snapshots') return result;
+    const limitBehind = result.timeLimitSeconds === undefined ? undefined : await waitForTimeLimit(deps, ve.jobId, result.timeLimitSeconds, deadline, progress);
+    if (limitBehind !== undefined) return { ...result, message: `${result.message} (${limitBehind})` };
     const behind = await waitForInventoryState(deps, ve, owner, result.state, deadline, progress);
     return behind === undefined ? result : { ...result, message: `${result.message} (${behind})` };
   } finally {

@@ -22,6 +22,8 @@ export type VeOperationResult =
     readonly message: string;
     /** the VE's state once the operation is done, as the host sees it */
     readonly state: VeState;
+    /** extend: the job's time limit being set */
+    readonly timeLimitSeconds?: number;
     readonly snapshots: readonly VeSnapshotInfo[];
     readonly ms: number;
   }

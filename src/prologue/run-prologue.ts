@@ -1,3 +1,5 @@
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
 import { openBatch, openEventSink, openVirtAt } from '../config/open-adapters.js';
 import { readPelogJobScript } from '../host/read-pelog-context.js';
 import { createLocalVeDisks } from '../host/ve-disks.js';
@@ -12,6 +14,11 @@ import { boundHostFault } from './bound-host-fault.js';
 import { isPrologueRetried } from '../core/decide-exit-code.js';
 import type { PelogContext } from '../batch/batch.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+
+// A short-lived root helper that outlives the prologue: own session, no stdio, never waited for.
+function startDetached(command: string, args: readonly string[]): void {
+  spawn(command, args, { detached: true, stdio: 'ignore', env: process.env }).unref();
+}
 
 // The prologue's wiring, loaded only for jobs that may be VE jobs (libvirt and LDAP code load slowly).
 export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, configDir: string, log: (line: string) => void): Promise<number> {
@@ -30,6 +37,7 @@ export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, config
         stateDir: config.stateDir, openVirt: openVirtAt, console, log, startTimeoutMs: config.virt.startTimeoutMs, now: () => systemClock.now(),
         pauseJobBody: (record, ownerUid) => pauseJobBody(record.jobId, ownerUid, log),
       },
+      scheduleTimeLimit: (jobId, seconds) => { startDetached(config.nodePath, [join(config.installDir, 'dist/src/operations/set-time-limit-main.js'), jobId, String(seconds)]); },
     });
     return 0;
   }

@@ -49,7 +49,7 @@ async function placeVes(ves: readonly VeRecord[], inventory: Inventory): Promise
   const byHost = new Map<string, VeRecord[]>();
   const add = (host: string, ve: VeRecord): void => { if (host !== '') byHost.set(host, [...(byHost.get(host) ?? []), ve]); };
   for (const ve of ves) {
-    if ((ve.nodes ?? 1) > 1 && inventory.listParts !== undefined) {
+    if ((ve.nodes ?? 1) > 1) {
       const parts = await inventory.listParts(ve.jobId);
       for (const p of parts) if (!isFinalState(p.state)) add(p.host, ve);
       if (parts.length > 0) continue;

@@ -30,10 +30,9 @@ export async function findVe(deps: ListVesDeps, nameOrJobId: string, owner: stri
 /** `ve show`: every attribute, the job as the batch system sees it, and the state history. */
 export async function showVe(deps: ListVesDeps, nameOrJobId: string, owner: string | undefined): Promise<VeDetails> {
   const ve = await findVe(deps, nameOrJobId, owner);
-  const listParts = deps.inventory.listParts;
   const [history, job, parts] = await Promise.all([
     deps.inventory.listHistory(ve.jobId), deps.batch.getJob(ve.jobId),
-    ve.nodes > 1 && listParts !== undefined ? listParts(ve.jobId) : Promise.resolve([]),
+    ve.nodes > 1 ? deps.inventory.listParts(ve.jobId) : Promise.resolve([]),
   ]);
   return { ve, history, job, parts };
 }

@@ -58,9 +58,6 @@ async function ensureVeEntry(inventory: Inventory, event: PartEvent): Promise<vo
  */
 async function applyPartEvent(inventory: Inventory, event: PartEvent): Promise<ApplyResult> {
   const { getPart, listParts, createPart, updatePart } = inventory;
-  if (getPart === undefined || listParts === undefined || createPart === undefined || updatePart === undefined) {
-    throw new VeError('inventory-no-parts', 'environment', `job ${event.jobId}: this inventory cannot store the parts of a multi-node VE`);
-  }
   await ensureVeEntry(inventory, event);
   let applied = false;
   for (let attempt = 0; attempt < MAX_CAS_RETRIES && !applied; attempt++) {

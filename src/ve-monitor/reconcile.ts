@@ -95,14 +95,13 @@ const toError = (err: unknown): Error => (err instanceof Error ? err : new Error
 
 /** The one read of a pass; a node or host-report listing that fails leaves its checks out rather than the whole pass. */
 export async function readClusterView(deps: ReconcileDeps): Promise<ClusterView> {
-  const listHostReports = deps.inventory.listHostReports;
   const [ves, jobs, nodes, reports] = await Promise.all([
     deps.inventory.listVes({ includeFinal: false }),
     deps.batch.listJobs(),
     deps.batch.listNodes().then((n): BatchNode[] | Error => n, toError),
-    listHostReports === undefined ? Promise.resolve(undefined) : listHostReports().then((r): HostReport[] | Error => r, toError),
+    deps.inventory.listHostReports().then((r): HostReport[] | Error => r, toError),
   ]);
-  const hosts = reports === undefined ? {} : reports instanceof Error ? { hostReportsProblem: reports.message } : { hostReports: reports };
+  const hosts = reports instanceof Error ? { hostReportsProblem: reports.message } : { hostReports: reports };
   if (nodes instanceof Error) return { ves, jobs, nodes: undefined, nodesProblem: nodes.message, ...hosts };
   return { ves, jobs, nodes, nodesProblem: undefined, ...hosts };
 }

@@ -57,6 +57,8 @@ void t.test('LXC: suspend, resume, stop, start, restart; the job stays, the stat
   const created = await runVeAs(info, user, ['create', 'op1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
+  // a failed check must not leave the VE holding the host's cpu for the next subtests
+  t.teardown(async () => { await runVeAs(info, user, ['destroy', jobId, '--wait', '60s']); });
   await waitForLdapState(info, user, 'op1', 'running', 120_000);
   const host = (await show('op1')).ve.host;
   const uri = info.nodes[host]?.lxcUri ?? '';

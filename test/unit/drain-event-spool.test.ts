@@ -1,3 +1,4 @@
+import { createFakeInventory } from '../fakes/fake-inventory.js';
 import t from 'tap';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ function buildLdap(): { ves: Map<string, VeRecord>; history: HistoryRecord[]; do
         if (down) throw new VeError('inventory-unavailable', 'environment', 'LDAP bind: directory unreachable: connect ECONNREFUSED');
       };
       const { ves, history } = ldap;
-      return {
+      return createFakeInventory({
         getVe: (id) => { check(); return Promise.resolve(ves.get(id)); },
         listVes: () => Promise.resolve([...ves.values()]),
         createVe: (r) => { check(); ves.set(r.jobId, r); return Promise.resolve(); },
@@ -38,7 +39,7 @@ function buildLdap(): { ves: Map<string, VeRecord>; history: HistoryRecord[]; do
         addHistory: (h) => { check(); if (history.some((x) => x.jobId === h.jobId && x.seq === h.seq)) return Promise.resolve(false); history.push(h); return Promise.resolve(true); },
         listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id).sort((a, b) => a.seq - b.seq)),
         close: () => Promise.resolve(),
-      };
+      });
     },
   };
   return ldap;

@@ -1,3 +1,4 @@
+import { createFakeInventory } from '../fakes/fake-inventory.js';
 import t from 'tap';
 import { foldEvent } from '../../src/core/fold-event.js';
 import { applyEvent, applyEvents } from '../../src/ve-monitor/apply-event.js';
@@ -15,7 +16,7 @@ const destroyed: VeEvent = { ...base, seq: 1_000_002, state: 'destroyed', source
 function buildMemoryInventory(): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
   const ves = new Map<string, VeRecord>();
   const history: HistoryRecord[] = [];
-  return {
+  return createFakeInventory({
     ves, history,
     getVe: (id) => Promise.resolve(ves.get(id)),
     listVes: () => Promise.resolve([...ves.values()]),
@@ -24,7 +25,7 @@ function buildMemoryInventory(): Inventory & { ves: Map<string, VeRecord>; histo
     addHistory: (h) => { if (history.some((x) => x.jobId === h.jobId && x.seq === h.seq)) return Promise.resolve(false); history.push(h); return Promise.resolve(true); },
     listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id).sort((a, b) => a.seq - b.seq)),
     close: () => Promise.resolve(),
-  };
+  });
 }
 
 void t.test('a newer event replaces the record and records the old state', (t) => {

@@ -1,3 +1,4 @@
+import { createFakeInventory } from '../fakes/fake-inventory.js';
 import t from 'tap';
 import { reconcile, readClusterView } from '../../src/ve-monitor/reconcile.js';
 import { nextMonitorSeq } from '../../src/ve-monitor/next-monitor-seq.js';
@@ -13,7 +14,7 @@ const ve = buildVeRecord;
 function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
   const ves = new Map(records.map((r) => [r.jobId, r]));
   const history: HistoryRecord[] = [];
-  return {
+  return createFakeInventory({
     ves, history,
     getVe: (id) => Promise.resolve(ves.get(id)),
     listVes: () => Promise.resolve([...ves.values()].filter((v) => !['destroyed', 'lost', 'failed'].includes(v.state))),
@@ -22,7 +23,7 @@ function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeR
     addHistory: (h) => { history.push(h); return Promise.resolve(true); },
     listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id)),
     close: () => Promise.resolve(),
-  };
+  });
 }
 
 function buildBatch(jobs: BatchJob[], nodes: BatchNode[] | Error): Batch & { calls: Record<string, number> } {

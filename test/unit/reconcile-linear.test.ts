@@ -1,3 +1,4 @@
+import { createFakeInventory } from '../fakes/fake-inventory.js';
 import t from 'tap';
 import { reconcile } from '../../src/ve-monitor/reconcile.js';
 import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
@@ -10,7 +11,7 @@ function buildInventory(records: VeRecord[]): Inventory & { calls: Record<string
   const history: HistoryRecord[] = [];
   const calls: Record<string, number> = { getVe: 0, listVes: 0 };
   const count = (k: string): void => { calls[k] = (calls[k] ?? 0) + 1; };
-  return {
+  return createFakeInventory({
     calls,
     getVe: (id) => { count('getVe'); return Promise.resolve(ves.get(id)); },
     listVes: () => { count('listVes'); return Promise.resolve([...ves.values()].filter((v) => !['destroyed', 'lost', 'failed'].includes(v.state))); },
@@ -19,7 +20,7 @@ function buildInventory(records: VeRecord[]): Inventory & { calls: Record<string
     addHistory: (h) => { history.push(h); return Promise.resolve(true); },
     listHistory: () => Promise.resolve([]),
     close: () => Promise.resolve(),
-  };
+  });
 }
 
 function buildBatch(jobs: BatchJob[]): Batch & { calls: Record<string, number> } {

@@ -1,5 +1,6 @@
 // The host-side recovery with fakes: which crashed domain is restarted, rolled back or given up, and
 // which is left alone (a guest poweroff, a job that is ending, a record the epilogue marked).
+import { createFakeEventSink } from '../fakes/fake-event-sink.js';
 import { createFakeVirt } from '../fakes/fake-virt.js';
 import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
@@ -56,7 +57,7 @@ function setup(domains: Record<string, { state: DomainState; reason: string }>, 
   let now = t0;
   const deps: RecoverCrashedVesDeps = {
     config, clock: { now: () => now, sleep: () => Promise.resolve() }, openVirt: () => Promise.resolve(host.virt), log: () => undefined,
-    events: { emit: (e) => { events.push(...e); return Promise.resolve({ sent: e.length, pending: 0 }); }, flush: () => Promise.resolve({ sent: 0, pending: 0 }) },
+    events: createFakeEventSink({ emit: (e) => { events.push(...e); return Promise.resolve({ sent: e.length, pending: 0 }); }, flush: () => Promise.resolve({ sent: 0, pending: 0 }) }),
     batch: { getJob: (id) => Promise.resolve(jobs.find((j) => j.jobId === id)) },
     console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() },
     findOwner: () => Promise.resolve({ uid: 1000, gid: 1000 }), pauseJobBody: () => () => undefined,

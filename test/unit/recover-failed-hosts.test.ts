@@ -1,3 +1,4 @@
+import { createFakeInventory } from '../fakes/fake-inventory.js';
 import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
 import { readFileSync } from 'node:fs';
@@ -18,7 +19,7 @@ const ve = (jobId: string, patch: Partial<VeRecord> = {}): VeRecord => buildVeRe
 function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
   const ves = new Map(records.map((r) => [r.jobId, r]));
   const history: HistoryRecord[] = [];
-  return {
+  return createFakeInventory({
     ves, history,
     getVe: (id) => Promise.resolve(ves.get(id)),
     listVes: () => Promise.resolve([...ves.values()]),
@@ -27,7 +28,7 @@ function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeR
     addHistory: (h) => { history.push(h); return Promise.resolve(true); },
     listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id)),
     close: () => Promise.resolve(),
-  };
+  });
 }
 
 // Records every call in order: the fence must come before any requeue.

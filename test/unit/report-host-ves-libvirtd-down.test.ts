@@ -1,5 +1,6 @@
 // The periodic host hook while libvirtd is down or just restarted: no false state change, and the
 // journal is still flushed.
+import { createFakeEventSink } from '../fakes/fake-event-sink.js';
 import { createFakeVirt } from '../fakes/fake-virt.js';
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -39,11 +40,11 @@ function setup(t: { teardown: (fn: () => void) => void }): { libvirt: FakeLibvir
   const libvirt: FakeLibvirt = { up: true, domains: [{ name: 'pbsve-31', state: 'running', persistent: true }], reasons: new Map() };
   const emitted: VeEvent[] = [];
   const flushes = { n: 0 };
-  const events: EventSink = {
+  const events: EventSink = createFakeEventSink({
     emit: (e) => { emitted.push(...e); return Promise.resolve({ sent: e.length, pending: 0 }); },
     flush: () => { flushes.n++; return Promise.resolve({ sent: 0, pending: 0 }); },
     record: (e) => { emitted.push(...e); return Promise.resolve({ sent: 0, pending: e.length }); },
-  };
+  });
   const logs: string[] = [];
   const run = (): ReturnType<typeof reportHostVes> => reportHostVes('node1', { config, clock: systemClock, events, openVirt: (uri) => buildVirt(libvirt, uri), uris: ['lxc:///system', 'qemu:///system'], log: (l) => logs.push(l) });
   return { libvirt, emitted, flushes, logs, run, stateDir };
@@ -100,7 +101,7 @@ void t.test('an epilogue that met a dead libvirtd: the teardown is finished once
   });
   const torn: string[] = [];
   let jobState: 'running' | 'exiting' | 'completed' | undefined = 'exiting';
-  const events: EventSink = { emit: () => Promise.resolve({ sent: 0, pending: 0 }), flush: () => Promise.resolve({ sent: 0, pending: 0 }) };
+  const events: EventSink = createFakeEventSink({ emit: () => Promise.resolve({ sent: 0, pending: 0 }), flush: () => Promise.resolve({ sent: 0, pending: 0 }) });
   const run = (): ReturnType<typeof reportHostVes> => reportHostVes('node1', {
     config, clock: systemClock, events, openVirt: (uri) => buildVirt(libvirt, uri), uris: ['lxc:///system'], log: (l) => logs.push(l),
     interrupted: {

@@ -1,3 +1,4 @@
+import { createFakeInventory } from '../fakes/fake-inventory.js';
 import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
@@ -107,7 +108,7 @@ void t.test('a failed VE is one alert through the command, however often its eve
 function buildMemoryInventory(): Inventory {
   const ves = new Map<string, VeRecord>();
   const history = new Set<string>();
-  return {
+  return createFakeInventory({
     getVe: (id) => Promise.resolve(ves.get(id)),
     listVes: () => Promise.resolve([...ves.values()]),
     createVe: (r) => { ves.set(r.jobId, r); return Promise.resolve(); },
@@ -115,5 +116,5 @@ function buildMemoryInventory(): Inventory {
     addHistory: (h) => { const key = `${h.jobId}/${h.seq}`; const fresh = !history.has(key); history.add(key); return Promise.resolve(fresh); },
     listHistory: () => Promise.resolve([]),
     close: () => Promise.resolve(),
-  };
+  });
 }

@@ -1,6 +1,7 @@
 // Issue 9, defects 1, 7, 8 and 11: the host hooks as the live TORQUE 6.1 runs them (umask 077, an epilogue
 // started while the prologue still runs, a prologue that fails before it made anything, a sister's epilogue).
 // libvirt, the disks and the event sink are fakes; the state directory, records, locks and markers are real.
+import { createFakeEventSink } from '../fakes/fake-event-sink.js';
 import { createFakeVirt } from '../fakes/fake-virt.js';
 import t, { type Test } from 'tap';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -68,10 +69,10 @@ function buildBatch(job: BatchJob): Batch {
   return { kind: 'torque', submit: unused, listJobs: unused, cancel: unused, listNodes: unused, setNodeOffline: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused, getJob: () => Promise.resolve(job) };
 }
 
-const fakeEvents = (w: World): RealizeVeDeps['events'] => ({
+const fakeEvents = (w: World): RealizeVeDeps['events'] => (createFakeEventSink({
   emit: (events) => { w.events.push(...events); return Promise.resolve({ sent: events.length, pending: 0 }); },
   flush: () => Promise.resolve({ sent: 0, pending: 0 }),
-});
+}));
 
 function prologueDeps(w: World, over: Partial<RealizeVeDeps> = {}, hold?: Promise<void>): RealizeVeDeps {
   return {

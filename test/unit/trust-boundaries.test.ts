@@ -1,5 +1,6 @@
 // Issue 10, the pure parts: numbers bounded at the trust boundary, claims checked in every state,
 // claims that cannot be checked never applied, reconcile never believing the job comment.
+import { createFakeInventory } from '../fakes/fake-inventory.js';
 import t from 'tap';
 import { nextMonitorSeq } from '../../src/ve-monitor/next-monitor-seq.js';
 import { checkEventClaims } from '../../src/ve-monitor/check-event-claims.js';
@@ -75,11 +76,11 @@ void t.test('a host speaks only of jobs placed on it, in every state', (t) => {
 
 void t.test('reconcile never writes a VE from a job comment or variable', async (t) => {
   const written: VeRecord[] = [];
-  const inventory: Inventory = {
+  const inventory: Inventory = createFakeInventory({
     getVe: () => Promise.resolve(undefined), listVes: () => Promise.resolve([]),
     createVe: (r) => { written.push(r); return Promise.resolve(); }, updateVe: () => Promise.resolve(true),
     addHistory: () => Promise.resolve(true), listHistory: () => Promise.resolve([]), close: () => Promise.resolve(),
-  };
+  });
   const forged = encodeVeSpec({ version: 1, name: 'ghost', type: 'kvm', image: 'tiny', vcpus: 4096, memoryMiB: 1_048_576, leaseSeconds: 3600 });
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   const batch: Batch = {
@@ -96,10 +97,10 @@ void t.test('reconcile never writes a VE from a job comment or variable', async 
 
 void t.test('a stored seq past the bound (written before the fix) is reported, not spun on', async (t) => {
   const ve: VeRecord = { jobId: '42', name: 'v', owner: 'user1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, state: 'running', host: 'node1', domain: 'pbsve-42', seq: Number.MAX_SAFE_INTEGER, lastChange: '2026-05-01T09:00:00.000Z' };
-  const inventory: Inventory = {
+  const inventory: Inventory = createFakeInventory({
     getVe: () => Promise.resolve(ve), listVes: () => Promise.resolve([ve]), createVe: () => Promise.resolve(), updateVe: () => Promise.resolve(true),
     addHistory: () => Promise.resolve(true), listHistory: () => Promise.resolve([]), close: () => Promise.resolve(),
-  };
+  });
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   const batch: Batch = { kind: 'slurm', submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, getJob: no, listNodes: () => Promise.resolve([]), listJobs: () => Promise.resolve([]) };
   const clock = { now: () => new Date('2026-05-01T10:00:00Z'), sleep: () => Promise.resolve() };

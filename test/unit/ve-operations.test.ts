@@ -36,10 +36,12 @@ function setupHost(type: 'lxc' | 'qemu' = 'lxc'): Host {
   const events: VeEvent[] = [];
   const consoleCalls: string[] = [];
   const ctx: PelogContext = { jobId: '20', user: 'alice', group: undefined, jobName: undefined, queue: 'batch', host: 'node1', scriptPath: undefined, exitStatus: undefined, resources: undefined, sister: false };
+  const batch = createFakeBatch({ 20: {}, 17: {} });
   const deps: VeOperationDeps = {
-    batch: createFakeBatch({ 20: {}, 17: {} }), config: config(stateDir), clock: { now: () => new Date(0), sleep: () => Promise.resolve() },
+    batch, config: config(stateDir), clock: { now: () => new Date(0), sleep: () => Promise.resolve() },
     events: { emit: (e: readonly VeEvent[]) => { events.push(...e); return Promise.resolve(); } } as unknown as VeOperationDeps['events'],
     log: () => undefined, findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }),
+    scheduleTimeLimit: (jobId, seconds) => { void batch.setTimeLimit(jobId, seconds); },
     snapshots: {
       stateDir, openVirt: () => Promise.resolve(virt), log: () => undefined, startTimeoutMs: 1000, now: () => new Date(0),
       console: {
