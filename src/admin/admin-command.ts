@@ -7,7 +7,7 @@ import { applyLdapInstallSteps, buildLdapInstallSteps, DEFAULT_DATABASE_DN, form
 import { runHook } from '../host/run-hook.js';
 import { formatInstallReport } from './install-report.js';
 import { installMom, uninstallMom } from './install-mom.js';
-import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, DEFAULT_EVENT_SUBMITTER, findMonitorHosts } from './install-server.js';
+import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, DEFAULT_EVENT_SUBMITTER, findMonitorHosts, findVeHosts } from './install-server.js';
 import { openBatch } from '../config/open-adapters.js';
 import { buildSlurmHookPaths, DEFAULT_SLURM_HOOK_DIR, installSlurmHooks } from './install-slurm-hooks.js';
 
@@ -111,8 +111,9 @@ export function registerAdminCommands(program: Command): void {
     .option('--dry-run', 'TORQUE: print the qmgr commands, do not run them')
     .option('--submitter <user>', `TORQUE: the only account allowed into the vemon queue (default: config batch.eventSubmitUser, ${DEFAULT_EVENT_SUBMITTER})`)
     .option('--monitor-host <host>', 'TORQUE: a host ve-monitor runs on as the event account, made operator there for reconcile --recover (repeat for several; default: the nodes with batch.vemonFeature)', (v: string, all: string[]) => [...all, v], [] as string[])
+    .option('--ve-host <host>', 'TORQUE: a host VEs run on, where root is made operator so that ve extend may raise a running VE job\'s walltime (repeat for several; default: the nodes with property lxc or kvm)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--hook-dir <dir>', 'Slurm: where `ve admin install slurm-hooks` put the wrappers', DEFAULT_SLURM_HOOK_DIR)
-    .action(async (o: { dryRun?: boolean; submitter?: string; monitorHost: string[]; hookDir: string }) => {
+    .action(async (o: { dryRun?: boolean; submitter?: string; monitorHost: string[]; veHost: string[]; hookDir: string }) => {
       await runHook('cli', async () => {
         const config = loadConfig(findConfigDir(process.env));
         if (config.batch.kind === 'slurm') {
@@ -120,7 +121,8 @@ export function registerAdminCommands(program: Command): void {
           return 0;
         }
         const monitorHosts = o.monitorHost.length > 0 ? o.monitorHost : await findMonitorHosts(openBatch(config), config.batch.vemonFeature);
-        const commands = buildTorqueServerCommands(config, { monitorHosts, ...(o.submitter === undefined ? {} : { eventSubmitter: o.submitter }) });
+        const veHosts = o.veHost.length > 0 ? o.veHost : await findVeHosts(openBatch(config));
+        const commands = buildTorqueServerCommands(config, { monitorHosts, veHosts, ...(o.submitter === undefined ? {} : { eventSubmitter: o.submitter }) });
         const results = await applyTorqueServerCommands(commands, { dryRun: o.dryRun === true, binDir: config.batch.binDir, timeoutMs: config.batch.timeoutMs });
         for (const r of results) say(r.outcome === 'would-apply' ? `qmgr -c '${r.command}'` : `${r.outcome.padEnd(8)} ${r.command}`);
         say(buildTorqueNodeNotes(config).join('\n'));

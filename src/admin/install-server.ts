@@ -17,6 +17,8 @@ export interface TorqueServerOptions {
   readonly eventSubmitter?: string;
   /** the hosts ve-monitor runs on as the event account (the vemon nodes): that account becomes an operator there only */
   readonly monitorHosts?: readonly string[];
+  /** the hosts VEs run on: root becomes an operator there only, so `ve extend` may raise a running job's walltime */
+  readonly veHosts?: readonly string[];
 }
 
 // Queue and account names end up in qmgr command lines: only plain names pass.
@@ -26,8 +28,8 @@ function checkName(field: string, value: string): string {
 }
 
 // Host names end up in qmgr's operators list: a plain name, no wildcard, so the rights stay on that host.
-function checkHost(value: string): string {
-  if (value.length > 253 || !HOST.test(value)) throw new VeError('invalid-field', 'prereq', `monitorHosts: must be a plain host name, no wildcard (got ${JSON.stringify(value)})`, { field: 'monitorHosts' });
+function checkHost(value: string, field = 'monitorHosts'): string {
+  if (value.length > 253 || !HOST.test(value)) throw new VeError('invalid-field', 'prereq', `${field}: must be a plain host name, no wildcard (got ${JSON.stringify(value)})`, { field });
   return value;
 }
 
@@ -45,6 +47,7 @@ export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueSe
   const feature = checkName('batch.vemonFeature', config.batch.vemonFeature);
   const operators = (options.monitorHosts ?? []).map((h) => `set server operators += ${submitter}@${checkHost(h)}`);
   const ves = config.limits?.vesPerUser;
+  const veOperators = (options.veHosts ?? []).map((h) => `set server operators += root@${checkHost(h, 'veHosts')}`);
   return [
     `create queue ${ve}`,
     `set queue ${ve} queue_type = Execution`,
@@ -75,6 +78,9 @@ export function buildTorqueServerCommands(config: PbsVeConfig, options: TorqueSe
     // and requeues (qrerun -f, which req_rerun.c allows to operators and managers only). Operator, not
     // manager, and only at the vemon hosts: pbsve on a compute node (where root switches to it) stays a user
     ...operators,
+    // ve extend: root, in the op job's prologue on the VE's host, raises the VE job's walltime (qalter -l);
+    // for a running job req_modify.c allows a higher limit to operators and managers only. Only at the VE hosts
+    ...veOperators,
   ];
 }
 
@@ -83,6 +89,15 @@ export async function findMonitorHosts(batch: Pick<Batch, 'listNodes'>, feature:
   const hosts = (await batch.listNodes()).filter((n) => n.features.includes(feature)).map((n) => n.name);
   if (hosts.length === 0) {
     throw new VeError('no-monitor-host', 'prereq', `no node of the batch server has the property ${feature}: give the vemon node(s) their property first, or name them with --monitor-host <host>`);
+  }
+  return hosts;
+}
+
+/** The VE hosts as the server knows them (nodes with the lxc or kvm property), when the admin names none. */
+export async function findVeHosts(batch: Pick<Batch, 'listNodes'>): Promise<string[]> {
+  const hosts = (await batch.listNodes()).filter((n) => n.features.includes('lxc') || n.features.includes('kvm')).map((n) => n.name);
+  if (hosts.length === 0) {
+    throw new VeError('no-ve-host', 'prereq', 'no node of the batch server has the property lxc or kvm: give the VE nodes their properties first, or name them with --ve-host <host>');
   }
   return hosts;
 }

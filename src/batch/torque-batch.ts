@@ -10,6 +10,7 @@ import { torqueParseError } from './torque-parse-error.js';
 import { isTorqueJobId } from './torque-job-id.js';
 import { runCommand, type CommandOptions, type CommandResult, type RunCommand } from '../core/run-command.js';
 import { VeError, invalidField } from '../core/ve-error.js';
+import { setTimeout as waitMs } from 'node:timers/promises';
 
 export interface TorqueBatchOptions {
   /** directory of the TORQUE clients; default: found on the safe PATH of runCommand */
@@ -33,6 +34,8 @@ const REJECTED_BY_MOM = /Rejected by mom/i;
 /** pbsnodes 6.1 applies -o/-c/-N at its end and prints a refusal as "Error setting note attribute for <node> - <why>" while exiting 0 */
 const PBSNODES_SET_FAILED = /Error setting \S+ (?:\S+ )?(?:attribute|state) for /i;
 const UNAUTHORIZED = /Unauthorized Request/i;
+/** how often setTimeLimit asks qstat whether the server holds the new walltime while qalter has not answered */
+const QALTER_POLL_MS = 500;
 /** PBSE_MOMREJECT (15043) & 255: qrerun of a job whose MOM does not answer */
 const PBSE_MOMREJECT_RC = 195;
 // eslint-disable-next-line no-control-regex
@@ -61,11 +64,12 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
   const run = options.run ?? runCommand;
 
   // Every client gets the same environment and timeout so behaviour does not depend on the caller's shell.
-  const exec = async (command: TorqueCommand, args: readonly string[], input?: string): Promise<CommandResult> => {
+  const exec = async (command: TorqueCommand, args: readonly string[], input?: string, cancelSignal?: AbortSignal): Promise<CommandResult> => {
     const commandOptions: CommandOptions = {
       ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       ...(options.server === undefined ? {} : { env: { PBS_DEFAULT: options.server } }),
       ...(input === undefined ? {} : { input }),
+      ...(cancelSignal === undefined ? {} : { cancelSignal }),
     };
     try {
       return await run(options.binDir === undefined ? command : join(options.binDir, command), args, commandOptions);
@@ -90,6 +94,19 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
     });
   };
 
+  const getJob = async (jobId: string): Promise<BatchJob | undefined> => {
+    checkJobId(jobId);
+    const args = ['-f', '-x', jobId];
+    const result = await exec('qstat', args);
+    if (result.exitCode !== 0) {
+      if (isTorqueUnknownJob(result)) return undefined;
+      throw classifyTorqueFailure('qstat', args, result);
+    }
+    // 14, 14.vm and 14.vm.example.org name the same job on one server: compare the sequence part
+    const sequence = jobId.split('.')[0];
+    return parseQstatXml(result.stdout).find((job) => job.jobId.split('.')[0] === sequence);
+  };
+
   return {
     kind: 'torque',
 
@@ -102,18 +119,7 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       return jobId;
     },
 
-    async getJob(jobId: string): Promise<BatchJob | undefined> {
-      checkJobId(jobId);
-      const args = ['-f', '-x', jobId];
-      const result = await exec('qstat', args);
-      if (result.exitCode !== 0) {
-        if (isTorqueUnknownJob(result)) return undefined;
-        throw classifyTorqueFailure('qstat', args, result);
-      }
-      // 14, 14.vm and 14.vm.example.org name the same job on one server: compare the sequence part
-      const sequence = jobId.split('.')[0];
-      return parseQstatXml(result.stdout).find((job) => job.jobId.split('.')[0] === sequence);
-    },
+    getJob,
 
     async listJobs(filter = {}): Promise<BatchJob[]> {
       const args = ['-f', '-x'];
@@ -158,13 +164,31 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       checkPbsnodesChange(node, args, await exec('pbsnodes', args));
     },
 
+    // Live TORQUE 6.1: qalter -l of a RUNNING job never answers. pbs_server saves the new limit, relays it
+    // to the MOM (which applies it), then loses the job in relay_to_mom and writes its reply to the MOM's
+    // closed connection ("Job not found (15086) in modify_job", "DIS reply failure"). So the server's own
+    // word (qstat) that it holds the limit ends the wait; a refusal (Unauthorized Request) still comes back.
     async setTimeLimit(jobId: string, seconds: number): Promise<void> {
       checkJobId(jobId);
       const args = ['-l', `walltime=${formatWalltime(seconds)}`, jobId];
-      const result = await exec('qalter', args);
-      if (result.exitCode === 0) return;
-      if (isTorqueUnknownJob(result)) throw new VeError('batch-job-unknown', 'prereq', `TORQUE does not know job ${jobId}`, { details: { jobId } });
-      throw classifyTorqueFailure('qalter', args, result);
+      const cancel = new AbortController();
+      const answered = exec('qalter', args, undefined, cancel.signal);
+      answered.catch(() => undefined);
+      try {
+        for (;;) {
+          const result = await Promise.race([answered, waitMs(QALTER_POLL_MS)]);
+          if (result !== undefined) {
+            if (result.exitCode === 0) return;
+            if (isTorqueUnknownJob(result)) throw new VeError('batch-job-unknown', 'prereq', `TORQUE does not know job ${jobId}`, { details: { jobId } });
+            throw classifyTorqueFailure('qalter', args, result);
+          }
+          const job = await getJob(jobId);
+          if (job === undefined) throw new VeError('batch-job-unknown', 'prereq', `TORQUE does not know job ${jobId}`, { details: { jobId } });
+          if (job.state === 'running' && job.resources.walltimeSeconds === seconds) return;
+        }
+      } finally {
+        cancel.abort();
+      }
     },
 
     async requeue(jobId: string, requeueOptions = {}): Promise<void> {

@@ -15,6 +15,8 @@ export interface CommandOptions {
   readonly env?: Readonly<Record<string, string>>;
   readonly input?: string;
   readonly cwd?: string;
+  /** ends the command early (SIGTERM); the call then throws command-cancelled */
+  readonly cancelSignal?: AbortSignal;
 }
 
 export type RunCommand = (file: string, args: readonly string[], options?: CommandOptions) => Promise<CommandResult>;
@@ -33,7 +35,11 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     env: { PATH: SAFE_PATH, LANG: 'C.UTF-8', ...options.env },
     ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
+    ...(options.cancelSignal === undefined ? {} : { cancelSignal: options.cancelSignal }),
   });
+  if (result.isCanceled) {
+    throw new VeError('command-cancelled', 'environment', `${file} ${args.join(' ')}: cancelled by pbs-ve before it answered`, { details: { file, args } });
+  }
   if (result.timedOut) {
     throw new VeError('command-timeout', 'environment', `${file} ${args.join(' ')}: no answer within ${timeout} ms`, {
       details: { file, args },

@@ -1,7 +1,7 @@
-// One way a VE changes state on a host: the record (when the change is the host's to keep), the next seq of
-// the part's own seq space, and the event in the host's journal, in that order, always together.
+// One way a VE's changes leave a host: the next seq of the part's own seq space and the event in the host's
+// journal, always together; a state change (announceVeState) also marks what this host announced.
 import { makeReadableDir } from './make-readable-dir.js';
-import { findRecordJobDir, findVeJobFile, writeVeJobRecord, type VeJobRecord } from './ve-job-record.js';
+import { findRecordJobDir, findVeJobFile, type VeJobRecord } from './ve-job-record.js';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { nextEventSeq } from '../events/next-event-seq.js';
 import type { Clock } from '../core/clock.js';
@@ -46,12 +46,15 @@ export async function emitVeEvent(deps: RecordTransitionDeps, record: VeIdentity
     ...(record.nics === undefined ? {} : { nics: record.nics }),
   };
   await deps.events.emit([event]);
-  // the last state this host announced: the periodic report compares libvirt with it and says only what changed
-  writeFileNoFollow(findVeJobFile(jobDir, 'reported'), `${state}\n`, { mode: 0o644 });
 }
 
-// The record first: a crash between the two leaves a record the host report re-announces, never an event for a record that says otherwise.
-export async function recordVeTransition(deps: RecordTransitionDeps, record: VeJobRecord, state: VeState, source: EventSource, reason: string): Promise<void> {
-  writeVeJobRecord(deps.config.stateDir, record);
+/**
+ * A state change this host announced: the event, then the "reported" marker the periodic report compares
+ * libvirt with (so it says only what changed). Not for events that are no state change (a DHCP address
+ * of a VE that may be suspended): they would overwrite the last state announced.
+ */
+export async function announceVeState(deps: RecordTransitionDeps, record: VeIdentity, state: VeState, source: EventSource, reason: string): Promise<void> {
   await emitVeEvent(deps, record, state, source, reason);
+  writeFileNoFollow(findVeJobFile(findRecordJobDir(deps.config.stateDir, record), 'reported'), `${state}\n`, { mode: 0o644 });
 }
+

@@ -4,7 +4,7 @@ import { readVeRecoveryRecord, writeVeRecoveryRecord } from '../host/ve-recovery
 import { readSnapshotIndex, rollbackVe, type VeSnapshotDeps } from '../host/ve-snapshots.js';
 import type { VeConsole } from '../host/ve-console.js';
 import { startVeDomain } from '../host/start-ve-domain.js';
-import { emitVeEvent } from '../host/record-ve-transition.js';
+import { announceVeState } from '../host/record-ve-transition.js';
 import { classifyDomainStop } from '../core/classify-domain-stop.js';
 import { decideVeRecovery, recordRecovery, type RecoveryDecision, type RecoveryPolicy } from '../core/decide-ve-recovery.js';
 import type { Batch } from '../batch/batch.js';
@@ -42,7 +42,7 @@ export interface RecoveryStep {
 
 // Every event this hook sends also marks the state reported, so the plain state report does not send it again.
 async function emit(deps: RecoverCrashedVesDeps, record: VeJobRecord, state: VeState, source: 'mom-hook' | 'recovery', reason: string): Promise<void> {
-  await emitVeEvent(deps, record, state, source, reason);
+  await announceVeState(deps, record, state, source, reason);
 }
 
 // The newest snapshot by time taken: the last good state the owner chose to keep.

@@ -4,7 +4,7 @@ import { findVeJobFile, withVeJobLock, findRecordJobDir, readVeJobRecord, writeV
 import { formatPartSuffix } from '../core/build-domain-name.js';
 import { describeNicAddresses, findNicAddresses } from './find-nic-addresses.js';
 import type { DhcpLease } from '../host/ve-networks.js';
-import { emitVeEvent } from '../host/record-ve-transition.js';
+import { announceVeState, emitVeEvent } from '../host/record-ve-transition.js';
 import { findVeStateChanges, type HostVeFindings } from './find-ve-state-changes.js';
 import { dropUnvouchedChanges } from './drop-unvouched-changes.js';
 import { isVeState, type VeState } from '../core/ve-state.js';
@@ -228,7 +228,7 @@ export async function reportHostVes(host: string, deps: ReportHostVesDeps): Prom
     recordHostReport: (r) => { sink.recordHostReport(r); }, confirmSent: () => sink.confirmSent(),
   };
   for (const change of changes) {
-    await emitVeEvent({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
+    await announceVeState({ ...deps, events: recordOnly }, change.record, change.state, 'mom-hook', change.reason);
     deps.log(`job ${change.record.jobId}: domain ${change.record.domain} ${change.state} (${change.reason})`);
   }
   const stillRunning = new Set(domains.filter((d) => d.state === 'running').map((d) => d.name));

@@ -12,7 +12,7 @@ import type { DomainStateReason, Virt } from '../virt/virt.js';
 import type { VeState } from '../core/ve-state.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { readSnapshotIndex, rollbackVe, takeVeSnapshot, type VeSnapshotDeps } from '../host/ve-snapshots.js';
-import { emitVeEvent } from '../host/record-ve-transition.js';
+import { announceVeState } from '../host/record-ve-transition.js';
 import type { Batch, PelogContext } from '../batch/batch.js';
 import type { Clock } from '../core/clock.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -210,7 +210,7 @@ async function performOperation(op: VeOperation, authorized: VeJobRecord, deps: 
       checkVeTransition(op.kind, from, record.spec.name);
       const done = await executeOperation(op, record, from, virt, deps, owner);
       // a read changes nothing and says nothing to the inventory
-      if (op.kind !== 'list-snapshots') await emitVeEvent(deps, done.record, done.state, 'operation', `${op.kind}: ${done.message}`);
+      if (op.kind !== 'list-snapshots') await announceVeState(deps, done.record, done.state, 'operation', `${op.kind}: ${done.message}`);
       return done;
     } finally {
       await virt.close();

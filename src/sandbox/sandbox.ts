@@ -305,7 +305,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     // every simulated host reaches pbs_server from this machine, over loopback: the server names that
     // client host "localhost" (seen live: "from pbsve@localhost") or by this machine's name. So here, unlike
     // a real cluster, pbsve is an operator for every simulated host, not only the vemon node
-    await runAdmin(['install', 'server', '--monitor-host', 'localhost', '--monitor-host', server], configDir, 've admin install server');
+    await runAdmin(['install', 'server', '--monitor-host', 'localhost', '--monitor-host', server, '--ve-host', 'localhost', '--ve-host', server], configDir, 've admin install server');
     for (const h of allHosts) {
       const momHome = out[`MOM_HOME_${h}`];
       if (momHome === undefined) throw new VeError('sandbox-step-failed', 'environment', `torque.sh printed no MOM_HOME_${h}`);

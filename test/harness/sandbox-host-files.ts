@@ -31,5 +31,5 @@ export function listHostLogFiles(info: SandboxInfo, pattern: RegExp): [string, s
 /** What a refused job leaves in its job dir by design: the refusal the owner reads, the seq of the failed
  *  event it reported (issue 9, defect 8) and the epilogue's ending mark (defect 7); never a disk or seed. */
 export function isRefusalBookkeeping(file: string): boolean {
-  return file === 'refused' || file === 'seq' || file === 'seq.lock' || file === 'host-faults' || file.startsWith('ending-');
+  return file === 'refused' || file === 'seq' || file === 'seq.lock' || file === 'reported' || file === 'host-faults' || file.startsWith('ending-');
 }

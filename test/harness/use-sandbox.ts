@@ -1,6 +1,6 @@
 // Test harness: one sandbox cluster per integration file, started before its tests and always taken down.
 import type { Test } from 'tap';
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import { startSandbox, stopSandbox, type SandboxBatch, type SandboxInfo, type SandboxOptions } from '../../src/sandbox/sandbox.js';
@@ -40,7 +40,9 @@ export function useSandbox(t: Test, options: UseSandboxOptions): TestSandbox {
   const sandbox = { dir, portBase: 0, batch };
   let readyRan = false;
   t.before(async () => {
-    // tap's process info follows the children the tests run as other users
+    // tap's process info follows the children the tests run as other users; in a fresh checkout
+    // processinfo/ does not exist yet, and the first root child to exit would make it 0755 (EACCES noise)
+    mkdirSync(join(process.cwd(), '.tap', 'processinfo'), { recursive: true });
     await runCommand('chmod', ['-R', 'a+rwX', join(process.cwd(), '.tap')], {});
     for (const user of users ?? []) {
       if ((await runCommand('id', ['-u', user], {})).exitCode !== 0) await runCommand('useradd', ['-m', '-s', '/bin/bash', user], {});

@@ -118,7 +118,7 @@ void t.test('a dead host is fenced, its VEs requeued and running on the other ho
     });
   }
   const recoveredMs = Date.now() - t0;
-  t.comment(`time to recovery (slurmd SIGKILL -> both VEs running on node2 in LDAP): ${recoveredMs} ms ` +
+  t.comment(`time to recovery (${control.kind === 'torque' ? 'pbs_mom' : 'slurmd'} SIGKILL -> both VEs running on node2 in LDAP): ${recoveredMs} ms ` +
     `(down detection ${tDown - t0} ms, grace+fence ${tFenced - tDown} ms, requeue+restart ${Date.now() - tFenced} ms)`);
   const onNode2 = await virshList('node2');
   for (const jobId of jobIds) {

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { parseConfig } from '../../src/config/load-config.js';
-import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, findMonitorHosts, formatTorqueWalltime } from '../../src/admin/install-server.js';
+import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, findMonitorHosts, findVeHosts, formatTorqueWalltime } from '../../src/admin/install-server.js';
 import { buildSlurmHookPaths } from '../../src/admin/install-slurm-hooks.js';
 import type { CommandOptions, CommandResult } from '../../src/core/run-command.js';
 
@@ -35,6 +35,11 @@ void t.test('TORQUE: the exact qmgr commands', (t) => {
   t.same(buildTorqueServerCommands(custom, { monitorHosts: ['mon1', 'mon2.example.org'] }).filter((c) => c.includes('operators')),
     ['set server operators += svc-ve@mon1', 'set server operators += svc-ve@mon2.example.org'], 'the event account is an operator at the vemon hosts only, for reconcile --recover');
   t.notOk(buildTorqueServerCommands(custom).some((c) => c.includes('operators')), 'no monitor host named: no operator entry');
+  t.same(buildTorqueServerCommands(custom, { monitorHosts: ['mon1'], veHosts: ['node1', 'node2.example.org'] }).filter((c) => c.includes('operators')),
+    ['set server operators += svc-ve@mon1', 'set server operators += root@node1', 'set server operators += root@node2.example.org'], 'root is an operator at the VE hosts only, for ve extend');
+  for (const bad of ['*', 'node*', 'node1,mon1']) {
+    t.throws(() => buildTorqueServerCommands(custom, { veHosts: [bad] }), { code: 'invalid-field', field: 'veHosts' }, `VE host ${JSON.stringify(bad)} refused`);
+  }
   for (const bad of ['*', '*.example.org', 'mon1,node1', 'mon1 ', '']) {
     t.throws(() => buildTorqueServerCommands(custom, { monitorHosts: [bad] }), { code: 'invalid-field', field: 'monitorHosts' }, `host ${JSON.stringify(bad)} refused`);
   }
@@ -52,6 +57,8 @@ void t.test('TORQUE: the vemon hosts default to the nodes with the vemon propert
   const node = (name: string, features: string[]) => ({ name, state: 'free' as const, rawState: 'free', cpus: 2, memoryMiB: 1024, features, jobIds: [], note: undefined });
   t.same(await findMonitorHosts({ listNodes: () => Promise.resolve([node('node1', ['lxc']), node('mon1', ['vemon']), node('mon2', ['x', 'vemon'])]) }, 'vemon'), ['mon1', 'mon2']);
   await t.rejects(findMonitorHosts({ listNodes: () => Promise.resolve([node('node1', ['lxc'])]) }, 'vemon'), { code: 'no-monitor-host', kind: 'prereq', message: /--monitor-host/ });
+  t.same(await findVeHosts({ listNodes: () => Promise.resolve([node('node1', ['lxc']), node('node2', ['kvm', 'lxc']), node('mon1', ['vemon'])]) }), ['node1', 'node2']);
+  await t.rejects(findVeHosts({ listNodes: () => Promise.resolve([node('mon1', ['vemon'])]) }), { code: 'no-ve-host', kind: 'prereq', message: /--ve-host/ });
 });
 
 void t.test('TORQUE: applied one by one through qmgr -c; a second run finds the queues there', async (t) => {

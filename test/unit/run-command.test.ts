@@ -11,3 +11,10 @@ void t.test('death by signal is an exit code with stderr, as a shell reports it;
   await t.rejects(runCommand('/nonexistent/program', [], { timeoutMs: 10_000 }), { code: 'command-failed-to-start' });
   await t.rejects(runCommand('sleep', ['5'], { timeoutMs: 100 }), { code: 'command-timeout' });
 });
+
+void t.test('a cancelled command ends at once and throws command-cancelled, not a result', async (t) => {
+  const cancel = new AbortController();
+  const running = runCommand('sleep', ['30'], { timeoutMs: 60_000, cancelSignal: cancel.signal });
+  cancel.abort();
+  await t.rejects(running, { code: 'command-cancelled', kind: 'environment' });
+});

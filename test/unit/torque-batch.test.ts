@@ -309,3 +309,33 @@ void t.test('unexpected client failures are batch-command-failed with the output
   t.equal(err.kind, 'exec');
   t.match(err.message, /qstat -f -x failed \(exit 23\): qstat: Bad UID/);
 });
+
+// Live TORQUE 6.1: qalter -l walltime of a running job is applied by server and MOM but never answered.
+void t.test('setTimeLimit: the server\'s word ends a qalter that never answers; a refusal still counts', async (t) => {
+  const running = (walltime: string): CommandResult => ok(fixture('qstat-f-x-running.xml').replace('<walltime>00:10:00</walltime>', `<walltime>${walltime}</walltime>`));
+  const answered = fakeRun(ok(''));
+  await createTorqueBatch({ run: answered.run }).setTimeLimit('15.vm', 1200);
+  t.strictSame(answered.calls.map((c) => [c.file, ...c.args]), [['qalter', '-l', 'walltime=00:20:00', '15.vm']], 'an answering qalter is all it takes');
+
+  const calls: Call[] = [];
+  let cancelled = false;
+  const qstat = [running('00:10:00'), running('00:20:00')];
+  const silent: RunCommand = (file, args, options) => {
+    calls.push({ file, args, options });
+    if (file === 'qalter') {
+      return new Promise((_resolve, reject) => {
+        options?.cancelSignal?.addEventListener('abort', () => { cancelled = true; reject(new VeError('command-cancelled', 'environment', 'cancelled')); });
+      });
+    }
+    const next = qstat.shift();
+    return next === undefined ? Promise.reject(new Error('unexpected qstat')) : Promise.resolve(next);
+  };
+  await createTorqueBatch({ run: silent }).setTimeLimit('15.vm', 1200);
+  t.strictSame(calls.map((c) => c.file), ['qalter', 'qstat', 'qstat'], 'asked until the server held 00:20:00');
+  t.ok(cancelled, 'the unanswered qalter was ended');
+
+  const refused = fakeRun(failed('qalter: Unauthorized Request  15.vm\n', 159));
+  const err = (await createTorqueBatch({ run: refused.run }).setTimeLimit('15.vm', 1200).catch((e: unknown) => e)) as VeError;
+  t.ok(err instanceof VeError);
+  t.match(err.message, /Unauthorized Request/);
+});
