@@ -10,30 +10,46 @@ import { parseDurationSeconds } from '../core/parse-size.js';
 import { buildDefaultSnapshotName, formatSnapshotTable, runVeOperationJob, type VeOperationDone, type VeOperationRequest } from '../operations/submit-ve-operation.js';
 import { silentProgress, startWaitProgress } from '../cli/wait-progress.js';
 import { listVeSnapshots } from '../operations/list-ve-snapshots.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+import type { Inventory } from '../inventory/inventory.js';
 
 export interface OpOptions { owner?: string; wait: string; json?: boolean }
 
-// Every operation command: open the ports, run one op job, print its outcome; LDAP closed whatever happens.
-export async function runOperationCommand(name: string, request: VeOperationRequest, o: OpOptions, format: (r: VeOperationDone) => string): Promise<void> {
+interface CliScope {
+  readonly me: string;
+  /** the VE owner the command is scoped to; undefined: root, every owner */
+  readonly owner: string | undefined;
+  readonly config: PbsVeConfig;
+  readonly inventory: Inventory;
+}
+
+// Every VE command of this file: root may name another owner, the config, a read-only LDAP closed whatever happens.
+async function runScopedCommand(ownerOption: string | undefined, verb: string, body: (scope: CliScope) => Promise<string>): Promise<void> {
   await runHook('cli', async () => {
     const me = userInfo().username;
-    if (o.owner !== undefined && me !== 'root' && o.owner !== me) throw new VeError('permission-denied', 'prereq', 'owner: only root may act on another owner\'s VE', { field: 'owner' });
+    if (ownerOption !== undefined && me !== 'root' && ownerOption !== me) throw new VeError('permission-denied', 'prereq', `owner: only root may ${verb} another owner's VE`, { field: 'owner' });
     const config = loadConfig(findConfigDir(process.env));
     const inventory = openInventory(config, 'read');
     try {
-      const waitMs = 1000 * parseDurationSeconds('wait', o.wait);
-      const owner = o.owner ?? (me === 'root' ? undefined : me);
-      const deps = { config, inventory, batch: openBatch(config), veQueue: config.batch.veQueue, clock: systemClock };
-      const progress = o.json === true ? silentProgress : startWaitProgress(`${request.kind} of VE ${name}`);
-      // root acts as the VE's owner (the batch system authorizes it as theirs; TORQUE refuses root's jobs)
-      const options = me === 'root' ? { waitMs, outputDir: tmpdir(), asOwner: { findOwner: (u: string) => findUserIds(u) } } : { waitMs, outputDir: process.cwd() };
-      const result = await runVeOperationJob(deps, name, owner, request, options, (detail) => { progress.update(detail); })
-        .then((r) => { progress.finish('done'); return r; }, (err: unknown) => { progress.finish('failed'); throw err; });
-      process.stdout.write(o.json === true ? `${JSON.stringify(result, null, 2)}\n` : `${format(result)}\n`);
+      process.stdout.write(await body({ me, owner: ownerOption ?? (me === 'root' ? undefined : me), config, inventory }));
       return 0;
     } finally {
       await inventory.close();
     }
+  });
+}
+
+// Every operation command: run one op job, print its outcome.
+export async function runOperationCommand(name: string, request: VeOperationRequest, o: OpOptions, format: (r: VeOperationDone) => string): Promise<void> {
+  await runScopedCommand(o.owner, 'act on', async ({ me, owner, config, inventory }) => {
+    const waitMs = 1000 * parseDurationSeconds('wait', o.wait);
+    const deps = { config, inventory, batch: openBatch(config), veQueue: config.batch.veQueue, clock: systemClock };
+    const progress = o.json === true ? silentProgress : startWaitProgress(`${request.kind} of VE ${name}`);
+    // root acts as the VE's owner (the batch system authorizes it as theirs; TORQUE refuses root's jobs)
+    const options = me === 'root' ? { waitMs, outputDir: tmpdir(), asOwner: { findOwner: (u: string) => findUserIds(u) } } : { waitMs, outputDir: process.cwd() };
+    const result = await runVeOperationJob(deps, name, owner, request, options, (detail) => { progress.update(detail); })
+      .then((r) => { progress.finish('done'); return r; }, (err: unknown) => { progress.finish('failed'); throw err; });
+    return o.json === true ? `${JSON.stringify(result, null, 2)}\n` : `${format(result)}\n`;
   });
 }
 
@@ -54,19 +70,9 @@ export function registerSnapshotCommands(program: Command): void {
     .action(async (name: string, _o: OpOptions, cmd: Command) => {
       // --json, --owner after "list" may land on the parent command: take both
       const o = cmd.optsWithGlobals<OpOptions>();
-      await runHook('cli', async () => {
-        const me = userInfo().username;
-        if (o.owner !== undefined && me !== 'root' && o.owner !== me) throw new VeError('permission-denied', 'prereq', 'owner: only root may read another owner\'s VE', { field: 'owner' });
-        const config = loadConfig(findConfigDir(process.env));
-        const inventory = openInventory(config, 'read');
-        try {
-          const owner = o.owner ?? (me === 'root' ? undefined : me);
-          const listed = await listVeSnapshots({ inventory, batch: openBatch(config), veQueue: config.batch.veQueue }, name, owner);
-          process.stdout.write(o.json === true ? `${JSON.stringify(listed, null, 2)}\n` : `${formatSnapshotTable(listed.snapshots)}\n`);
-          return 0;
-        } finally {
-          await inventory.close();
-        }
+      await runScopedCommand(o.owner, 'read', async ({ owner, config, inventory }) => {
+        const listed = await listVeSnapshots({ inventory, batch: openBatch(config), veQueue: config.batch.veQueue }, name, owner);
+        return o.json === true ? `${JSON.stringify(listed, null, 2)}\n` : `${formatSnapshotTable(listed.snapshots)}\n`;
       });
     });
   program.command('rollback').argument('<name>', 'VE name or job id').argument('<snapshot>', 'snapshot name (see ve snapshot list)')
