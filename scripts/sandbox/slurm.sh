@@ -2,7 +2,7 @@
 # slurm.sh start|stop|status - a private, loopback-only 3-node Slurm cluster for pbs-ve tests.
 #
 #   munged + slurmctld + three "slurmd -N <node>":
-#     node1, node2  partition "batch" (Default), Features=kvm,lxc, CPUs=2, RealMemory=1000
+#     node1, node2  partition "batch" (Default, 2 CPUs per node for VEs) and "veop" (op jobs), Features=kvm,lxc, CPUs=3, RealMemory=1000
 #     mon1          partition "vemon" (AllowGroups=root: ordinary users cannot submit there)
 #
 # Everything (config, munge key and socket, state, spool, logs, hook output) lives under $SLURM_DIR;
@@ -191,10 +191,13 @@ PrologEpilogTimeout=${PROLOG_EPILOG_TIMEOUT:-60}
 $health
 # several slurmd on one host: each node its own port, started with "slurmd -N <name>"
 SlurmdParameters=config_overrides
-NodeName=node1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 2)) CPUs=2 RealMemory=1000 Features=kvm,lxc State=UNKNOWN
-NodeName=node2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 3)) CPUs=2 RealMemory=1000 Features=kvm,lxc State=UNKNOWN
+NodeName=node1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 2)) CPUs=3 RealMemory=1000 Features=kvm,lxc State=UNKNOWN
+NodeName=node2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 3)) CPUs=3 RealMemory=1000 Features=kvm,lxc State=UNKNOWN
 NodeName=mon1  NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 4)) CPUs=2 RealMemory=1000 Features=vemon State=UNKNOWN
-PartitionName=batch Nodes=node1,node2 Default=YES MaxTime=${BATCH_MAX_TIME:-1-00:00:00} State=UP
+# VEs get 2 of each VE node's 3 CPUs; the third is for op jobs (ve stop, snapshot, migrate ...) in "veop",
+# so an operation never waits for a host full of VEs (docs/design.md, "Operations")
+PartitionName=batch Nodes=node1,node2 Default=YES MaxTime=${BATCH_MAX_TIME:-1-00:00:00} MaxCPUsPerNode=2 State=UP
+PartitionName=veop Nodes=node1,node2 MaxTime=01:00:00 PriorityTier=2 State=UP
 PartitionName=vemon Nodes=mon1 AllowGroups=root MaxTime=INFINITE State=UP
 EOF
 }

@@ -110,6 +110,12 @@ export interface Batch {
    */
   requeue(jobId: string, options?: { readonly hostDown?: boolean }): Promise<void>;
   /**
+   * ve migrate: put a running job back in the queue to run next on exactly this host, its other resources
+   * unchanged. Held while it is requeued and re-pinned, so the scheduler never starts it elsewhere meanwhile
+   * (Slurm requeuehold + NodeList + release; TORQUE qhold -h o + qrerun + qalter -l nodes + qrls). Root or an operator.
+   */
+  moveJob(jobId: string, host: string): Promise<void>;
+  /**
    * Set a job's time limit (ve extend). Owners cannot raise their own limit on either system: Slurm needs
    * root or an operator, TORQUE a manager or operator (qalter -l walltime on a running job).
    */

@@ -143,6 +143,30 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
       }
     },
 
+    async moveJob(jobId: string, host: string): Promise<void> {
+      checkJobId(jobId);
+      if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(host)) throw invalidField('host', 'must be one host name', host);
+      const step = async (args: readonly string[]): Promise<void> => {
+        const result = await slurm('scontrol', args);
+        if (result.exitCode !== 0) {
+          const unknown = /invalid job id/i.test(result.stderr);
+          throw translateSlurmError(`scontrol ${args[0] ?? ''}`, result.stderr, unknown ? 'batch-job-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
+        }
+      };
+      await step(['requeuehold', jobId]);
+      // the requeue completes after the epilogue and gives the job a begin time some seconds ahead (lingering
+      // processes); once it is pending, the move is not a new job: it may start at once, on the destination
+      for (let i = 0; ; i++) {
+        const job = await this.getJob(jobId);
+        if (job === undefined) throw new VeError('batch-job-unknown', 'prereq', `Slurm lost job ${jobId} while requeueing it`);
+        if (job.state === 'held' || job.state === 'queued') break;
+        if (i >= 240) throw new VeError('batch-command-failed', 'exec', `job ${jobId}: still ${job.rawState} 120 s after scontrol requeuehold`);
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      await step(['update', `JobId=${jobId}`, `NodeList=${host}`, 'StartTime=now']);
+      await step(['release', jobId]);
+    },
+
     async setTimeLimit(jobId: string, seconds: number): Promise<void> {
       checkJobId(jobId);
       // Slurm's TimeLimit is in whole minutes: round up, never give less than asked

@@ -24,7 +24,7 @@ export interface TorqueBatchOptions {
   readonly submitAs?: string;
 }
 
-type TorqueCommand = 'qsub' | 'qstat' | 'qdel' | 'pbsnodes' | 'qrerun' | 'qalter';
+type TorqueCommand = 'qsub' | 'qstat' | 'qdel' | 'pbsnodes' | 'qrerun' | 'qalter' | 'qhold' | 'qrls';
 
 const NODE_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/;
 const NODE_LIST_EMPTY = /node list is empty|has no node list/i;
@@ -189,6 +189,31 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       } finally {
         cancel.abort();
       }
+    },
+
+    async moveJob(jobId: string, host: string): Promise<void> {
+      checkJobId(jobId);
+      if (!NODE_NAME.test(host)) throw invalidField('host', 'must be one host name', host);
+      const before = await getJob(jobId);
+      if (before === undefined) throw new VeError('batch-job-unknown', 'prereq', `TORQUE does not know job ${jobId}`, { details: { jobId } });
+      const run = async (command: TorqueCommand, args: readonly string[]): Promise<void> => {
+        const result = await exec(command, args);
+        if (result.exitCode !== 0) throw classifyTorqueFailure(command, args, result);
+      };
+      // an operator hold on the running job (no checkpointing: it keeps running) holds it once requeued
+      await run('qhold', ['-h', 'o', jobId]);
+      await run('qrerun', [jobId]);
+      // qrerun returns before the MOM has ended the job: it is pinned only once it is back in the queue
+      for (let i = 0; ; i++) {
+        const job = await getJob(jobId);
+        if (job === undefined) throw new VeError('batch-job-unknown', 'prereq', `TORQUE lost job ${jobId} while requeueing it`, { details: { jobId } });
+        if (job.state === 'held' || job.state === 'queued') break;
+        if (i >= 240) throw new VeError('batch-command-failed', 'exec', `job ${jobId}: still ${job.rawState} 120 s after qrerun`);
+        await waitMs(QALTER_POLL_MS);
+      }
+      const features = before.resources.features.filter((f) => /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(f));
+      await run('qalter', ['-l', `nodes=${host}:ppn=${before.resources.cpus}${features.map((f) => `:${f}`).join('')}`, jobId]);
+      await run('qrls', ['-h', 'o', jobId]);
     },
 
     async requeue(jobId: string, requeueOptions = {}): Promise<void> {

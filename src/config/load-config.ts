@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { parseNetworkConfig } from './network-config.js';
-import { DEFAULT_LXC_IDS, LXC_ID_COUNT, type HostVirtConfig, type KvmAcceleration, type LxcIdsConfig, type PbsVeConfig, type RecoveryConfig, type UserLimits } from './pbs-ve-config.js';
+import { DEFAULT_LXC_IDS, LXC_ID_COUNT, type HostVirtConfig, type KvmAcceleration, type MigrationConfig, type LxcIdsConfig, type PbsVeConfig, type RecoveryConfig, type UserLimits } from './pbs-ve-config.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
 
@@ -65,6 +65,17 @@ function acceleration(v: unknown): KvmAcceleration {
   if (v === undefined) return 'auto';
   if (v !== 'auto' && v !== 'kvm' && v !== 'tcg') bad('virt.kvmAcceleration', 'must be "auto", "kvm" or "tcg"', v);
   return v;
+}
+
+// Each value names the other host through "%h": one entry serves every pair of hosts.
+function migrationConfig(v: unknown): MigrationConfig {
+  const o = object(v, 'virt.migration');
+  const withHost = (key: string): string => {
+    const value = text(o, key, 'virt.migration.');
+    if (!value.includes('%h')) bad(`virt.migration.${key}`, 'must name the other host as "%h"', value);
+    return value;
+  };
+  return { peerLxcUri: withHost('peerLxcUri'), peerQemuUri: withHost('peerQemuUri'), address: text(o, 'address', 'virt.migration.') };
 }
 
 // The ranges must hold no real user of the site (root above all) and stay below (uid_t)-1.
@@ -140,6 +151,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       binDir: batch['binDir'] === undefined ? undefined : absolute(batch, 'binDir', 'batch.'),
       slurmConf: batch['slurmConf'] === undefined ? undefined : absolute(batch, 'slurmConf', 'batch.'),
       veQueue: text(batch, 'veQueue', 'batch.', 'batch'),
+      ...(batch['opQueue'] === undefined ? {} : { opQueue: text(batch, 'opQueue', 'batch.') }),
       vemonQueue: text(batch, 'vemonQueue', 'batch.', 'vemon'),
       vemonFeature: feature(batch, 'vemonFeature', 'batch.', 'vemon'),
       maxLeaseSeconds: count(batch, 'maxLeaseSeconds', 'batch.', 7 * 86400),
@@ -158,7 +170,10 @@ export function parseConfig(json: unknown): PbsVeConfig {
     ...(root['monitorConfigDir'] === undefined ? {} : { monitorConfigDir: absolute(root, 'monitorConfigDir', '') }),
     ...(root['hostConfigDir'] === undefined ? {} : { hostConfigDir: absolute(root, 'hostConfigDir', '') }),
     ...(root['hostStateDir'] === undefined ? {} : { hostStateDir: absolute(root, 'hostStateDir', '') }),
-    virt: { hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']), lxcIds: lxcIds(virt['lxcIds']) },
+    virt: {
+      hosts, startTimeoutMs: count(virt, 'startTimeoutMs', 'virt.', 120_000), kvmAcceleration: acceleration(virt['kvmAcceleration']), lxcIds: lxcIds(virt['lxcIds']),
+      ...(virt['migration'] === undefined ? {} : { migration: migrationConfig(virt['migration']) }),
+    },
     imageDir: absolute(root, 'imageDir', '', '/var/lib/pbs-ve/images'),
     stateDir: absolute(root, 'stateDir', '', '/var/lib/pbs-ve'),
     nodePath: absolute(root, 'nodePath', '', process.execPath),

@@ -11,6 +11,16 @@ export interface HostVirtConfig {
   readonly roQemuUri: string;
 }
 
+/** "%h" in each value is the other host's name as the batch system names it */
+export interface MigrationConfig {
+  /** libvirt URI of another host's daemon for LXC domains and storage (e.g. lxc+tls://%h/system) */
+  readonly peerLxcUri: string;
+  /** the same for QEMU domains (e.g. qemu+tls://%h/system); live migration is driven over it */
+  readonly peerQemuUri: string;
+  /** where a destination's QEMU listens for the guest's memory and disks (e.g. %h, or a migration network name) */
+  readonly address: string;
+}
+
 export type KvmAcceleration = 'auto' | 'kvm' | 'tcg';
 
 /** host ids LXC containers are mapped to: slot i is first + i * 65536 .. + 65535, one slot per container */
@@ -32,6 +42,9 @@ export interface PbsVeConfig {
     /** Slurm only: slurm.conf, passed as SLURM_CONF */
     readonly slurmConf: string | undefined;
     readonly veQueue: string;
+    /** where op jobs (ve stop, snapshot, migrate ...) go: a queue/partition over the VE hosts with room VEs cannot take
+     *  (Slurm: the VE partition capped with MaxCPUsPerNode below the nodes' CPUs); default: veQueue */
+    readonly opQueue?: string;
     readonly vemonQueue: string;
     /** node feature (TORQUE property, Slurm Feature) of the vemon nodes; event jobs ask for it explicitly,
      *  since a queue default (TORQUE neednodes) never applies to a job that names its own nodes */
@@ -73,6 +86,8 @@ export interface PbsVeConfig {
     readonly kvmAcceleration: KvmAcceleration;
     /** LXC user namespaces; absent = DEFAULT_LXC_IDS */
     readonly lxcIds?: LxcIdsConfig;
+    /** ve migrate: how one host's root reaches another host's libvirtd; absent = migration refused */
+    readonly migration?: MigrationConfig;
   };
   /** image catalog: <dir>/<name>.json manifests */
   readonly imageDir: string;

@@ -39,7 +39,9 @@ export type TeardownOutcome =
   | { readonly kind: 'not-a-ve' }
   /** a prologue still running for the job stopped and undid its VE itself (qdel during the prologue) */
   | { readonly kind: 'already-gone'; readonly domain: string; readonly reason: string }
-  | { readonly kind: 'destroyed'; readonly domain: string; readonly reason: string; readonly ms: number };
+  | { readonly kind: 'destroyed'; readonly domain: string; readonly reason: string; readonly ms: number }
+  /** ve migrate live: the job was requeued to the destination, whose prologue takes the running domain over */
+  | { readonly kind: 'moving'; readonly domain: string; readonly reason: string };
 
 /** TORQUE's exit_status for a job deleted by qdel (observed in the fixtures: 271 = killed by SIGTERM). */
 const TORQUE_QDEL_EXIT = 271;
@@ -97,6 +99,12 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   // re-read under the lock: the prologue may have stopped (destroyed), the recovery given up (failed)
   const record = await markStopping(found, deps);
   if (record.status === 'destroyed') return { kind: 'already-gone', domain: record.domain, reason: record.reason };
+  // ve migrate: this end of the job is the move, not the VE's end; the destination reports what happens next
+  const moving = record.migration?.from === ctx.host ? record.migration : undefined;
+  if (moving?.live === true && await isDomainStillHere(record, deps)) {
+    deps.log(`job ${record.jobId}: requeued to ${moving.to} for a live migration; ${record.domain} stays until it has moved (the host report clears what is left)`);
+    return { kind: 'moving', domain: record.domain, reason: `moving to ${moving.to} (live)` };
+  }
   const failed = record.status === 'failed';
   const virt = await deps.openVirt(record.uri);
   let domainState: DomainState | undefined;
@@ -109,7 +117,7 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   } finally {
     await virt.close();
   }
-  let reason = describeJobEnd({
+  let reason = moving !== undefined ? `moved to ${moving.to} (cold migration: its files went with it)` : describeJobEnd({
     domainState, exitStatus: ctx.exitStatus, sister: ctx.sister, parts: record.nodes ?? 1,
     leaseOver: isLeaseOver(ctx.usedWalltimeSeconds, ctx.resources?.walltimeSeconds ?? record.spec.leaseSeconds),
     endCause: await readEndCause(ctx, deps, domainState),
@@ -124,7 +132,7 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   const jobDir = findRecordJobDir(deps.config.stateDir, record);
   await (deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir })).stopCapture(jobDir)
     .catch((err: unknown) => { deps.log(`pbs-ve: stopping the console capture: ${err instanceof Error ? err.message : String(err)}`); });
-  const kept = record.spec.keepDisks === true ? await keepDataDisks(record, jobDir, deps) : undefined;
+  const kept = record.spec.keepDisks === true && moving === undefined ? await keepDataDisks(record, jobDir, deps) : undefined;
   if (kept?.kind === 'kept') reason = `${reason}; data disks kept in ${kept.dir}`;
   if (kept?.kind === 'failed') reason = `${reason}; keeping the data disks failed, they stay in ${jobDir}`;
   else await deps.disks.remove(jobDir);
@@ -134,10 +142,21 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   await removeVeSeed(jobDir);
   writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason });
   // a VE whose prologue failed was reported as failed already; destroyed would hide that
-  if (!failed) await emitVeEvent(deps, record, 'destroyed', 'epilogue', reason);
+  if (!failed && moving === undefined) await emitVeEvent(deps, record, 'destroyed', 'epilogue', reason);
   return { kind: 'destroyed', domain: record.domain, reason, ms: Date.now() - started };
 }
 
+
+// A live-migrated domain has left this host's libvirtd (undefined here, or shut off "migrated").
+async function isDomainStillHere(record: VeJobRecord, deps: TeardownVeDeps): Promise<boolean> {
+  const virt = await deps.openVirt(record.uri);
+  try {
+    const state = await virt.getStateReason(record.domain);
+    return state !== undefined && state.state !== 'shutoff';
+  } finally {
+    await virt.close();
+  }
+}
 
 // Only asked when the host's own evidence cannot tell (a sister, Slurm's signal exit codes): one call at most.
 async function readEndCause(ctx: PelogContext, deps: TeardownVeDeps, domainState: DomainState | undefined): Promise<JobEndEvidence['endCause']> {

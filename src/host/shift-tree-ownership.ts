@@ -11,7 +11,7 @@ import type { LxcIdMap } from '../virt/domain-spec.js';
  * File capabilities (security.capability) are lost with the chown: an image relying on them (ping) has
  * to run those programs as the container's root.
  */
-export async function shiftTreeOwnership(root: string, idMap: LxcIdMap): Promise<number> {
+export async function shiftTreeOwnership(root: string, idMap: LxcIdMap, from = 0): Promise<number> {
   const seen = new Set<string>();
   const pending = [root];
   let count = 0;
@@ -20,9 +20,10 @@ export async function shiftTreeOwnership(root: string, idMap: LxcIdMap): Promise
     const key = `${st.dev}:${st.ino}`;
     if (seen.has(key)) continue;
     if (!st.isDirectory() && st.nlink > 1n) seen.add(key);
-    const uid = Number(st.uid);
-    const gid = Number(st.gid);
-    if (uid >= idMap.count || gid >= idMap.count) {
+    // from: the tree already belongs to another slot (a container moved from another host)
+    const uid = Number(st.uid) - from;
+    const gid = Number(st.gid) - from;
+    if (uid < 0 || gid < 0 || uid >= idMap.count || gid >= idMap.count) {
       throw new VeError('image-ids-unmapped', 'prereq', `image: ${path} is owned by ${uid}:${gid}, outside the ${idMap.count} ids a container maps`, { field: 'image' });
     }
     await lchown(path, idMap.target + uid, idMap.target + gid);

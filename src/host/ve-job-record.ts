@@ -31,6 +31,9 @@ export interface VeJobRecord {
   /** a realized VE its owner stopped or suspended (ve stop / ve suspend): its job, lease and disks stay, the
    *  job body keeps waiting, the recovery leaves it alone; absent = the owner wants it running */
   readonly ownerState?: 'stopped' | 'suspended';
+  /** ve migrate, on the source host: the VE is moving to another host; the epilogue of the requeue that moves
+   *  its job hands it over (nothing destroyed, no "destroyed" event) and the host report clears what stays */
+  readonly migration?: VeMigration;
   readonly emulated: boolean;
   /** ISO time the prologue began realizing the VE (for start-up measurements) */
   readonly startedAt?: string;
@@ -46,6 +49,16 @@ export interface VeJobRecord {
   readonly lxcIdMap?: LxcIdMap;
 }
 
+/** a VE on its way from one host to another (ve migrate) */
+export interface VeMigration {
+  readonly from: string;
+  readonly to: string;
+  /** QEMU live migration: the guest keeps running; otherwise the VE was stopped and its files packed */
+  readonly live: boolean;
+  /** ISO time the source host began the move */
+  readonly at: string;
+}
+
 /** the files of a job directory, by what they hold */
 export const VE_JOB_FILES = {
   record: 've.json',
@@ -58,7 +71,26 @@ export const VE_JOB_FILES = {
   opResult: 'op-result',
   snapshots: 'snapshots',
   lock: 'op.lock',
+  /** the destination's domain XML for a live migration (written by the destination's prologue) */
+  migrationXml: 'migration.xml',
+  /** a cold migration's files as fetched from the source host, until unpacked */
+  incoming: 'incoming.tar',
 } as const;
+
+/** what a cold migration carries from a job directory: disks, rootfs, snapshots and their index, console log */
+export const VE_MOVABLE_ENTRIES = ['private', 'disk.qcow2', 'snapshots', 'snapshots.json', 'console.log'] as const;
+
+/**
+ * A host's outgoing migrations: <stateDir>/outgoing/<jobId>.json (what moves where) and <jobId>.tar (a cold
+ * move's files), root's alone; the destination reads them through this host's libvirtd (a storage pool).
+ */
+export function findOutgoingDir(stateDir: string): string {
+  return join(stateDir, 'outgoing');
+}
+
+export function findOutgoingFile(stateDir: string, jobId: string, what: 'manifest' | 'bundle'): string {
+  return join(findOutgoingDir(stateDir), `${jobId}.${what === 'manifest' ? 'json' : 'tar'}`);
+}
 export type VeJobFile = keyof typeof VE_JOB_FILES;
 
 /**

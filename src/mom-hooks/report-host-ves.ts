@@ -112,7 +112,9 @@ async function finishInterruptedTeardowns(records: readonly VeJobRecord[], liste
   for (const record of records.filter((r) => r.status === 'stopping')) {
     try {
       const job = await interrupted.batch.getJob(record.jobId);
-      if (job !== undefined && JOB_ON_HOST.has(job.state)) continue; // its epilogue may still be running
+      // its epilogue may still be running; a VE moved away (ve migrate) runs on its new host meanwhile
+      const movedAway = record.migration !== undefined && job !== undefined && !job.execHosts.includes(record.host);
+      if (job !== undefined && JOB_ON_HOST.has(job.state) && !movedAway) continue;
       await interrupted.teardown(record);
       finished.push(record.jobId);
       deps.log(`job ${record.jobId}: interrupted teardown finished: domain ${record.domain} destroyed`);

@@ -23,7 +23,14 @@ export interface VeOperation {
   readonly toDisk?: boolean;
   /** extend: seconds added to the lease (the job's time limit), at most the site's maximum lease */
   readonly addSeconds?: number;
+  /** migrate: the destination host, as the batch system names it */
+  readonly to?: string;
+  /** migrate (QEMU): move the running guest without stopping it (libvirt live migration) */
+  readonly live?: boolean;
 }
+
+/** a host name as both batch systems write it: it reaches scontrol/qalter arguments and libvirt URIs */
+export const HOST_NAME = /^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/;
 
 /** what a snapshot name may be: it becomes a directory name and a libvirt snapshot name */
 export const SNAPSHOT_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -46,6 +53,7 @@ const ARGUMENTS: Readonly<Record<VeOperationKind, readonly (keyof VeOperation)[]
   snapshot: ['snapshot'],
   'list-snapshots': [],
   rollback: ['snapshot'],
+  migrate: ['to', 'live'],
 };
 
 // Snapshot names reach root's file system and virsh: one rule, checked on both sides.
@@ -56,7 +64,7 @@ export function validateSnapshotName(name: unknown, field = 'snapshot'): string 
   return name;
 }
 
-function readFlag(o: Record<string, unknown>, field: 'force' | 'hard' | 'toDisk'): { [k: string]: boolean } {
+function readFlag(o: Record<string, unknown>, field: 'force' | 'hard' | 'toDisk' | 'live'): { [k: string]: boolean } {
   const v = o[field];
   if (v === undefined) return {};
   if (typeof v !== 'boolean') throw invalidField(field, 'must be true or false', v);
@@ -88,8 +96,11 @@ export function validateVeOperation(raw: unknown): VeOperation {
     throw invalidField('lease', `must add a whole number of seconds from 60 (1m) to ${MAX_EXTEND_SECONDS} (the site's maximum lease is checked on the host)`, add);
   }
   const snapshot = k === 'snapshot' || k === 'rollback' ? { snapshot: validateSnapshotName(o['snapshot']) } : {};
+  const to = o['to'];
+  if (k === 'migrate' && (typeof to !== 'string' || !HOST_NAME.test(to))) throw invalidField('to', 'must be one host name (letters, digits, "." and "-")', to);
   return {
-    kind: k, target, ...snapshot, ...readFlag(o, 'force'), ...readFlag(o, 'hard'), ...readFlag(o, 'toDisk'),
+    kind: k, target, ...snapshot, ...readFlag(o, 'force'), ...readFlag(o, 'hard'), ...readFlag(o, 'toDisk'), ...readFlag(o, 'live'),
+    ...(typeof to === 'string' ? { to } : {}),
     ...(typeof timeout === 'number' ? { timeoutSeconds: timeout } : {}),
     ...(typeof add === 'number' ? { addSeconds: add } : {}),
   };

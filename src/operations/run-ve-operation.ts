@@ -13,6 +13,7 @@ import type { VeState } from '../core/ve-state.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
 import { readSnapshotIndex, rollbackVe, takeVeSnapshot, type VeSnapshotDeps } from '../host/ve-snapshots.js';
 import { announceVeState } from '../host/record-ve-transition.js';
+import { startVeMigration } from './start-ve-migration.js';
 import type { Batch, PelogContext } from '../batch/batch.js';
 import type { Clock } from '../core/clock.js';
 import type { EventSink } from '../events/event-sink.js';
@@ -31,6 +32,8 @@ export interface VeOperationDeps {
   /** ve extend: the job's new time limit, set after the prologue returned (a TORQUE MOM answers pbs_server's
    *  question about a running job only then); `ve` sees it done in the batch system */
   readonly scheduleTimeLimit: (jobId: string, seconds: number) => void;
+  /** ve migrate: the VE's job requeued pinned to the destination, after the prologue returned (as for extend) */
+  readonly scheduleMove: (jobId: string, host: string) => void;
 }
 
 
@@ -181,6 +184,13 @@ async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeSt
       }
       deps.scheduleTimeLimit(record.jobId, wanted);
       return { message: `lease extended from ${formatWalltime(limit)} to ${formatWalltime(wanted)}`, record, state: from, timeLimitSeconds: wanted };
+    }
+    case 'migrate': {
+      const moved = await startVeMigration(op, record, from, virt, {
+        config: deps.config, console: deps.snapshots.console, now: () => deps.clock.now(), scheduleMove: deps.scheduleMove,
+        stopDomain: (r) => stopDomain({ kind: 'stop', target: r.jobId }, r, virt),
+      });
+      return { message: moved.message, record: moved.record, state: 'migrating' };
     }
     case 'resume': {
       const running = withOwnerState(record, undefined);

@@ -53,6 +53,33 @@ export async function stopHostVes(deps: SnapshotVeDeps, ves: readonly HostVeRef[
   return result;
 }
 
+/**
+ * ve host drain --migrate: moves every running or stopped VE of the list away (the destination chosen per VE,
+ * never this host): live where libvirt can (a QEMU VE without snapshots), cold otherwise.
+ */
+export async function migrateHostVes(deps: SnapshotVeDeps, ves: readonly HostVeRef[], options: SnapshotVeOptions): Promise<HostVesOutcome> {
+  const outcome: HostVesOutcome = { done: [], skipped: [] };
+  for (const ve of ves) {
+    if (ve.state !== 'running' && ve.state !== 'stopped') {
+      outcome.skipped.push({ jobId: ve.jobId, name: ve.name, why: `${ve.state}: left as it is` });
+      continue;
+    }
+    try {
+      try {
+        await runVeOperationJob(deps, ve.jobId, undefined, { kind: 'migrate', live: ve.state === 'running' }, options);
+      } catch (err) {
+        // containers, stopped VEs and VEs with snapshots cannot move live: the same move, cold
+        if (!(err instanceof VeError) || !['migration-live-unsupported', 'migration-live-snapshots', 've-wrong-state'].includes(err.code) || ve.state !== 'running') throw err;
+        await runVeOperationJob(deps, ve.jobId, undefined, { kind: 'migrate', live: false }, options);
+      }
+      outcome.done.push(ve.jobId);
+    } catch (err) {
+      outcome.skipped.push({ jobId: ve.jobId, name: ve.name, why: err instanceof VeError ? `${err.code}: ${err.message}` : String(err) });
+    }
+  }
+  return outcome;
+}
+
 /** Starts the VEs a drain stopped. */
 export async function startHostVes(deps: SnapshotVeDeps, jobIds: readonly string[], options: SnapshotVeOptions): Promise<HostVesOutcome> {
   return runOnEach(deps, jobIds.map((jobId) => ({ name: jobId, jobId, state: 'stopped' })), { kind: 'start' }, options);

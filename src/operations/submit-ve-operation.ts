@@ -124,14 +124,15 @@ async function waitForTimeLimit(deps: SnapshotVeDeps, jobId: string, seconds: nu
 }
 
 // A change, not only a state: a restart leaves the state as it was, its event still has to arrive.
-async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: string; readonly jobId: string; readonly lastChange: string }, owner: string | undefined, state: VeState, deadline: number, progress: ShowProgress): Promise<string | undefined> {
+async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: string; readonly jobId: string; readonly lastChange: string }, owner: string | undefined, state: VeState, deadline: number, progress: ShowProgress, host?: string): Promise<string | undefined> {
   const started = Date.now();
   let last: string | undefined;
+  const where = host === undefined ? '' : ` on ${host}`;
   while (Date.now() < deadline) {
     const now = await findVe(deps, ve.jobId, owner).catch(() => undefined);
-    if (now?.state === state && now.lastChange !== ve.lastChange) return undefined;
-    last = now?.state;
-    progress(`waiting for the inventory to show ${ve.name} ${state} (${Math.round((Date.now() - started) / 1000)} s, now ${now?.state ?? '?'})`);
+    if (now?.state === state && now.lastChange !== ve.lastChange && (host === undefined || now.host === host)) return undefined;
+    last = now === undefined ? undefined : `${now.state} on ${now.host}`;
+    progress(`waiting for the inventory to show ${ve.name} ${state}${where} (${Math.round((Date.now() - started) / 1000)} s, now ${last ?? '?'})`);
     await deps.clock.sleep(INVENTORY_POLL_MS);
   }
   return `done on the host; the inventory still says ${last ?? 'nothing'} (ve-monitor on the vemon node: see its failed spool)`;
@@ -145,7 +146,9 @@ async function waitForInventoryState(deps: SnapshotVeDeps, ve: { readonly name: 
 export async function runVeOperationJob(
   deps: SnapshotVeDeps, nameOrJobId: string, owner: string | undefined, request: VeOperationRequest, options: SnapshotVeOptions, progress: ShowProgress = () => undefined,
 ): Promise<VeOperationDone> {
-  validateVeOperation({ ...request, target: '0' });
+  // migrate without --to: the destination is chosen below, once the VE's host is known
+  const destinationLater = request.kind === 'migrate' && request.to === undefined;
+  validateVeOperation({ ...request, target: '0', ...(destinationLater ? { to: 'x' } : {}) });
   if (!SAFE_PATH.test(options.outputDir)) throw invalidField('cwd', 'run ve from a directory whose path has only A-Z a-z 0-9 _ . / + - (the op job\'s output goes there)', options.outputDir);
   const deadline = Date.now() + options.waitMs;
   const ve = await findVe(deps, nameOrJobId, owner);
@@ -155,12 +158,13 @@ export async function runVeOperationJob(
   if (job?.state !== 'running' || host === undefined) {
     throw new VeError('ve-not-running', 'prereq', `name: VE "${ve.name}" (job ${ve.jobId}) has no running job (${job?.rawState ?? ve.state})`, { field: 'name' });
   }
-  const op = validateVeOperation({ ...request, target: ve.jobId });
+  const to = destinationLater ? await pickMigrationHost(deps.batch, ve, host) : request.to;
+  const op = validateVeOperation({ ...request, target: ve.jobId, ...(to === undefined ? {} : { to }) });
   const ownerDir = options.asOwner === undefined ? undefined : await makeOwnerOutputDir(options.outputDir, await options.asOwner.findOwner(ve.owner));
   const outputPath = join(ownerDir ?? options.outputDir, `.ve-op-${ve.jobId.replace(/[^A-Za-z0-9]/g, '_')}-${randomBytes(6).toString('hex')}.out`);
   const opJobId = await deps.batch.submit({
     name: `veop-${ve.name}`.slice(0, 64),
-    queue: deps.config.batch.veQueue,
+    queue: deps.config.batch.opQueue ?? deps.config.batch.veQueue,
     cpus: 1,
     memoryMiB: Math.max(deps.config.minMemoryMiB, OP_MEMORY_MIB),
     walltimeSeconds: OP_WALLTIME_SECONDS,
@@ -182,11 +186,26 @@ export async function runVeOperationJob(
     if (op.kind === 'list-snapshots') return result;
     const limitBehind = result.timeLimitSeconds === undefined ? undefined : await waitForTimeLimit(deps, ve.jobId, result.timeLimitSeconds, deadline, progress);
     if (limitBehind !== undefined) return { ...result, message: `${result.message} (${limitBehind})` };
-    const behind = await waitForInventoryState(deps, ve, owner, result.state, deadline, progress);
+    // a migration ends where the VE runs again: on the destination, reported by its prologue
+    const behind = op.kind === 'migrate'
+      ? await waitForInventoryState(deps, ve, owner, 'running', deadline, progress, op.to)
+      : await waitForInventoryState(deps, ve, owner, result.state, deadline, progress);
+    if (op.kind === 'migrate' && behind === undefined) return { ...result, state: 'running', message: `${result.message}; running on ${op.to ?? '?'}` };
     return behind === undefined ? result : { ...result, message: `${result.message} (${behind})` };
   } finally {
     await rm(ownerDir ?? outputPath, { recursive: true, force: true });
   }
+}
+
+/**
+ * ve migrate without --to: a host that is up and takes jobs, offers the VE's type (node feature lxc/kvm) and
+ * has the most cpus not taken by jobs; the batch system then starts the VE's job there once it fits.
+ */
+export async function pickMigrationHost(batch: Batch, ve: { readonly name: string; readonly type: string; readonly vcpus: number }, from: string): Promise<string> {
+  const nodes = (await batch.listNodes()).filter((n) => n.name !== from && (n.state === 'free' || n.state === 'busy') && n.features.includes(ve.type) && n.cpus >= ve.vcpus);
+  const best = nodes.sort((a, b) => (b.cpus - b.jobIds.length) - (a.cpus - a.jobIds.length) || a.name.localeCompare(b.name))[0];
+  if (best === undefined) throw new VeError('no-migration-host', 'prereq', `to: no other host is up with the feature "${ve.type}" and ${ve.vcpus} cpu(s) for VE "${ve.name}"`, { field: 'to' });
+  return best.name;
 }
 
 // A directory only the owner (and root) can use: the owner's op job writes its output there, root reads it.

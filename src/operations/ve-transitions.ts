@@ -4,7 +4,7 @@ import { VeError } from '../core/ve-error.js';
 import type { VeState } from '../core/ve-state.js';
 
 export const VE_OPERATION_KINDS = [
-  'stop', 'start', 'restart', 'suspend', 'resume', 'extend', 'snapshot', 'list-snapshots', 'rollback',
+  'stop', 'start', 'restart', 'suspend', 'resume', 'extend', 'snapshot', 'list-snapshots', 'rollback', 'migrate',
 ] as const;
 export type VeOperationKind = (typeof VE_OPERATION_KINDS)[number];
 
@@ -28,6 +28,8 @@ export const VE_TRANSITIONS: Readonly<Record<VeOperationKind, VeTransition>> = {
   snapshot: { from: ['running', 'stopped', 'suspended'], to: same },
   'list-snapshots': { from: ['running', 'stopped', 'suspended'], to: same },
   rollback: { from: ['running', 'stopped'], to: () => 'running' },
+  // migrating on the source host; the destination's prologue makes it running (live) or starts it (cold) there
+  migrate: { from: ['running', 'stopped'], to: () => 'migrating' },
 };
 
 // Pure: a refused transition names the state the VE is in and the states the operation needs.

@@ -7,7 +7,12 @@ import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { checkSpecAgainstConfig } from '../core/check-spec-against-config.js';
 import { findHostVirt } from '../config/load-config.js';
 import { makeReadableDir } from '../host/make-readable-dir.js';
-import { withVeJobLock, findPartJobDir, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
+import { withVeJobLock, findPartJobDir, findVeJobFile, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
+import { addDomainUuid, buildPeerUri, findIncomingMove, forgetOutgoingMove, migrateLiveDomain, rebaseOverlay, receiveColdMove, redefineSnapshots, type VeMoveManifest } from '../host/ve-migration.js';
+import { buildDataDiskPath, findRootfsDir, type PreparedDisk } from '../host/ve-disks.js';
+import { writeFileNoFollow } from '../core/write-file-no-follow.js';
+import type { ImageManifest } from '../images/image-manifest.js';
+import type { LxcIdMap } from '../virt/domain-spec.js';
 import { findPartIndex, listDistinctHosts } from '../core/find-part-index.js';
 import { countVeNodes } from '../core/ve-spec.js';
 import { emitVeEvent } from '../host/record-ve-transition.js';
@@ -66,6 +71,25 @@ export interface RealizeVeDeps {
   readonly boundFault?: (err: unknown) => Promise<unknown>;
   /** whether the batch system starts the job again after this error (decided with the exit code); default no */
   readonly isRetried?: (err: unknown) => boolean;
+  /** the host the inventory last saw the VE on (read-only LDAP): where a requeued VE may be moving from (ve migrate) */
+  readonly findPreviousHost?: (jobId: string) => Promise<string | undefined>;
+}
+
+/** a VE arriving from another host (ve migrate), as that host published it */
+interface IncomingMove {
+  readonly peerUri: string;
+  readonly manifest: VeMoveManifest;
+}
+
+// Still no side effect: a requeued VE whose last host published a move to this host for this job is received, not made anew.
+async function findMove(ctx: PelogContext, spec: VeSpec, startCount: number, deps: RealizeVeDeps): Promise<IncomingMove | undefined> {
+  const migration = deps.config.virt.migration;
+  if (migration === undefined || startCount <= 1 || ctx.sister || deps.findPreviousHost === undefined) return undefined;
+  const from = await deps.findPreviousHost(ctx.jobId).catch((err: unknown) => { deps.log(`pbs-ve: job ${ctx.jobId}: the inventory cannot say where the VE ran before: ${String(err)}`); return undefined; });
+  if (from === undefined || from === ctx.host) return undefined;
+  const peerUri = buildPeerUri(migration, spec.type, from);
+  const manifest = await findIncomingMove(peerUri, ctx.jobId, ctx.host, deps.config.stateDir);
+  return manifest === undefined ? undefined : { peerUri, manifest };
 }
 
 export type RealizeOutcome =
@@ -195,6 +219,8 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
     ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir, undefined, ctx.host)))()
     : undefined;
   const net = await planNetworks(ctx, spec, part, deps);
+  const incoming = await findMove(ctx, spec, identity.startCount, deps);
+  if (incoming !== undefined) deps.log(`job ${ctx.jobId}: receiving the VE from ${incoming.manifest.from} (${incoming.manifest.live ? 'live' : 'cold'} migration)`);
   const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
   const veConsole = deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir });
   const lxcIds = spec.type === 'lxc' ? deps.lxcIds ?? createLxcIdRanges(deps.config.stateDir, deps.config.virt.lxcIds) : undefined;
@@ -220,7 +246,9 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
         record = { ...record, lxcIdMap };
         writeVeJobRecord(deps.config.stateDir, record);
       }
-      const disk = await deps.disks.prepare(image, jobDir, dataDisks, lxcIdMap);
+      const disk = incoming !== undefined && !incoming.manifest.live
+        ? await receiveMovedDisks(incoming, image, jobDir, dataDisks.length, lxcIdMap)
+        : await deps.disks.prepare(image, jobDir, dataDisks, lxcIdMap);
       const seedPath = seed === undefined ? undefined : await (deps.writeSeed ?? createVeSeedWriter())(jobDir, seed);
       const consoleLog = buildConsoleLogPath(jobDir);
       await veConsole.prepareLog(consoleLog, owner);
@@ -229,7 +257,21 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
         ...(seedPath === undefined ? {} : { seedPath }), ...(lxcIdMap === undefined ? {} : { lxcIdMap }),
       }));
       stopIfEnding();
-      const used = await defineAndStartDomain(virt, domain, acceleration, buildXml, ctx.host, deps);
+      let movedMs = 0;
+      let used: QemuAcceleration | undefined;
+      if (incoming?.manifest.live === true) {
+        // the guest arrives running: its definition here is this host's own XML with the source's UUID
+        const xmlPath = findVeJobFile(jobDir, 'migrationXml');
+        writeFileNoFollow(xmlPath, addDomainUuid(buildXml(acceleration?.domainType), incoming.manifest.uuid ?? ''), { mode: 0o600 });
+        movedMs = await migrateLiveDomain({ peerUri: incoming.peerUri, localUri: uri, domain, xmlPath, address: (deps.config.virt.migration?.address ?? '').replaceAll('%h', ctx.host) });
+        used = acceleration;
+      } else {
+        used = await defineAndStartDomain(virt, domain, acceleration, buildXml, ctx.host, deps);
+      }
+      if (incoming !== undefined) {
+        if (incoming.manifest.snapshotXmls.length > 0) await redefineSnapshots(uri, domain, incoming.manifest.snapshotXmls, jobDir, deps.log);
+        await forgetOutgoingMove(incoming.peerUri, ctx.jobId, deps.log);
+      }
       record = { ...record, emulated: used?.emulated ?? false };
       await virt.waitForState(domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
       if (spec.type === 'lxc') {
@@ -241,7 +283,10 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
         await veConsole.prepareLog(consoleLog, owner);
       }
       stopIfEnding();
-      const runningReason = used === undefined ? 'domain running' : `domain running, ${used.reason}`;
+      const moved = incoming === undefined ? '' : incoming.manifest.live
+        ? `migrated live from ${incoming.manifest.from} in ${movedMs} ms, the guest never stopped; `
+        : `migrated cold from ${incoming.manifest.from}: disks, snapshots and console log moved; `;
+      const runningReason = `${moved}${used === undefined ? 'domain running' : `domain running, ${used.reason}`}`;
       writeVeJobRecord(deps.config.stateDir, { ...record, status: 'realized', reason: runningReason });
       await emitVeEvent(deps, record, 'running', 'prologue', runningReason);
       return { kind: 'realized', domain, ms: deps.clock.now().getTime() - started.getTime() };
@@ -292,6 +337,14 @@ async function defineAndStartDomain(
     await virt.startDomain(domain);
     return { domainType: 'qemu', emulated: true, reason: `emulated by QEMU TCG: KVM failed to start this VE (${detail})` };
   }
+}
+
+// A cold move's files take the place of a fresh copy of the image: the same paths a prepared disk has.
+async function receiveMovedDisks(incoming: IncomingMove, image: ImageManifest, jobDir: string, dataDiskCount: number, lxcIdMap: LxcIdMap | undefined): Promise<PreparedDisk> {
+  await receiveColdMove(incoming.peerUri, incoming.manifest, jobDir, lxcIdMap);
+  const diskPath = image.format === 'dir' ? undefined : join(jobDir, 'disk.qcow2');
+  if (diskPath !== undefined) await rebaseOverlay(diskPath, image.path, image.format);
+  return { rootfsDir: image.format === 'dir' ? findRootfsDir(jobDir) : undefined, diskPath, dataDisks: Array.from({ length: dataDiskCount }, (_, i) => buildDataDiskPath(jobDir, i)) };
 }
 
 // Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.

@@ -1,6 +1,6 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
-import { openBatch, openEventSink, openVirtAt } from '../config/open-adapters.js';
+import { openBatch, openEventSink, openInventory, openVirtAt } from '../config/open-adapters.js';
 import { readPelogJobScript } from '../host/read-pelog-context.js';
 import { createLocalVeDisks } from '../host/ve-disks.js';
 import { createVeConsole } from '../host/ve-console.js';
@@ -38,6 +38,7 @@ export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, config
         pauseJobBody: (record, ownerUid) => pauseJobBody(record.jobId, ownerUid, log),
       },
       scheduleTimeLimit: (jobId, seconds) => { startDetached(config.nodePath, [join(config.installDir, 'dist/src/operations/set-time-limit-main.js'), jobId, String(seconds)]); },
+      scheduleMove: (jobId, host) => { startDetached(config.nodePath, [join(config.installDir, 'dist/src/operations/move-ve-job-main.js'), jobId, host]); },
     });
     return 0;
   }
@@ -48,6 +49,14 @@ export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, config
     // Slurm drains the node and requeues on its own; TORQUE would loop on this host without a bound
     ...(config.batch.kind === 'torque' ? { boundFault: (err: unknown) => boundHostFault(err, ctx, { batch, maxStarts: config.batch.maxStarts, stateDir: config.stateDir, clock: systemClock, log }) } : {}),
     isRetried: (err) => isPrologueRetried(err, exitContext),
+    findPreviousHost: async (jobId) => {
+      const inventory = openInventory(config, 'read');
+      try {
+        return (await inventory.getVe(jobId))?.host;
+      } finally {
+        await inventory.close();
+      }
+    },
   });
   if (outcome.kind === 'realized') log(`job ${ctx.jobId}: domain ${outcome.domain} running on ${ctx.host} after ${outcome.ms} ms`);
   return 0;

@@ -42,19 +42,23 @@ async function checkHostKnown(deps: ListHostsDeps, host: string): Promise<void> 
 /** how the VEs on a drained host are handled: stopped now and started by the resume (Clustrx stopall), or left running */
 export type DrainVes =
   | { readonly kind: 'keep' }
-  | { readonly kind: 'stop'; readonly stop: (ves: readonly HostVe[]) => Promise<HostVesOutcome> };
+  | { readonly kind: 'stop'; readonly stop: (ves: readonly HostVe[]) => Promise<HostVesOutcome> }
+  /** moved to other hosts (ve migrate): nothing for the resume to start */
+  | { readonly kind: 'migrate'; readonly migrate: (ves: readonly HostVe[]) => Promise<HostVesOutcome> };
 
 /**
  * No new VE goes to the host. With `stop`, its VEs are stopped first (op jobs still reach a host that takes
  * jobs) and the node note names them for the resume; returns the VEs still on the host and what was stopped.
  */
-export async function drainHost(deps: ListHostsDeps, host: string, options: { readonly reason: string; readonly by: string; readonly ves: DrainVes }): Promise<{ host: string; note: string; ves: HostVe[]; stopped: string[]; skipped: HostVesOutcome['skipped'] }> {
+export async function drainHost(deps: ListHostsDeps, host: string, options: { readonly reason: string; readonly by: string; readonly ves: DrainVes }): Promise<{ host: string; note: string; ves: HostVe[]; stopped: string[]; migrated: string[]; skipped: HostVesOutcome['skipped'] }> {
   checkDrainArguments(host, options.reason);
   await checkHostKnown(deps, host);
-  const outcome: HostVesOutcome = options.ves.kind === 'stop' ? await options.ves.stop(await listVesToMove(deps, host)) : { done: [], skipped: [] };
-  const note = formatDrainNote(`${DRAIN_NOTE_PREFIX} ${options.reason === '' ? 'maintenance' : options.reason} (by ${options.by})`, outcome.done);
+  const ves = options.ves;
+  const outcome: HostVesOutcome = ves.kind === 'stop' ? await ves.stop(await listVesToMove(deps, host))
+    : ves.kind === 'migrate' ? await ves.migrate(await listVesToMove(deps, host)) : { done: [], skipped: [] };
+  const note = formatDrainNote(`${DRAIN_NOTE_PREFIX} ${options.reason === '' ? 'maintenance' : options.reason} (by ${options.by})`, ves.kind === 'stop' ? outcome.done : []);
   await deps.batch.setNodeOffline(host, note);
-  return { host, note, ves: await listVesToMove(deps, host), stopped: outcome.done, skipped: outcome.skipped };
+  return { host, note, ves: await listVesToMove(deps, host), stopped: ves.kind === 'stop' ? outcome.done : [], migrated: ves.kind === 'migrate' ? outcome.done : [], skipped: outcome.skipped };
 }
 
 /** The host takes new VEs again; the VEs its drain stopped (named in the node note) are started. */

@@ -6,7 +6,7 @@ import { runHook } from '../host/run-hook.js';
 import { VE_TYPES } from '../core/ve-type.js';
 import { findCaller, requireAdmin } from '../cli/find-caller.js';
 import { drainHost, resumeHost, validateHostName, type DrainVes } from './drain-host.js';
-import { startHostVes, stopHostVes } from '../operations/stop-host-ves.js';
+import { migrateHostVes, startHostVes, stopHostVes } from '../operations/stop-host-ves.js';
 import type { SnapshotVeDeps, SnapshotVeOptions } from '../operations/submit-ve-operation.js';
 import { tmpdir } from 'node:os';
 import { findUserIds } from '../host/find-user-ids.js';
@@ -71,24 +71,28 @@ export function registerHostCommands(program: Command): void {
     });
 
   host.command('drain').argument('<host>', 'host name as the batch system names it')
-    .description('maintenance (admins): no new VE goes to the host; its VEs are stopped (clean shutdown) and ve host resume starts them again; --keep-running leaves them running')
+    .description('maintenance (admins): no new VE goes to the host; its VEs are stopped (clean shutdown) and ve host resume starts them again; --migrate moves them to other hosts; --keep-running leaves them running')
     .option('--reason <text>', 'one line for the batch system\'s node note', 'maintenance')
     .option('--keep-running', 'leave the VEs running: only new VEs are kept away')
+    .option('--migrate', 'move the VEs to other hosts (live where possible) instead of stopping them')
     .option('--timeout <duration>', 'how long each guest gets to shut down', '60s')
     .option('--json', 'JSON output')
-    .action(async (name: string, o: { reason: string; keepRunning?: boolean; timeout: string; json?: boolean }) => {
+    .action(async (name: string, o: { reason: string; keepRunning?: boolean; migrate?: boolean; timeout: string; json?: boolean }) => {
       await runHostCommand(async (deps, config) => {
         validateHostName(name);
         const timeoutSeconds = parseDurationSeconds('timeout', o.timeout);
         const caller = await findCaller(config);
         requireAdmin(caller, 've host drain', config.adminGroup);
         const ops = buildOperationDeps(deps, config);
-        const ves: DrainVes = o.keepRunning === true ? { kind: 'keep' } : { kind: 'stop', stop: (list) => stopHostVes(ops, list, timeoutSeconds, buildHostOpOptions()) };
+        const ves: DrainVes = o.keepRunning === true ? { kind: 'keep' }
+          : o.migrate === true ? { kind: 'migrate', migrate: (list) => migrateHostVes(ops, list, buildHostOpOptions()) }
+          : { kind: 'stop', stop: (list) => stopHostVes(ops, list, timeoutSeconds, buildHostOpOptions()) };
         const r = await drainHost(deps, name, { reason: o.reason, by: caller.user, ves });
         if (o.json === true) return `${JSON.stringify(r, null, 2)}\n`;
         const left = r.ves.map((v) => `  ${v.name} (job ${v.jobId}, ${v.owner}, ${v.state})\n`).join('');
-        const skipped = r.skipped.map((s) => `  not stopped: ${s.name} (job ${s.jobId}): ${s.why}\n`).join('');
-        return `host ${r.host} drained: ${r.note}\n${skipped}${r.ves.length === 0 ? 'no VE there\n' : `${r.ves.length} VE(s) there:\n${left}`}`;
+        const skipped = r.skipped.map((s) => `  not ${o.migrate === true ? 'moved' : 'stopped'}: ${s.name} (job ${s.jobId}): ${s.why}\n`).join('');
+        const moved = r.migrated.length === 0 ? '' : `moved away: ${r.migrated.join(', ')}\n`;
+        return `host ${r.host} drained: ${r.note}\n${moved}${skipped}${r.ves.length === 0 ? 'no VE there\n' : `${r.ves.length} VE(s) there:\n${left}`}`;
       });
     });
 

@@ -46,6 +46,13 @@ export function registerOperationCommands(program: Command): void {
       const text = o.lease.startsWith('+') ? o.lease.slice(1) : o.lease;
       await runOperationCommand(name, { kind: 'extend', addSeconds: parseDurationSeconds('lease', text) }, o, say);
     });
+  addCommonOptions(program.command('migrate').argument('<name>', 'VE name or job id')
+    .description('move a VE to another host, with its disks, snapshots, NICs and console log: cold (stopped, moved, started there) or --live (QEMU: the guest keeps running); its job is requeued to run there')
+    .option('--to <host>', 'the destination (default: an up host with the VE\'s type and the most free cpus)')
+    .option('--live', 'QEMU: libvirt live migration, the guest never stops'))
+    .action(async (name: string, o: OpOptions & { to?: string; live?: boolean }) => {
+      await runOperationCommand(name, { kind: 'migrate', live: o.live === true, ...(o.to === undefined ? {} : { to: o.to }) }, o, say);
+    });
   addCommonOptions(program.command('resume').argument('<name>', 'VE name or job id')
     .description('continue a suspended VE (from memory, or from disk after --to-disk)'))
     .action(async (name: string, o: OpOptions) => {

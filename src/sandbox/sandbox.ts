@@ -235,7 +235,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   // every host-side process finds its own host's directory through "%h" (src/config/load-config.ts)
   const perHost = (leaf: 'etc/pbs-ve' | 'state'): string => join(dir, 'hosts', '%h', leaf);
   const batch = batchKind === 'slurm'
-    ? { kind: 'slurm', slurmConf, veQueue: 'batch', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000 }
+    ? { kind: 'slurm', slurmConf, veQueue: 'batch', opQueue: 'veop', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000 }
     : { kind: 'torque', binDir: join(TORQUE_PREFIX, 'bin'), veQueue: 'batch', vemonQueue: 'vemon', maxLeaseSeconds: 86400, timeoutMs: 30000, eventSubmitUser: EVENT_ACCOUNT };
   const common = {
     batch,
@@ -243,7 +243,11 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     monitorConfigDir: perHost('etc/pbs-ve'),
     hostConfigDir: perHost('etc/pbs-ve'),
     hostStateDir: perHost('state'),
-    virt: { hosts: nodes, startTimeoutMs: 60000, kvmAcceleration: 'auto' },
+    // ve migrate: each simulated host reaches the others' libvirtd through its socket; guests' memory over loopback
+    virt: {
+      hosts: nodes, startTimeoutMs: 60000, kvmAcceleration: 'auto',
+      migration: { peerLxcUri: socketUris(dir, '%h').lxcUri, peerQemuUri: socketUris(dir, '%h').qemuUri, address: '127.0.0.1' },
+    },
     imageDir,
     nodePath: process.execPath,
     installDir: PROJECT_DIR,

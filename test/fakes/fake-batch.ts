@@ -61,6 +61,12 @@ export function createFakeBatch(jobs: Record<string, Partial<BatchJob>> = {}, ki
       if (j !== undefined) map.set(id, { ...j, state: 'queued', rawState: 'PENDING', execHosts: [], startCount: j.startCount + 1 });
       return Promise.resolve();
     },
+    moveJob: (id, host) => {
+      calls.push(`move ${id} ${host}`);
+      const j = map.get(id);
+      if (j !== undefined) map.set(id, { ...j, state: 'queued', rawState: 'PENDING', execHosts: [], startCount: j.startCount + 1 });
+      return Promise.resolve();
+    },
     setTimeLimit: (id, seconds) => {
       calls.push(`limit ${id} ${seconds}`);
       const j = map.get(id);

@@ -8,7 +8,7 @@ import type { CommandOptions, CommandResult } from '../../src/core/run-command.j
 function fakeBatch(node: Partial<BatchNode> | undefined, calls: string[]): Batch {
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
-    kind: 'slurm', submit: no, getJob: no, listJobs: no, cancel: no, requeue: no, readJobScript: no, setTimeLimit: no,
+    kind: 'slurm', submit: no, getJob: no, listJobs: no, cancel: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no,
     listNodes: () => Promise.resolve(node === undefined ? [] : [{ name: 'node1', state: 'free', rawState: 'IDLE', cpus: 2, memoryMiB: 1024, features: [], jobIds: [], note: undefined, ...node }]),
     setNodeOffline: (n, note) => { calls.push(`offline ${n} ${note}`); return Promise.resolve(); },
     setNodeOnline: (n) => { calls.push(`online ${n}`); return Promise.resolve(); },

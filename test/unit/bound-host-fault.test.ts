@@ -15,7 +15,7 @@ function buildBatch(startCount: number, offline: string[]): Batch {
   const job = { jobId: '15.vm', startCount } as BatchJob;
   const unused = (): never => { throw new Error('not used'); };
   return {
-    kind: 'torque', submit: unused, listJobs: unused, cancel: unused, listNodes: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused,
+    kind: 'torque', submit: unused, listJobs: unused, cancel: unused, listNodes: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused, moveJob: unused,
     getJob: () => Promise.resolve(job),
     setNodeOffline: (node, note) => { offline.push(`${node}: ${note}`); return Promise.resolve(); },
   };

@@ -27,7 +27,7 @@ function fakeBatch(listed: BatchJob[] | Error, single: Record<string, BatchJob |
   const lookups: string[] = [];
   const unused = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
-    kind: 'torque', lookups, submit: unused, cancel: unused, listNodes: unused, setNodeOffline: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused,
+    kind: 'torque', lookups, submit: unused, cancel: unused, listNodes: unused, setNodeOffline: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused, moveJob: unused,
     listJobs: () => (listed instanceof Error ? Promise.reject(listed) : Promise.resolve(listed)),
     getJob: (id: string) => {
       lookups.push(id);

@@ -29,6 +29,7 @@ function buildFakeBatch(): Batch & { up: boolean; accepted: SubmitRequest[] } {
     listNodes: () => Promise.reject(new Error('unused')), setNodeOffline: () => Promise.reject(new Error('unused')), setNodeOnline: () => Promise.reject(new Error('unused')), requeue: () => Promise.reject(new Error('unused')),
     readJobScript: () => Promise.reject(new Error('unused')),
     setTimeLimit: () => Promise.reject(new Error('unused')),
+    moveJob: () => Promise.reject(new Error('unused')),
   };
   return fake;
 }

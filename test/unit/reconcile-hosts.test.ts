@@ -31,7 +31,7 @@ function buildBatch(jobs: BatchJob[], nodes: BatchNode[] | Error): Batch & { cal
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
     kind: 'slurm', calls,
-    submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, getJob: no,
+    submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no, getJob: no,
     listJobs: () => { calls['listJobs'] = (calls['listJobs'] ?? 0) + 1; return Promise.resolve(jobs); },
     listNodes: () => { calls['listNodes'] = (calls['listNodes'] ?? 0) + 1; return nodes instanceof Error ? Promise.reject(nodes) : Promise.resolve(nodes); },
   };

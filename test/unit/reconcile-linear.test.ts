@@ -28,7 +28,7 @@ function buildBatch(jobs: BatchJob[]): Batch & { calls: Record<string, number> }
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
     kind: 'slurm', calls,
-    submit: no, cancel: no, listNodes: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no,
+    submit: no, cancel: no, listNodes: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no,
     getJob: () => { calls['getJob'] = (calls['getJob'] ?? 0) + 1; return no(); },
     listJobs: (filter) => { calls['listJobs'] = (calls['listJobs'] ?? 0) + 1; return Promise.resolve(jobs.filter((j) => filter?.queue === undefined || j.queue === filter.queue)); },
   };

@@ -37,7 +37,7 @@ function buildBatch(failFence = false): Batch & { calls: string[] } {
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
     kind: 'slurm', calls,
-    submit: no, cancel: no, readJobScript: no, setTimeLimit: no, getJob: no, listJobs: no, listNodes: no, setNodeOnline: no,
+    submit: no, cancel: no, readJobScript: no, setTimeLimit: no, moveJob: no, getJob: no, listJobs: no, listNodes: no, setNodeOnline: no,
     setNodeOffline: (n, note) => {
       calls.push(`drain ${n} ${note}`);
       return failFence ? Promise.reject(new VeError('batch-command-failed', 'exec', 'scontrol: slurmctld down')) : Promise.resolve();

@@ -119,7 +119,7 @@ function setup(t: { teardown: (fn: () => void) => void }, jobs: Record<string, P
   const deps: VeOperationDeps = {
     batch: fakeBatch(jobs), config: config(stateDir), clock: { now: () => new Date(0), sleep: () => Promise.resolve() },
     events: { emit: (e: readonly VeEvent[]) => { events.push(...e); return Promise.resolve(); } } as unknown as VeOperationDeps['events'],
-    log: () => undefined, findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }), scheduleTimeLimit: () => undefined,
+    log: () => undefined, findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }), scheduleTimeLimit: () => undefined, scheduleMove: () => undefined,
     snapshots: {
       stateDir, openVirt: () => Promise.resolve(virt), log: () => undefined, startTimeoutMs: 1000, now: () => new Date(0),
       console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() }, pauseJobBody: () => () => undefined,

@@ -66,7 +66,7 @@ const epilogueCtx = (exitStatus: number, over: Partial<PelogContext> = {}): Pelo
 
 function buildBatch(job: BatchJob): Batch {
   const unused = (): never => { throw new Error('not used'); };
-  return { kind: 'torque', submit: unused, listJobs: unused, cancel: unused, listNodes: unused, setNodeOffline: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused, getJob: () => Promise.resolve(job) };
+  return { kind: 'torque', submit: unused, listJobs: unused, cancel: unused, listNodes: unused, setNodeOffline: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused, moveJob: unused, getJob: () => Promise.resolve(job) };
 }
 
 const fakeEvents = (w: World): RealizeVeDeps['events'] => (createFakeEventSink({

@@ -84,7 +84,7 @@ void t.test('reconcile never writes a VE from a job comment or variable', async 
   const forged = encodeVeSpec({ version: 1, name: 'ghost', type: 'kvm', image: 'tiny', vcpus: 4096, memoryMiB: 1_048_576, leaseSeconds: 3600 });
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   const batch: Batch = {
-    kind: 'slurm', submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, getJob: no,
+    kind: 'slurm', submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no, getJob: no,
     listNodes: () => Promise.resolve([]),
     listJobs: () => Promise.resolve([job({ name: 'sleep', comment: `pbs-ve:${forged}` }), job({ jobId: '43', variables: { VE_SPEC: forged } })]),
   };
@@ -102,7 +102,7 @@ void t.test('a stored seq past the bound (written before the fix) is reported, n
     addHistory: () => Promise.resolve(true), listHistory: () => Promise.resolve([]), close: () => Promise.resolve(),
   });
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
-  const batch: Batch = { kind: 'slurm', submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, getJob: no, listNodes: () => Promise.resolve([]), listJobs: () => Promise.resolve([]) };
+  const batch: Batch = { kind: 'slurm', submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no, getJob: no, listNodes: () => Promise.resolve([]), listJobs: () => Promise.resolve([]) };
   const clock = { now: () => new Date('2026-05-01T10:00:00Z'), sleep: () => Promise.resolve() };
   const drift = await reconcile({ inventory, batch, clock, veQueue: 'batch' }, { dryRun: false });
   t.equal(drift.length, 1);

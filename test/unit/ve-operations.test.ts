@@ -42,6 +42,7 @@ function setupHost(type: 'lxc' | 'qemu' = 'lxc'): Host {
     events: { emit: (e: readonly VeEvent[]) => { events.push(...e); return Promise.resolve(); } } as unknown as VeOperationDeps['events'],
     log: () => undefined, findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }),
     scheduleTimeLimit: (jobId, seconds) => { void batch.setTimeLimit(jobId, seconds); },
+    scheduleMove: (jobId, host) => { void batch.moveJob(jobId, host); },
     snapshots: {
       stateDir, openVirt: () => Promise.resolve(virt), log: () => undefined, startTimeoutMs: 1000, now: () => new Date(0),
       console: {
