@@ -21,7 +21,8 @@ const log = buildHookLog(config, 've-prologue');
 await runHook(config.batch.kind === 'slurm' ? 'slurm-prolog' : 'torque-prologue', async () => {
   const ctx = readPelogContext(config, process.argv.slice(2), process.env, 'prolog');
   // jobs outside the VE queue, or (TORQUE hands us the script) without a spec or op line, pass untouched and fast
-  if (ctx.queue !== undefined && ctx.queue !== config.batch.veQueue) return 0;
+  // (op jobs may have a queue of their own, batch.opQueue: there only op lines count, see run-prologue.ts)
+  if (ctx.queue !== undefined && ctx.queue !== config.batch.veQueue && ctx.queue !== config.batch.opQueue) return 0;
   // (an unreadable script is left to the full path below, which reports it)
   const script = ctx.scriptPath === undefined ? undefined : await readFile(ctx.scriptPath, 'utf8').catch(() => undefined);
   if (script !== undefined && findSpecToken(script) === undefined && findOperationToken(script) === undefined) return 0;

@@ -42,6 +42,11 @@ export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, config
     });
     return 0;
   }
+  // the op queue has room VEs cannot take: a VE spec submitted there by hand is no VE
+  if (ctx.queue !== undefined && ctx.queue !== config.batch.veQueue) {
+    log(`job ${ctx.jobId}: a VE spec in queue ${ctx.queue}, which is for operations only (VEs go to ${config.batch.veQueue}): no VE made`);
+    return 0;
+  }
   const exitContext = config.batch.kind === 'torque' ? 'torque-prologue' : 'slurm-prolog';
   const outcome = await realizeVe(ctx, {
     batch, config, clock: systemClock, log, disks: createLocalVeDisks(), openVirt: openVirtAt,
