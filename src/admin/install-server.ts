@@ -176,7 +176,13 @@ export function buildSlurmConfLines(config: PbsVeConfig, paths: SlurmHookPaths):
     '# node Features: kvm (QEMU/KVM VEs) and lxc (containers) on VE nodes, vemon on the monitor node(s)',
     ...(hosts.length === 0 ? ['NodeName=<ve-node> Features=kvm,lxc ...'] : hosts.map((h) => `NodeName=${h} Features=kvm,lxc ...`)),
     'NodeName=<vemon-node> Features=vemon ...',
-    `PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups} State=UP`,
+    ...(config.batch.opQueue === undefined
+      ? [`PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups} State=UP`]
+      : [
+        '# VEs may take all but one CPU of each VE node; op jobs (ve stop, snapshot, migrate ...) get that one in their own partition',
+        `PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups} MaxCPUsPerNode=<node CPUs - 1> State=UP`,
+        `PartitionName=${checkName('batch.opQueue', config.batch.opQueue)} Nodes=${veNodes} MaxTime=60 AllowGroups=${veGroups} PriorityTier=2 State=UP`,
+      ]),
     `PartitionName=${mon} Nodes=<vemon-node> MaxTime=10 AllowGroups=${vemonGroup} State=UP`,
     ...(config.limits === undefined ? [] : [
       '# per-user limits (config limits): Slurm enforces them only as QOS/association limits, which need slurmdbd',

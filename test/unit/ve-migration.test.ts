@@ -12,7 +12,7 @@ import { findDrainStoppedJobs } from '../../src/operations/stop-host-ves.js';
 
 const UUID = '0f8fad5b-d9cb-469f-a165-70867728950e';
 
-void t.test('migrate takes a destination host and --live, nothing else; hostile host names are refused', async (t) => {
+void t.test('migrate takes a destination host and --live, nothing else; hostile host names are refused', (t) => {
   const op = validateVeOperation({ kind: 'migrate', target: '17', to: 'node2', live: true });
   t.same(op, { kind: 'migrate', target: '17', to: 'node2', live: true });
   t.same(decodeVeOperation(encodeVeOperation(op)), op, 'round trip through the script token');
@@ -22,17 +22,19 @@ void t.test('migrate takes a destination host and --live, nothing else; hostile 
   t.throws(() => validateVeOperation({ kind: 'migrate', target: '17' }), /to:/, 'the host side always gets a destination');
   t.throws(() => validateVeOperation({ kind: 'stop', target: '17', to: 'node2' }), /not an argument of stop/);
   t.throws(() => validateVeOperation({ kind: 'migrate', target: '17', to: 'node2', live: 'yes' }), /live: must be true or false/);
+  t.end();
 });
 
-void t.test('the state table: running or stopped VEs move; they are migrating until the destination runs them', async (t) => {
+void t.test('the state table: running or stopped VEs move; they are migrating until the destination runs them', (t) => {
   t.equal(checkVeTransition('migrate', 'running', 'web1'), 'migrating');
   t.equal(checkVeTransition('migrate', 'stopped', 'web1'), 'migrating');
   for (const state of ['suspended', 'migrating', 'pending', 'destroyed'] as const) {
     t.throws(() => checkVeTransition('migrate', state, 'web1'), /migrate needs it running or stopped/, state);
   }
+  t.end();
 });
 
-void t.test('a destination acts only on a manifest of its own job naming itself', async (t) => {
+void t.test('a destination acts only on a manifest of its own job naming itself', (t) => {
   const good = { v: 1, jobId: '17', domain: 'pbsve-17', type: 'kvm', from: 'node1', to: 'node2', live: true, at: '2026-12-02T00:00:00Z', snapshotXmls: [], uuid: UUID };
   t.equal(checkMoveManifest(good, '17', 'node2').from, 'node1');
   t.throws(() => checkMoveManifest(good, '18', 'node2'), /does not name this job and host/, 'another job');
@@ -40,15 +42,17 @@ void t.test('a destination acts only on a manifest of its own job naming itself'
   t.throws(() => checkMoveManifest({ ...good, uuid: "x'/><evil/>" }, '17', 'node2'), /does not name/, 'a UUID that is not one');
   t.throws(() => checkMoveManifest({ ...good, v: 2 }, '17', 'node2'), /does not name/);
   t.throws(() => checkMoveManifest(null, '17', 'node2'), /does not name/);
+  t.end();
 });
 
-void t.test('a live migration keeps the source UUID in the destination XML, after the name', async (t) => {
+void t.test('a live migration keeps the source UUID in the destination XML, after the name', (t) => {
   t.equal(addDomainUuid('<domain type="qemu"><name>pbsve-17</name><memory/></domain>', UUID), `<domain type="qemu"><name>pbsve-17</name><uuid>${UUID}</uuid><memory/></domain>`);
   t.throws(() => addDomainUuid('<domain><name>x</name></domain>', 'not-a-uuid'), /not a UUID/);
   t.throws(() => addDomainUuid(`<domain><name>x</name><uuid>${UUID}</uuid></domain>`, UUID), /UUID already/);
+  t.end();
 });
 
-void t.test('peer URIs name the other host through %h; the config refuses templates without it', async (t) => {
+void t.test('peer URIs name the other host through %h; the config refuses templates without it', (t) => {
   const migration = { peerLxcUri: 'lxc+tls://%h/system', peerQemuUri: 'qemu+tls://%h/system', address: '%h' };
   t.equal(buildPeerUri(migration, 'kvm', 'node2'), 'qemu+tls://node2/system');
   t.equal(buildPeerUri(migration, 'lxc', 'node2'), 'lxc+tls://node2/system');
@@ -57,6 +61,7 @@ void t.test('peer URIs name the other host through %h; the config refuses templa
   t.equal(parseConfig(base).virt.migration, undefined, 'absent: migration refused by the host');
   t.throws(() => parseConfig({ ...base, virt: { hosts: {}, migration: { ...migration, peerQemuUri: 'qemu+tls://node2/system' } } }), /virt\.migration\.peerQemuUri: must name the other host as "%h"/);
   t.equal(parseConfig({ ...base, batch: { kind: 'slurm', opQueue: 'veop' } }).batch.opQueue, 'veop');
+  t.end();
 });
 
 void t.test('without --to: an up host with the VE type and the most free cpus, never the source', async (t) => {
@@ -74,6 +79,7 @@ void t.test('without --to: an up host with the VE type and the most free cpus, n
   t.ok(none instanceof VeError && none.code === 'no-migration-host', 'no host fits: refused with the reason');
 });
 
-void t.test('a drain with --migrate leaves nothing for the resume to start', async (t) => {
+void t.test('a drain with --migrate leaves nothing for the resume to start', (t) => {
   t.same(findDrainStoppedJobs('pbs-ve drain: maintenance (by root)'), []);
+  t.end();
 });
