@@ -117,7 +117,7 @@ interface PageRow { name: string; state: string; owner: string; job: string }
 
 // the test's tsconfig has no DOM types: what runs in the page is given as text
 async function inPage<T>(page: Page, expression: string): Promise<T> {
-  return (await page.evaluate(expression)) as T;
+  return page.evaluate<T>(expression);
 }
 
 async function rowsOf(page: Page): Promise<PageRow[]> {
@@ -173,7 +173,8 @@ void t.test('an owner sees their VE appear as running live after ve create, and 
   const reader = createLdapInventory({ url: info.ldapUrl, baseDn: info.baseDn, timeoutMs: 10_000 });
   const jobId = await createVe(USER1, 'web1', false);
   const ldapRunning = waitFor('web1 running in LDAP', 300_000, async () => ((await reader.getVe(jobId))?.state === 'running' ? Date.now() : undefined), 50);
-  await page.waitForFunction(`[...document.querySelectorAll('#ves tbody tr')].some((tr) => tr.dataset.state === 'running' && tr.querySelector('td.name')?.textContent === 'web1')`, undefined, { timeout: 300_000, polling: 50 });
+  // polled from here: waitForFunction evaluates a string in the page, which the console's CSP forbids (as it should)
+  await waitFor('the page to show web1 running', 300_000, async () => ((await rowsOf(page)).some((r) => r.name === 'web1' && r.state === 'running') ? true : undefined), 50);
   const shownAt = Date.now();
   const inLdapAt = await ldapRunning;
   const updatedAt = await inPage<number>(page, 'window.pbsveUpdatedAt ?? 0');
