@@ -5,12 +5,14 @@
 #              busybox-static (tiny guest root file systems)
 #   networks:  dnsmasq-base (DHCP on VE networks, run by libvirtd) + iptables (libvirt's isolation rules)
 #   build:     libvirt-dev + pkg-config (the @unraid/libvirt native addon compiles against them)
+#   browser:   chromium + fonts-dejavu-core (the web console's tests drive Debian's Chromium headless through
+#              playwright-core; no browser is downloaded)
 set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
 PKGS=(slapd ldap-utils slurmctld slurmd slurm-client munge
       libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc libvirt-clients libvirt-dev pkg-config
       qemu-system-x86 qemu-utils genisoimage busybox-static cpio python3 make g++ util-linux procps iproute2
-      dnsmasq-base iptables)
+      dnsmasq-base iptables chromium fonts-dejavu-core)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -3,7 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { parseNetworkConfig } from './network-config.js';
-import { DEFAULT_LXC_IDS, LXC_ID_COUNT, type HostVirtConfig, type KvmAcceleration, type MigrationConfig, type LxcIdsConfig, type PbsVeConfig, type RecoveryConfig, type UserLimits } from './pbs-ve-config.js';
+import { DEFAULT_LXC_IDS, LXC_ID_COUNT, type HostVirtConfig, type KvmAcceleration, type LxcIdsConfig, type MigrationConfig, type PbsVeConfig, type RecoveryConfig, type UserLimits, type WebConfig } from './pbs-ve-config.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
 
@@ -126,6 +126,21 @@ export function parseRecoveryConfig(v: unknown): RecoveryConfig {
 }
 
 // Config errors must name the key: an admin fixes them from the message alone.
+// The login DN is a template the site writes once; "%u" must be a whole RDN value, so a user name can only fill that value.
+function webConfig(v: unknown): WebConfig {
+  const o = object(v, 'web');
+  const template = text(o, 'userDnTemplate', 'web.');
+  if (!/^[A-Za-z][A-Za-z0-9-]*=%u,/.test(template) || template.split('%u').length !== 2) {
+    bad('web.userDnTemplate', 'must start with one "<attribute>=%u," RDN and name %u once (uid=%u,ou=people,dc=example,dc=org)', template);
+  }
+  if ((o['tlsCertFile'] === undefined) !== (o['tlsKeyFile'] === undefined)) bad('web.tlsKeyFile', 'tlsCertFile and tlsKeyFile go together', o['tlsKeyFile']);
+  return {
+    userDnTemplate: template,
+    ...(o['listen'] === undefined ? {} : { listen: text(o, 'listen', 'web.') }),
+    ...(o['tlsCertFile'] === undefined ? {} : { tlsCertFile: absolute(o, 'tlsCertFile', 'web.'), tlsKeyFile: absolute(o, 'tlsKeyFile', 'web.') }),
+  };
+}
+
 export function parseConfig(json: unknown): PbsVeConfig {
   const root = object(json, '(root)');
   const batch = object(root['batch'], 'batch');
@@ -184,6 +199,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
     network: parseNetworkConfig(root['network']),
     ...(root['adminGroup'] === undefined ? {} : { adminGroup: groupName(root['adminGroup']) }),
     ...(root['limits'] === undefined ? {} : { limits: userLimits(root['limits']) }),
+    ...(root['web'] === undefined ? {} : { web: webConfig(root['web']) }),
   };
 }
 

@@ -9,6 +9,11 @@ import { openEventJournal } from '../events/event-journal.js';
 import { createEventSigner, createEventSink, type EventSink } from '../events/event-sink.js';
 import { hostKeyPath, openHostKeyring } from '../events/host-key.js';
 import { loadLdapWriteCredentials } from './load-config.js';
+import { createLdapHostInventory } from '../inventory/ldap-host-inventory.js';
+import { createLdapConsoleSource } from '../web/ldap-console-source.js';
+import { createLdapLogin, type CheckLogin } from '../web/ldap-login.js';
+import type { ConsoleSource } from '../web/console-source.js';
+import type { HostInventory } from '../inventory/host-inventory.js';
 import type { Batch } from '../batch/batch.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { Virt } from '../virt/virt.js';
@@ -27,6 +32,16 @@ export function openInventory(config: PbsVeConfig, access: 'read' | 'write'): In
   if (access === 'read') return createLdapInventory(base);
   const credentials = loadLdapWriteCredentials(config);
   return createLdapInventory({ ...base, bindDn: credentials.bindDn, password: credentials.password });
+}
+
+// The web console reads only: anonymous (or the site's read account), never the write credentials.
+export function openConsoleAdapters(config: PbsVeConfig): { readonly source: ConsoleSource; readonly inventory: Inventory; readonly hosts: HostInventory } {
+  const base = { url: config.ldap.url, baseDn: config.ldap.baseDn, timeoutMs: config.ldap.timeoutMs };
+  return { source: createLdapConsoleSource(base), inventory: createLdapInventory(base), hosts: createLdapHostInventory(base) };
+}
+
+export function openLdapLogin(config: PbsVeConfig, userDnTemplate: string): CheckLogin {
+  return createLdapLogin({ url: config.ldap.url, timeoutMs: config.ldap.timeoutMs, userDnTemplate });
 }
 
 export function openVirtAt(uri: string): Promise<Virt> {

@@ -109,6 +109,18 @@ export interface PbsVeConfig {
   readonly adminGroup?: string;
   /** per-user limits on the VE queue (docs/design.md "Per-user limits"); absent: none */
   readonly limits?: UserLimits;
+  /** `ve-monitor web` (docs/web-console.md); absent: the console cannot log anybody in */
+  readonly web?: WebConfig;
+}
+
+export interface WebConfig {
+  /** the DN a user binds as to log in, "%u" = the (checked, DN-escaped) user name: uid=%u,ou=people,dc=example,dc=org */
+  readonly userDnTemplate: string;
+  /** host:port; default 127.0.0.1:8443 */
+  readonly listen?: string;
+  /** PEM certificate and key (absolute paths); without them only a loopback address is served (plain HTTP) */
+  readonly tlsCertFile?: string;
+  readonly tlsKeyFile?: string;
 }
 
 export interface UserLimits {

@@ -37,7 +37,7 @@ function toRow(ve: VeRecord): VeRow {
 // variables are the owner's to edit: they may name it, never size it. Type and sizes come from what the
 // batch system holds as the job's request (node feature, cpus, memory per node); a job without an lxc or
 // kvm feature is no VE job.
-function toPendingRow(job: BatchJob, kind: Batch['kind']): VeRow | undefined {
+export function toPendingRow(job: BatchJob, kind: Batch['kind']): VeRow | undefined {
   const spec = findJobSpec(job);
   if (spec === undefined || (job.state !== 'queued' && job.state !== 'held' && job.state !== 'running')) return undefined;
   const type = VE_TYPES.find((t) => job.resources.features.includes(t));

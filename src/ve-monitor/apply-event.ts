@@ -104,6 +104,8 @@ export interface ApplyEventsReport {
   readonly rejected: readonly { readonly line: number; readonly code: string; readonly message: string }[];
   /** applied events that made a VE failed: each is worth an alert */
   readonly failed: readonly VeEvent[];
+  /** the host times (ISO 8601) of the applied VE events, for the event lag statistics */
+  readonly appliedAt: readonly string[];
 }
 
 // A batch of events from one vemon job: a bad line is reported and skipped, never blocks the rest.
@@ -114,6 +116,7 @@ export async function applyEvents(inventory: Inventory, events: readonly (EventP
   let duplicate = 0;
   const rejected: { line: number; code: string; message: string }[] = [];
   const failed: VeEvent[] = [];
+  const appliedAt: string[] = [];
   const valid: VeEvent[] = [];
   const reports: { report: HostReport; line: number }[] = [];
   events.forEach((e, i) => {
@@ -127,6 +130,7 @@ export async function applyEvents(inventory: Inventory, events: readonly (EventP
     const result = await applyEvent(inventory, e);
     if (result === 'applied') {
       applied++;
+      appliedAt.push(e.at);
       if (e.state === 'failed') failed.push(e);
     } else if (result === 'stale') stale++;
     else duplicate++;
@@ -143,5 +147,5 @@ export async function applyEvents(inventory: Inventory, events: readonly (EventP
       rejected.push({ line, code: err.code, message: `host report of ${report.host}: ${err.message}` });
     }
   }
-  return { applied, stale, duplicate, rejected, failed };
+  return { applied, stale, duplicate, rejected, failed, appliedAt };
 }

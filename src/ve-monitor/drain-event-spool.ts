@@ -40,6 +40,8 @@ export interface DrainEventSpoolReport {
   readonly quarantined: readonly string[];
   /** applied events that made a VE failed: each is worth an alert */
   readonly failed: readonly VeEvent[];
+  /** one per applied VE event: seconds from its host time to its apply (the event lag) */
+  readonly lagsSeconds: readonly number[];
   /** why this run stopped early, when it did */
   readonly problem?: string;
 }
@@ -62,6 +64,7 @@ export async function drainEventSpool(deps: DrainEventSpoolDeps, options: DrainE
   let files = 0, applied = 0, stale = 0, duplicate = 0, rejected = 0, left = 0;
   const quarantined: string[] = [];
   const failed: VeEvent[] = [];
+  const lagsSeconds: number[] = [];
   const names = deps.spool.list();
   for (let i = 0; i < names.length; i++) {
     const name = names[i] ?? '';
@@ -83,7 +86,7 @@ export async function drainEventSpool(deps: DrainEventSpoolDeps, options: DrainE
       } catch (err) {
         const message = (err as Error).message;
         deps.log(`ve-monitor: ${names.length - i} spooled file(s) left, claims not checked: ${message}`);
-        return { files, applied, stale, duplicate, rejected, left: left + names.length - i, quarantined, failed, problem: message };
+        return { files, applied, stale, duplicate, rejected, left: left + names.length - i, quarantined, failed, lagsSeconds, problem: message };
       }
       for (;;) {
         const inventory = deps.openInventory();
@@ -96,6 +99,8 @@ export async function drainEventSpool(deps: DrainEventSpoolDeps, options: DrainE
           duplicate += report.duplicate;
           rejected += report.rejected.length;
           failed.push(...report.failed);
+          const appliedMs = deps.clock.now().getTime();
+          lagsSeconds.push(...report.appliedAt.map((at) => (appliedMs - Date.parse(at)) / 1000).filter((lag) => Number.isFinite(lag)));
           for (const r of report.rejected) deps.log(`ve-monitor: spooled line ${r.line} of ${name} rejected: ${r.code}: ${r.message}`);
           if (report.rejected.length > 0) deps.recordRejected?.(name, report.rejected, lines);
           break;
@@ -109,7 +114,7 @@ export async function drainEventSpool(deps: DrainEventSpoolDeps, options: DrainE
           }
           if (deps.clock.now().getTime() + backoff > deadline) {
             deps.log(`ve-monitor: LDAP still unavailable, ${names.length - i} spooled file(s) left for the next vemon job or reconcile: ${message}`);
-            return { files, applied, stale, duplicate, rejected, left: left + names.length - i, quarantined, failed, problem: message };
+            return { files, applied, stale, duplicate, rejected, left: left + names.length - i, quarantined, failed, lagsSeconds, problem: message };
           }
           deps.log(`ve-monitor: LDAP unavailable, retrying in ${backoff} ms: ${message}`);
           await deps.clock.sleep(backoff);
@@ -122,5 +127,5 @@ export async function drainEventSpool(deps: DrainEventSpoolDeps, options: DrainE
       release();
     }
   }
-  return { files, applied, stale, duplicate, rejected, left, quarantined, failed };
+  return { files, applied, stale, duplicate, rejected, left, quarantined, failed, lagsSeconds };
 }

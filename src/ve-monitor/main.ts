@@ -2,7 +2,11 @@
 // ve-monitor: runs on vemon nodes only (they hold the LDAP write credentials and every host's event key).
 import { Command } from 'commander';
 import { findConfigDir, loadConfig } from '../config/load-config.js';
-import { openBatch, openInventory } from '../config/open-adapters.js';
+import { openBatch, openConsoleAdapters, openInventory, openLdapLogin } from '../config/open-adapters.js';
+import { readFileSync } from 'node:fs';
+import { buildWebConsole } from '../web/build-web-console.js';
+import { DEFAULT_WEB_LISTEN, decideWebListen } from '../web/decide-web-listen.js';
+import { findUserGroups } from '../host/find-user-groups.js';
 import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { ensureHostKey, openHostKeyring } from '../events/host-key.js';
@@ -14,13 +18,14 @@ import { describeEventOrigin, logRejectedEvents, type RejectedEvent } from './lo
 import { readClusterView, reconcile } from './reconcile.js';
 import { recoverFailedHosts } from './recover-failed-hosts.js';
 import { listOrphanDomains } from './list-orphan-domains.js';
-import { createAlertSender } from './send-alert.js';
+import { alertStateFile, createAlertSender, listRaisedAlerts } from './send-alert.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { join } from 'node:path';
 import { readStdinText } from './read-stdin-text.js';
 import { alertFailedVes } from './alert-failed-ves.js';
 import { monitorSpoolDir, openEventSpool, openMemoryEventSpool } from './event-spool.js';
-import { drainEventSpool } from './drain-event-spool.js';
+import { drainEventSpool, type DrainEventSpoolReport } from './drain-event-spool.js';
+import { addApplyStats, addReconcileStats, readMonitorStats, recordMonitorStats } from './monitor-stats.js';
 import { VeError } from '../core/ve-error.js';
 import { ensureVemonOutputDir } from '../events/vemon-output-path.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
@@ -38,7 +43,15 @@ async function drainMonitorSpool(config: PbsVeConfig, configDir: string): Promis
     recordRejected: recordSpoolRejections(config, 'reconcile'),
   }, { waitMs: 0 });
   await sendFailedAlerts(config, report.failed);
+  await recordApplyStats(config, report, 0);
   if (report.files > 0 || report.left > 0) stderrLog(`ve-monitor: spooled events: ${report.files} file(s) applied (${report.applied} applied, ${report.stale} stale, ${report.duplicate} duplicate), ${report.left} left`);
+}
+
+// Every apply, from a vemon job or a reconcile pass's spool, counts in the statistics the web console shows.
+async function recordApplyStats(config: PbsVeConfig, report: DrainEventSpoolReport, rejectedBefore: number): Promise<void> {
+  if (report.applied + report.rejected + report.stale + report.duplicate + rejectedBefore === 0) return;
+  const run = { applied: report.applied, rejected: rejectedBefore + report.rejected, stale: report.stale, duplicate: report.duplicate, lagsSeconds: report.lagsSeconds };
+  await recordMonitorStats(config.stateDir, (s) => addApplyStats(s, run, systemClock.now()), stderrLog);
 }
 
 // Lines refused when a spooled file is applied (claims the batch system contradicts) go to the same log.
@@ -97,6 +110,7 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
         checkClaims: createClaimChecker(openBatch(config)), clock: systemClock, log: stderrLog, recordRejected: recordSpoolRejections(config, origin),
       }, { waitMs });
       await sendFailedAlerts(config, report.failed);
+      await recordApplyStats(config, report, rejected.length);
       process.stdout.write(`applied ${report.applied}, stale ${report.stale}, duplicate ${report.duplicate}, rejected ${rejected.length + report.rejected}, spooled files applied ${report.files}, left ${report.left}\n`);
       // 75 tells the hosts their events are safe here; events held only in memory are not: exit 1 has them resent
       if (report.problem !== undefined) return durable ? EXIT_EVENTS_SPOOLED : 1;
@@ -115,6 +129,7 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
       checkMonitorAccount(config.stateDir);
       const graceMs = 1000 * parseDurationSeconds('host-down-grace', opts.hostDownGrace);
       const dryRun = opts.dryRun === true;
+      const startedMs = Date.now();
       // events a vemon job could not apply (LDAP was down past its wait) go first: one attempt, no waiting
       if (!dryRun) await drainMonitorSpool(config, findConfigDir(process.env));
       const inventory = openInventory(config, dryRun ? 'read' : 'write');
@@ -127,6 +142,10 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
         const orphanGraceMs = 1000 * (config.recovery?.orphanGraceSeconds ?? 600);
         const orphans = listOrphanDomains(view.hostReports ?? [], view.jobs, view.nodes, systemClock.now(), orphanGraceMs);
         const alert = createAlertSender({ command: config.alertCommand, stateFile: join(config.stateDir, 'monitor', 'alerts.json'), clock: systemClock, log: stderrLog });
+        if (!dryRun) {
+          const run = { durationSeconds: (Date.now() - startedMs) / 1000, orphans: orphans.length, drift: drift.map((d) => ({ ...d, from: d.from ?? '' })) };
+          await recordMonitorStats(config.stateDir, (s) => addReconcileStats(s, run, systemClock.now()), stderrLog);
+        }
         const hosts = opts.recover === true
           ? await recoverFailedHosts({ ...deps, stateFile: join(config.stateDir, 'monitor', 'down-hosts.json'), alert, log: stderrLog }, view, { graceMs, dryRun })
           : [];
@@ -167,6 +186,36 @@ program.command('flush').description("send this host's journalled events that ar
       const result = await flushHostJournal(loadConfig(configDir), configDir, opts.host, stderrLog);
       process.stdout.write(`sent ${result.sent}, pending ${result.pending}\n`);
       return result.pending > 0 ? 3 : 0;
+    });
+  });
+
+program.command('web').description('the read-only web console and /metrics (vemon node; read-only LDAP and batch access)')
+  .option('--listen <host:port>', `address to serve (default config web.listen, else ${DEFAULT_WEB_LISTEN}); plain HTTP only on loopback`)
+  .option('--tls-cert <file>', 'PEM certificate (default config web.tlsCertFile)')
+  .option('--tls-key <file>', 'PEM private key (default config web.tlsKeyFile)')
+  .action(async (opts: { listen?: string; tlsCert?: string; tlsKey?: string }) => {
+    await runHook('cli', async () => {
+      const config = loadConfig(findConfigDir(process.env));
+      const web = config.web;
+      if (web === undefined) throw new VeError('web-not-configured', 'prereq', 'config web: missing; set web.userDnTemplate (the DN users bind as to log in, e.g. "uid=%u,ou=people,dc=example,dc=org")', { field: 'web' });
+      const listen = decideWebListen(opts.listen ?? web.listen ?? DEFAULT_WEB_LISTEN, { certFile: opts.tlsCert ?? web.tlsCertFile, keyFile: opts.tlsKey ?? web.tlsKeyFile });
+      const ldap = openConsoleAdapters(config);
+      const server = await buildWebConsole({
+        ...ldap, batch: openBatch(config), login: openLdapLogin(config, web.userDnTemplate), findGroups: (u) => findUserGroups(u), adminGroup: config.adminGroup,
+        veQueue: config.batch.veQueue, vemonQueue: config.batch.vemonQueue, readStats: () => readMonitorStats(config.stateDir),
+        readAlerts: () => listRaisedAlerts(alertStateFile(config.stateDir)), clock: systemClock, log: stderrLog,
+        tls: listen.tls === undefined ? undefined : { cert: readFileSync(listen.tls.certFile), key: readFileSync(listen.tls.keyFile) },
+      });
+      const address = await server.app.listen({ host: listen.host, port: listen.port });
+      stderrLog(`ve-monitor web: serving ${address}`);
+      await new Promise<void>((resolve) => {
+        const stop = (): void => { resolve(); };
+        process.once('SIGTERM', stop);
+        process.once('SIGINT', stop);
+      });
+      await server.close();
+      await Promise.all([ldap.source.close(), ldap.inventory.close(), ldap.hosts.close()]);
+      return 0;
     });
   });
 

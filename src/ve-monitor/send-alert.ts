@@ -1,6 +1,6 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { runCommand as defaultRunCommand, type RunCommand } from '../core/run-command.js';
 import type { Clock } from '../core/clock.js';
 
@@ -100,4 +100,24 @@ export function createAlertSender(options: AlertSenderOptions): (alert: Alert) =
     writeAlertState(options.stateFile, { last: { ...state.last, [id]: now.toISOString() }, recent: [...recent, now.toISOString()] }, now, repeatAfterMs);
     return 'sent';
   };
+}
+
+/** An alert raised (sent, or logged without an alertCommand) within the repeat window. */
+export interface RaisedAlert {
+  readonly kind: string;
+  readonly key: string;
+  /** ISO 8601 of the last time it was raised */
+  readonly at: string;
+}
+
+// The web console and /metrics show what the alert state file remembers (the last 6 h by default).
+export function listRaisedAlerts(stateFile: string): RaisedAlert[] {
+  return Object.entries(readAlertState(stateFile).last).filter(([, at]) => typeof at === 'string').map(([id, at]) => {
+    const space = id.indexOf(' ');
+    return { kind: space < 0 ? id : id.slice(0, space), key: space < 0 ? '' : id.slice(space + 1), at };
+  });
+}
+
+export function alertStateFile(stateDir: string): string {
+  return join(stateDir, 'monitor', 'alerts.json');
 }
