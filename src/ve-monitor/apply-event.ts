@@ -141,7 +141,11 @@ export async function applyEvents(inventory: Inventory, events: readonly (EventP
   // job waited on one round trip after another), each VE's events still one after another
   const byVe = new Map<string, VeEvent[]>();
   for (const e of [...valid].sort((a, b) => a.seq - b.seq)) byVe.set(e.jobId, [...(byVe.get(e.jobId) ?? []), e]);
-  const queue = [...byVe.values()];
+  // a multi-node VE's events list its parts (a paged search; slapd keeps one per connection): those VEs go
+  // one at a time after the others
+  const groups = [...byVe.values()];
+  const queue = groups.filter((g) => g.every((e) => e.part === undefined));
+  const multiNode = groups.filter((g) => g.some((e) => e.part !== undefined));
   const foldOneVe = async (): Promise<void> => {
     for (let events = queue.shift(); events !== undefined; events = queue.shift()) {
       let known: KnownEntry | undefined;
@@ -157,6 +161,8 @@ export async function applyEvents(inventory: Inventory, events: readonly (EventP
     }
   };
   await Promise.all(Array.from({ length: Math.min(FOLD_CONCURRENCY, queue.length) }, foldOneVe));
+  queue.push(...multiNode);
+  await foldOneVe();
   // oldest first, so a batch holding two reports of one host ends with the later one
   reports.sort((a, b) => Date.parse(a.report.at) - Date.parse(b.report.at));
   for (const { report, line } of reports) {

@@ -95,11 +95,17 @@ const toError = (err: unknown): Error => (err instanceof Error ? err : new Error
 
 /** The one read of a pass; a node or host-report listing that fails leaves its checks out rather than the whole pass. */
 export async function readClusterView(deps: ReconcileDeps): Promise<ClusterView> {
-  const [ves, jobs, nodes, reports] = await Promise.all([
-    deps.inventory.listVes({ includeFinal: false }),
+  // the two LDAP listings one after the other: both are paged searches on one connection, and slapd keeps
+  // one paged search per connection (the second invalidated the first's cookie: "paged results cookie is
+  // invalid" once the VEs outnumbered a page); the batch system's listings overlap them
+  const readLdap = async (): Promise<[VeRecord[], HostReport[] | Error]> => {
+    const ves = await deps.inventory.listVes({ includeFinal: false });
+    return [ves, await deps.inventory.listHostReports().then((r): HostReport[] | Error => r, toError)];
+  };
+  const [[ves, reports], jobs, nodes] = await Promise.all([
+    readLdap(),
     deps.batch.listJobs(),
     deps.batch.listNodes().then((n): BatchNode[] | Error => n, toError),
-    deps.inventory.listHostReports().then((r): HostReport[] | Error => r, toError),
   ]);
   const hosts = reports instanceof Error ? { hostReportsProblem: reports.message } : { hostReports: reports };
   if (nodes instanceof Error) return { ves, jobs, nodes: undefined, nodesProblem: nodes.message, ...hosts };
