@@ -93,7 +93,7 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     log(`${info.batch} storm ${ves}: all running in LDAP after ${allRunningMs.toFixed(0)} ms`);
     // the event jobs of the storm end a little later; pbs-ve's per-VE processes are what stays
     await new Promise((r) => setTimeout(r, 5_000));
-    const memory = await measureVeHostMemory(jobIds, PROJECT_DIR);
+    const memory = await measureVeHostMemory(jobIds, PROJECT_DIR, info.dir);
     log(`${info.batch} storm ${ves}: pbs-ve PSS ${memory.perJobMiB.toFixed(0)} MiB in VE jobs + ${memory.hostLevelMiB.toFixed(0)} MiB host-level, ${memory.processes} processes`);
 
     const t1 = nowMs();
@@ -116,7 +116,7 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     if (domains.length > 0) problems.push(`${domains.length} domains left: ${domains.slice(0, 5).join(' ')}`);
     const dirs = listJobDirs(info).filter((d) => jobIds.has(d) || jobIds.has(d.split('.')[0] ?? ''));
     if (dirs.length > 0) problems.push(`${dirs.length} job dirs left: ${dirs.slice(0, 5).join(' ')}`);
-    const left = await measureVeHostMemory(jobIds, PROJECT_DIR);
+    const left = await measureVeHostMemory(jobIds, PROJECT_DIR, info.dir);
     if (left.processes > 0) problems.push(`${left.processes} pbs-ve processes left`);
     return { batch: info.batch, ves, allRunningMs, floorMs, allDestroyedMs, memory, problems, load };
   } finally {

@@ -29,9 +29,10 @@ async function readPssKiB(pid: string): Promise<number> {
 
 /**
  * Sums PSS over the processes whose environment names one of `jobIds` (SLURM_JOB_ID or TORQUE's PBS_JOBID)
- * and over pbs-ve's job-less processes (command line under `installDir`/dist/src), the caller excluded.
+ * and the sandbox (other sandboxes on the machine number their jobs from 1 too), and over pbs-ve's
+ * job-less processes (command line under `installDir`/dist/src), the caller excluded.
  */
-export async function measureVeHostMemory(jobIds: ReadonlySet<string>, installDir: string): Promise<VeHostMemory> {
+export async function measureVeHostMemory(jobIds: ReadonlySet<string>, installDir: string, sandboxDir: string): Promise<VeHostMemory> {
   let perJob = 0;
   let hostLevel = 0;
   let processes = 0;
@@ -43,6 +44,7 @@ export async function measureVeHostMemory(jobIds: ReadonlySet<string>, installDi
     const job = env.find((e) => e.startsWith('SLURM_JOB_ID=') || e.startsWith('PBS_JOBID='))?.split('=')[1];
     if (job !== undefined) {
       if (!jobIds.has(job) && !jobIds.has(job.split('.')[0] ?? '')) continue;
+      if (!env.some((e) => e.includes(`${sandboxDir}/`))) continue;
       perJob += await readPssKiB(pid);
       processes++;
       continue;
