@@ -18,9 +18,9 @@ export interface JudgedRow {
 // The goal in the words of issue 12: "<= 1.3x raw", ">= 0.5x raw", "<= 2000 ms".
 export function describeGoal(goal: BenchGoal, unit: string): string {
   switch (goal.kind) {
-    case 'ratio-at-most': return `<= ${goal.value}x floor`;
-    case 'ratio-at-least': return `>= ${goal.value}x floor`;
-    case 'at-most': return `<= ${goal.value} ${unit}`;
+    case 'ratio-at-most': return `<= ${+goal.value.toFixed(2)}x floor`;
+    case 'ratio-at-least': return `>= ${+goal.value.toFixed(2)}x floor`;
+    case 'at-most': return `<= ${+goal.value.toFixed(1)} ${unit}`;
     case 'none': return '-';
   }
 }
