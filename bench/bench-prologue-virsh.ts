@@ -1,12 +1,13 @@
 // c) the prologue's libvirt path (domain builder + Virt adapter) vs bare virsh, same XML, same
 // private libvirtd: define, start, wait until running, destroy, undefine of one LXC container.
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startLibvirt, makeLxcImage } from '../test/harness/libvirt.js';
 import { openLibvirtVirt } from '../src/virt/libvirt-virt.js';
 import { buildDomainXml } from '../src/virt/build-domain-xml.js';
 import { runCommand } from '../src/core/run-command.js';
-import { timeMs, type BenchRow } from './bench-row.js';
+import { findPercentile, timeMs } from './bench-row.js';
+import { findContainerInit } from '../test/harness/find-container-init.js';
 import type { LxcDomainSpec } from '../src/virt/domain-spec.js';
 import { buildLxcIdMap } from '../src/host/lxc-id-ranges.js';
 import { shiftTreeOwnership } from '../src/host/shift-tree-ownership.js';
@@ -18,12 +19,33 @@ async function virsh(uri: string, args: string[]): Promise<string> {
   return r.stdout;
 }
 
-function median(values: readonly number[]): number {
-  const s = [...values].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)] ?? Number.NaN;
+// A guest's init ignores SIGTERM until its TERM trap is set (PID 1 of a PID namespace): destroying it
+// before then costs libvirt's ~1.8 s SIGKILL fallback. The prologue never destroys a guest that just
+// started, so both sides wait, outside the timing, until the trap is there (SigCgt bit of SIGTERM).
+async function waitUntilGuestSettled(uri: string, name: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    const pid = await findContainerInit(uri, name);
+    if (pid !== undefined) {
+      const caught = /^SigCgt:\s+([0-9a-f]+)$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      if (caught !== undefined && (BigInt(`0x${caught}`) & (1n << 14n)) !== 0n) return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error(`guest ${name}: no TERM trap within 10 s`);
 }
 
-export async function benchPrologueVsVirsh(rounds = 5): Promise<BenchRow> {
+export interface PrologueMeasure {
+  /** define + start + running, median */
+  readonly oursUpMs: number;
+  readonly virshUpMs: number;
+  /** destroy + undefine of a settled guest, median */
+  readonly oursDownMs: number;
+  readonly virshDownMs: number;
+  readonly rounds: number;
+}
+
+export async function measurePrologueVsVirsh(rounds = 5): Promise<PrologueMeasure> {
   const libvirt = await startLibvirt({ nodes: ['node1'] });
   const work = mkdtempSync('/tmp/pbsve-bench-img-');
   try {
@@ -37,37 +59,38 @@ export async function benchPrologueVsVirsh(rounds = 5): Promise<BenchRow> {
       name, type: 'lxc', vcpus: 1, memoryMiB: 64, title: `VE ${name}`, metadata: { jobId: '1', owner: 'bench', veName: name }, lxc: { rootfsDir: image.rootfsDir, idMap, init: [...image.init] },
     });
     const virt = await openLibvirtVirt(uri);
-    const ours: number[] = [];
-    const raw: number[] = [];
+    const m = { oursUp: [] as number[], virshUp: [] as number[], oursDown: [] as number[], virshDown: [] as number[] };
     try {
       for (let i = 0; i < rounds; i++) {
-        const a = await timeMs(async () => {
-          const name = `pbsve-b${i}`;
+        const name = `pbsve-b${i}`;
+        m.oursUp.push((await timeMs(async () => {
           await virt.defineDomain(buildDomainXml(spec(name)));
           await virt.startDomain(name);
           await virt.waitForState(name, (s) => s === 'running', 30_000);
+        })).ms);
+        await waitUntilGuestSettled(uri, name);
+        m.oursDown.push((await timeMs(async () => {
           await virt.destroyDomain(name);
           await virt.undefineDomain(name);
-        });
-        ours.push(a.ms);
+        })).ms);
+        const raw = `pbsve-r${i}`;
         const xmlFile = join(work, `raw${i}.xml`);
-        writeFileSync(xmlFile, buildDomainXml(spec(`pbsve-r${i}`)));
-        const b = await timeMs(async () => {
-          const name = `pbsve-r${i}`;
+        writeFileSync(xmlFile, buildDomainXml(spec(raw)));
+        m.virshUp.push((await timeMs(async () => {
           await virsh(uri, ['define', xmlFile]);
-          await virsh(uri, ['start', name]);
-          while ((await virsh(uri, ['domstate', name])).trim() !== 'running') await new Promise((r) => setTimeout(r, 20));
-          await virsh(uri, ['destroy', name]);
-          await virsh(uri, ['undefine', name]);
-        });
-        raw.push(b.ms);
+          await virsh(uri, ['start', raw]);
+          while ((await virsh(uri, ['domstate', raw])).trim() !== 'running') await new Promise((r) => setTimeout(r, 20));
+        })).ms);
+        await waitUntilGuestSettled(uri, raw);
+        m.virshDown.push((await timeMs(async () => {
+          await virsh(uri, ['destroy', raw]);
+          await virsh(uri, ['undefine', raw]);
+        })).ms);
       }
     } finally {
       await virt.close();
     }
-    const a = median(ours);
-    const b = median(raw);
-    return { name: 'prologue libvirt path (LXC)', ours: `${a.toFixed(0)} ms`, raw: `virsh ${b.toFixed(0)} ms`, ratio: a / b, note: `median of ${rounds}; define+start+running+destroy+undefine` };
+    return { oursUpMs: findPercentile(m.oursUp, 50), virshUpMs: findPercentile(m.virshUp, 50), oursDownMs: findPercentile(m.oursDown, 50), virshDownMs: findPercentile(m.virshDown, 50), rounds };
   } finally {
     await libvirt.stop();
     rmSync(work, { recursive: true, force: true });

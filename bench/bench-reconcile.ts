@@ -84,8 +84,10 @@ export async function measureReconcile(n: number, hosts = 1250): Promise<Reconci
       await inventory.getVe('1');
       const batch = buildFakeBatch(n, hosts);
       const pass = await timeMs(() => reconcile({ inventory, batch, clock: systemClock, veQueue: 'batch' }, { dryRun: false }));
+      // the lost ones are written; running jobs unknown to LDAP are reported only (their host's signed events add them)
       const expected = n / 100 + n / 100;
-      if (pass.value.length !== expected || pass.value.some((d) => !d.changed)) throw new Error(`reconcile found ${pass.value.length} drift items, expected ${expected}, all changed`);
+      const changed = pass.value.filter((d) => d.changed).length;
+      if (pass.value.length !== expected || changed !== n / 100) throw new Error(`reconcile found ${pass.value.length} drift items (${changed} written), expected ${expected} (${n / 100} written)`);
       return { ves: n, hosts, loadMs: load.ms, reconcileMs: pass.ms, ldapsearchMs: search.ms, drift: pass.value.length, getJobCalls: batch.getJobCalls };
     } finally {
       await inventory.close();

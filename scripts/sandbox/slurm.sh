@@ -20,6 +20,8 @@
 #   PROLOG_EPILOG_TIMEOUT  PrologEpilogTimeout (default 60)
 #   CRED_EXPIRE            munge credential lifetime = how long a requeued job waits (default 10 s)
 #   START_TIMEOUT          seconds to wait for all nodes idle (default 60)
+#   NODE_CPUS, NODE_MEMORY CPUs and RealMemory (MiB) of every node (default 2 and 1000); more than this
+#                          machine has is fine (config_overrides): a boot storm of tiny VEs needs big nodes
 # Clients need SLURM_CONF (printed by start as SLURM_CONF=...).
 set -uo pipefail
 umask 022 # munged refuses group/other-writable dirs and files
@@ -191,12 +193,12 @@ PrologEpilogTimeout=${PROLOG_EPILOG_TIMEOUT:-60}
 $health
 # several slurmd on one host: each node its own port, started with "slurmd -N <name>"
 SlurmdParameters=config_overrides
-NodeName=node1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 2)) CPUs=3 RealMemory=1000 Features=kvm,lxc State=UNKNOWN
-NodeName=node2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 3)) CPUs=3 RealMemory=1000 Features=kvm,lxc State=UNKNOWN
-NodeName=mon1  NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 4)) CPUs=2 RealMemory=1000 Features=vemon State=UNKNOWN
-# VEs get 2 of each VE node's 3 CPUs; the third is for op jobs (ve stop, snapshot, migrate ...) in "veop",
+NodeName=node1 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 2)) CPUs=$((${NODE_CPUS:-2} + 1)) RealMemory=${NODE_MEMORY:-1000} Features=kvm,lxc State=UNKNOWN
+NodeName=node2 NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 3)) CPUs=$((${NODE_CPUS:-2} + 1)) RealMemory=${NODE_MEMORY:-1000} Features=kvm,lxc State=UNKNOWN
+NodeName=mon1  NodeHostname=localhost NodeAddr=127.0.0.1 Port=$((pb + 4)) CPUs=${NODE_CPUS:-2} RealMemory=${NODE_MEMORY:-1000} Features=vemon State=UNKNOWN
+# VEs get NODE_CPUS of each VE node's CPUs; one more is for op jobs (ve stop, snapshot, migrate ...) in "veop",
 # so an operation never waits for a host full of VEs (docs/design.md, "Operations")
-PartitionName=batch Nodes=node1,node2 Default=YES MaxTime=${BATCH_MAX_TIME:-1-00:00:00} MaxCPUsPerNode=2 State=UP
+PartitionName=batch Nodes=node1,node2 Default=YES MaxTime=${BATCH_MAX_TIME:-1-00:00:00} MaxCPUsPerNode=${NODE_CPUS:-2} State=UP
 PartitionName=veop Nodes=node1,node2 MaxTime=01:00:00 PriorityTier=2 State=UP
 PartitionName=vemon Nodes=mon1 AllowGroups=root MaxTime=INFINITE State=UP
 EOF

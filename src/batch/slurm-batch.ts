@@ -116,8 +116,8 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
     },
 
     async listNodes(): Promise<BatchNode[]> {
-      const jobs = await readAllJobs();
-      const result = await slurm('sinfo', ['--json']);
+      // the two listings are independent: side by side, `ve create` waits for one round trip, not two
+      const [jobs, result] = await Promise.all([readAllJobs(), slurm('sinfo', ['--json'])]);
       if (result.exitCode !== 0) throw translateSlurmError('sinfo', result.stderr, 'batch-command-failed', 'exec');
       return parseSlurmNodesJson(result.stdout, jobs);
     },

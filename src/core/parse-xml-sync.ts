@@ -1,4 +1,5 @@
-import { Parser, type ParserOptions } from 'xml2js';
+import type { ParserOptions } from 'xml2js';
+import { loadXml2js } from './load-xml2js.js';
 
 export type XmlParse = { readonly ok: true; readonly document: unknown } | { readonly ok: false; readonly failure: unknown };
 
@@ -7,7 +8,7 @@ export function parseXmlSync(xml: string, options: ParserOptions): XmlParse {
   let document: unknown;
   let failure: unknown;
   try {
-    new Parser({ ...options, async: false }).parseString(xml, (err: Error | null, parsed: unknown) => {
+    new (loadXml2js().Parser)({ ...options, async: false }).parseString(xml, (err: Error | null, parsed: unknown) => {
       if (err !== null) failure = err;
       else document = parsed;
     });

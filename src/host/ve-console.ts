@@ -2,7 +2,7 @@
 import { open } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { join } from 'node:path';
-import { parseStringPromise } from 'xml2js';
+import { loadXml2js } from '../core/load-xml2js.js';
 import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
 import type { UserIds } from './find-user-ids.js';
@@ -27,7 +27,7 @@ const pidFile = (jobDir: string): string => join(jobDir, 'console-capture.pid');
 
 // libvirt assigns the host side of an LXC console at start: read it back from the live XML.
 export async function findConsolePty(domainXml: string): Promise<string | undefined> {
-  const doc = await parseStringPromise(domainXml) as { domain?: { devices?: { console?: { $?: { type?: string }; source?: { $?: { path?: string } }[] }[] }[] } };
+  const doc = await loadXml2js().parseStringPromise(domainXml) as { domain?: { devices?: { console?: { $?: { type?: string }; source?: { $?: { path?: string } }[] }[] }[] } };
   for (const consoleDef of doc.domain?.devices?.[0]?.console ?? []) {
     const path = consoleDef.source?.[0]?.$?.path;
     if (consoleDef.$?.type === 'pty' && path !== undefined && /^\/dev\/pts\/[0-9]+$/.test(path)) return path;

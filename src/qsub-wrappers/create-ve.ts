@@ -5,7 +5,7 @@ import { readImageManifest, type ImageManifest } from '../images/image-manifest.
 import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { validateSshPublicKeys } from '../core/validate-ssh-public-key.js';
 import { SPEC_COMMENT_PREFIX, SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
-import type { Batch } from '../batch/batch.js';
+import type { Batch, BatchJob } from '../batch/batch.js';
 import type { Inventory } from '../inventory/inventory.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import { countVeNodes, type VeSpec } from '../core/ve-spec.js';
@@ -83,8 +83,24 @@ function findCreateMemoryFloor(image: ImageManifest): number {
   }
 }
 
+/** the owner's VEs and queued jobs of the name, asked for while the cluster's size is being checked */
+interface NameLookups {
+  readonly live: Promise<readonly { jobId: string }[]>;
+  readonly queued: Promise<readonly BatchJob[]>;
+}
+
+// Both listings depend only on the owner and the name: started at once, they overlap the node listing
+// (each is a round trip to slapd or slurmctld; one after another they were most of `ve create`'s time).
+function startNameLookups(spec: VeSpec, deps: CreateVeDeps): NameLookups {
+  const lookups = { live: listLiveVes(spec, deps), queued: deps.batch.listJobs({ queue: deps.config.batch.veQueue, owner: deps.owner }) };
+  // a check that fails first leaves these unawaited: their failure is then nobody's news
+  lookups.live.catch(() => undefined);
+  lookups.queued.catch(() => undefined);
+  return lookups;
+}
+
 // Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
-async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promise<ImageManifest> {
+async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps, lookups: NameLookups): Promise<ImageManifest> {
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw invalidField('image', `"${spec.image}" is a ${image.type} image; use --type ${image.type} or another image`, spec.image);
   const floor = findCreateMemoryFloor(image);
@@ -96,9 +112,8 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promi
   const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
   const ownerGroups = restricted ? await (deps.findGroups ?? findUserGroups)(deps.owner) : [];
   planVeNetworks({ spec, jobId: 'submit', owner: deps.owner, ownerGroups, host: 'submit', config: deps.config.network });
-  const live = await listLiveVes(spec, deps);
-  const queued = (await deps.batch.listJobs({ queue: deps.config.batch.veQueue, owner: deps.owner }))
-    .filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);
+  const live = await lookups.live;
+  const queued = (await lookups.queued).filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);
   if (live.length > 0 || queued.length > 0) {
     const jobId = live[0]?.jobId ?? queued[0]?.jobId ?? '?';
     throw invalidField('name', `you already have a VE named "${spec.name}" (job ${jobId}); destroy it or pick another name`, spec.name);
@@ -149,9 +164,9 @@ function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDep
 
 /** `ve create`: one batch job whose resource request is the VE's size. Nothing is written to LDAP. */
 export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jobId: string; spec: VeSpec }> {
-  checkCreateArguments(raw, deps.config);
+  const lookups = startNameLookups(checkCreateArguments(raw, deps.config), deps);
   const checked = await checkSpecFitsCluster(raw, deps);
-  const spec = addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps), deps);
+  const spec = addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps, lookups), deps);
   // the copies for listing and reconcile (job variable, Slurm comment) leave the SSH keys out: Slurm refuses
   // a comment of more than 1024 characters and no reader of them needs keys; the prologue reads the script
   const token = encodeVeSpec({ ...spec, sshKeys: [] });

@@ -12,7 +12,8 @@ export interface WaitForVeDeps {
   readonly progress: WaitProgress;
 }
 
-const POLL_MS = 1000;
+// a 1 s poll added 0.5 s on average to every `ve create --wait`; one LDAP read per 250 ms is cheap
+const POLL_MS = 250;
 
 // LDAP is the record once the prologue reported; before that the batch system says why the job waits.
 async function describeWait(jobId: string, deps: WaitForVeDeps): Promise<{ outcome: 'running' | 'ended' | 'waiting'; detail: string }> {

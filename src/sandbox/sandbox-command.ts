@@ -5,6 +5,7 @@ import { runDemo } from './run-demo.js';
 import { join } from 'node:path';
 import { runCommand } from '../core/run-command.js';
 import { invalidField } from '../core/ve-error.js';
+import { parseMemoryMiB } from '../core/parse-size.js';
 
 const DEFAULT_DIR = process.env['PBS_VE_SANDBOX'] ?? '/tmp/pbs-ve-sandbox';
 const say = (line: string): void => { process.stdout.write(`${line}\n`); };
@@ -15,14 +16,21 @@ export function registerSandboxCommands(program: Command): void {
   sandbox.command('up').option('--dir <dir>', 'sandbox directory', DEFAULT_DIR)
     .option('--batch <kind>', 'batch system: slurm or torque (a real TORQUE 6.1, built once when missing)', 'slurm')
     .option('--port-base <n>', 'first of the 60 ports the sandbox uses (default: a free range)')
-    .action(async (o: { dir: string; batch: string; portBase?: string }) => {
+    .option('--node-cpus <n>', 'cpus of every node (default 2; more than this machine has is fine: room for many tiny VEs)')
+    .option('--node-memory <size>', 'memory of every node, e.g. 64G (default 1000M)')
+    .action(async (o: { dir: string; batch: string; portBase?: string; nodeCpus?: string; nodeMemory?: string }) => {
       await runHook('cli', async () => {
         if (o.batch !== 'slurm' && o.batch !== 'torque') throw invalidField('batch', 'must be "slurm" or "torque"', o.batch);
         const portBase = o.portBase === undefined ? undefined : Number(o.portBase);
         if (portBase !== undefined && (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65535 - 60)) {
           throw invalidField('port-base', 'must be a whole number from 1024 to 65475', o.portBase);
         }
-        const info = await startSandbox({ dir: o.dir, batch: o.batch, ...(portBase === undefined ? {} : { portBase }), log: (l) => { say(`sandbox: ${l}`); } });
+        const nodeCpus = o.nodeCpus === undefined ? undefined : Number(o.nodeCpus);
+        const nodeMemoryMiB = o.nodeMemory === undefined ? undefined : parseMemoryMiB('node-memory', o.nodeMemory);
+        const info = await startSandbox({
+          dir: o.dir, batch: o.batch, ...(portBase === undefined ? {} : { portBase }), ...(nodeCpus === undefined ? {} : { nodeCpus }),
+          ...(nodeMemoryMiB === undefined ? {} : { nodeMemoryMiB }), log: (l) => { say(`sandbox: ${l}`); },
+        });
         say(`sandbox (${info.batch}) up in ${info.dir}, ports from ${info.portBase}; use it with:\n  source ${info.dir}/env.sh`);
         return 0;
       });

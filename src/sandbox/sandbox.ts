@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { VeError } from '../core/ve-error.js';
+import { invalidField, VeError } from '../core/ve-error.js';
 import { runCommand } from '../core/run-command.js';
 import { ensureHostKey, hostKeyPath } from '../events/host-key.js';
 import { probeKvmCached } from '../host/resolve-qemu-acceleration.js';
@@ -134,6 +134,10 @@ export interface SandboxOptions {
   /** run pbs-ve's health hook as the batch system's node check (Slurm HealthCheckProgram every 10 s,
    *  TORQUE $node_check_script): off by default, since tests that kill libvirtd would see nodes taken out */
   readonly healthCheck?: boolean;
+  /** cpus of every node (Slurm CPUs, TORQUE np); default 2. More than the machine has is fine: a boot storm of tiny VEs needs room */
+  readonly nodeCpus?: number;
+  /** memory of every node in MiB (Slurm RealMemory; TORQUE's MOMs ignore job memory, $ignmem); default 1000 */
+  readonly nodeMemoryMiB?: number;
 }
 
 // Every sandbox's bridges live in the one network namespace of this machine: names must differ per sandbox.
@@ -185,10 +189,21 @@ function hostPaths(dir: string, host: string): HostPaths {
   return { configDir: join(dir, 'hosts', host, 'etc/pbs-ve'), stateDir: join(dir, 'hosts', host, 'state') };
 }
 
+// A node size is written into slurm.conf and TORQUE's nodes file: whole numbers only, with sane bounds.
+function checkNodeSize(options: SandboxOptions): void {
+  if (options.nodeCpus !== undefined && (!Number.isInteger(options.nodeCpus) || options.nodeCpus < 1 || options.nodeCpus > 4096)) {
+    throw invalidField('node-cpus', 'must be a whole number from 1 to 4096', options.nodeCpus);
+  }
+  if (options.nodeMemoryMiB !== undefined && (!Number.isInteger(options.nodeMemoryMiB) || options.nodeMemoryMiB < 100 || options.nodeMemoryMiB > 16 * 1024 * 1024)) {
+    throw invalidField('node-memory', 'must be from 100 MiB to 16 TiB', options.nodeMemoryMiB);
+  }
+}
+
 /** Brings up the whole local cluster the tests use: slapd, one libvirtd per VE host, Slurm or TORQUE with a vemon node. */
 export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo> {
   const dir = resolve(options.dir);
   const log = options.log ?? (() => undefined);
+  checkNodeSize(options);
   const batchKind = options.batch ?? 'slurm';
   if (batchKind === 'torque') await ensureTorque(log);
   const portBase = options.portBase ?? await findFreePortBase();
@@ -291,6 +306,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
       SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
       ...(options.healthCheck === true ? { HEALTH_CHECK_PROGRAM: join(dir, 'bin/health-check'), HEALTH_CHECK_INTERVAL: '10' } : {}),
       ...(options.slurmdTimeout === undefined ? {} : { SLURMD_TIMEOUT: String(options.slurmdTimeout) }),
+      ...(options.nodeCpus === undefined ? {} : { NODE_CPUS: String(options.nodeCpus) }),
+      ...(options.nodeMemoryMiB === undefined ? {} : { NODE_MEMORY: String(options.nodeMemoryMiB) }),
     });
     await checkSlurmctldIsOurs(slurmConf);
     env = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: configDir };
@@ -301,7 +318,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     await runAdmin(['install', 'vemon'], vemon.configDir, 've admin install vemon');
     log(`starting TORQUE (trqauthd, pbs_server, pbs_sched; pbs_mom ${allHosts.join(' ')})`);
     const momBase = portBase + 10;
-    const torqueEnv = { SANDBOX_DIR: dir, TORQUE_PREFIX, MOM_PORT_BASE: String(momBase), TORQUE_NODES: `node1:2:lxc,kvm node2:2:lxc,kvm ${VEMON_NODE}:2:vemon` };
+    const np = options.nodeCpus ?? 2;
+    const torqueEnv = { SANDBOX_DIR: dir, TORQUE_PREFIX, MOM_PORT_BASE: String(momBase), TORQUE_NODES: `node1:${np}:lxc,kvm node2:${np}:lxc,kvm ${VEMON_NODE}:${np}:vemon` };
     const out = parseKeyValues(await runStep('torque', 'torque.sh', ['start'], torqueEnv));
     const server = out['PBS_SERVER'] ?? '';
     torque = { server, binDir: out['TORQUE_BIN'] ?? join(TORQUE_PREFIX, 'bin'), sbinDir: out['TORQUE_SBIN'] ?? join(TORQUE_PREFIX, 'sbin'), momPortBase: momBase, nodesSpec: torqueEnv.TORQUE_NODES };

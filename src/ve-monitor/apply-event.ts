@@ -1,7 +1,7 @@
 import { VeError } from '../core/ve-error.js';
 import { foldEvent } from '../core/fold-event.js';
 import { foldMultiNodeVe, foldPartEvent } from '../core/fold-part-event.js';
-import type { Inventory } from '../inventory/inventory.js';
+import type { Inventory, VeRecord } from '../inventory/inventory.js';
 import type { VeEvent } from '../core/ve-event.js';
 import { isHostReport, type HostReport } from '../events/host-report.js';
 import type { EventPayload } from '../events/decode-event-payload.js';
@@ -10,6 +10,8 @@ import { applyHostReport } from './apply-host-report.js';
 export type ApplyResult = 'applied' | 'stale' | 'duplicate';
 
 const MAX_CAS_RETRIES = 20;
+/** VEs folded at once by one vemon job: enough to keep slapd busy, few enough to stay polite */
+const FOLD_CONCURRENCY = 8;
 
 /**
  * Folds one event into LDAP: the VE entry by compare-and-swap on seq, then its history entry
@@ -17,11 +19,24 @@ const MAX_CAS_RETRIES = 20;
  * history write was lost re-adds the history, so replays, duplicates and late events leave LDAP correct.
  */
 export async function applyEvent(inventory: Inventory, event: VeEvent): Promise<ApplyResult> {
-  if (event.part !== undefined && event.nodes !== undefined) return applyPartEvent(inventory, { ...event, part: event.part, nodes: event.nodes });
+  return (await applyEventKnowing(inventory, event, undefined)).result;
+}
+
+/** What the previous event of the same VE wrote: the entry as it stands unless someone else changed it since. */
+interface KnownEntry {
+  readonly record: VeRecord | undefined;
+}
+
+// The fold of applyEvent, starting from an entry this vemon job wrote itself (saves the read; a stale
+// guess only costs a failed compare-and-swap, after which the entry is read again).
+async function applyEventKnowing(inventory: Inventory, event: VeEvent, known: KnownEntry | undefined): Promise<{ result: ApplyResult; known: KnownEntry | undefined }> {
+  if (event.part !== undefined && event.nodes !== undefined) return { result: await applyPartEvent(inventory, { ...event, part: event.part, nodes: event.nodes }), known: undefined };
+  let guess = known;
   for (let attempt = 0; attempt < MAX_CAS_RETRIES; attempt++) {
-    const current = await inventory.getVe(event.jobId);
+    const current = guess === undefined ? await inventory.getVe(event.jobId) : guess.record;
+    guess = undefined;
     const { record, history } = foldEvent(current, event);
-    if (record === undefined) return (await inventory.addHistory(history)) ? 'stale' : 'duplicate';
+    if (record === undefined) return { result: (await inventory.addHistory(history)) ? 'stale' : 'duplicate', known: { record: current } };
     if (current === undefined) {
       try {
         await inventory.createVe(record);
@@ -33,7 +48,7 @@ export async function applyEvent(inventory: Inventory, event: VeEvent): Promise<
       continue;
     }
     await inventory.addHistory(history);
-    return 'applied';
+    return { result: 'applied', known: { record } };
   }
   throw new VeError('inventory-contention', 'environment', `job ${event.jobId}: VE entry kept changing under ${MAX_CAS_RETRIES} attempts`);
 }
@@ -124,17 +139,34 @@ export async function applyEvents(inventory: Inventory, events: readonly (EventP
     else if (isHostReport(e)) reports.push({ report: e, line: i + 1 });
     else valid.push(e);
   });
-  // within one VE, seq order makes the final state independent of arrival order
-  valid.sort((a, b) => a.seq - b.seq);
-  for (const e of valid) {
-    const result = await applyEvent(inventory, e);
-    if (result === 'applied') {
-      applied++;
-      appliedAt.push(e.at);
-      if (e.state === 'failed') failed.push(e);
-    } else if (result === 'stale') stale++;
-    else duplicate++;
-  }
+  // within one VE, seq order makes the final state independent of arrival order; different VEs are
+  // independent entries, folded side by side (LDAP answers several operations at once: a storm's vemon
+  // job waited on one round trip after another), each VE's events still one after another
+  const byVe = new Map<string, VeEvent[]>();
+  for (const e of [...valid].sort((a, b) => a.seq - b.seq)) byVe.set(e.jobId, [...(byVe.get(e.jobId) ?? []), e]);
+  // a multi-node VE's events list its parts (a paged search; slapd keeps one per connection): those VEs go
+  // one at a time after the others
+  const groups = [...byVe.values()];
+  const queue = groups.filter((g) => g.every((e) => e.part === undefined));
+  const multiNode = groups.filter((g) => g.some((e) => e.part !== undefined));
+  const foldOneVe = async (): Promise<void> => {
+    for (let events = queue.shift(); events !== undefined; events = queue.shift()) {
+      let known: KnownEntry | undefined;
+      for (const e of events) {
+        const outcome = await applyEventKnowing(inventory, e, known);
+        known = outcome.known;
+        if (outcome.result === 'applied') {
+          applied++;
+          appliedAt.push(e.at);
+          if (e.state === 'failed') failed.push(e);
+        } else if (outcome.result === 'stale') stale++;
+        else duplicate++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(FOLD_CONCURRENCY, queue.length) }, foldOneVe));
+  queue.push(...multiNode);
+  await foldOneVe();
   // oldest first, so a batch holding two reports of one host ends with the later one
   reports.sort((a, b) => Date.parse(a.report.at) - Date.parse(b.report.at));
   for (const { report, line } of reports) {

@@ -95,11 +95,17 @@ const toError = (err: unknown): Error => (err instanceof Error ? err : new Error
 
 /** The one read of a pass; a node or host-report listing that fails leaves its checks out rather than the whole pass. */
 export async function readClusterView(deps: ReconcileDeps): Promise<ClusterView> {
-  const [ves, jobs, nodes, reports] = await Promise.all([
-    deps.inventory.listVes({ includeFinal: false }),
+  // the two LDAP listings one after the other: both are paged searches on one connection, and slapd keeps
+  // one paged search per connection (the second invalidated the first's cookie: "paged results cookie is
+  // invalid" once the VEs outnumbered a page); the batch system's listings overlap them
+  const readLdap = async (): Promise<[VeRecord[], HostReport[] | Error]> => {
+    const ves = await deps.inventory.listVes({ includeFinal: false });
+    return [ves, await deps.inventory.listHostReports().then((r): HostReport[] | Error => r, toError)];
+  };
+  const [[ves, reports], jobs, nodes] = await Promise.all([
+    readLdap(),
     deps.batch.listJobs(),
     deps.batch.listNodes().then((n): BatchNode[] | Error => n, toError),
-    deps.inventory.listHostReports().then((r): HostReport[] | Error => r, toError),
   ]);
   const hosts = reports instanceof Error ? { hostReportsProblem: reports.message } : { hostReports: reports };
   if (nodes instanceof Error) return { ves, jobs, nodes: undefined, nodesProblem: nodes.message, ...hosts };
@@ -117,6 +123,7 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
   const nodes = new Map((view.nodes ?? []).map((n) => [n.name, n]));
   const jobList = view.jobs.filter((j) => j.queue === deps.veQueue);
   const drift: DriftItem[] = [];
+  const repairs: { event: VeEvent; item: DriftItem }[] = [];
   for (const ve of view.ves) {
     const job = jobs.get(ve.jobId);
     const lost = findLost(ve, jobs);
@@ -135,10 +142,15 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
     }
     // not a host slot: the host's own next event (see HOST_SEQ_STEP) still outranks this guess
     const event = buildReconcileEvent({ ...ve, host, seq, state: to, reason: why }, deps.clock);
-    const changed = !options.dryRun && (await applyEvent(deps.inventory, event)) === 'applied';
-    drift.push({ jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: why, changed });
+    repairs.push({ event, item: { jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: why, changed: false } });
   }
+  // each repair touches one VE's entry: several at once, as ve-monitor apply folds events
+  await runSideBySide(repairs, async (r) => {
+    const changed = !options.dryRun && (await applyEvent(deps.inventory, r.event)) === 'applied';
+    drift.push({ ...r.item, changed });
+  });
   const known = new Set(view.ves.map((v) => v.jobId));
+  const unknown: { job: BatchJob; name: string }[] = [];
   for (const job of jobList) {
     if (job.state !== 'running' || known.has(job.jobId)) continue;
     // the job comment and variables are the owner's to edit: they may say which jobs to look at, never
@@ -146,12 +158,35 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
     // (TORQUE shows a non-operator, the vemon account, other users' jobs without their variables: there
     // the name ve create gave the job, ve-<name>, says which jobs to look at)
     const name = findJobSpec(job)?.name ?? (job.name.startsWith('ve-') ? job.name.slice(3) : undefined);
-    if (name === undefined) continue;
-    if ((await deps.inventory.getVe(job.jobId)) !== undefined) continue;
-    drift.push({
+    if (name !== undefined) unknown.push({ job, name });
+  }
+  const unknownToLdap: DriftItem[] = [];
+  await runSideBySide(unknown, async ({ job, name }) => {
+    if ((await deps.inventory.getVe(job.jobId)) !== undefined) return;
+    unknownToLdap.push({
       jobId: job.jobId, name, finding: 'unknown-to-ldap', from: undefined, to: 'running', changed: false,
       detail: `a job on ${job.execHosts.join(',') || '(no host)'} says it is a VE; not written: only its host's signed events add it to LDAP`,
     });
-  }
-  return drift;
+  });
+  // the listing order of LDAP and the batch system, whatever order the side-by-side calls ended in
+  const order = new Map(view.ves.map((v, i) => [v.jobId, i]));
+  const jobOrder = new Map(jobList.map((j, i) => [j.jobId, i]));
+  drift.sort((a, b) => (order.get(a.jobId) ?? 0) - (order.get(b.jobId) ?? 0));
+  unknownToLdap.sort((a, b) => (jobOrder.get(a.jobId) ?? 0) - (jobOrder.get(b.jobId) ?? 0));
+  return [...drift, ...unknownToLdap];
+}
+
+/** LDAP calls about different VEs in flight at once (single-entry operations: no paged search among them) */
+const RECONCILE_CONCURRENCY = 8;
+
+// A small pool: the per-drift LDAP round trips of a pass overlap instead of queueing one behind another.
+async function runSideBySide<T>(items: readonly T[], work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const item = items[next++];
+      if (item !== undefined) await work(item);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(RECONCILE_CONCURRENCY, items.length) }, worker));
 }

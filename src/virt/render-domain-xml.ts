@@ -1,5 +1,5 @@
 // The parts every domain shares (identity, sizing, pbs-ve metadata), rendered by xml2js, never by hand.
-import { Builder } from 'xml2js';
+import { loadXml2js } from '../core/load-xml2js.js';
 import { DOMAIN_METADATA_NAMESPACE, DOMAIN_METADATA_PREFIX, type DomainInterface, type DomainSpec } from './domain-spec.js';
 
 /** xml2js builder input: '$' holds attributes, '_' text, arrays repeat an element */
@@ -16,7 +16,8 @@ export interface DomainBody {
   readonly devices: XmlElement;
 }
 
-const builder = new Builder({
+// made on first use: loading xml2js is not free (src/core/load-xml2js.ts)
+const buildDomainBuilder = (): InstanceType<ReturnType<typeof loadXml2js>['Builder']> => new (loadXml2js().Builder)({
   rootName: 'domain',
   headless: true,
   renderOpts: { pretty: true, indent: '  ', newline: '\n' },
@@ -68,5 +69,5 @@ export function renderDomainXml(spec: DomainSpec, body: DomainBody): string {
   domain['on_reboot'] = body.lifecycle.onReboot;
   domain['on_crash'] = body.lifecycle.onCrash;
   domain['devices'] = body.devices;
-  return builder.buildObject(domain) + '\n';
+  return buildDomainBuilder().buildObject(domain) + '\n';
 }

@@ -70,3 +70,31 @@ void t.test('a batch applies valid events in seq order and reports bad lines', a
   t.same(report.rejected, [{ line: 2, code: 'invalid-event', message: 'forged' }]);
   t.equal(inv.ves.get('17')?.state, 'destroyed');
 });
+
+void t.test('a batch of many VEs folds them side by side, each VE in seq order, and reads an entry again when another writer changed it', async (t) => {
+  const inv = buildMemoryInventory();
+  const events: VeEvent[] = [];
+  for (let v = 0; v < 30; v++) {
+    const jobId = String(100 + v);
+    events.push({ ...base, jobId, seq: 1_000_005, state: 'destroyed' }, { ...base, jobId, seq: 1_000_001 }, { ...base, jobId, seq: 1_000_003, state: 'stopped' });
+  }
+  // another vemon job writes VE 100 (an event of seq 1_000_002) between this batch's first and second: the remembered entry is stale
+  const update = inv.updateVe.bind(inv);
+  let raced = false;
+  const racing = { ...inv, updateVe: async (r: VeRecord, expected: number): Promise<boolean> => {
+    if (!raced && r.jobId === '100') {
+      raced = true;
+      const now = inv.ves.get('100');
+      if (now !== undefined) inv.ves.set('100', { ...now, seq: 1_000_002, state: 'stopping' });
+    }
+    return update(r, expected);
+  } };
+  const report = await applyEvents(racing, events);
+  t.equal(report.applied, 90, 'every event applied once');
+  t.ok(raced, 'the race happened');
+  for (let v = 0; v < 30; v++) {
+    t.equal(inv.ves.get(String(100 + v))?.state, 'destroyed', `VE ${100 + v} ends destroyed`);
+    t.same((await inv.listHistory(String(100 + v))).map((h) => h.seq), [1_000_001, 1_000_003, 1_000_005], 'its history complete, once each');
+  }
+  t.equal((await applyEvents(inv, events)).duplicate, 90, 'the same batch again changes nothing');
+});
