@@ -115,7 +115,7 @@ function buildReportInventory(): Inventory & { stored: Map<string, HostReport> }
 void t.test('apply keeps the latest report per host, whatever the arrival order, and replays are stale', async (t) => {
   const later: HostReport = { ...report, at: '2026-11-23T10:05:00.000Z', orphans: [] };
   const inv = buildReportInventory();
-  t.same(await applyEvents(inv, [later, report]), { applied: 2, stale: 0, duplicate: 0, rejected: [], failed: [] }, 'one batch, out of order: applied oldest first, so the later one stays');
+  t.same(await applyEvents(inv, [later, report]), { applied: 2, stale: 0, duplicate: 0, rejected: [], failed: [], appliedAt: [] }, 'one batch, out of order: applied oldest first, so the later one stays');
   t.same(inv.stored.get('node1'), later);
   const other = buildReportInventory();
   t.equal((await applyEvents(other, [later])).applied, 1);
