@@ -4,11 +4,11 @@ import { applyNodeHealth } from '../../src/mom-hooks/apply-node-health.js';
 import { createSlurmBatch } from '../../src/batch/slurm-batch.js';
 import type { Batch, BatchNode } from '../../src/batch/batch.js';
 import type { CommandOptions, CommandResult } from '../../src/core/run-command.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 function fakeBatch(node: Partial<BatchNode> | undefined, calls: string[]): Batch {
-  const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
-    kind: 'slurm', submit: no, getJob: no, listJobs: no, cancel: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no,
+    ...createFakeBatch({}, 'slurm'), 
     listNodes: () => Promise.resolve(node === undefined ? [] : [{ name: 'node1', state: 'free', rawState: 'IDLE', cpus: 2, memoryMiB: 1024, features: [], jobIds: [], note: undefined, ...node }]),
     setNodeOffline: (n, note) => { calls.push(`offline ${n} ${note}`); return Promise.resolve(); },
     setNodeOnline: (n) => { calls.push(`online ${n}`); return Promise.resolve(); },

@@ -7,15 +7,15 @@ import { decideExitCode, isPrologueRetried } from '../../src/core/decide-exit-co
 import { readVeHostFaults } from '../../src/host/ve-host-faults.js';
 import { VeError } from '../../src/core/ve-error.js';
 import type { Batch, BatchJob, PelogContext } from '../../src/batch/batch.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 const ctx: PelogContext = { jobId: '15.vm', user: 'user1', group: 'user1', jobName: 've-web1', queue: 'batch', host: 'vm', scriptPath: undefined, exitStatus: undefined, resources: undefined, sister: false };
 const fault = new VeError('virt-unavailable', 'environment', 'libvirtd does not answer');
 
 function buildBatch(startCount: number, offline: string[]): Batch {
   const job = { jobId: '15.vm', startCount } as BatchJob;
-  const unused = (): never => { throw new Error('not used'); };
   return {
-    kind: 'torque', submit: unused, listJobs: unused, cancel: unused, listNodes: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused, moveJob: unused,
+    ...createFakeBatch({}, 'torque'), 
     getJob: () => Promise.resolve(job),
     setNodeOffline: (node, note) => { offline.push(`${node}: ${note}`); return Promise.resolve(); },
   };

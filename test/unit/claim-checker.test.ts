@@ -8,6 +8,7 @@ import { VeError } from '../../src/core/ve-error.js';
 import type { CommandResult, RunCommand } from '../../src/core/run-command.js';
 import type { Batch, BatchJob } from '../../src/batch/batch.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 const event: VeEvent = {
   version: 1, jobId: '15.vm', seq: 1_000_001, state: 'running', at: '2026-11-23T10:00:00.000Z', host: 'node1', owner: 'user1', name: 'web1',
@@ -25,9 +26,8 @@ function job(patch: Partial<BatchJob>): BatchJob {
 // listJobs returns `listed`; getJob answers from `single` (missing key: the call fails like qstat's Unauthorized Request).
 function fakeBatch(listed: BatchJob[] | Error, single: Record<string, BatchJob | undefined>): Batch & { lookups: string[] } {
   const lookups: string[] = [];
-  const unused = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
-    kind: 'torque', lookups, submit: unused, cancel: unused, listNodes: unused, setNodeOffline: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused, moveJob: unused,
+    ...createFakeBatch({}, 'torque'), lookups, 
     listJobs: () => (listed instanceof Error ? Promise.reject(listed) : Promise.resolve(listed)),
     getJob: (id: string) => {
       lookups.push(id);

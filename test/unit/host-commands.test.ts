@@ -6,14 +6,14 @@ import { drainHost, listVesToMove, resumeHost } from '../../src/qsub-wrappers/dr
 import type { Batch, BatchNode } from '../../src/batch/batch.js';
 import type { Inventory, VeRecord, VePartRecord } from '../../src/inventory/inventory.js';
 import type { HostInventory, HostRecord } from '../../src/inventory/host-inventory.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 const node = (name: string, o: Partial<BatchNode> = {}): BatchNode => ({ name, state: 'free', rawState: 'IDLE', cpus: 2, memoryMiB: 4096, features: ['kvm', 'lxc'], jobIds: [], note: undefined, ...o });
 const ve = (jobId: string, name: string, owner: string, host: string, o: Partial<VeRecord> = {}): VeRecord => ({ jobId, name, owner, host, type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 256, state: 'running', domain: `pbsve-${jobId}`, seq: 1, lastChange: '', ...o });
 
 function ports(calls: string[]) {
-  const no = (): Promise<never> => Promise.reject(new Error('unused'));
   const batch: Batch = {
-    kind: 'slurm', submit: no, getJob: no, listJobs: no, cancel: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no,
+    ...createFakeBatch({}, 'slurm'), 
     listNodes: () => Promise.resolve([node('node1'), node('node2', { state: 'offline', rawState: 'IDLE+DRAIN', note: 'pbs-ve health: libvirtd not answering' }), node('mon1', { features: ['vemon'] })]),
     setNodeOffline: (n, note) => { calls.push(`offline ${n} ${note}`); return Promise.resolve(); },
     setNodeOnline: (n) => { calls.push(`online ${n}`); return Promise.resolve(); },

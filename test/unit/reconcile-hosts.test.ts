@@ -6,6 +6,7 @@ import { VeError } from '../../src/core/ve-error.js';
 import type { Batch, BatchJob, BatchNode } from '../../src/batch/batch.js';
 import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
 import { buildJob, buildNode, buildVeRecord } from '../harness/build-batch-records.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 const job = buildJob;
 const node = buildNode;
@@ -28,10 +29,8 @@ function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeR
 
 function buildBatch(jobs: BatchJob[], nodes: BatchNode[] | Error): Batch & { calls: Record<string, number> } {
   const calls: Record<string, number> = { listNodes: 0, listJobs: 0 };
-  const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
-    kind: 'slurm', calls,
-    submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no, getJob: no,
+    ...createFakeBatch({}, 'slurm'), calls,
     listJobs: () => { calls['listJobs'] = (calls['listJobs'] ?? 0) + 1; return Promise.resolve(jobs); },
     listNodes: () => { calls['listNodes'] = (calls['listNodes'] ?? 0) + 1; return nodes instanceof Error ? Promise.reject(nodes) : Promise.resolve(nodes); },
   };

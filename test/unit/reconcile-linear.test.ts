@@ -5,6 +5,7 @@ import { encodeVeSpec } from '../../src/core/encode-ve-spec.js';
 import { VeError } from '../../src/core/ve-error.js';
 import type { Batch, BatchJob } from '../../src/batch/batch.js';
 import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 function buildInventory(records: VeRecord[]): Inventory & { calls: Record<string, number> } {
   const ves = new Map(records.map((r) => [r.jobId, r]));
@@ -27,8 +28,7 @@ function buildBatch(jobs: BatchJob[]): Batch & { calls: Record<string, number> }
   const calls: Record<string, number> = { getJob: 0, listJobs: 0 };
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
-    kind: 'slurm', calls,
-    submit: no, cancel: no, listNodes: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no,
+    ...createFakeBatch({}, 'slurm'), calls,
     getJob: () => { calls['getJob'] = (calls['getJob'] ?? 0) + 1; return no(); },
     listJobs: (filter) => { calls['listJobs'] = (calls['listJobs'] ?? 0) + 1; return Promise.resolve(jobs.filter((j) => filter?.queue === undefined || j.queue === filter.queue)); },
   };

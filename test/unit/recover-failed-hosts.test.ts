@@ -11,6 +11,7 @@ import type { Alert } from '../../src/ve-monitor/send-alert.js';
 import type { Batch } from '../../src/batch/batch.js';
 import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
 import { buildJob, buildNode, buildVeRecord } from '../harness/build-batch-records.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 const job = buildJob;
 const node = buildNode;
@@ -34,10 +35,8 @@ function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeR
 // Records every call in order: the fence must come before any requeue.
 function buildBatch(failFence = false): Batch & { calls: string[] } {
   const calls: string[] = [];
-  const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
-    kind: 'slurm', calls,
-    submit: no, cancel: no, readJobScript: no, setTimeLimit: no, moveJob: no, getJob: no, listJobs: no, listNodes: no, setNodeOnline: no,
+    ...createFakeBatch({}, 'slurm'), calls,
     setNodeOffline: (n, note) => {
       calls.push(`drain ${n} ${note}`);
       return failFence ? Promise.reject(new VeError('batch-command-failed', 'exec', 'scontrol: slurmctld down')) : Promise.resolve();

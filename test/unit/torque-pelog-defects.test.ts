@@ -23,6 +23,7 @@ import type { DomainInfo, DomainState, Virt } from '../../src/virt/virt.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
 import type { VeSpec } from '../../src/core/ve-spec.js';
 import type { PbsVeConfig } from '../../src/config/pbs-ve-config.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 const spec: VeSpec = { version: 1, name: 'web1', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, leaseSeconds: 3600 };
 
@@ -65,8 +66,7 @@ const prologueCtx: PelogContext = { jobId: '15.vm', user: 'user1', group: 'user1
 const epilogueCtx = (exitStatus: number, over: Partial<PelogContext> = {}): PelogContext => ({ ...prologueCtx, exitStatus, ...over });
 
 function buildBatch(job: BatchJob): Batch {
-  const unused = (): never => { throw new Error('not used'); };
-  return { kind: 'torque', submit: unused, listJobs: unused, cancel: unused, listNodes: unused, setNodeOffline: unused, setNodeOnline: unused, requeue: unused, readJobScript: unused, setTimeLimit: unused, moveJob: unused, getJob: () => Promise.resolve(job) };
+  return { ...createFakeBatch({}, 'torque'), getJob: () => Promise.resolve(job) };
 }
 
 const fakeEvents = (w: World): RealizeVeDeps['events'] => (createFakeEventSink({

@@ -17,6 +17,7 @@ import type { PbsVeConfig } from '../../src/config/pbs-ve-config.js';
 import type { ImageManifest } from '../../src/images/image-manifest.js';
 import { checkSpecAgainstConfig } from '../../src/core/check-spec-against-config.js';
 import { findImageMemoryFloor } from '../../src/images/find-image-memory-floor.js';
+import { createFakeBatch } from '../fakes/fake-batch.js';
 
 const base: VeEvent = {
   version: 1, jobId: '42', seq: 1_000_016, state: 'running', at: '2026-05-01T10:00:00.000Z', host: 'node1', owner: 'user1', name: 'v',
@@ -82,9 +83,8 @@ void t.test('reconcile never writes a VE from a job comment or variable', async 
     addHistory: () => Promise.resolve(true), listHistory: () => Promise.resolve([]), close: () => Promise.resolve(),
   });
   const forged = encodeVeSpec({ version: 1, name: 'ghost', type: 'kvm', image: 'tiny', vcpus: 4096, memoryMiB: 1_048_576, leaseSeconds: 3600 });
-  const no = (): Promise<never> => Promise.reject(new Error('unused'));
   const batch: Batch = {
-    kind: 'slurm', submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no, getJob: no,
+    ...createFakeBatch({}, 'slurm'), 
     listNodes: () => Promise.resolve([]),
     listJobs: () => Promise.resolve([job({ name: 'sleep', comment: `pbs-ve:${forged}` }), job({ jobId: '43', variables: { VE_SPEC: forged } })]),
   };
@@ -101,8 +101,7 @@ void t.test('a stored seq past the bound (written before the fix) is reported, n
     getVe: () => Promise.resolve(ve), listVes: () => Promise.resolve([ve]), createVe: () => Promise.resolve(), updateVe: () => Promise.resolve(true),
     addHistory: () => Promise.resolve(true), listHistory: () => Promise.resolve([]), close: () => Promise.resolve(),
   });
-  const no = (): Promise<never> => Promise.reject(new Error('unused'));
-  const batch: Batch = { kind: 'slurm', submit: no, cancel: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no, getJob: no, listNodes: () => Promise.resolve([]), listJobs: () => Promise.resolve([]) };
+  const batch: Batch = { ...createFakeBatch({}, 'slurm'), listNodes: () => Promise.resolve([]), listJobs: () => Promise.resolve([]) };
   const clock = { now: () => new Date('2026-05-01T10:00:00Z'), sleep: () => Promise.resolve() };
   const drift = await reconcile({ inventory, batch, clock, veQueue: 'batch' }, { dryRun: false });
   t.equal(drift.length, 1);
