@@ -65,7 +65,9 @@ async function checkSpecFitsCluster(raw: RawVeSpec, deps: CreateVeDeps): Promise
   if (type !== '' && (type === 'kvm' || type === 'lxc') && nodes.length === 0) {
     throw invalidField('type', `no host of this cluster offers node feature "${type}"`, raw.type);
   }
-  const maxVcpus = Math.max(1, ...nodes.map((n) => n.cpus));
+  // with an op queue, each VE host keeps one CPU for op jobs that VEs cannot take (docs/design.md, "Capacity")
+  const opCpus = deps.config.batch.opQueue === undefined ? 0 : 1;
+  const maxVcpus = Math.max(1, ...nodes.map((n) => n.cpus - opCpus));
   const maxMemoryMiB = Math.max(deps.config.minMemoryMiB, ...nodes.map((n) => n.memoryMiB ?? 0));
   // a VE of N nodes needs N hosts with the feature: one part per host
   const maxNodes = Math.max(1, Math.min(deps.config.batch.maxNodes ?? 1, nodes.length));
