@@ -73,6 +73,15 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
     return parseSlurmJobsJson(result.stdout);
   }
 
+  // scontrol on one job: an unknown job is the caller's mistake (prereq), anything else a failed command.
+  async function scontrolOnJob(what: string, args: readonly string[]): Promise<void> {
+    const result = await slurm('scontrol', args);
+    if (result.exitCode !== 0) {
+      const unknown = /invalid job id/i.test(result.stderr);
+      throw translateSlurmError(`scontrol ${what}`, result.stderr, unknown ? 'batch-job-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
+    }
+  }
+
   return {
     kind: 'slurm',
 
@@ -136,24 +145,13 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
 
     async requeue(jobId: string): Promise<void> {
       checkJobId(jobId);
-      const result = await slurm('scontrol', ['requeue', jobId]);
-      if (result.exitCode !== 0) {
-        const unknown = /invalid job id/i.test(result.stderr);
-        throw translateSlurmError('scontrol requeue', result.stderr, unknown ? 'batch-job-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
-      }
+      await scontrolOnJob('requeue', ['requeue', jobId]);
     },
 
     async moveJob(jobId: string, host: string): Promise<void> {
       checkJobId(jobId);
       if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(host)) throw invalidField('host', 'must be one host name', host);
-      const step = async (args: readonly string[]): Promise<void> => {
-        const result = await slurm('scontrol', args);
-        if (result.exitCode !== 0) {
-          const unknown = /invalid job id/i.test(result.stderr);
-          throw translateSlurmError(`scontrol ${args[0] ?? ''}`, result.stderr, unknown ? 'batch-job-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
-        }
-      };
-      await step(['requeuehold', jobId]);
+      await scontrolOnJob('requeuehold', ['requeuehold', jobId]);
       // the requeue completes after the epilogue and gives the job a begin time some seconds ahead (lingering
       // processes); once it is pending, the move is not a new job: it may start at once, on the destination
       for (let i = 0; ; i++) {
@@ -163,18 +161,14 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
         if (i >= 240) throw new VeError('batch-command-failed', 'exec', `job ${jobId}: still ${job.rawState} 120 s after scontrol requeuehold`);
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
-      await step(['update', `JobId=${jobId}`, `NodeList=${host}`, 'StartTime=now']);
-      await step(['release', jobId]);
+      await scontrolOnJob('update', ['update', `JobId=${jobId}`, `NodeList=${host}`, 'StartTime=now']);
+      await scontrolOnJob('release', ['release', jobId]);
     },
 
     async setTimeLimit(jobId: string, seconds: number): Promise<void> {
       checkJobId(jobId);
       // Slurm's TimeLimit is in whole minutes: round up, never give less than asked
-      const result = await slurm('scontrol', ['update', `JobId=${jobId}`, `TimeLimit=${Math.ceil(seconds / 60)}`]);
-      if (result.exitCode !== 0) {
-        const unknown = /invalid job id/i.test(result.stderr);
-        throw translateSlurmError('scontrol update TimeLimit', result.stderr, unknown ? 'batch-job-unknown' : 'batch-command-failed', unknown ? 'prereq' : 'exec');
-      }
+      await scontrolOnJob('update TimeLimit', ['update', `JobId=${jobId}`, `TimeLimit=${Math.ceil(seconds / 60)}`]);
     },
 
     async readJobScript(jobId: string): Promise<string | undefined> {

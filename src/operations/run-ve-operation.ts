@@ -186,7 +186,7 @@ async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeSt
       return { message: `lease extended from ${formatWalltime(limit)} to ${formatWalltime(wanted)}`, record, state: from, timeLimitSeconds: wanted };
     }
     case 'migrate': {
-      const moved = await startVeMigration(op, record, from, virt, {
+      const moved = await startVeMigration(op, record, from, {
         config: deps.config, console: deps.snapshots.console, now: () => deps.clock.now(), scheduleMove: deps.scheduleMove,
         stopDomain: (r) => stopDomain({ kind: 'stop', target: r.jobId }, r, virt),
       });

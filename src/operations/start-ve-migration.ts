@@ -7,7 +7,6 @@ import { buildPeerUri, checkPeerReachable, publishVeMove, readDomainUuid, readSn
 import { readSnapshotIndex } from '../host/ve-snapshots.js';
 import type { VeOperation } from './encode-ve-operation.js';
 import type { VeState } from '../core/ve-state.js';
-import type { Virt } from '../virt/virt.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { VeConsole } from '../host/ve-console.js';
 
@@ -22,7 +21,7 @@ export interface StartVeMigrationDeps {
 }
 
 // Everything that could refuse the move is checked before the VE is touched.
-async function checkMigration(op: VeOperation, record: VeJobRecord, from: VeState, deps: StartVeMigrationDeps): Promise<{ to: string; peerUri: string }> {
+async function checkMigration(op: VeOperation, record: VeJobRecord, from: VeState, deps: StartVeMigrationDeps): Promise<string> {
   const to = op.to ?? '';
   const migration = deps.config.virt.migration;
   if (migration === undefined) throw new VeError('migration-not-configured', 'prereq', 'to: this site has not configured migration (config virt.migration: how hosts reach each other\'s libvirtd)', { field: 'to' });
@@ -34,14 +33,13 @@ async function checkMigration(op: VeOperation, record: VeJobRecord, from: VeStat
       throw new VeError('migration-live-snapshots', 'prereq', `live: VE "${record.spec.name}" has snapshots, which libvirt cannot carry in a live migration; move it cold (without --live)`, { field: 'live' });
     }
   }
-  const peerUri = buildPeerUri(migration, record.spec.type, to);
-  await checkPeerReachable(peerUri, to);
-  return { to, peerUri };
+  await checkPeerReachable(buildPeerUri(migration, record.spec.type, to), to);
+  return to;
 }
 
 /** Returns the message for the owner; the record written says where the VE goes. */
-export async function startVeMigration(op: VeOperation, record: VeJobRecord, from: VeState, virt: Virt, deps: StartVeMigrationDeps): Promise<{ message: string; record: VeJobRecord }> {
-  const { to } = await checkMigration(op, record, from, deps);
+export async function startVeMigration(op: VeOperation, record: VeJobRecord, from: VeState, deps: StartVeMigrationDeps): Promise<{ message: string; record: VeJobRecord }> {
+  const to = await checkMigration(op, record, from, deps);
   const live = op.live === true;
   const moving: VeJobRecord = { ...record, migration: { from: record.host, to, live, at: deps.now().toISOString() }, ...(live ? {} : { ownerState: 'stopped' as const }) };
   writeVeJobRecord(deps.config.stateDir, moving);
