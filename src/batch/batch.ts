@@ -5,7 +5,7 @@ export type JobState = 'queued' | 'held' | 'running' | 'exiting' | 'completed' |
 export interface JobResources {
   /** cpus allocated to the whole job (TORQUE ppn x nodes, Slurm NumCPUs) */
   readonly cpus: number;
-  /** memory limit in MiB as the batch system states it (TORQUE mem: the job's total; Slurm: per node); undefined when none */
+  /** memory limit in MiB per node (the adapters convert: TORQUE's mem is the job's total, Slurm's --mem per node); undefined when none */
   readonly memoryMiB: number | undefined;
   /** walltime limit in seconds, undefined when unlimited */
   readonly walltimeSeconds: number | undefined;
@@ -93,7 +93,6 @@ export interface SubmitRequest {
 }
 
 export interface Batch {
-  readonly kind: 'torque' | 'slurm';
   submit(request: SubmitRequest): Promise<string>;
   /** undefined when the batch system no longer knows the job */
   getJob(jobId: string): Promise<BatchJob | undefined>;

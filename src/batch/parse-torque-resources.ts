@@ -107,7 +107,8 @@ export function buildTorqueJobResources(list: Readonly<Record<string, string>>):
   return {
     cpus,
     nodeCount,
-    memoryMiB: list.mem === undefined ? undefined : parseTorqueSizeMiB(list.mem),
+    // TORQUE's mem is the job's total; the port states memory per node (the parts of a VE are equal)
+    memoryMiB: list.mem === undefined ? undefined : Math.floor(parseTorqueSizeMiB(list.mem) / Math.max(1, nodeCount)),
     walltimeSeconds: list.walltime === undefined ? undefined : parseTorqueWalltime(list.walltime),
     features: spec?.features ?? [],
   };

@@ -83,7 +83,6 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
   }
 
   return {
-    kind: 'slurm',
 
     async submit(request: SubmitRequest): Promise<string> {
       const args = buildSlurmSbatchArgs(request);

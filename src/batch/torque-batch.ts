@@ -108,7 +108,6 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
   };
 
   return {
-    kind: 'torque',
 
     async submit(request: SubmitRequest): Promise<string> {
       const args = buildTorqueQsubArgs(request, options.server);

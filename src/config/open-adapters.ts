@@ -5,7 +5,7 @@ import { createSlurmBatch } from '../batch/slurm-batch.js';
 import { createTorqueBatch } from '../batch/torque-batch.js';
 import { createLdapInventory } from '../inventory/ldap-inventory.js';
 import { openEventJournal } from '../events/event-journal.js';
-import { createEventSigner, createEventSink, type EventSink } from '../events/event-sink.js';
+import { chooseVemonOutputPath, createEventSigner, createEventSink, type EventSink } from '../events/event-sink.js';
 import { hostKeyPath, openHostKeyring } from '../events/host-key.js';
 import { loadLdapWriteCredentials } from './load-config.js';
 import { createLdapHostInventory } from '../inventory/ldap-host-inventory.js';
@@ -60,5 +60,5 @@ export async function openReadOnlyVirtAt(uri: string): Promise<Virt> {
 export function openEventSink(config: PbsVeConfig, configDir: string, batch: Batch, log: (line: string) => void, host?: string): EventSink {
   if (host !== undefined && !existsSync(hostKeyPath(configDir, host))) log(`pbs-ve: no event key for host ${host}: events stay in the journal until ve-monitor keygen --host ${host}`);
   const sign = createEventSigner(openHostKeyring(configDir, log));
-  return createEventSink({ batch, journal: openEventJournal(join(config.stateDir, 'journal', 'events.log')), config, configDir, log, sign });
+  return createEventSink({ batch, journal: openEventJournal(join(config.stateDir, 'journal', 'events.log')), config, configDir, log, sign, vemonOutputPath: () => chooseVemonOutputPath(config, log) });
 }

@@ -2,24 +2,15 @@ import { VeError } from './ve-error.js';
 import { countVeNodes, type VeSpec } from './ve-spec.js';
 import type { JobResources } from '../batch/batch.js';
 
-/** How the batch system states a job's memory: TORQUE's mem is the job's total, Slurm's --mem per node. */
-export type MemoryScope = 'job' | 'node';
-
-// The VE's parts are equal, so each node's share is the total split evenly (or Slurm's per-node value).
-export function findMemoryPerNodeMiB(allocated: JobResources, scope: MemoryScope): number | undefined {
-  if (allocated.memoryMiB === undefined) return undefined;
-  return scope === 'node' ? allocated.memoryMiB : Math.floor(allocated.memoryMiB / Math.max(1, allocated.nodeCount));
-}
-
 // A VE may never get more than its job holds: the scheduler's allocation is the only authority, per node.
-export function checkSpecFitsAllocation(spec: VeSpec, allocated: JobResources, memoryScope: MemoryScope = 'job'): void {
+export function checkSpecFitsAllocation(spec: VeSpec, allocated: JobResources): void {
   const problems: string[] = [];
   const nodes = countVeNodes(spec);
   const nodeCount = Math.max(1, allocated.nodeCount);
   if (nodes > nodeCount) problems.push(`nodes ${nodes} > ${nodeCount} allocated`);
   const cpusPerNode = Math.floor(allocated.cpus / nodeCount);
   if (spec.vcpus > cpusPerNode) problems.push(nodeCount === 1 ? `vcpus ${spec.vcpus} > ${allocated.cpus} allocated` : `vcpus ${spec.vcpus} > ${cpusPerNode} allocated per node`);
-  const memoryPerNode = findMemoryPerNodeMiB(allocated, memoryScope);
+  const memoryPerNode = allocated.memoryMiB;
   if (memoryPerNode === undefined) problems.push('the job has no memory limit, a VE needs one');
   else if (spec.memoryMiB > memoryPerNode) {
     problems.push(nodeCount === 1 ? `memory ${spec.memoryMiB} MiB > ${memoryPerNode} MiB allocated` : `memory ${spec.memoryMiB} MiB > ${memoryPerNode} MiB allocated per node`);

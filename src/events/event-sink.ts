@@ -54,6 +54,8 @@ export interface EventSinkDeps {
   readonly configDir: string;
   readonly log: (line: string) => void;
   readonly sign: EventSigner;
+  /** where a vemon job's output goes (chooseVemonOutputPath: the batch system decides where output lands) */
+  readonly vemonOutputPath: () => string;
   /** how long a flush waits for another hook's send lock; default 30 s */
   readonly lockWaitMs?: number;
 }
@@ -97,7 +99,11 @@ function signPending(pending: readonly { id: string; event: string }[], sign: Ev
  * (resmom/requests.c). Nothing is lost: whether the events arrived is the job's exit status (the host
  * reads it), and ve-monitor keeps what it refused in its own log on the vemon node.
  */
-const TORQUE_VEMON_OUTPUT = '/dev/null';
+// Slurm writes a job's output on the node that runs it (root-only monitor directory there, %j expanded);
+// TORQUE copies it back to the submitting host, where nobody reads it: discarded.
+export function chooseVemonOutputPath(config: PbsVeConfig, log: (line: string) => void): string {
+  return config.batch.kind === 'slurm' ? findVemonOutputPath(config.stateDir, log) : '/dev/null';
+}
 
 function findVemonOutputPath(stateDir: string, log: (line: string) => void): string {
   try {
@@ -163,7 +169,7 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
   const flush = async (): Promise<{ sent: number; pending: number }> =>
     withLockFile(join(config.stateDir, 'journal', 'send.lock'), deps.lockWaitMs ?? 30_000, async () => {
       const pending = journal.pending();
-      const outputPath = batch.kind === 'slurm' ? findVemonOutputPath(config.stateDir, deps.log) : TORQUE_VEMON_OUTPUT;
+      const outputPath = deps.vemonOutputPath();
       const signed = signPending(pending, deps.sign, deps.log);
       let sent = 0;
       for (let i = 0; i < signed.length; i += EVENTS_PER_JOB) {

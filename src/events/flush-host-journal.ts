@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { openEventJournal } from './event-journal.js';
-import { createEventSigner, createEventSink } from './event-sink.js';
+import { chooseVemonOutputPath, createEventSigner, createEventSink } from './event-sink.js';
 import { hostKeyPath, openHostKeyring } from './host-key.js';
 import { openBatch } from '../config/open-adapters.js';
 import { buildHookLog } from '../host/build-hook-log.js';
@@ -17,7 +17,7 @@ export function hostJournalPath(config: PbsVeConfig): string {
 export async function flushHostJournal(config: PbsVeConfig, configDir: string, host: string, log: (line: string) => void = buildHookLog(config, 've-flush')): Promise<{ sent: number; pending: number }> {
   if (!existsSync(hostKeyPath(configDir, host))) log(`pbs-ve: no key for this host (${host}) in ${join(configDir, 'host-keys')}: its events stay in the journal`);
   const sink = createEventSink({
-    batch: openBatch(config), journal: openEventJournal(hostJournalPath(config)), config, configDir, log, sign: createEventSigner(openHostKeyring(configDir, log)),
+    batch: openBatch(config), journal: openEventJournal(hostJournalPath(config)), config, configDir, log, sign: createEventSigner(openHostKeyring(configDir, log)), vemonOutputPath: () => chooseVemonOutputPath(config, log),
   });
   await sink.confirmSent?.();
   return sink.flush();

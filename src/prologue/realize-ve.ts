@@ -140,7 +140,7 @@ async function findVeJob(ctx: PelogContext, deps: RealizeVeDeps): Promise<{ spec
 function checkVeJob(spec: VeSpec, job: BatchJob, hosts: readonly string[], deps: RealizeVeDeps): void {
   // every bound ve create checked, again as root: a hand-made job script never went through ve create
   checkSpecAgainstConfig(spec, deps.config);
-  checkSpecFitsAllocation(spec, job.resources, deps.batch.kind === 'torque' ? 'job' : 'node');
+  checkSpecFitsAllocation(spec, job.resources);
   // a scheduler that packs "nodes" onto one host (Moab without EXACTNODE) would leave parts unrealized
   if (countVeNodes(spec) > 1 && listDistinctHosts(hosts).length < countVeNodes(spec)) {
     throw new VeError('parts-share-host', 'prereq', `nodes: the job got ${listDistinctHosts(hosts).length} distinct host(s) (${hosts.join(',')}) for ${countVeNodes(spec)} parts; one part per host`, { field: 'nodes' });

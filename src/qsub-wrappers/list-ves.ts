@@ -37,16 +37,15 @@ function toRow(ve: VeRecord): VeRow {
 // variables are the owner's to edit: they may name it, never size it. Type and sizes come from what the
 // batch system holds as the job's request (node feature, cpus, memory per node); a job without an lxc or
 // kvm feature is no VE job.
-export function toPendingRow(job: BatchJob, kind: Batch['kind']): VeRow | undefined {
+export function toPendingRow(job: BatchJob): VeRow | undefined {
   const spec = findJobSpec(job);
   if (spec === undefined || (job.state !== 'queued' && job.state !== 'held' && job.state !== 'running')) return undefined;
   const type = VE_TYPES.find((t) => job.resources.features.includes(t));
   if (type === undefined) return undefined;
   const nodes = Math.max(1, job.resources.nodeCount);
-  const memory = job.resources.memoryMiB ?? 0;
   return {
     name: spec.name, state: 'pending', host: '', jobId: job.jobId, type, vcpus: Math.max(1, Math.floor(job.resources.cpus / nodes)),
-    memoryMiB: kind === 'torque' ? Math.floor(memory / nodes) : memory,
+    memoryMiB: job.resources.memoryMiB ?? 0,
     owner: job.owner, image: spec.image, lastChange: job.submitTime === undefined ? '' : new Date(job.submitTime * 1000).toISOString(), nodes,
   };
 }
@@ -61,7 +60,7 @@ export async function listVes(deps: ListVesDeps, options: { readonly all: boolea
   const everKnown = options.all ? known : new Set((await deps.inventory.listVes({ ...query, includeFinal: true })).map((v) => v.jobId));
   for (const job of jobs) {
     if (everKnown.has(job.jobId)) continue;
-    const row = toPendingRow(job, deps.batch.kind);
+    const row = toPendingRow(job);
     if (row !== undefined) rows.push(row);
   }
   return rows.sort((a, b) => a.name.localeCompare(b.name) || a.jobId.localeCompare(b.jobId, undefined, { numeric: true }));

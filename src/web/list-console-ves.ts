@@ -31,7 +31,7 @@ export async function listConsoleVes(deps: ListConsoleVesDeps, query: ConsoleQue
       const everKnown = query.all ? known : new Set((await deps.source.searchVes(buildConsoleVeFilter({ ...(query.owner === undefined ? {} : { owner: query.owner }), all: true }))).ves.map((v) => v.jobId));
       for (const job of jobs) {
         if (everKnown.has(job.jobId)) continue;
-        const row = toPendingRow(job, deps.batch.kind);
+        const row = toPendingRow(job);
         if (row === undefined) continue;
         if (query.search !== undefined && !row.name.includes(query.search)) continue;
         if (query.owner !== undefined && row.owner !== query.owner) continue;

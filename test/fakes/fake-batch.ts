@@ -19,14 +19,14 @@ export function buildFakeJob(jobId: string, fields: Partial<BatchJob> = {}): Bat
   };
 }
 
-export function createFakeBatch(jobs: Record<string, Partial<BatchJob>> = {}, kind: Batch['kind'] = 'slurm'): FakeBatch {
+export function createFakeBatch(jobs: Record<string, Partial<BatchJob>> = {}): FakeBatch {
   const map = new Map(Object.entries(jobs).map(([id, j]) => [id, buildFakeJob(id, j)]));
   const nodes = new Map<string, BatchNode>();
   const submitted: SubmitRequest[] = [];
   const calls: string[] = [];
   let next = 1000;
   return {
-    kind, jobs: map, nodes, submitted, calls,
+    jobs: map, nodes, submitted, calls,
     submit: (request) => {
       submitted.push(request);
       const id = String(next++);

@@ -8,7 +8,7 @@ import { createFakeBatch } from '../fakes/fake-batch.js';
 
 function fakeBatch(node: Partial<BatchNode> | undefined, calls: string[]): Batch {
   return {
-    ...createFakeBatch({}, 'slurm'), 
+    ...createFakeBatch({}), 
     listNodes: () => Promise.resolve(node === undefined ? [] : [{ name: 'node1', state: 'free', rawState: 'IDLE', cpus: 2, memoryMiB: 1024, features: [], jobIds: [], note: undefined, ...node }]),
     setNodeOffline: (n, note) => { calls.push(`offline ${n} ${note}`); return Promise.resolve(); },
     setNodeOnline: (n) => { calls.push(`online ${n}`); return Promise.resolve(); },

@@ -15,7 +15,7 @@ const fault = new VeError('virt-unavailable', 'environment', 'libvirtd does not 
 function buildBatch(startCount: number, offline: string[]): Batch {
   const job = { jobId: '15.vm', startCount } as BatchJob;
   return {
-    ...createFakeBatch({}, 'torque'), 
+    ...createFakeBatch({}), 
     getJob: () => Promise.resolve(job),
     setNodeOffline: (node, note) => { offline.push(`${node}: ${note}`); return Promise.resolve(); },
   };

@@ -27,7 +27,7 @@ function job(patch: Partial<BatchJob>): BatchJob {
 function fakeBatch(listed: BatchJob[] | Error, single: Record<string, BatchJob | undefined>): Batch & { lookups: string[] } {
   const lookups: string[] = [];
   return {
-    ...createFakeBatch({}, 'torque'), lookups, 
+    ...createFakeBatch({}), lookups, 
     listJobs: () => (listed instanceof Error ? Promise.reject(listed) : Promise.resolve(listed)),
     getJob: (id: string) => {
       lookups.push(id);

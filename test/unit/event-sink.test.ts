@@ -2,7 +2,7 @@ import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openEventJournal, resendDelayMs } from '../../src/events/event-journal.js';
-import { EVENTS_PER_JOB, createEventSigner, createEventSink } from '../../src/events/event-sink.js';
+import { chooseVemonOutputPath, EVENTS_PER_JOB, createEventSigner, createEventSink } from '../../src/events/event-sink.js';
 import { ensureHostKey, openHostKeyring } from '../../src/events/host-key.js';
 import { verifyEventLine } from '../../src/events/sign-event-line.js';
 import { decodeVeEvent, encodeVeEvent } from '../../src/events/encode-ve-event.js';
@@ -19,7 +19,7 @@ const base: VeEvent = {
 // A batch system that is down until told otherwise, recording every accepted script.
 function buildFakeBatch(): Batch & { up: boolean; accepted: SubmitRequest[] } {
   const fake = {
-    kind: 'slurm' as const, up: false, accepted: [] as SubmitRequest[],
+    up: false, accepted: [] as SubmitRequest[],
     submit(r: SubmitRequest) {
       if (!fake.up) return Promise.reject(new VeError('batch-unavailable', 'environment', 'slurmctld down'));
       fake.accepted.push(r);
@@ -42,7 +42,7 @@ function setup(t: { teardown: (fn: () => void) => void }): { sink: ReturnType<ty
   const batch = buildFakeBatch();
   const logs: string[] = [];
   const journalFile = join(dir, 'state/journal/events.log');
-  const sink = createEventSink({ batch, journal: openEventJournal(journalFile), config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))) });
+  const sink = createEventSink({ batch, journal: openEventJournal(journalFile), config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))), vemonOutputPath: () => chooseVemonOutputPath(config, (l) => logs.push(l)) });
   return { sink, batch, dir, logs, journalFile };
 }
 
@@ -81,7 +81,7 @@ void t.test('an event this host cannot sign stays in the journal, the others go'
 
 void t.test('emit never throws once the events are journalled (a caller would record the change twice)', async (t) => {
   const { batch, dir, logs, journalFile } = setup(t);
-  const sink = createEventSink({ batch, journal: openEventJournal(journalFile), config: parseConfig({ batch: { kind: 'slurm' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir: join(dir, 'state'), installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' }), configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))), lockWaitMs: 300 });
+  const sink = createEventSink({ batch, journal: openEventJournal(journalFile), config: parseConfig({ batch: { kind: 'slurm' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir: join(dir, 'state'), installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' }), configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))), vemonOutputPath: () => '/dev/null', lockWaitMs: 300 });
   batch.up = true;
   // another hook holds the send lock (fresh, so not stale) for longer than flush waits
   const { mkdirSync, writeFileSync } = await import('node:fs');
@@ -106,10 +106,9 @@ void t.test('record journals without sending; the next flush sends everything re
 
 // A batch system that answers getJob from a table (undefined = forgotten), for the delivery check.
 // listJobs lists the table's known jobs (or fails while listingDown); getJob answers the rest one by one.
-function buildAnsweringBatch(jobs: Map<string, Partial<BatchJob> | undefined>, kind: 'slurm' | 'torque' = 'slurm'): Batch & { accepted: SubmitRequest[]; asked: string[]; listingDown: boolean } {
+function buildAnsweringBatch(jobs: Map<string, Partial<BatchJob> | undefined>): Batch & { accepted: SubmitRequest[]; asked: string[]; listingDown: boolean } {
   const fake = buildFakeBatch();
   fake.up = true;
-  Object.assign(fake, { kind: kind as 'slurm' });
   const asked: string[] = [];
   const full = (jobId: string, j: Partial<BatchJob>): BatchJob => ({ jobId, state: 'completed', rawState: 'C', exitStatus: 0, ...j } as BatchJob);
   const answering = Object.assign(fake, {
@@ -135,10 +134,10 @@ void t.test('accepted is not delivered: a vemon job that failed before ve-monito
   ensureHostKey(join(dir, 'etc'), 'node1');
   const config = parseConfig({ batch: { kind: 'torque', vemonFeature: 'mon' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir: join(dir, 'state'), installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' });
   const jobs = new Map<string, Partial<BatchJob> | undefined>();
-  const batch = buildAnsweringBatch(jobs, 'torque');
+  const batch = buildAnsweringBatch(jobs);
   const logs: string[] = [];
   const journal = openEventJournal(join(dir, 'state/journal/events.log'));
-  const sink = createEventSink({ batch, journal, config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))) });
+  const sink = createEventSink({ batch, journal, config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))), vemonOutputPath: () => chooseVemonOutputPath(config, (l) => logs.push(l)) });
   t.same(await sink.emit([base]), { sent: 1, pending: 0 }, 'job 101 accepted');
   t.strictSame(batch.accepted[0]?.features, ['mon'], 'batch.vemonFeature is what is asked for');
   t.equal(batch.accepted[0]?.outputPath, '/dev/null', 'TORQUE: the output is discarded, never left at a name a user can create');
@@ -172,7 +171,7 @@ void t.test('delivery check: forgotten jobs are resent, an unreachable batch sys
   const batch = buildAnsweringBatch(jobs);
   const logs: string[] = [];
   const journal = openEventJournal(join(dir, 'state/journal/events.log'));
-  const sink = createEventSink({ batch, journal, config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))) });
+  const sink = createEventSink({ batch, journal, config, configDir: join(dir, 'etc'), log: (l) => logs.push(l), sign: createEventSigner(openHostKeyring(join(dir, 'etc'))), vemonOutputPath: () => chooseVemonOutputPath(config, (l) => logs.push(l)) });
   await sink.emit([base]);
   await sink.emit([{ ...base, seq: 1_000_002, state: 'stopped' }]);
   batch.listingDown = true;

@@ -13,7 +13,7 @@ const ve = (jobId: string, name: string, owner: string, host: string, o: Partial
 
 function ports(calls: string[]) {
   const batch: Batch = {
-    ...createFakeBatch({}, 'slurm'), 
+    ...createFakeBatch({}), 
     listNodes: () => Promise.resolve([node('node1'), node('node2', { state: 'offline', rawState: 'IDLE+DRAIN', note: 'pbs-ve health: libvirtd not answering' }), node('mon1', { features: ['vemon'] })]),
     setNodeOffline: (n, note) => { calls.push(`offline ${n} ${note}`); return Promise.resolve(); },
     setNodeOnline: (n) => { calls.push(`online ${n}`); return Promise.resolve(); },

@@ -222,8 +222,8 @@ void t.test('the hook journals a report only when the orphan set or an outcome c
   ensureHostKey(join(d, 'etc'), 'node1');
   const config = parseConfig({ batch: { kind: 'slurm' }, ldap: { url: 'ldap://127.0.0.1:1', baseDn: 'dc=x' }, virt: { hosts: {} }, stateDir: join(d, 'state'), installDir: '/opt/pbs-ve', nodePath: '/usr/bin/node' });
   const scripts: string[] = [];
-  const batch = { kind: 'slurm', submit: (r: { script: string }) => { scripts.push(r.script); return Promise.resolve('501'); } } as unknown as Batch;
-  const sink = createEventSink({ batch, journal: openEventJournal(join(d, 'state/journal/events.log')), config, configDir: join(d, 'etc'), log: () => undefined, sign: createEventSigner(openHostKeyring(join(d, 'etc'))) });
+  const batch = { submit: (r: { script: string }) => { scripts.push(r.script); return Promise.resolve('501'); } } as unknown as Batch;
+  const sink = createEventSink({ batch, journal: openEventJournal(join(d, 'state/journal/events.log')), config, configDir: join(d, 'etc'), log: () => undefined, sign: createEventSigner(openHostKeyring(join(d, 'etc'))), vemonOutputPath: () => '/dev/null' });
   sink.recordHostReport?.(report);
   t.same(await sink.flush(), { sent: 1, pending: 0 });
   const line = (scripts[0] ?? '').split('\n').find((l) => /\.node1\.[0-9a-f]{64}$/.test(l)) ?? '';

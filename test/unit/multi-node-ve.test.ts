@@ -10,6 +10,7 @@ import { decodeVeSpec, encodeVeSpec } from '../../src/core/encode-ve-spec.js';
 import { buildSlurmSbatchArgs } from '../../src/batch/build-slurm-sbatch-args.js';
 import { buildTorqueQsubArgs } from '../../src/batch/build-torque-qsub-args.js';
 import { checkSpecFitsAllocation } from '../../src/core/check-spec-fits-allocation.js';
+import { buildTorqueJobResources } from '../../src/batch/parse-torque-resources.js';
 import { findPartIndex } from '../../src/core/find-part-index.js';
 import { buildDomainName, parseDomainName, parseDomainPart } from '../../src/core/build-domain-name.js';
 import { findJobDir, findPartJobDir, readHostVeJobRecord, writeVeJobRecord, type VeJobRecord } from '../../src/host/ve-job-record.js';
@@ -66,14 +67,13 @@ void t.test('SubmitRequest sizes are per node: Slurm one task per node, TORQUE p
 
 const spec2: VeSpec = { version: 1, name: 'web1', type: 'lxc', image: 'tiny', vcpus: 2, memoryMiB: 256, leaseSeconds: 3600, nodes: 2 };
 
-void t.test('the allocation is checked per node: TORQUE mem is the job total, Slurm --mem per node', (t) => {
-  const torqueJob = { cpus: 4, memoryMiB: 512, walltimeSeconds: 3600, nodeCount: 2, features: ['lxc'] };
-  t.doesNotThrow(() => { checkSpecFitsAllocation(spec2, torqueJob, 'job'); });
-  t.throws(() => { checkSpecFitsAllocation(spec2, { ...torqueJob, memoryMiB: 256 }, 'job'); }, /memory 256 MiB > 128 MiB allocated per node/);
-  const slurmJob = { ...torqueJob, memoryMiB: 256 };
-  t.doesNotThrow(() => { checkSpecFitsAllocation(spec2, slurmJob, 'node'); });
-  t.throws(() => { checkSpecFitsAllocation(spec2, { ...slurmJob, cpus: 3 }, 'node'); }, /vcpus 2 > 1 allocated per node/);
-  t.throws(() => { checkSpecFitsAllocation(spec2, { ...slurmJob, nodeCount: 1, cpus: 2 }, 'node'); }, /nodes 2 > 1 allocated/);
+void t.test('the allocation is checked per node: the port states memory per node (TORQUE\'s job total is divided by its adapter)', (t) => {
+  const job = { cpus: 4, memoryMiB: 256, walltimeSeconds: 3600, nodeCount: 2, features: ['lxc'] };
+  t.doesNotThrow(() => { checkSpecFitsAllocation(spec2, job); });
+  t.throws(() => { checkSpecFitsAllocation(spec2, { ...job, memoryMiB: 128 }); }, /memory 256 MiB > 128 MiB allocated per node/);
+  t.throws(() => { checkSpecFitsAllocation(spec2, { ...job, cpus: 3 }); }, /vcpus 2 > 1 allocated per node/);
+  t.throws(() => { checkSpecFitsAllocation(spec2, { ...job, nodeCount: 1, cpus: 2 }); }, /nodes 2 > 1 allocated/);
+  t.equal(buildTorqueJobResources({ nodes: '2:ppn=2:lxc', mem: '512mb' }).memoryMiB, 256, 'TORQUE mem=512mb over two nodes: 256 MiB per node');
   t.end();
 });
 
@@ -313,7 +313,7 @@ void t.test('the prologue\'s part decision: sisters of single-node specs and hos
     jobId: '17', user: 'user1', group: undefined, jobName: 've-web1', queue: 'batch', host, scriptPath: undefined, exitStatus: undefined, resources: undefined, sister,
   });
   const deps = (j: BatchJob, script: string | undefined): Parameters<typeof realizeVe>[1] => ({
-    batch: { kind: 'torque', getJob: () => Promise.resolve(j) } as unknown as Batch,
+    batch: { getJob: () => Promise.resolve(j) } as unknown as Batch,
     config: { stateDir, imageDir: '/nonexistent' } as unknown as PbsVeConfig,
     clock: { now: () => new Date(), sleep: () => Promise.resolve() },
     events: {} as unknown as EventSink, disks: {} as unknown as VeDisks, openVirt: () => Promise.reject(new Error('no libvirt here')),

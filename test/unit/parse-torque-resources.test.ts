@@ -83,7 +83,7 @@ void t.test('Resource_List to JobResources: nodes, else neednodes (queue default
   t.strictSame(buildTorqueJobResources({ procs: '4', nodect: '2', mem: '1gb' }), {
     cpus: 4,
     nodeCount: 2,
-    memoryMiB: 1024,
+    memoryMiB: 512, // per node: TORQUE's mem=1gb is the job's total
     walltimeSeconds: undefined,
     features: [],
   });

@@ -30,7 +30,7 @@ function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeR
 function buildBatch(jobs: BatchJob[], nodes: BatchNode[] | Error): Batch & { calls: Record<string, number> } {
   const calls: Record<string, number> = { listNodes: 0, listJobs: 0 };
   return {
-    ...createFakeBatch({}, 'slurm'), calls,
+    ...createFakeBatch({}), calls,
     listJobs: () => { calls['listJobs'] = (calls['listJobs'] ?? 0) + 1; return Promise.resolve(jobs); },
     listNodes: () => { calls['listNodes'] = (calls['listNodes'] ?? 0) + 1; return nodes instanceof Error ? Promise.reject(nodes) : Promise.resolve(nodes); },
   };

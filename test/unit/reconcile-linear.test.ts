@@ -28,7 +28,7 @@ function buildBatch(jobs: BatchJob[]): Batch & { calls: Record<string, number> }
   const calls: Record<string, number> = { getJob: 0, listJobs: 0 };
   const no = (): Promise<never> => Promise.reject(new Error('unused'));
   return {
-    ...createFakeBatch({}, 'slurm'), calls,
+    ...createFakeBatch({}), calls,
     getJob: () => { calls['getJob'] = (calls['getJob'] ?? 0) + 1; return no(); },
     listJobs: (filter) => { calls['listJobs'] = (calls['listJobs'] ?? 0) + 1; return Promise.resolve(jobs.filter((j) => filter?.queue === undefined || j.queue === filter.queue)); },
   };

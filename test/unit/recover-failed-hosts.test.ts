@@ -36,7 +36,7 @@ function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeR
 function buildBatch(failFence = false): Batch & { calls: string[] } {
   const calls: string[] = [];
   return {
-    ...createFakeBatch({}, 'slurm'), calls,
+    ...createFakeBatch({}), calls,
     setNodeOffline: (n, note) => {
       calls.push(`drain ${n} ${note}`);
       return failFence ? Promise.reject(new VeError('batch-command-failed', 'exec', 'scontrol: slurmctld down')) : Promise.resolve();

@@ -40,7 +40,6 @@ const request: SubmitRequest = {
 void t.test('submit runs sbatch from binDir with the script on stdin and SLURM_CONF', async (t) => {
   const { run, calls } = fakeRun({ sbatch: { stdout: '42\n' } });
   const batch = createSlurmBatch({ run, slurmConf: '/x/slurm.conf', binDir: '/opt/slurm/bin', timeoutMs: 5000 });
-  t.equal(batch.kind, 'slurm');
   t.equal(await batch.submit(request), '42');
   t.equal(calls[0]?.file, '/opt/slurm/bin/sbatch');
   t.same(calls[0]?.args, [

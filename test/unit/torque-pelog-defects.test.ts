@@ -66,7 +66,7 @@ const prologueCtx: PelogContext = { jobId: '15.vm', user: 'user1', group: 'user1
 const epilogueCtx = (exitStatus: number, over: Partial<PelogContext> = {}): PelogContext => ({ ...prologueCtx, exitStatus, ...over });
 
 function buildBatch(job: BatchJob): Batch {
-  return { ...createFakeBatch({}, 'torque'), getJob: () => Promise.resolve(job) };
+  return { ...createFakeBatch({}), getJob: () => Promise.resolve(job) };
 }
 
 const fakeEvents = (w: World): RealizeVeDeps['events'] => (createFakeEventSink({

@@ -84,7 +84,7 @@ void t.test('reconcile never writes a VE from a job comment or variable', async 
   });
   const forged = encodeVeSpec({ version: 1, name: 'ghost', type: 'kvm', image: 'tiny', vcpus: 4096, memoryMiB: 1_048_576, leaseSeconds: 3600 });
   const batch: Batch = {
-    ...createFakeBatch({}, 'slurm'), 
+    ...createFakeBatch({}), 
     listNodes: () => Promise.resolve([]),
     listJobs: () => Promise.resolve([job({ name: 'sleep', comment: `pbs-ve:${forged}` }), job({ jobId: '43', variables: { VE_SPEC: forged } })]),
   };
@@ -101,7 +101,7 @@ void t.test('a stored seq past the bound (written before the fix) is reported, n
     getVe: () => Promise.resolve(ve), listVes: () => Promise.resolve([ve]), createVe: () => Promise.resolve(), updateVe: () => Promise.resolve(true),
     addHistory: () => Promise.resolve(true), listHistory: () => Promise.resolve([]), close: () => Promise.resolve(),
   });
-  const batch: Batch = { ...createFakeBatch({}, 'slurm'), listNodes: () => Promise.resolve([]), listJobs: () => Promise.resolve([]) };
+  const batch: Batch = { ...createFakeBatch({}), listNodes: () => Promise.resolve([]), listJobs: () => Promise.resolve([]) };
   const clock = { now: () => new Date('2026-05-01T10:00:00Z'), sleep: () => Promise.resolve() };
   const drift = await reconcile({ inventory, batch, clock, veQueue: 'batch' }, { dryRun: false });
   t.equal(drift.length, 1);
