@@ -14,6 +14,7 @@ import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { findJobDir, isRefusalBookkeeping } from '../harness/sandbox-host-files.js';
+import { skipWithoutQemuImage } from '../harness/skip-without-qemu-image.js';
 
 const { dir } = useSandbox(t, {
   prefix: '/tmp/pbsve-cloudinit-', verbose: true,
@@ -95,14 +96,6 @@ function listDisks(xml: string): { source: string; target: string; readonly: boo
   }));
 }
 
-const skipWithoutQemu = (t: { comment: (line: string) => void; plan: (n: number, reason: string) => void }): boolean => {
-  if (info.images.includes('tinyvm')) return false;
-  const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
-  t.comment(reason);
-  t.plan(0, reason);
-  return true;
-};
-
 void t.test('seed build time (genisoimage, as the prologue runs it)', async (t) => {
   const write = createVeSeedWriter();
   const seed = buildCloudInitSeed({ instanceId: 'pbsve-1', hostname: 'timing', sshKeys: [makeEd25519KeyLine('a@b')] });
@@ -119,7 +112,7 @@ void t.test('seed build time (genisoimage, as the prologue runs it)', async (t) 
 });
 
 void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s key from the seed; the seed is the last, read-only disk and goes with the VE', async (t) => {
-  if (skipWithoutQemu(t)) return;
+  if (skipWithoutQemuImage(t, info)) return;
   const images = join(dir, 'images', 'tinyvm');
   // the administrator registers the sandbox's tiny guest a second time, as a cloud-init image, from the vemon node
   const admin = { ...info, env: info.vemonEnv };
@@ -205,7 +198,7 @@ void t.test('a --cloud-init image: the guest reads its hostname and the owner\'s
 });
 
 void t.test('hostile SSH keys and keys for images without cloud-init are refused, leaving nothing behind', async (t) => {
-  if (skipWithoutQemu(t)) return;
+  if (skipWithoutQemuImage(t, info)) return;
   const queueBefore = await listVeJobs();
   const good = makeEd25519KeyLine('me@host');
   const [type, blob] = good.split(' ');

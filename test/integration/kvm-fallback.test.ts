@@ -11,6 +11,7 @@ import { findKvmProbeFile, probeKvm } from '../../src/host/resolve-qemu-accelera
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { findJobDir } from '../harness/sandbox-host-files.js';
+import { skipWithoutQemuImage } from '../harness/skip-without-qemu-image.js';
 
 useSandbox(t, {
   prefix: '/tmp/pbsve-kvmfb-', verbose: true,
@@ -42,12 +43,7 @@ async function domainXml(host: string, domain: string): Promise<string> {
 }
 
 void t.test('the probe is forced to say kvm; the kvm VE comes up anyway, without draining its node', async (t) => {
-  if (!info.images.includes('tinyvm')) {
-    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
-    t.comment(reason);
-    t.plan(0, reason);
-    return;
-  }
+  if (skipWithoutQemuImage(t, info)) return;
   // the truth about this machine, asked the way the prologue's probe asks (uncached)
   const real = await probeKvm();
   t.comment(`this machine's KVM, probed with the VE's machine and CPU: ${real.usable ? 'usable' : 'not usable'} (${real.detail})`);

@@ -12,6 +12,7 @@ import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { findJobDir, isRefusalBookkeeping } from '../harness/sandbox-host-files.js';
 import { findContainerInit } from '../harness/find-container-init.js';
+import { skipWithoutQemuImage } from '../harness/skip-without-qemu-image.js';
 
 interface Nic { network: string; mac: string; ip?: string }
 interface Details { ve: { name: string; host: string; jobId: string; owner: string; nics?: Nic[] }; history: { reason: string }[] }
@@ -180,12 +181,7 @@ void t.test('several NICs: declared and private networks in order, exact in dump
 });
 
 void t.test('a QEMU VE: virtio NICs exactly as planned, its guest gets a DHCP address', async (t) => {
-  if (!info.images.includes('tinyvm')) {
-    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
-    t.comment(reason);
-    t.plan(0, reason);
-    return;
-  }
+  if (skipWithoutQemuImage(t, info)) return;
   const created = await runVeAs(info, USER1, ['create', 'vmnet', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--network', 'default', '--network', 'vmside']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();

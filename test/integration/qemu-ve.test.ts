@@ -12,6 +12,7 @@ import { sleep, waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { findJobDir, listJobDirs, isRefusalBookkeeping } from '../harness/sandbox-host-files.js';
+import { skipWithoutQemuImage } from '../harness/skip-without-qemu-image.js';
 
 interface Row { name: string; state: string; host: string; jobId: string }
 
@@ -99,12 +100,7 @@ async function waitForConsole(name: string, pattern: RegExp, timeoutMs: number):
 }
 
 void t.test('a QEMU (TCG) VE boots the catalog image, shows its marker in ve console, and leaves nothing when destroyed', async (t) => {
-  if (!info.images.includes('tinyvm')) {
-    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
-    t.comment(reason);
-    t.plan(0, reason);
-    return;
-  }
+  if (skipWithoutQemuImage(t, info)) return;
   const created = await runVeAs(info, user, ['create', 'vm1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--disk', '64M', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
@@ -149,12 +145,7 @@ void t.test('a QEMU (TCG) VE boots the catalog image, shows its marker in ve con
 });
 
 void t.test('--keep-disk: the data disk survives the VE, in the owner\'s kept directory', async (t) => {
-  if (!info.images.includes('tinyvm')) {
-    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
-    t.comment(reason);
-    t.plan(0, reason);
-    return;
-  }
+  if (skipWithoutQemuImage(t, info)) return;
   const created = await runVeAs(info, user, ['create', 'vm2', '--type', 'kvm', '--image', 'tinyvm', '--memory', '96', '--disk', '16M', '--keep-disk']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();

@@ -13,6 +13,7 @@ import { useSandbox } from '../harness/use-sandbox.js';
 import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { findJobDir, readHostLogs } from '../harness/sandbox-host-files.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
+import { skipWithoutQemuImage } from '../harness/skip-without-qemu-image.js';
 
 const OTHER_USER = 'pbsve-user2';
 const { dir } = useSandbox(t, {
@@ -151,12 +152,7 @@ void t.test('LXC: snapshot, change, rollback: the marker is back and the VE keep
 });
 
 void t.test('QEMU (TCG): an internal snapshot of the running guest; destroy removes everything', async (t) => {
-  if (!info.images.includes('tinyvm')) {
-    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
-    t.comment(reason);
-    t.plan(0, reason);
-    return;
-  }
+  if (skipWithoutQemuImage(t, info)) return;
   const created = await runVeAs(info, user, ['create', 'vm1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--disk', '16M', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();

@@ -12,6 +12,7 @@ import { DEMO_USER, runVeAs, waitForLdapState } from '../../src/sandbox/run-demo
 import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+import { skipWithoutQemuImage } from '../harness/skip-without-qemu-image.js';
 
 useSandbox(t, {
   prefix: '/tmp/pbsve-mig-',
@@ -95,12 +96,7 @@ void t.test('LXC, cold: the container moves with its files, snapshot and console
 });
 
 void t.test('QEMU, live: the guest moves running, its heartbeat never restarts', async (t) => {
-  if (!info.images.includes('tinyvm')) {
-    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
-    t.comment(reason);
-    t.plan(0, reason);
-    return;
-  }
+  if (skipWithoutQemuImage(t, info)) return;
   const created = await runVeAs(info, user, ['create', 'vm1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();

@@ -12,6 +12,7 @@ import { waitFor } from '../harness/wait-for.js';
 import { useSandbox } from '../harness/use-sandbox.js';
 import { findJobDir } from '../harness/sandbox-host-files.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+import { skipWithoutQemuImage } from '../harness/skip-without-qemu-image.js';
 
 useSandbox(t, {
   prefix: '/tmp/pbsve-ops-', users: ['pbsve-user2'],
@@ -160,12 +161,7 @@ void t.test('host maintenance: a drain stops the host\'s VEs, the resume starts 
 });
 
 void t.test('QEMU (TCG): ACPI stop and start, suspend to disk frees the memory, resume restores it', async (t) => {
-  if (!info.images.includes('tinyvm')) {
-    const reason = `skipped: no QEMU image in the sandbox catalog: ${info.imageProblem ?? 'unknown reason'}`;
-    t.comment(reason);
-    t.plan(0, reason);
-    return;
-  }
+  if (skipWithoutQemuImage(t, info)) return;
   const created = await runVeAs(info, user, ['create', 'vm1', '--type', 'kvm', '--image', 'tinyvm', '--memory', '128', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);
   const jobId = created.stdout.trim();
