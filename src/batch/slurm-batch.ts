@@ -149,7 +149,7 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
 
     async moveJob(jobId: string, host: string): Promise<void> {
       checkJobId(jobId);
-      if (!/^[A-Za-z0-9][A-Za-z0-9.-]{0,62}$/.test(host)) throw invalidField('host', 'must be one host name', host);
+      if (!NODE_NAME.test(host)) throw invalidField('host', 'must be one host name', host);
       await scontrolOnJob('requeuehold', ['requeuehold', jobId]);
       // the requeue completes after the epilogue and gives the job a begin time some seconds ahead (lingering
       // processes); once it is pending, the move is not a new job: it may start at once, on the destination
