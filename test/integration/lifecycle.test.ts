@@ -210,7 +210,7 @@ void t.test('a guest that powers off ends its job, and the epilogue records it',
 void t.test('a job whose spec exceeds its allocation is refused by the prologue, nothing started', async (t) => {
   // hand-made job: asks for 2 vcpus in its spec line but only 1 cpu from the batch system
   const spec = { version: 1 as const, name: 'greedy', type: 'lxc' as const, image: 'tiny', vcpus: 2, memoryMiB: 64, leaseSeconds: 600 };
-  const script = `#!/bin/sh\n# pbs-ve spec ${encodeVeSpec(spec)}\nPBS_VE_CONFIG_DIR=${join(dir, 'hosts/%h/etc/pbs-ve')} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
+  const script = `#!/bin/sh\n# pbs-ve spec ${encodeVeSpec(spec)}\nPBS_VE_STATE_DIR=${join(dir, 'hosts/%h/state')} exec /bin/sh ${join(process.cwd(), 'scripts/job-body.sh')}\n`;
   const out = join(dir, 'work', 'greedy.out');
   const jobId = await control.submitRaw({ user: DEMO_USER, name: 've-greedy', script, cpus: 1, memoryMiB: 64, minutes: 10, feature: 'lxc', output: out });
   await waitFor('greedy job to end', 60_000, async () => ((await control.isJobDone(jobId)) ? true : undefined));
