@@ -45,3 +45,18 @@ void t.test('multi-node: an ended part of this start ends the VE; a crash of par
   t.match(decideVeFate({ ...base, record: multi, stop: 'crashed', domainState: 'shutoff' }), { kind: 'end', outcome: 'guest-stopped' });
   t.end();
 });
+
+void t.test('ve migrate: a VE moving away keeps its job whatever its domain does here; the batch system requeues it', (t) => {
+  const live = { ...record, migration: { from: 'node1', to: 'node2', live: true, at: '2026-12-02T12:00:00.000Z' } };
+  t.match(decideVeFate({ ...base, record: live, stop: 'gone', domainState: undefined }), { kind: 'keep', why: 'moving', message: /the VE moves to node2; the batch system requeues the job there/ }, 'live: the domain left for node2');
+  t.match(decideVeFate({ ...base, record: live }), { kind: 'keep', why: 'moving' }, 'live: still running here while libvirt moves it');
+  const cold = { ...record, ownerState: 'stopped' as const, migration: { from: 'node1', to: 'node2', live: false, at: '2026-12-02T12:00:00.000Z' } };
+  t.match(decideVeFate({ ...base, record: cold, stop: 'guest-stopped', domainState: 'shutoff' }), { kind: 'keep', why: 'moving' }, 'cold: shut off and packed here');
+  t.match(decideVeFate({ ...base, record: cold, stop: 'crashed', domainState: 'shutoff', downSince: 0 }), { kind: 'keep', why: 'moving' }, 'cold: the stop timed out and libvirt destroyed it: not a crash to wait for');
+  // the destination's record is a new one, without the move: its guest's poweroff ends the job as anywhere
+  t.match(decideVeFate({ ...base, record: { ...record, host: 'node2', reason: 'migrated cold from node1' }, stop: 'guest-stopped', domainState: 'shutoff' }), { kind: 'end', outcome: 'guest-stopped', exitCode: 0 });
+  // a refusal and the epilogue's states still come first
+  t.match(decideVeFate({ ...base, record: { ...live, status: 'stopping' }, stop: 'gone' }), { kind: 'keep', why: 'not-ours' });
+  t.match(decideVeFate({ ...base, record: live, refusal: 'no room' }), { kind: 'end', outcome: 'refused' });
+  t.end();
+});

@@ -97,6 +97,24 @@ void t.test('what happens while libvirtd restarts or the watcher is down is seen
   t.match(readJobBodyAnswer(b), { exitCode: 0, message: /pbsve-12 is shutoff/ });
 });
 
+void t.test('ve migrate: the source host\'s watcher leaves the job of a VE that moves away (live: domain gone; cold: shut off)', async (t) => {
+  const stateDir = makeTempDir(join(tmpdir(), 'watch-'));
+  const virt = createFakeVirt();
+  const at = new Date().toISOString();
+  const live = await realize(stateDir, virt, '30', { migration: { from: 'node1', to: 'node2', live: true, at } });
+  const cold = await realize(stateDir, virt, '31', { ownerState: 'stopped', migration: { from: 'node1', to: 'node2', live: false, at } });
+  const lines: string[] = [];
+  const watch = await start(stateDir, virt, lines, 50);
+  t.teardown(() => watch.stop());
+  virt.changeBehind('pbsve-31', 'shutoff', 'shutdown', 'Stopped');
+  virt.changeBehind('pbsve-30', 'shutoff', 'migrated', 'Stopped');
+  virt.domains.delete('pbsve-30');
+  await watch.rescan();
+  t.equal(readJobBodyAnswer(live), undefined, 'live: the domain left, the job is the batch system\'s to requeue');
+  t.equal(readJobBodyAnswer(cold), undefined, 'cold: the stopped domain ends nothing');
+  t.notMatch(lines.join('\n'), /the job ends/);
+});
+
 // The job body itself: scripts/job-body.sh as the batch system runs it.
 function runBody(stateDir: string, jobId: string): { started: Promise<void>; done: Promise<{ code: number | null; out: string }> } {
   const child = spawn('/bin/sh', [join(process.cwd(), 'scripts/job-body.sh')], { env: { PATH: '/usr/bin:/bin', PBS_VE_STATE_DIR: stateDir, SLURM_JOB_ID: jobId }, stdio: ['ignore', 'pipe', 'pipe'] });
