@@ -1,6 +1,6 @@
 // `ve admin ...`: what a batch administrator runs once per host (root).
 import type { Command } from 'commander';
-import { findConfigDir, loadConfig, loadLdapWriteCredentials } from '../config/load-config.js';
+import { findConfigDir, findHostName, loadConfig, loadLdapWriteCredentials } from '../config/load-config.js';
 import { findMonitorAccount, installVemon } from './install-vemon.js';
 import { findUserIds } from '../host/find-user-ids.js';
 import { applyLdapInstallSteps, buildLdapInstallSteps, DEFAULT_DATABASE_DN, formatLdapInstallSteps } from './install-ldap.js';
@@ -10,6 +10,7 @@ import { installMom, uninstallMom } from './install-mom.js';
 import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, DEFAULT_EVENT_SUBMITTER, findMonitorHosts, findVeHosts } from './install-server.js';
 import { openBatch } from '../config/open-adapters.js';
 import { buildSlurmHookPaths, DEFAULT_SLURM_HOOK_DIR, installSlurmHooks } from './install-slurm-hooks.js';
+import { DEFAULT_SYSTEMD_UNIT_DIR, installHostWatch, uninstallHostWatch } from './install-host-watch.js';
 
 const DEFAULT_PBS_HOME = process.env['PBS_HOME'] ?? '/var/spool/torque';
 const say = (text: string): void => { process.stdout.write(`${text}\n`); };
@@ -64,6 +65,34 @@ export function registerAdminCommands(program: Command): void {
         const configDir = findConfigDir(process.env);
         const config = loadConfig(configDir);
         say(formatInstallReport(await installSlurmHooks({ hookDir: o.dir, dryRun: o.dryRun === true, nodePath: config.nodePath, installDir: config.installDir, configDir })));
+        return 0;
+      });
+    });
+
+  install.command('host-watch').description('VE host: the systemd service pbs-ve-host-watch (ve-host-watch, root, Restart=always); VE jobs end with their VEs only where it runs')
+    .option('--host <name>', 'this host as the batch system names it (default: SLURMD_NODENAME or the short host name)')
+    .option('--unit-dir <dir>', 'where systemd units go', DEFAULT_SYSTEMD_UNIT_DIR)
+    .option('--no-start', 'write the unit only: no systemctl daemon-reload/enable --now (images, chroots)')
+    .option('--dry-run', 'print what would change, change nothing')
+    .action(async (o: { host?: string; unitDir: string; start: boolean; dryRun?: boolean }) => {
+      await runHook('cli', async () => {
+        const configDir = findConfigDir(process.env);
+        const config = loadConfig(configDir);
+        say(formatInstallReport(await installHostWatch({
+          unitDir: o.unitDir, dryRun: o.dryRun === true, systemctl: o.start, nodePath: config.nodePath, installDir: config.installDir, configDir,
+          host: o.host ?? findHostName(process.env),
+        })));
+        return 0;
+      });
+    });
+
+  uninstall.command('host-watch').description('VE host: stop and disable pbs-ve-host-watch, remove its unit')
+    .option('--unit-dir <dir>', 'where systemd units go', DEFAULT_SYSTEMD_UNIT_DIR)
+    .option('--no-start', 'remove the unit file only: no systemctl disable --now/daemon-reload')
+    .option('--dry-run', 'print what would change, change nothing')
+    .action(async (o: { unitDir: string; start: boolean; dryRun?: boolean }) => {
+      await runHook('cli', async () => {
+        say(formatInstallReport(await uninstallHostWatch({ unitDir: o.unitDir, dryRun: o.dryRun === true, systemctl: o.start })));
         return 0;
       });
     });

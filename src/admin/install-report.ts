@@ -1,6 +1,6 @@
 // What an installer did (or, with --dry-run, would do): one line per file, so an admin can audit it.
 
-export type InstallAction = 'create' | 'update' | 'unchanged' | 'move-aside' | 'restore' | 'remove' | 'append' | 'keep' | 'manual';
+export type InstallAction = 'create' | 'update' | 'unchanged' | 'move-aside' | 'restore' | 'remove' | 'append' | 'keep' | 'manual' | 'run';
 
 export interface InstallStep {
   readonly path: string;

@@ -58,3 +58,22 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
   }
   return { stdout: result.stdout, stderr: result.stderr, exitCode: result.exitCode ?? -1 };
 };
+
+export interface LineCommandOptions {
+  /** a long-lived command is restarted by its caller when this ends it */
+  readonly timeoutMs: number;
+  readonly cancelSignal: AbortSignal;
+}
+
+/**
+ * A long-lived command whose stdout is a stream of lines (virsh event --loop): each line to onLine as it
+ * comes. Resolves with the exit (stderr included) when the command ends, is cancelled or times out.
+ */
+export async function runCommandLines(file: string, args: readonly string[], onLine: (line: string) => void, options: LineCommandOptions): Promise<CommandResult> {
+  const child = execa(file, [...args], {
+    timeout: options.timeoutMs, reject: false, extendEnv: false, env: { PATH: SAFE_PATH, LANG: 'C.UTF-8' }, stdin: 'ignore', cancelSignal: options.cancelSignal,
+  });
+  for await (const line of child.iterable({ from: 'stdout' })) onLine(line);
+  const result = await child;
+  return { stdout: '', stderr: result.stderr, exitCode: result.exitCode ?? -1 };
+}

@@ -9,7 +9,6 @@ import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { VeDisks } from '../host/ve-disks.js';
 import { join } from 'node:path';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
-import { createVeConsole, type VeConsole } from '../host/ve-console.js';
 import type { VeJobRecord } from '../host/ve-job-record.js';
 import { removeVeSnapshots } from '../host/ve-snapshots.js';
 import { removeVeSeed } from '../host/ve-seed.js';
@@ -25,8 +24,6 @@ export interface TeardownVeDeps {
   readonly log: (line: string) => void;
   /** default: the owner's ids from getent */
   readonly findOwner?: (user: string) => Promise<UserIds>;
-  /** default: console capture with the configured node and installation */
-  readonly console?: VeConsole;
   /** default: transient libvirt networks through virsh, state in <stateDir>/networks */
   readonly networks?: VeNetworks;
   /** the batch system's view of the job, asked only when the host cannot tell how it ended (a sister, Slurm) */
@@ -130,8 +127,6 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
       .catch((err: unknown) => { deps.log(`pbs-ve: job ${record.jobId}: releasing networks: ${err instanceof Error ? err.message : String(err)}`); });
   }
   const jobDir = findRecordJobDir(deps.config.stateDir, record);
-  await (deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir })).stopCapture(jobDir)
-    .catch((err: unknown) => { deps.log(`pbs-ve: stopping the console capture: ${err instanceof Error ? err.message : String(err)}`); });
   const kept = record.spec.keepDisks === true && moving === undefined ? await keepDataDisks(record, jobDir, deps) : undefined;
   if (kept?.kind === 'kept') reason = `${reason}; data disks kept in ${kept.dir}`;
   if (kept?.kind === 'failed') reason = `${reason}; keeping the data disks failed, they stay in ${jobDir}`;

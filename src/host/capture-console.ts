@@ -19,20 +19,31 @@ function openLog(path: string, owner: UserIds): number {
   return fd;
 }
 
-/** Resolves when the container is gone (the pty reports end or an error). */
-export function captureConsole(options: CaptureConsoleOptions): Promise<void> {
+export interface ConsoleCapture {
+  /** resolves when the container is gone (the pty reports end or an error) or stop() was called */
+  readonly ended: Promise<void>;
+  stop(): void;
+}
+
+/** Copies from now on; one process (ve-host-watch) holds the captures of every LXC VE of its host. */
+export function captureConsole(options: CaptureConsoleOptions): ConsoleCapture {
   const ptyFd = openSync(options.ptyPath, constants.O_RDWR | constants.O_NOCTTY);
   const tty = new ReadStream(ptyFd);
   // raw: no echo back into the container, no line buffering; the guest side still writes \r\n
   tty.setRawMode(true);
   let logFd = openLog(options.logPath, options.owner);
   let size = fstatSync(logFd).size;
-  return new Promise((resolve) => {
+  let stop = (): void => undefined;
+  const ended = new Promise<void>((resolve) => {
+    let done = false;
     const finish = (): void => {
+      if (done) return;
+      done = true;
       closeSync(logFd);
       tty.destroy();
       resolve();
     };
+    stop = finish;
     tty.on('data', (chunk: Buffer) => {
       const text = Buffer.from(chunk.toString('latin1').replaceAll('\r\n', '\n'), 'latin1');
       if (size + text.length > options.maxBytes && size > 0) {
@@ -46,5 +57,7 @@ export function captureConsole(options: CaptureConsoleOptions): Promise<void> {
     });
     tty.on('end', finish);
     tty.on('error', finish);
+    tty.on('close', finish);
   });
+  return { ended, stop: () => { stop(); } };
 }

@@ -1,7 +1,7 @@
 // The one owner of a VE's host-side state: its job directory's layout (record, seq, reported marker, recovery
-// record, console log, op results, snapshots), the directory's modes and its lock with one timeout policy.
-// Nothing else builds these paths.
-import { chmodSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
+// record, console log, op results, snapshots, the job body's channel), the directory's modes and its lock with
+// one timeout policy. Nothing else builds these paths.
+import { chmodSync, closeSync, constants, fchownSync, fstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import { withLockFile } from '../core/with-lock-file.js';
@@ -12,6 +12,8 @@ import type { VeSpec } from '../core/ve-spec.js';
 import type { VeNic } from '../core/ve-nic.js';
 import type { HostNetworkPlan } from '../prologue/plan-ve-networks.js';
 import type { LxcIdMap } from '../virt/domain-spec.js';
+import type { UserIds } from './find-user-ids.js';
+import type { RunCommand } from '../core/run-command.js';
 
 /** What the prologue realized on this host, for the epilogue, the job body and the MOM hook. */
 export interface VeJobRecord {
@@ -75,6 +77,8 @@ export const VE_JOB_FILES = {
   migrationXml: 'migration.xml',
   /** a cold migration's files as fetched from the source host, until unpacked */
   incoming: 'incoming.tar',
+  bodyFifo: 'job-body.fifo',
+  bodyEnd: 'job-body.end',
 } as const;
 
 /** what a cold migration carries from a job directory: disks, rootfs, snapshots and their index, console log */
@@ -104,6 +108,7 @@ export const VE_LOCK_WAIT_MS = {
   operation: 120_000,
   recovery: 2_000,
   report: 5_000,
+  watch: 120_000,
 } as const;
 export type VeLockHolder = keyof typeof VE_LOCK_WAIT_MS;
 
@@ -203,5 +208,83 @@ export function readVeRefusal(stateDir: string, jobId: string): string | undefin
     return readFileSync(findVeJobFile(findJobDir(stateDir, jobId), 'refusal'), 'utf8').trim();
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * The job body's channel (docs/design.md "The job body and the host watcher"): a FIFO the body (the owner)
+ * holds open while it waits, and the answer file root writes when the VE ends. Made only once the VE runs,
+ * so its presence means "a VE was realized here in this start"; an answer of an earlier start goes first.
+ */
+export async function openJobBodyChannel(jobDir: string, owner: UserIds, run: RunCommand): Promise<void> {
+  removeJobBodyChannel(jobDir);
+  const fifo = findVeJobFile(jobDir, 'bodyFifo');
+  const r = await run('mkfifo', ['-m', '0600', fifo], { timeoutMs: 10_000 });
+  if (r.exitCode !== 0) throw new VeError('job-body-channel-failed', 'environment', `mkfifo ${fifo}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  // a FIFO opened for reading without a writer does not block with O_NONBLOCK; O_NOFOLLOW: never chown through a link
+  const fd = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  try {
+    fchownSync(fd, owner.uid, owner.gid);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// No error when there is none: undoing a start that never got this far.
+export function removeJobBodyChannel(jobDir: string): void {
+  rmSync(findVeJobFile(jobDir, 'bodyEnd'), { force: true });
+  rmSync(findVeJobFile(jobDir, 'bodyFifo'), { force: true });
+}
+
+export function hasJobBodyChannel(jobDir: string): boolean {
+  try {
+    return statSync(findVeJobFile(jobDir, 'bodyFifo')).isFIFO();
+  } catch {
+    return false;
+  }
+}
+
+/** undefined = not answered yet */
+export function readJobBodyAnswer(jobDir: string): { readonly exitCode: number; readonly message: string } | undefined {
+  let text: string;
+  try {
+    text = readFileSync(findVeJobFile(jobDir, 'bodyEnd'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const [code, ...rest] = text.split('\n');
+  if (code === undefined || !/^[0-9]{1,3}$/.test(code)) return undefined;
+  return { exitCode: Number(code), message: rest.join('\n').trim() };
+}
+
+/**
+ * Ends the job: the answer first (the exit code on the first line, then what the owner reads in the job's
+ * output), then one byte into the FIFO to wake the body. A body not waiting yet reads the answer when it
+ * starts; ENXIO (nobody holds the FIFO) is that case, not an error.
+ */
+export function answerJobBody(jobDir: string, exitCode: number, message: string): void {
+  writeFileNoFollow(findVeJobFile(jobDir, 'bodyEnd'), `${String(exitCode)}\n${message.replace(/\n+$/, '')}\n`, { mode: 0o644 });
+  let fd: number;
+  try {
+    fd = openSync(findVeJobFile(jobDir, 'bodyFifo'), constants.O_WRONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW);
+  } catch {
+    return;
+  }
+  try {
+    // the owner cannot swap the FIFO (the directory is root's), but a write never goes to anything else
+    if (fstatSync(fd).isFIFO()) writeSync(fd, '\n');
+  } catch {
+    // a full pipe already holds a wake-up
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** the job directories of this host's state directory, by name (<jobId> or <jobId>_p<i>) */
+export function listVeJobDirNames(stateDir: string): string[] {
+  try {
+    return readdirSync(join(stateDir, 'jobs'));
+  } catch {
+    return [];
   }
 }

@@ -9,12 +9,11 @@ import { SNAPSHOT_NAME, validateSnapshotName } from '../operations/encode-ve-ope
 import { runCommand, type RunCommand } from '../core/run-command.js';
 import { runVirsh } from '../virt/run-virsh.js';
 import { createDomainSnapshots, type DomainSnapshots } from '../virt/virsh-snapshots.js';
-import { findConsolePty, type VeConsole } from './ve-console.js';
+import type { VeConsole } from './ve-console.js';
 import { findVeJobFile, findJobDir, writeVeJobRecord, type VeJobRecord } from './ve-job-record.js';
 import type { Virt } from '../virt/virt.js';
 import type { VeSnapshotInfo } from '../operations/ve-operation-result.js';
 import type { UserIds } from './find-user-ids.js';
-import type { ResumeJobBody } from './pause-job-body.js';
 
 export type VeSnapshot = VeSnapshotInfo;
 
@@ -27,8 +26,6 @@ export interface VeSnapshotDeps {
   readonly now: () => Date;
   /** the owner's ids, for the restarted LXC console capture */
   readonly owner: UserIds;
-  /** keeps the job body from taking a rollback's restart for the guest's end */
-  readonly pauseJobBody: (record: VeJobRecord, ownerUid: number) => ResumeJobBody;
   readonly run?: RunCommand;
   readonly domainSnapshots?: (uri: string) => DomainSnapshots;
 }
@@ -164,27 +161,21 @@ async function rollbackLxc(record: VeJobRecord, name: string, deps: VeSnapshotDe
   const virt = await deps.openVirt(record.uri);
   // the periodic host report skips a VE that is not 'realized': no "stopped" for this second
   writeVeJobRecord(deps.stateDir, { ...record, status: 'starting', reason: `rolling back to snapshot ${name}` });
-  const resume = deps.pauseJobBody(record, deps.owner.uid);
   const down = Date.now();
   try {
     await virt.destroyDomain(record.domain);
-    await deps.console.stopCapture(jobDir);
     await rm(old, { recursive: true, force: true });
     await rename(rootfs, old);
     await rename(staged, rootfs);
     await virt.startDomain(record.domain);
     await virt.waitForState(record.domain, (s) => s === 'running', deps.startTimeoutMs);
     const downMs = Date.now() - down;
-    const pty = await findConsolePty(await virt.getDomainXml(record.domain));
-    if (pty === undefined) deps.log(`job ${record.jobId}: no console pty after the rollback; the console log stops here`);
-    else await deps.console.startCapture(jobDir, pty, findVeJobFile(jobDir, 'console'), deps.owner);
     return downMs;
   } catch (err) {
     await restoreLxc(record, virt, { rootfs, old, staged }, deps);
     throw err;
   } finally {
     writeVeJobRecord(deps.stateDir, { ...record, status: 'realized' });
-    resume();
     await virt.close();
     await rm(old, { recursive: true, force: true }).catch(() => undefined);
     await rm(staged, { recursive: true, force: true }).catch(() => undefined);

@@ -13,7 +13,6 @@ import type { EventSink } from '../events/event-sink.js';
 import type { Clock } from '../core/clock.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { UserIds } from '../host/find-user-ids.js';
-import type { ResumeJobBody } from '../host/pause-job-body.js';
 import type { VeState } from '../core/ve-state.js';
 
 export interface RecoverCrashedVesDeps {
@@ -25,7 +24,6 @@ export interface RecoverCrashedVesDeps {
   readonly batch: Pick<Batch, 'getJob'>;
   readonly console: VeConsole;
   readonly findOwner: (user: string) => Promise<UserIds>;
-  readonly pauseJobBody: (record: VeJobRecord, ownerUid: number) => ResumeJobBody;
   readonly policy: RecoveryPolicy;
   readonly log: (line: string) => void;
 }
@@ -90,7 +88,7 @@ async function recoverOne(host: string, record: VeJobRecord, virt: Virt, deps: R
   } else {
     const snapshotDeps: VeSnapshotDeps = {
       stateDir: deps.config.stateDir, openVirt: deps.openVirt, console: deps.console, log: deps.log, startTimeoutMs: deps.config.virt.startTimeoutMs,
-      now: () => deps.clock.now(), owner, pauseJobBody: deps.pauseJobBody,
+      now: () => deps.clock.now(), owner,
     };
     await rollbackVe(current, decision.snapshot, snapshotDeps);
     await virt.waitForState(record.domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);

@@ -9,7 +9,6 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { createVeConsole } from '../host/ve-console.js';
 import { findUserIds } from '../host/find-user-ids.js';
-import { pauseJobBody } from '../host/pause-job-body.js';
 import { reportHostVes } from './report-host-ves.js';
 import { createVeNetworks } from '../host/ve-networks.js';
 import { teardownVe } from '../epilogue/teardown-ve.js';
@@ -35,8 +34,8 @@ await runHook('monitor', async () => {
     config, clock: systemClock, log, openVirt: openVirtAt, uris: [virt.lxcUri, virt.qemuUri], events: openEventSink(config, configDir, batch, log, host),
     readLeases: (uri, name) => networks.readLeases(uri, name),
     recovery: {
-      batch, console: createVeConsole({ nodePath: config.nodePath, installDir: config.installDir }), findOwner: (user) => findUserIds(user),
-      pauseJobBody: (record, uid) => pauseJobBody(record.jobId, uid, log), policy: { maxRestarts: recovery.maxRestarts, windowMs: 1000 * recovery.windowSeconds },
+      batch, console: createVeConsole(), findOwner: (user) => findUserIds(user),
+      policy: { maxRestarts: recovery.maxRestarts, windowMs: 1000 * recovery.windowSeconds },
     },
     orphans: { batch, graceMs: 1000 * recovery.orphanGraceSeconds },
     interrupted: {

@@ -112,7 +112,6 @@ async function stopDomain(op: VeOperation, record: VeJobRecord, virt: Virt): Pro
 async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeState, virt: Virt, deps: VeOperationDeps, owner: UserIds): Promise<Executed> {
   const snapshotDeps: VeSnapshotDeps = { ...deps.snapshots, owner };
   const start = (r: VeJobRecord): Promise<void> => startVeDomain(r, virt, owner, { stateDir: deps.config.stateDir, console: deps.snapshots.console, startTimeoutMs: deps.config.virt.startTimeoutMs, log: deps.log });
-  const jobDir = findJobDir(deps.config.stateDir, record.jobId);
   // a failed action puts the owner's previous wish back, so the job body and the recovery see the truth
   const attempt = async (wish: VeJobRecord, act: () => Promise<string>): Promise<string> => {
     writeVeJobRecord(deps.config.stateDir, wish);
@@ -137,7 +136,6 @@ async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeSt
     case 'stop': {
       const stopped = withOwnerState(record, 'stopped');
       const message = await attempt(stopped, () => stopDomain(op, record, virt));
-      await deps.snapshots.console.stopCapture(jobDir).catch(() => undefined);
       return { message: `stopped: ${message}`, record: stopped, state: 'stopped' };
     }
     case 'start': {
@@ -169,7 +167,6 @@ async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeSt
         await virt.suspendDomain(record.domain);
         return 'paused, memory kept';
       });
-      if (op.toDisk === true) await deps.snapshots.console.stopCapture(jobDir).catch(() => undefined);
       return { message: `suspended: ${message}`, record: suspended, state: 'suspended' };
     }
     case 'extend': {
@@ -187,7 +184,7 @@ async function executeOperation(op: VeOperation, record: VeJobRecord, from: VeSt
     }
     case 'migrate': {
       const moved = await startVeMigration(op, record, from, {
-        config: deps.config, console: deps.snapshots.console, now: () => deps.clock.now(), scheduleMove: deps.scheduleMove,
+        config: deps.config, now: () => deps.clock.now(), scheduleMove: deps.scheduleMove,
         stopDomain: (r) => stopDomain({ kind: 'stop', target: r.jobId }, r, virt),
       });
       return { message: moved.message, record: moved.record, state: 'migrating' };

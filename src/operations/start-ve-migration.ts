@@ -8,11 +8,9 @@ import { readSnapshotIndex } from '../host/ve-snapshots.js';
 import type { VeOperation } from './encode-ve-operation.js';
 import type { VeState } from '../core/ve-state.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
-import type { VeConsole } from '../host/ve-console.js';
 
 export interface StartVeMigrationDeps {
   readonly config: PbsVeConfig;
-  readonly console: VeConsole;
   readonly now: () => Date;
   /** stops the domain as ve stop does (a clean shutdown, destroyed after the timeout) */
   readonly stopDomain: (record: VeJobRecord) => Promise<string>;
@@ -47,7 +45,6 @@ export async function startVeMigration(op: VeOperation, record: VeJobRecord, fro
   let stopped = '';
   try {
     if (!live && from === 'running') stopped = `${await deps.stopDomain(record)}; `;
-    if (!live) await deps.console.stopCapture(jobDir).catch(() => undefined);
     const snapshotNames = readSnapshotIndex(deps.config.stateDir, record.jobId).map((s) => s.name);
     const manifest: VeMoveManifest = {
       v: 1, jobId: record.jobId, domain: record.domain, type: record.spec.type, from: record.host, to, live, at: moving.migration?.at ?? '',

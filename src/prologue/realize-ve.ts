@@ -7,12 +7,13 @@ import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { checkSpecAgainstConfig } from '../core/check-spec-against-config.js';
 import { findHostVirt } from '../config/load-config.js';
 import { makeReadableDir } from '../host/make-readable-dir.js';
-import { withVeJobLock, findPartJobDir, findVeJobFile, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
+import { withVeJobLock, findPartJobDir, findVeJobFile, openJobBodyChannel, removeJobBodyChannel, writeVeJobRecord, writeVeRefusal, type VeJobRecord } from '../host/ve-job-record.js';
 import { addDomainUuid, buildPeerUri, findIncomingMove, forgetOutgoingMove, migrateLiveDomain, rebaseOverlay, receiveColdMove, redefineSnapshots, type VeMoveManifest } from '../host/ve-migration.js';
 import { buildDataDiskPath, findRootfsDir, type PreparedDisk } from '../host/ve-disks.js';
 import { writeFileNoFollow } from '../core/write-file-no-follow.js';
 import type { ImageManifest } from '../images/image-manifest.js';
 import type { LxcIdMap } from '../virt/domain-spec.js';
+import { runCommand, type RunCommand } from '../core/run-command.js';
 import { findPartIndex, listDistinctHosts } from '../core/find-part-index.js';
 import { countVeNodes } from '../core/ve-spec.js';
 import { emitVeEvent } from '../host/record-ve-transition.js';
@@ -22,7 +23,7 @@ import { recordKvmUnusable, resolveQemuAcceleration, type QemuAcceleration } fro
 import { decideKvmFallback, describeKvmFailure } from '../core/decide-kvm-fallback.js';
 import { createLxcIdRanges, type LxcIdRanges } from '../host/lxc-id-ranges.js';
 import { findUserIds, type UserIds } from '../host/find-user-ids.js';
-import { createVeConsole, findConsolePty, type VeConsole } from '../host/ve-console.js';
+import { createVeConsole, type VeConsole } from '../host/ve-console.js';
 import { join } from 'node:path';
 import { existsSync } from 'node:fs';
 import { isVeJobEnding } from '../host/ve-job-ending.js';
@@ -69,6 +70,8 @@ export interface RealizeVeDeps {
   readonly findGroups?: (user: string) => Promise<string[]>;
   /** the batch system's bound on host faults (TORQUE retries a prologue exit 2 forever): returns the error to exit with */
   readonly boundFault?: (err: unknown) => Promise<unknown>;
+  /** mkfifo for the job body's channel; default execa */
+  readonly run?: RunCommand;
   /** whether the batch system starts the job again after this error (decided with the exit code); default no */
   readonly isRetried?: (err: unknown) => boolean;
   /** the host the inventory last saw the VE on (read-only LDAP): where a requeued VE may be moving from (ve migrate) */
@@ -222,7 +225,7 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
   const incoming = await findMove(ctx, spec, identity.startCount, deps);
   if (incoming !== undefined) deps.log(`job ${ctx.jobId}: receiving the VE from ${incoming.manifest.from} (${incoming.manifest.live ? 'live' : 'cold'} migration)`);
   const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });
-  const veConsole = deps.console ?? createVeConsole({ nodePath: deps.config.nodePath, installDir: deps.config.installDir });
+  const veConsole = deps.console ?? createVeConsole();
   const lxcIds = spec.type === 'lxc' ? deps.lxcIds ?? createLxcIdRanges(deps.config.stateDir, deps.config.virt.lxcIds) : undefined;
   let record: VeJobRecord = { ...identity, uri, roUri, status: 'starting', reason: 'prologue', emulated: acceleration?.emulated ?? false, startedAt: started.toISOString(), nics: net.nics, networks: net.networks };
 
@@ -274,14 +277,11 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
       }
       record = { ...record, emulated: used?.emulated ?? false };
       await virt.waitForState(domain, (s) => s === 'running', deps.config.virt.startTimeoutMs);
-      if (spec.type === 'lxc') {
-        const pty = await findConsolePty(await virt.getDomainXml(domain));
-        if (pty === undefined) throw new VeError('console-capture-failed', 'environment', `domain ${domain}: libvirt reports no console pty`);
-        await veConsole.startCapture(jobDir, pty, consoleLog, owner);
-      } else {
-        // QEMU's chardev may have (re)created the file: it stays the owner's
-        await veConsole.prepareLog(consoleLog, owner);
-      }
+      // an LXC console is copied by the host's watcher (ve-host-watch), which sees the start;
+      // QEMU's chardev may have (re)created the file: it stays the owner's
+      if (spec.type !== 'lxc') await veConsole.prepareLog(consoleLog, owner);
+      // from here the job body waits on this channel for the watcher's word
+      await openJobBodyChannel(jobDir, owner, deps.run ?? runCommand);
       stopIfEnding();
       const moved = incoming === undefined ? '' : incoming.manifest.live
         ? `migrated live from ${incoming.manifest.from} in ${movedMs} ms, the guest never stopped; `
@@ -349,7 +349,7 @@ async function receiveMovedDisks(incoming: IncomingMove, image: ImageManifest, j
 
 // Nothing half-made may stay behind: domain, definition and disk go, each attempt independent.
 async function undoRealize(virt: Virt, deps: RealizeVeDeps, domain: string, jobDir: string, veConsole: VeConsole, releaseNetworks: () => Promise<unknown>): Promise<void> {
-  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), releaseNetworks, () => veConsole.stopCapture(jobDir), () => deps.disks.remove(jobDir), () => removeVeSeed(jobDir)];
+  const steps = [() => virt.destroyDomain(domain), () => virt.undefineDomain(domain), releaseNetworks, () => { removeJobBodyChannel(jobDir); return Promise.resolve(); }, () => deps.disks.remove(jobDir), () => removeVeSeed(jobDir)];
   for (const step of steps) {
     try {
       await step();

@@ -4,7 +4,6 @@ import { openBatch, openEventSink, openInventory, openVirtAt } from '../config/o
 import { readPelogJobScript } from '../host/read-pelog-context.js';
 import { createLocalVeDisks } from '../host/ve-disks.js';
 import { createVeConsole } from '../host/ve-console.js';
-import { pauseJobBody } from '../host/pause-job-body.js';
 import { systemClock } from '../core/clock.js';
 import { findSpecToken } from '../core/encode-ve-spec.js';
 import { findOperationToken } from '../operations/encode-ve-operation.js';
@@ -30,12 +29,11 @@ export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, config
   // a VE job's spec line wins; only a job without one can be an operation on another VE
   const opToken = text === undefined || findSpecToken(text) !== undefined ? undefined : findOperationToken(text);
   if (opToken !== undefined) {
-    const console = createVeConsole({ nodePath: config.nodePath, installDir: config.installDir });
+    const console = createVeConsole();
     await runVeOperation(ctx, opToken, {
       batch, config, clock: systemClock, events: openEventSink(config, configDir, batch, log), log,
       snapshots: {
         stateDir: config.stateDir, openVirt: openVirtAt, console, log, startTimeoutMs: config.virt.startTimeoutMs, now: () => systemClock.now(),
-        pauseJobBody: (record, ownerUid) => pauseJobBody(record.jobId, ownerUid, log),
       },
       scheduleTimeLimit: (jobId, seconds) => { startDetached(config.nodePath, [join(config.installDir, 'dist/src/operations/set-time-limit-main.js'), jobId, String(seconds)]); },
       scheduleMove: (jobId, host) => { startDetached(config.nodePath, [join(config.installDir, 'dist/src/operations/move-ve-job-main.js'), jobId, host]); },

@@ -33,16 +33,21 @@ export interface CreateVeDeps {
 // '%' only for a "%h" host placeholder (src/config/load-config.ts findConfigDir)
 const SAFE_PATH = /^\/[A-Za-z0-9_./+%-]*$/;
 
-/** The VE job's script: the spec line the prologue trusts, then the job body that keeps the job alive. */
-export function buildVeJobScript(spec: VeSpec, config: PbsVeConfig, configDir: string): string {
-  for (const [field, path] of [['nodePath', config.nodePath], ['installDir', config.installDir], ['configDir', configDir]] as const) {
+/**
+ * The VE job's script: the spec line the prologue trusts, then the job body that keeps the job alive: a
+ * POSIX shell blocked on its job directory's FIFO until the host's watcher says the VE ended
+ * (scripts/job-body.sh). The compute hosts' state directory ("%h" = the host) tells it where that is.
+ */
+export function buildVeJobScript(spec: VeSpec, config: PbsVeConfig): string {
+  const stateDir = config.hostStateDir ?? config.stateDir;
+  for (const [field, path] of [['installDir', config.installDir], ['hostStateDir', stateDir]] as const) {
     if (!SAFE_PATH.test(path)) throw new VeError('invalid-config', 'environment', `config ${field}: must be an absolute path of [A-Za-z0-9_./+%-]`, { field });
   }
   return [
     '#!/bin/sh',
     formatSpecLine(spec),
     `# pbs-ve: this job keeps VE "${spec.name}" alive; the prologue creates it, the epilogue removes it`,
-    `PBS_VE_CONFIG_DIR=${configDir} exec ${config.nodePath} ${config.installDir}/dist/src/job-body/main.js`,
+    `PBS_VE_STATE_DIR=${stateDir} exec /bin/sh ${config.installDir}/scripts/job-body.sh`,
     '',
   ].join('\n');
 }
@@ -183,7 +188,7 @@ export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jo
     nodeCount: countVeNodes(spec),
     variables: { [SPEC_VARIABLE]: token },
     comment: SPEC_COMMENT_PREFIX + token,
-    script: buildVeJobScript(spec, deps.config, deps.config.hostConfigDir ?? deps.configDir),
+    script: buildVeJobScript(spec, deps.config),
   });
   return { jobId, spec };
 }

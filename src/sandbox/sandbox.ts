@@ -185,6 +185,27 @@ async function runAdmin(args: readonly string[], configDir: string, what: string
 
 interface HostPaths { readonly configDir: string; readonly stateDir: string }
 
+const watchPidFile = (stateDir: string): string => join(stateDir, 'host-watch.pid');
+
+// Each VE host runs its watcher (systemd on a real host): the job bodies and LXC consoles depend on it.
+async function startHostWatch(host: string, paths: HostPaths): Promise<void> {
+  const r = await runCommand('start-stop-daemon', [
+    '--start', '--background', '--make-pidfile', '--pidfile', watchPidFile(paths.stateDir), '--exec', process.execPath, '--',
+    join(PROJECT_DIR, 'dist/src/host-watch/main.js'), '--host', host,
+  ], { env: { PBS_VE_CONFIG_DIR: paths.configDir }, timeoutMs: 10_000 });
+  if (r.exitCode !== 0) throw new VeError('sandbox-step-failed', 'environment', `sandbox: ve-host-watch for ${host}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+}
+
+/** stops a simulated host's watcher (a test stops and starts it again to show a restart changes nothing) */
+export async function stopHostWatch(dir: string, host: string): Promise<void> {
+  await runCommand('start-stop-daemon', ['--stop', '--oknodo', '--quiet', '--pidfile', watchPidFile(hostPaths(dir, host).stateDir), '--exec', process.execPath, '--retry', 'TERM/10/KILL/2'], { timeoutMs: 20_000 });
+}
+
+/** starts a simulated host's watcher again */
+export async function restartHostWatch(dir: string, host: string): Promise<void> {
+  await startHostWatch(host, hostPaths(dir, host));
+}
+
 function hostPaths(dir: string, host: string): HostPaths {
   return { configDir: join(dir, 'hosts', host, 'etc/pbs-ve'), stateDir: join(dir, 'hosts', host, 'state') };
 }
@@ -281,6 +302,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   };
   writeConfig(configDir, join(dir, 'state'));
   for (const h of allHosts) writeConfig(hosts[h]?.configDir ?? '', hosts[h]?.stateDir ?? '');
+  log(`starting ve-host-watch on ${VE_NODES.join(' and ')}`);
+  for (const h of VE_NODES) await startHostWatch(h, hostPaths(dir, h));
   writeFileSync(join(vemon.configDir, 'ldap-write.json'), `${JSON.stringify({ bindDn: writerDn, password: writerPassword })}\n`, { mode: 0o600 });
   chmodSync(join(vemon.configDir, 'ldap-write.json'), 0o600);
   // event authentication (docs/design.md): one key per VE host, made on that host; the vemon node holds them all
@@ -371,6 +394,10 @@ export async function stopSandbox(dirOption: string, log: (line: string) => void
     ['libvirtd', 'libvirt.sh', { LIBVIRT_DIR: join(dir, 'libvirt'), NODES: VE_NODES.join(' ') }],
     ['slapd', 'slapd.sh', { LDAP_DIR: join(dir, 'ldap') }],
   ];
+  for (const h of VE_NODES) {
+    log(`stopping ve-host-watch on ${h}`);
+    await stopHostWatch(dir, h).catch((err: unknown) => { problems.push(String(err)); });
+  }
   for (const [what, script, env] of steps) {
     log(`stopping ${what}`);
     try {

@@ -4,7 +4,8 @@ import { VeError } from '../core/ve-error.js';
 import { mapDomainState } from './map-domain-state.js';
 import { classifyLibvirtError, translateLibvirtError } from './translate-libvirt-error.js';
 import { runVirsh } from './run-virsh.js';
-import type { DomainInfo, DomainState, DomainStateReason, Virt } from './virt.js';
+import { runCommandLines } from '../core/run-command.js';
+import type { DomainEvent, DomainInfo, DomainState, DomainStateReason, Virt } from './virt.js';
 
 export interface LibvirtVirtOptions {
   /** refuse every change in the adapter itself (the job body's watcher); the URI should also name
@@ -17,6 +18,16 @@ export interface LibvirtVirtOptions {
 const DEFAULT_POLL_MS = 100;
 const LXC_INIT_PID_WAIT_MS = 3000;
 const INIT_PID_UNKNOWN = /Init process ID is not yet known/;
+/** a virsh event stream alive this long has registered with libvirtd (it connects locally in milliseconds) */
+const EVENT_SUBSCRIBE_SETTLE_MS = 1000;
+/** the stream is started afresh after this, as after a libvirtd restart (the watcher then reads every state again) */
+const EVENT_STREAM_MAX_MS = 6 * 3600_000;
+
+/** "event 'lifecycle' for domain 'pbsve-7': Stopped Destroyed" -> pbsve-7, Stopped */
+export function parseDomainEventLine(line: string): DomainEvent | undefined {
+  const m = /^event '[a-z-]+' for domain '(.+)': ([A-Za-z]+)/.exec(line.trim());
+  return m?.[1] === undefined || m[2] === undefined ? undefined : { domain: m[1], event: m[2] };
+}
 
 // Resolving on a timer keeps waitForState free of busy loops.
 function sleep(ms: number): Promise<void> {
@@ -143,6 +154,21 @@ class LibvirtVirt implements Virt {
       throw translateLibvirtError(new Error(outcome.message), this.uri, `state reason of ${name}`);
     }
     return parseStateReason(outcome.stdout);
+  }
+
+  // The binding has no event API: virsh event --loop streams lifecycle events, one line each, until libvirtd goes.
+  async watchDomainEvents(onEvent: (event: DomainEvent) => void, onSubscribed: () => void, signal: AbortSignal): Promise<void> {
+    if (this.closed) throw new VeError('virt-closed', 'exec', `libvirt events: connection to ${this.uri} already closed`);
+    const settled = setTimeout(onSubscribed, EVENT_SUBSCRIBE_SETTLE_MS);
+    try {
+      const r = await runCommandLines('virsh', ['-q', '-c', this.uri, 'event', '--event', 'lifecycle', '--loop'], (line) => {
+        const event = parseDomainEventLine(line);
+        if (event !== undefined) onEvent(event);
+      }, { timeoutMs: EVENT_STREAM_MAX_MS, cancelSignal: signal });
+      if (r.exitCode !== 0 && !signal.aborted) throw translateLibvirtError(new Error(r.stderr.replace(/^error: /gm, '').trim() || `virsh event exited ${r.exitCode}`), this.uri, 'watch events');
+    } finally {
+      clearTimeout(settled);
+    }
   }
 
   async destroyDomain(name: string): Promise<void> {

@@ -14,6 +14,12 @@ export interface DomainStateReason {
   readonly reason: string | undefined;
 }
 
+/** a libvirt domain lifecycle event: the domain's name and libvirt's word for it (Started, Stopped, Suspended, ...) */
+export interface DomainEvent {
+  readonly domain: string;
+  readonly event: string;
+}
+
 export interface Virt {
   /** the connection URI this adapter talks to */
   readonly uri: string;
@@ -44,5 +50,11 @@ export interface Virt {
   getDomainXml(name: string): Promise<string>;
   /** resolves with the state once predicate holds, or rejects with VeError code virt-timeout */
   waitForState(name: string, predicate: (state: DomainState | undefined) => boolean, timeoutMs: number): Promise<DomainState | undefined>;
+  /**
+   * Lifecycle events of every domain of this connection, to onEvent as they come, until the connection ends
+   * (libvirtd gone: resolves) or signal aborts. A caller that must not miss a change reads the state again
+   * once this is under way (onSubscribed) and after it ends.
+   */
+  watchDomainEvents(onEvent: (event: DomainEvent) => void, onSubscribed: () => void, signal: AbortSignal): Promise<void>;
   close(): Promise<void>;
 }

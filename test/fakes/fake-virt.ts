@@ -1,7 +1,7 @@
 // The one in-memory Virt of the unit tests (Ganeti's fake hypervisor): domains in a map, every port method
 // real enough for the use-cases; a test overrides only the methods whose answers it scripts.
 import { VeError } from '../../src/core/ve-error.js';
-import type { DomainInfo, DomainState, DomainStateReason, Virt } from '../../src/virt/virt.js';
+import type { DomainEvent, DomainInfo, DomainState, DomainStateReason, Virt } from '../../src/virt/virt.js';
 
 export interface FakeDomain {
   state: DomainState;
@@ -17,7 +17,13 @@ export interface FakeVirt extends Virt {
   readonly domains: Map<string, FakeDomain>;
   /** every mutating call, as "verb name" */
   readonly calls: string[];
+  /** a state change made behind the port (a guest's poweroff, a crash): the domain changes and the event goes out */
+  changeBehind(name: string, state: DomainState, reason: string | undefined, event: string): void;
+  /** libvirtd restarts: every event stream ends */
+  endEventStreams(): void;
 }
+
+const EVENT_OF_ACTION: Readonly<Record<string, string>> = { start: 'Started', destroy: 'Stopped', shutdown: 'Stopped', suspend: 'Suspended', resume: 'Resumed', save: 'Stopped' };
 
 const NAME = /<name>([^<]+)<\/name>/;
 
@@ -30,15 +36,32 @@ function need(domains: Map<string, FakeDomain>, name: string, action: string): F
 export function createFakeVirt(overrides: Partial<Virt> = {}, uri = 'test:///fake'): FakeVirt {
   const domains = new Map<string, FakeDomain>();
   const calls: string[] = [];
+  const listeners = new Set<{ onEvent: (e: DomainEvent) => void; end: () => void }>();
+  const emit = (domain: string, event: string): void => { for (const l of [...listeners]) l.onEvent({ domain, event }); };
   const info = (name: string, d: FakeDomain): DomainInfo => ({ name, state: d.state, persistent: d.persistent });
   const set = (name: string, action: string, state: DomainState, reason: string | undefined): void => {
     calls.push(`${action} ${name}`);
     const d = need(domains, name, action);
     d.state = state;
     d.reason = reason;
+    const event = EVENT_OF_ACTION[action];
+    if (event !== undefined) emit(name, event);
   };
   const base: FakeVirt = {
     uri, domains, calls,
+    changeBehind: (name, state, reason, event) => {
+      const d = need(domains, name, 'change');
+      d.state = state;
+      d.reason = reason;
+      emit(name, event);
+    },
+    endEventStreams: () => { for (const l of [...listeners]) l.end(); },
+    watchDomainEvents: (onEvent, onSubscribed, signal) => new Promise<void>((resolve) => {
+      const entry = { onEvent, end: () => { listeners.delete(entry); resolve(); } };
+      listeners.add(entry);
+      signal.addEventListener('abort', entry.end, { once: true });
+      onSubscribed();
+    }),
     defineDomain: (xml) => {
       const name = NAME.exec(xml)?.[1];
       if (name === undefined) return Promise.reject(new VeError('virt-failed', 'exec', 'libvirt define failed: no <name>'));

@@ -264,7 +264,7 @@ void t.test('item 7: a hand-made spec below the memory floor, or a catalog manif
   for (const [label, spec, expected] of cases) {
     const out = join(dir, 'work', `${label}.out`);
     // as ve create writes it: the job body finds its host's configuration (hostConfigDir, %h in the sandbox)
-    const script = buildVeJobScript(spec, config, config.hostConfigDir ?? info.configDir);
+    const script = buildVeJobScript(spec, config);
     const jobId = await control.submitRaw({ user: USER, name: `ve-${spec.name}`, script, cpus: 1, memoryMiB: 64, minutes: 10, feature: spec.type, output: out });
     await waitFor(`${label} job ${jobId} to end`, 120_000, async () => ((await control.isJobDone(jobId)) ? true : undefined));
     if (control.kind === 'slurm') {

@@ -15,6 +15,7 @@ import { runVeMonitor } from '../harness/run-ve-monitor.js';
 import { findContainerInit } from '../harness/find-container-init.js';
 import { findRootfsDir } from '../../src/host/ve-disks.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+import { killSandboxLibvirtd, startSandboxLibvirtd } from '../harness/sandbox-daemons.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 
 interface Row { name: string; state: string; host: string; jobId: string; owner: string; type: string; vcpus: number; memoryMiB: number }
@@ -207,10 +208,32 @@ void t.test('a guest that powers off ends its job, and the epilogue records it',
   t.notMatch(await virshList(host), new RegExp(`pbsve-${jobId}`), 'undefined by the epilogue');
 });
 
+void t.test('a libvirtd restart under a running VE: its job keeps running and still ends when the guest powers off', async (t) => {
+  const created = await runVeAs(info, user, ['create', 'lvd1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
+  t.equal(created.exitCode, 0, created.stderr);
+  const jobId = created.stdout.trim();
+  await waitForLdapState(info, user, 'lvd1', 'running', 90_000);
+  const host = (await rows()).find((r) => r.jobId === jobId)?.host ?? '';
+  const hostLog = join(info.hosts[host]?.stateDir ?? '', 'log', 'pbs-ve.log');
+  const reconnects = (): number => (existsSync(hostLog) ? readFileSync(hostLog, 'utf8').split('\n').filter((l) => l.includes('ve-host-watch') && l.includes(': events again; looking at every VE')).length : 0);
+  const before = reconnects();
+  t.ok(await killSandboxLibvirtd(dir, host), `libvirtd of ${host} killed`);
+  // the watcher's event streams end: not knowing is never "stopped"
+  await waitFor('the watcher to notice libvirtd gone', 60_000, () => (existsSync(hostLog) && /ve-host-watch\[[0-9]+\] libvirt .*: no events/.test(readFileSync(hostLog, 'utf8')) ? true : undefined), 250);
+  await startSandboxLibvirtd(dir, host);
+  await waitFor('the watcher back on libvirt\'s events', 120_000, () => (reconnects() > before ? true : undefined), 250);
+  t.notOk(await control.isJobDone(jobId), 'the job runs on after the restart and the watcher\'s look at every VE');
+  t.equal((await rows()).find((r) => r.jobId === jobId)?.state, 'running');
+  const r = await runCommand('virsh', ['-c', info.nodes[host]?.lxcUri ?? '', 'shutdown', '--mode', 'signal', `pbsve-${jobId}`], {});
+  t.equal(r.exitCode, 0, r.stderr);
+  await waitForLdapState(info, user, 'lvd1', 'destroyed', 60_000);
+  t.ok(await control.isJobDone(jobId), 'the poweroff after the restart ended the job');
+});
+
 void t.test('a job whose spec exceeds its allocation is refused by the prologue, nothing started', async (t) => {
   // hand-made job: asks for 2 vcpus in its spec line but only 1 cpu from the batch system
   const spec = { version: 1 as const, name: 'greedy', type: 'lxc' as const, image: 'tiny', vcpus: 2, memoryMiB: 64, leaseSeconds: 600 };
-  const script = `#!/bin/sh\n# pbs-ve spec ${encodeVeSpec(spec)}\nPBS_VE_CONFIG_DIR=${join(dir, 'hosts/%h/etc/pbs-ve')} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
+  const script = `#!/bin/sh\n# pbs-ve spec ${encodeVeSpec(spec)}\nPBS_VE_STATE_DIR=${join(dir, 'hosts/%h/state')} exec /bin/sh ${join(process.cwd(), 'scripts/job-body.sh')}\n`;
   const out = join(dir, 'work', 'greedy.out');
   const jobId = await control.submitRaw({ user: DEMO_USER, name: 've-greedy', script, cpus: 1, memoryMiB: 64, minutes: 10, feature: 'lxc', output: out });
   await waitFor('greedy job to end', 60_000, async () => ((await control.isJobDone(jobId)) ? true : undefined));

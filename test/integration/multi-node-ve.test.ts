@@ -94,9 +94,9 @@ void t.test('ve create --nodes 2: one part per node, both running in LDAP, ve de
   t.equal(json.parts.length, 2);
   t.same(json.history.map((h) => `${h.part ?? '-'}:${h.state}`).sort(), ['0:running', '1:running']);
 
-  // the job body on the first host keeps the job alive while both parts run
-  await new Promise((r) => setTimeout(r, 5000));
-  t.equal((await inv.getVe(jobId))?.state, 'running', 'still running after a few polls of the job body');
+  // the first host's watcher keeps the job while both parts run (it reads the parts every 10 s)
+  await new Promise((r) => setTimeout(r, 12_000));
+  t.equal((await inv.getVe(jobId))?.state, 'running', 'still running after a read of the parts by the host watcher');
 
   const t1 = Date.now();
   const destroyed = await runVeAs(info, user, ['destroy', 'pair1', '--wait', '120s']);

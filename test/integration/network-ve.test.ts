@@ -225,7 +225,7 @@ void t.test('hostile network specs are refused and leave nothing behind', async 
   const jobs: string[] = [];
   for (const spec of forged) {
     const token = `v1.${Buffer.from(JSON.stringify(spec)).toString('base64url')}`;
-    const script = `#!/bin/sh\n# pbs-ve spec ${token}\nPBS_VE_CONFIG_DIR=${join(info.dir, 'hosts/%h/etc/pbs-ve')} exec ${process.execPath} ${join(process.cwd(), 'dist/src/job-body/main.js')}\n`;
+    const script = `#!/bin/sh\n# pbs-ve spec ${token}\nPBS_VE_STATE_DIR=${join(info.dir, 'hosts/%h/state')} exec /bin/sh ${join(process.cwd(), 'scripts/job-body.sh')}\n`;
     const sb = await runCommand('sbatch', ['--parsable', '-p', 'batch', '-J', 've-forged', '--cpus-per-task=1', '--mem=32M', '--time=10', '--constraint=lxc', `--output=${join(dir, 'work', 'forged-%j.out')}`], { env: info.env, input: script });
     t.equal(sb.exitCode, 0, sb.stderr);
     jobs.push(sb.stdout.trim().split(';')[0] ?? '');

@@ -85,14 +85,14 @@ void t.test('LXC: suspend, resume, stop, start, restart; the job stays, the stat
   const hostEnv = { ...info.env, PBS_VE_CONFIG_DIR: info.hosts[host]?.configDir ?? '' };
   const quiet = await runCommand(process.execPath, [report, '--host', host], { env: hostEnv, timeoutMs: 60_000 });
   t.match(quiet.stdout, new RegExp(`^${host}: 0 change\\(s\\)`), 'a stopped VE is no change for the host report');
-  t.ok(await jobRuns(jobId), 'still running after the job body looked again');
+  t.ok(await jobRuns(jobId), 'still running after the host report and the host watcher looked');
 
   await timed(t, ['start', 'op1'], /now running/);
   t.equal(await domainState(uri, domain), 'running');
   const log = join(findJobDir(info, jobId), 'console.log');
   await timed(t, ['restart', 'op1', '--hard'], /destroyed and started again/);
   t.equal(await domainState(uri, domain), 'running');
-  await waitFor('console capture after the restart', 60_000, () => (existsSync(log) && readFileSync(log, 'utf8').length > 0 ? true : undefined), 250);
+  await waitFor('the host watcher\'s console copy after the restart', 60_000, () => (existsSync(log) && readFileSync(log, 'utf8').length > 0 ? true : undefined), 250);
 
   await timed(t, ['extend', 'op1', '--lease', '+30m'], /lease extended from 01:00:00 to 01:30:00/);
   const limit = (await control.listJobs()).find((j) => j.jobId === jobId)?.resources.walltimeSeconds;

@@ -304,7 +304,7 @@ function setupRealize(t: { teardown: (fn: () => void) => void }, opts: { cloudIn
     log: () => undefined,
     resolveAcceleration: () => Promise.resolve({ domainType: 'qemu', emulated: true, reason: 'emulated by QEMU TCG' } as QemuAcceleration),
     findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }),
-    console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() },
+    console: { prepareLog: () => Promise.resolve() },
     writeSeed: createVeSeedWriter(fakeIso),
     networks: { ensure: () => Promise.resolve(), release: () => Promise.resolve([]), readLeases: () => Promise.resolve([]) },
   };
@@ -354,7 +354,7 @@ async function submitCreate(t: { teardown: (fn: () => void) => void }, cloudInit
     submit: (r: SubmitRequest) => { submitted.push(r); return Promise.resolve('42'); },
   } as unknown as Batch;
   const inventory = { listVes: () => Promise.resolve([]) } as unknown as Inventory;
-  const config = { imageDir, minMemoryMiB: 16, nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve', batch: { veQueue: 'batch', maxLeaseSeconds: 86400 } } as unknown as PbsVeConfig;
+  const config = { imageDir, minMemoryMiB: 16, nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve', stateDir: '/var/lib/pbs-ve', batch: { veQueue: 'batch', maxLeaseSeconds: 86400 } } as unknown as PbsVeConfig;
   const r = await createVe({ name: 'vm1', type: 'kvm', image: 'ci', vcpus: '1', memory: '128', lease: '1h', ...raw }, {
     batch, inventory, config, configDir: '/etc/pbs-ve', owner: 'alice', ...(defaultSshKeys === undefined ? {} : { defaultSshKeys }),
   });

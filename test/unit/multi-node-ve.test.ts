@@ -19,7 +19,7 @@ import { deriveVeState, foldMultiNodeVe, foldPartEvent } from '../../src/core/fo
 import { applyEvent, applyEvents } from '../../src/ve-monitor/apply-event.js';
 import { readTorquePelogContext } from '../../src/batch/read-torque-pelog-context.js';
 import { readSlurmPelogContext } from '../../src/batch/read-slurm-pelog-context.js';
-import { findEndedPart } from '../../src/job-body/keep-ve-alive.js';
+import { findEndedPart } from '../../src/core/find-ended-part.js';
 import { formatVeDetails } from '../../src/qsub-wrappers/show-ve.js';
 import { formatVeTable } from '../../src/qsub-wrappers/list-ves.js';
 import { VeError } from '../../src/core/ve-error.js';

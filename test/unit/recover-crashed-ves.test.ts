@@ -59,8 +59,8 @@ function setup(domains: Record<string, { state: DomainState; reason: string }>, 
     config, clock: { now: () => now, sleep: () => Promise.resolve() }, openVirt: () => Promise.resolve(host.virt), log: () => undefined,
     events: createFakeEventSink({ emit: (e) => { events.push(...e); return Promise.resolve({ sent: e.length, pending: 0 }); }, flush: () => Promise.resolve({ sent: 0, pending: 0 }) }),
     batch: { getJob: (id) => Promise.resolve(jobs.find((j) => j.jobId === id)) },
-    console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() },
-    findOwner: () => Promise.resolve({ uid: 1000, gid: 1000 }), pauseJobBody: () => () => undefined,
+    console: { prepareLog: () => Promise.resolve() },
+    findOwner: () => Promise.resolve({ uid: 1000, gid: 1000 }),
     policy: { maxRestarts: 2, windowMs: 3600_000 },
   };
   const record = (jobId: string, status: VeJobRecord['status'] = 'realized'): VeJobRecord => {
@@ -148,7 +148,7 @@ void t.test('the host report recovers first, then reports nothing twice and hand
   const lines: string[] = [];
   const report = await reportHostVes('node1', {
     config: s.deps.config, clock: s.deps.clock, events: s.deps.events, openVirt: s.deps.openVirt, uris: ['qemu:///fake'], log: (l) => lines.push(l),
-    recovery: { batch: s.deps.batch, console: s.deps.console, findOwner: s.deps.findOwner, pauseJobBody: s.deps.pauseJobBody, policy: s.deps.policy },
+    recovery: { batch: s.deps.batch, console: s.deps.console, findOwner: s.deps.findOwner, policy: s.deps.policy },
     orphans: { batch: s.deps.batch, graceMs: 600_000 },
   });
   t.same(report.recovery.map((x) => `${x.jobId} ${x.action}`), ['11 restart', '12 skipped']);

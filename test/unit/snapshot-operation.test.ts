@@ -13,7 +13,6 @@ import { buildTorqueQsubArgs } from '../../src/batch/build-torque-qsub-args.js';
 import { buildDefaultSnapshotName, buildOperationJobScript, formatSnapshotTable } from '../../src/operations/submit-ve-operation.js';
 import { findOpResultPath, runVeOperation, type VeOperationDeps } from '../../src/operations/run-ve-operation.js';
 import { writeVeJobRecord, type VeJobRecord } from '../../src/host/ve-job-record.js';
-import { findJobBodyPids } from '../../src/host/pause-job-body.js';
 import type { Batch, BatchJob, PelogContext, SubmitRequest } from '../../src/batch/batch.js';
 import type { PbsVeConfig } from '../../src/config/pbs-ve-config.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
@@ -122,7 +121,7 @@ function setup(t: { teardown: (fn: () => void) => void }, jobs: Record<string, P
     log: () => undefined, findOwner: () => Promise.resolve({ uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 }), scheduleTimeLimit: () => undefined, scheduleMove: () => undefined,
     snapshots: {
       stateDir, openVirt: () => Promise.resolve(virt), log: () => undefined, startTimeoutMs: 1000, now: () => new Date(0),
-      console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() }, pauseJobBody: () => () => undefined,
+      console: { prepareLog: () => Promise.resolve() },
     },
   };
   return { ctx, deps, events, stateDir };
@@ -157,8 +156,3 @@ void t.test('the prologue acts only for the owner of the VE job running on this 
   t.match(await runVeOperation(root.ctx, listToken, root.deps), { ok: true }, 'root may act on every VE');
 });
 
-void t.test('job body processes are found by owner, command line and job id', (t) => {
-  // this test process is no job body: nothing is found for a job id nobody has
-  t.same(findJobBodyPids('999999999', process.getuid?.() ?? 0), []);
-  t.end();
-});

@@ -87,7 +87,7 @@ function prologueDeps(w: World, over: Partial<RealizeVeDeps> = {}, hold?: Promis
     openVirt: () => Promise.resolve(buildVirt(w.domains, hold)),
     readJobScript: () => Promise.resolve(`#!/bin/sh\n${formatSpecLine(spec)}\n`),
     findOwner: () => Promise.resolve({ uid: 65534, gid: 65534 }),
-    console: { prepareLog: () => Promise.resolve(), startCapture: () => Promise.resolve(), stopCapture: () => Promise.resolve() },
+    console: { prepareLog: () => Promise.resolve() },
     networks: { ensure: () => Promise.resolve(), release: () => Promise.resolve([]), readLeases: () => Promise.resolve([]) },
     ...over,
   };
