@@ -170,8 +170,8 @@ export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jo
   const checked = await checkSpecFitsCluster(raw, deps);
   const spec = addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps, lookups), deps);
   // the copies for listing and reconcile (job variable, Slurm comment) leave the SSH keys out: Slurm refuses
-  // a comment of more than 1024 characters and no reader of them needs keys; the prologue reads the script
-  const token = encodeVeSpec({ ...spec, sshKeys: [] });
+  // a comment of more than 1024 characters and no reader of them needs keys (nor a cluster's /etc/hosts); the prologue reads the script
+  const token = encodeVeSpec({ ...spec, sshKeys: [], hosts: [] });
   const jobId = await deps.batch.submit({
     name: `ve-${spec.name}`,
     queue: deps.config.batch.veQueue,
