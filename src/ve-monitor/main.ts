@@ -2,7 +2,7 @@
 // ve-monitor: runs on vemon nodes only (they hold the LDAP write credentials and every host's event key).
 import { Command } from 'commander';
 import { findConfigDir, loadConfig } from '../config/load-config.js';
-import { openBatch, openConsoleAdapters, openInventory, openLdapLogin } from '../config/open-adapters.js';
+import { openBatch, openClusterInventory, openConsoleAdapters, openInventory, openLdapLogin } from '../config/open-adapters.js';
 import { readFileSync } from 'node:fs';
 import { buildWebConsole } from '../web/build-web-console.js';
 import { DEFAULT_WEB_LISTEN, decideWebListen } from '../web/decide-web-listen.js';
@@ -16,6 +16,7 @@ import { checkMonitorAccount } from './check-monitor-account.js';
 import { readEventLines, splitEventLines } from './read-event-lines.js';
 import { describeEventOrigin, logRejectedEvents, type RejectedEvent } from './log-rejected-events.js';
 import { readClusterView, reconcile } from './reconcile.js';
+import { ensureClustersRunning, type ClusterFinding } from './ensure-clusters-running.js';
 import { recoverFailedHosts } from './recover-failed-hosts.js';
 import { listOrphanDomains } from './list-orphan-domains.js';
 import { alertStateFile, createAlertSender, listRaisedAlerts } from './send-alert.js';
@@ -118,6 +119,19 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
     });
   });
 
+// The clusters' pass (issue 13): its own LDAP connection; a failure is said and leaves the VE pass's result standing.
+async function ensureClusters(config: PbsVeConfig, deps: { inventory: ReturnType<typeof openInventory>; batch: ReturnType<typeof openBatch> }, jobs: Parameters<typeof ensureClustersRunning>[1], dryRun: boolean): Promise<ClusterFinding[]> {
+  const clusters = openClusterInventory(config, dryRun ? 'read' : 'write');
+  try {
+    return await ensureClustersRunning({ ...deps, clusters, config, configDir: findConfigDir(process.env), clock: systemClock, log: stderrLog }, jobs, { dryRun });
+  } catch (err) {
+    stderrLog(`ve-monitor: clusters not checked: ${err instanceof Error ? err.message : String(err)}`);
+    return [];
+  } finally {
+    await clusters.close();
+  }
+}
+
 program.command('reconcile').description('one pass: compare LDAP with the batch system and repair LDAP (for cron)')
   .option('--dry-run', 'report drift, change nothing')
   .option('--json', 'print the drift report as JSON')
@@ -146,11 +160,13 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
           const run = { durationSeconds: (Date.now() - startedMs) / 1000, orphans: orphans.length, drift: drift.map((d) => ({ ...d, from: d.from ?? '' })) };
           await recordMonitorStats(config.stateDir, (s) => addReconcileStats(s, run, systemClock.now()), stderrLog);
         }
+        const clusterFindings = await ensureClusters(config, deps, view.jobs.filter((j) => j.queue === config.batch.veQueue), dryRun);
         const hosts = opts.recover === true
           ? await recoverFailedHosts({ ...deps, stateFile: join(config.stateDir, 'monitor', 'down-hosts.json'), alert, log: stderrLog }, view, { graceMs, dryRun })
           : [];
-        if (opts.json === true) process.stdout.write(`${JSON.stringify({ drift, orphans, ...(opts.recover === true ? { hosts } : {}) }, null, 2)}\n`);
+        if (opts.json === true) process.stdout.write(`${JSON.stringify({ drift, orphans, clusters: clusterFindings, ...(opts.recover === true ? { hosts } : {}) }, null, 2)}\n`);
         else {
+          for (const c of clusterFindings) process.stdout.write(`cluster ${c.owner}/${c.cluster}: ${c.action}: ${c.detail}\n`);
           for (const d of drift) process.stdout.write(`${d.changed ? 'changed' : 'found  '} job ${d.jobId} ${d.name}: ${d.finding}: ${d.from ?? '(none)'} -> ${d.to} (${d.detail})\n`);
           for (const o of orphans) process.stdout.write(`found   orphan ${o.host}/${o.domain} (${o.state}) since ${o.since} (${o.ageSeconds} s)${o.stale ? ' [stale]' : ''}: ${o.action}: ${o.detail}\n`);
           for (const h of hosts) {
