@@ -78,8 +78,9 @@ async function ensureOne(deps: EnsureClustersDeps, summary: IntentJobSummary, jo
     const detail = `${missing.join(', ')}: no live job (ended without ve cluster down or scale)`;
     if (dryRun) return [...findings, { owner, cluster, action: 'recreated', detail: `would resubmit ${detail}` }];
     try {
-      // as the owner: the job is theirs, counted in their limits, and ve create's checks run for them
-      const asOwner: Batch = { ...deps.batch, submit: (request) => deps.batch.submit({ ...request, submitAs: owner }) };
+      // as the owner: the job is theirs, counted in their limits, and ve create's checks run for them; in '/'
+      // with no output file, since root's working directory is no place of the owner's (Slurm fails the launch)
+      const asOwner: Batch = { ...deps.batch, submit: (request) => deps.batch.submit({ ...request, submitAs: owner, workdir: '/', outputPath: '/dev/null' }) };
       const done = await submitClusterMembers(intent, { batch: asOwner, inventory: deps.inventory, config: deps.config, configDir: deps.configDir, owner, warn: deps.log }, now, { only: new Set(missing), withIntent: false });
       recreated = done.members.map((m) => ({ name: m.name, jobId: m.jobId }));
       const reason = `recreated ${recreated.map((m) => `${m.name} (job ${m.jobId})`).join(', ')}: its job had ended without ve cluster down or scale`;

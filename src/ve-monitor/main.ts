@@ -16,7 +16,7 @@ import { checkMonitorAccount } from './check-monitor-account.js';
 import { readEventLines, splitEventLines } from './read-event-lines.js';
 import { describeEventOrigin, logRejectedEvents, type RejectedEvent } from './log-rejected-events.js';
 import { readClusterView, reconcile } from './reconcile.js';
-import { ensureClustersRunning, type ClusterFinding } from './ensure-clusters-running.js';
+import { ensureClustersRunning } from './ensure-clusters-running.js';
 import { recoverFailedHosts } from './recover-failed-hosts.js';
 import { listOrphanDomains } from './list-orphan-domains.js';
 import { alertStateFile, createAlertSender, listRaisedAlerts } from './send-alert.js';
@@ -119,19 +119,6 @@ program.command('apply').description('apply signed event lines (<payload>.<host>
     });
   });
 
-// The clusters' pass (issue 13): its own LDAP connection; a failure is said and leaves the VE pass's result standing.
-async function ensureClusters(config: PbsVeConfig, deps: { inventory: ReturnType<typeof openInventory>; batch: ReturnType<typeof openBatch> }, jobs: Parameters<typeof ensureClustersRunning>[1], dryRun: boolean): Promise<ClusterFinding[]> {
-  const clusters = openClusterInventory(config, dryRun ? 'read' : 'write');
-  try {
-    return await ensureClustersRunning({ ...deps, clusters, config, configDir: findConfigDir(process.env), clock: systemClock, log: stderrLog }, jobs, { dryRun });
-  } catch (err) {
-    stderrLog(`ve-monitor: clusters not checked: ${err instanceof Error ? err.message : String(err)}`);
-    return [];
-  } finally {
-    await clusters.close();
-  }
-}
-
 program.command('reconcile').description('one pass: compare LDAP with the batch system and repair LDAP (for cron)')
   .option('--dry-run', 'report drift, change nothing')
   .option('--json', 'print the drift report as JSON')
@@ -160,13 +147,11 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
           const run = { durationSeconds: (Date.now() - startedMs) / 1000, orphans: orphans.length, drift: drift.map((d) => ({ ...d, from: d.from ?? '' })) };
           await recordMonitorStats(config.stateDir, (s) => addReconcileStats(s, run, systemClock.now()), stderrLog);
         }
-        const clusterFindings = await ensureClusters(config, deps, view.jobs.filter((j) => j.queue === config.batch.veQueue), dryRun);
         const hosts = opts.recover === true
           ? await recoverFailedHosts({ ...deps, stateFile: join(config.stateDir, 'monitor', 'down-hosts.json'), alert, log: stderrLog }, view, { graceMs, dryRun })
           : [];
-        if (opts.json === true) process.stdout.write(`${JSON.stringify({ drift, orphans, clusters: clusterFindings, ...(opts.recover === true ? { hosts } : {}) }, null, 2)}\n`);
+        if (opts.json === true) process.stdout.write(`${JSON.stringify({ drift, orphans, ...(opts.recover === true ? { hosts } : {}) }, null, 2)}\n`);
         else {
-          for (const c of clusterFindings) process.stdout.write(`cluster ${c.owner}/${c.cluster}: ${c.action}: ${c.detail}\n`);
           for (const d of drift) process.stdout.write(`${d.changed ? 'changed' : 'found  '} job ${d.jobId} ${d.name}: ${d.finding}: ${d.from ?? '(none)'} -> ${d.to} (${d.detail})\n`);
           for (const o of orphans) process.stdout.write(`found   orphan ${o.host}/${o.domain} (${o.state}) since ${o.since} (${o.ageSeconds} s)${o.stale ? ' [stale]' : ''}: ${o.action}: ${o.detail}\n`);
           for (const h of hosts) {
@@ -178,6 +163,30 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
         return hosts.some((h) => h.action === 'fence-failed' || h.failed.length > 0) ? 1 : 0;
       } finally {
         await inventory.close();
+      }
+    });
+  });
+
+program.command('clusters').description('(cron, vemon node, root) record virtual clusters in LDAP from their intent jobs; resubmit gone members as their owner while the lease lasts')
+  .option('--dry-run', 'report, change nothing')
+  .option('--json', 'print the findings as JSON')
+  .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+    await runHook('monitor', async () => {
+      // root: a member is submitted again as its owner (runuser, Slurm --uid), which no service account may do
+      if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new VeError('not-root', 'prereq', 've-monitor clusters: run as root (it submits members as their owners)');
+      const config = loadConfig(findConfigDir(process.env));
+      const dryRun = opts.dryRun === true;
+      const inventory = openInventory(config, dryRun ? 'read' : 'write');
+      const clusters = openClusterInventory(config, dryRun ? 'read' : 'write');
+      try {
+        const batch = openBatch(config);
+        const jobs = await batch.listJobs({ queue: config.batch.veQueue });
+        const findings = await ensureClustersRunning({ batch, inventory, clusters, config, configDir: findConfigDir(process.env), clock: systemClock, log: stderrLog }, jobs, { dryRun });
+        if (opts.json === true) process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
+        else for (const c of findings) process.stdout.write(`cluster ${c.owner}/${c.cluster}: ${c.action}: ${c.detail}\n`);
+        return findings.some((f) => f.action === 'recreate-failed') ? 1 : 0;
+      } finally {
+        await Promise.all([inventory.close(), clusters.close()]);
       }
     });
   });

@@ -169,6 +169,7 @@ void t.test('scale, status, down; ve-monitor recreates a gone member as its owne
   const again = batch.submitted.at(-1);
   t.equal(again?.name, 've-lab-head');
   t.equal(again?.submitAs, 'alice', 'resubmitted as the owner');
+  t.equal(again?.workdir, '/', 'not in root\'s working directory');
   const entry = clusters.entries.get('lab.alice');
   t.equal(entry?.state, 'up');
   t.match(entry?.history.at(-1)?.reason ?? '', /recreated lab-head/);
