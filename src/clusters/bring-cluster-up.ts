@@ -10,6 +10,9 @@ import { countRoles, type RoleCounts } from './plan-cluster-addresses.js';
 import type { ClusterIntent } from './cluster-intent.js';
 import type { ClusterManifest } from './parse-cluster-manifest.js';
 import type { VeSpec } from '../core/ve-spec.js';
+import { checkUserLimits, type HeldVe } from '../core/check-user-limits.js';
+import { isFinalState } from '../core/ve-state.js';
+import { listVes } from '../qsub-wrappers/list-ves.js';
 
 export interface SubmittedMember {
   readonly name: string;
@@ -30,6 +33,25 @@ async function checkMembers(intent: ClusterIntent, deps: CreateVeDeps, now: Date
   return Promise.all(plans.map(async (p) => ({ name: p.name, role: p.role, address: p.address, spec: await checkVeCreate(p.raw, deps) })));
 }
 
+// ve create checks each member against the owner's limits alone: together they must fit too.
+async function checkMembersFitLimits(specs: readonly VeSpec[], deps: CreateVeDeps): Promise<void> {
+  const limits = deps.config.limits;
+  if (limits === undefined || specs.length < 2) return;
+  let held: HeldVe[];
+  try {
+    held = (await listVes({ inventory: deps.inventory, batch: deps.batch, veQueue: deps.config.batch.veQueue }, { all: false, owner: deps.owner })).filter((r) => !isFinalState(r.state));
+  } catch (err) {
+    // LDAP down: each member's own check already warned and left the limits to the batch system
+    if (err instanceof VeError && err.kind === 'environment') return;
+    throw err;
+  }
+  for (const spec of specs) {
+    const wanted = { vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, nodes: 1 };
+    checkUserLimits(held, wanted, limits);
+    held = [...held, wanted];
+  }
+}
+
 // Best effort: what was submitted is cancelled, and a cancel that fails is said, never hidden.
 async function cancelAll(jobIds: readonly string[], deps: CreateVeDeps): Promise<string[]> {
   const failed: string[] = [];
@@ -45,6 +67,7 @@ async function cancelAll(jobIds: readonly string[], deps: CreateVeDeps): Promise
 export async function submitClusterMembers(intent: ClusterIntent, deps: CreateVeDeps, now: Date, options: { readonly only?: ReadonlySet<string>; readonly withIntent: boolean }): Promise<{ members: SubmittedMember[]; intentJobId: string }> {
   const only = options.only;
   const checked = await checkMembers(intent, deps, now, only);
+  await checkMembersFitLimits(checked.map((m) => m.spec), deps);
   const results = await Promise.allSettled(checked.map(async (m) => ({ name: m.name, role: m.role, address: m.address, jobId: await submitVeJob(m.spec, deps) })));
   const members = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   const failure = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');

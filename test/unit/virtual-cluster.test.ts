@@ -140,6 +140,9 @@ void t.test('ve cluster up: every member checked, then one job each and the held
   const flaky = { ...other.batch, submit: (r: Parameters<FakeBatch['submit']>[0]) => (++n === 2 ? Promise.reject(new Error('sbatch: error: slurmctld down')) : other.batch.submit(r)) };
   await t.rejects(bringClusterUp(manifest, { ...other.deps, batch: flaky }, NOW), /slurmctld down/);
   t.ok([...other.batch.jobs.values()].every((j) => j.state === 'completed'), 'nothing half-made stays: the submitted members are cancelled');
+  const limited = buildSite(t);
+  await t.rejects(bringClusterUp(manifest, { ...limited.deps, config: { ...limited.config, limits: { vesPerUser: 2 } } }, NOW), /limit: at most 2 VEs per user/, 'the members together must fit the owner\'s limits');
+  t.equal(limited.batch.submitted.length, 0, 'nothing submitted');
   const bad = parseClusterManifest(lab.replace('image: tiny, memory: 64M }', 'image: nothere, memory: 64M }'), 'lab.yaml');
   const third = buildSite(t);
   await t.rejects(bringClusterUp(bad, third.deps, NOW), /nothere/);
