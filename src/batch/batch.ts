@@ -90,6 +90,8 @@ export interface SubmitRequest {
   readonly submitAs?: string;
   /** run on exactly these hosts (one per node of nodeCount): Slurm --nodelist, TORQUE nodes=<host> */
   readonly nodeList?: readonly string[];
+  /** submit with a user hold (Slurm --hold, TORQUE -h): the job waits until released or cancelled */
+  readonly hold?: boolean;
 }
 
 export interface Batch {

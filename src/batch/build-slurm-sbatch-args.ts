@@ -82,6 +82,7 @@ export function buildSlurmSbatchArgs(request: SubmitRequest): string[] {
   }
   if (request.nodeList !== undefined) args.push(`--nodelist=${checkNodeList(request.nodeList, request.nodeCount).join(',')}`);
   args.push(`--export=${buildSlurmExport(request.variables)}`);
+  if (request.hold === true) args.push('--hold');
   if (request.comment !== undefined) {
     if (request.comment.includes('\u0000')) throw invalidField('comment', 'must not contain NUL');
     args.push(`--comment=${request.comment}`);

@@ -74,6 +74,7 @@ export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): st
   if (request.outputPath !== undefined) args.push('-j', 'oe', '-o', request.outputPath);
   if (request.workdir !== undefined) args.push('-d', request.workdir);
   if (request.shell !== undefined) args.push('-S', request.shell);
+  if (request.hold === true) args.push('-h');
   if (variables.length > 0) args.push('-v', variables.map(([name, value]) => `${name}=${value}`).join(','));
   return args;
 }

@@ -5,6 +5,8 @@ import { VeError } from '../core/ve-error.js';
 import { parseDurationSeconds, parseMemoryMiB } from '../core/parse-size.js';
 import { validateImageName, validateVeName, NETWORK_NAME_PATTERN, VE_NAME_PATTERN } from '../core/validate-ve-spec.js';
 import { validateSshPublicKey, MAX_SSH_KEYS } from '../core/validate-ssh-public-key.js';
+import { validateClusterSubnet } from './validate-cluster-subnet.js';
+import { countRoles, planClusterAddresses } from './plan-cluster-addresses.js';
 
 /** one group of identical members: a head, or a scalable group of computes */
 export interface ClusterRole {
@@ -23,6 +25,8 @@ export interface ClusterManifest {
   readonly leaseSeconds: number;
   /** the cluster's private network: one per cluster, across hosts */
   readonly network: string;
+  /** the cluster network's subnet (a.b.c.0/len); members get static addresses from it (head .10, ...) */
+  readonly subnet: string;
   readonly sshKeys: readonly string[];
   readonly roles: readonly ClusterRole[];
 }
@@ -31,7 +35,9 @@ export interface ClusterManifest {
 export const MAX_CLUSTER_MEMBERS = 64;
 const CLUSTER_NAME = /^[a-z][a-z0-9]{0,19}$/;
 const ROLE_NAME = /^[a-z][a-z0-9]{0,15}$/;
-const TOP_KEYS = ['name', 'lease', 'network', 'ssh_keys', 'roles'];
+const TOP_KEYS = ['name', 'lease', 'network', 'subnet', 'ssh_keys', 'roles'];
+/** the subnet a manifest without `subnet:` gets */
+export const DEFAULT_CLUSTER_SUBNET = '10.99.0.0/24';
 const ROLE_KEYS = ['role', 'type', 'image', 'vcpus', 'memory', 'count', 'scalable'];
 
 type Where = (node: Node | null | undefined) => string;
@@ -116,6 +122,7 @@ export function parseClusterManifest(text: string, source = 'manifest'): Cluster
   const leaseSeconds = checked(at(root.get('lease', true) as Node), () => parseDurationSeconds('lease', readText(root, 'lease', 'lease', at, '2h')));
   const network = readText(root, 'network', 'network', at, name);
   if (!NETWORK_NAME_PATTERN.test(network) || network === 'default') fail(at(root.get('network', true)), 'network', 'must be a private network name (a-z, 0-9, "-"; not "default")', network);
+  const subnet = checked(at(root.get('subnet', true) as Node), () => validateClusterSubnet(readText(root, 'subnet', 'subnet', at, DEFAULT_CLUSTER_SUBNET)));
   const keysNode = root.get('ssh_keys', true) as Node | undefined;
   if (keysNode !== undefined && !isSeq(keysNode)) fail(at(keysNode), 'ssh_keys', 'must be a list of SSH public keys');
   const keyItems = keysNode === undefined ? [] : (keysNode as { items: Node[] }).items;
@@ -131,7 +138,9 @@ export function parseClusterManifest(text: string, source = 'manifest'): Cluster
   }
   const total = roles.reduce((n, r) => n + r.count, 0);
   if (total > MAX_CLUSTER_MEMBERS) fail(at(rolesNode), 'roles', `must add up to at most ${MAX_CLUSTER_MEMBERS} members`, total);
-  const manifest: ClusterManifest = { name, leaseSeconds, network, sshKeys, roles };
+  const manifest: ClusterManifest = { name, leaseSeconds, network, subnet, sshKeys, roles };
+  // every member needs an address of the subnet: checked here too (planClusterAddresses says which role lacks room)
+  checked(at(root.get('subnet', true) as Node), () => planClusterAddresses(manifest, countRoles(manifest)));
   // every member name must be a valid VE name: checked here, before any service is asked
   for (const member of listClusterMembers(manifest)) checked(`${source}: `, () => validateVeName(member.name, 'member name'));
   return manifest;

@@ -9,6 +9,8 @@ import { chooseVemonOutputPath, createEventSigner, createEventSink, type EventSi
 import { hostKeyPath, openHostKeyring } from '../events/host-key.js';
 import { loadLdapWriteCredentials } from './load-config.js';
 import { createLdapHostInventory } from '../inventory/ldap-host-inventory.js';
+import { createLdapClusterInventory } from '../inventory/ldap-cluster-inventory.js';
+import type { ClusterInventory } from '../inventory/cluster-inventory.js';
 import { createLdapConsoleSource } from '../web/ldap-console-source.js';
 import { createLdapLogin, type CheckLogin } from '../web/ldap-login.js';
 import type { ConsoleSource } from '../web/console-source.js';
@@ -31,6 +33,14 @@ export function openInventory(config: PbsVeConfig, access: 'read' | 'write'): In
   if (access === 'read') return createLdapInventory(base);
   const credentials = loadLdapWriteCredentials(config);
   return createLdapInventory({ ...base, bindDn: credentials.bindDn, password: credentials.password });
+}
+
+// Cluster entries: every user reads them; only ve-monitor (the vemon node's credentials) writes them.
+export function openClusterInventory(config: PbsVeConfig, access: 'read' | 'write'): ClusterInventory {
+  const base = { url: config.ldap.url, baseDn: config.ldap.baseDn, timeoutMs: config.ldap.timeoutMs };
+  if (access === 'read') return createLdapClusterInventory(base);
+  const credentials = loadLdapWriteCredentials(config);
+  return createLdapClusterInventory({ ...base, bindDn: credentials.bindDn, password: credentials.password });
 }
 
 // The web console reads only: anonymous (or the site's read account), never the write credentials.

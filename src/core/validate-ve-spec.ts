@@ -21,6 +21,14 @@ export interface RawVeSpec {
   readonly nodes?: unknown;
   /** network names, one NIC each; absent = one NIC on the default network */
   readonly networks?: unknown;
+  /** per NIC: "a.b.c.d/len" or '' (DHCP); absent = all DHCP */
+  readonly addresses?: unknown;
+  /** the guest's host name; absent = the VE name */
+  readonly hostname?: unknown;
+  /** [{name, address}] for the guest's /etc/hosts */
+  readonly hosts?: unknown;
+  /** {name, role}: the virtual cluster the VE belongs to */
+  readonly cluster?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -105,6 +113,57 @@ export function validateNetworkNames(value: unknown, maxNics: number = DEFAULT_M
   });
 }
 
+/** the most /etc/hosts entries one VE gets (a cluster has at most 64 members; room for more) */
+export const MAX_VE_HOSTS = 256;
+const IPV4_OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
+const IPV4 = `${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}`;
+/** a static NIC address with its prefix length: 10.99.0.10/24 */
+export const CIDR_ADDRESS_PATTERN = new RegExp(`^${IPV4}/(?:[89]|[12]\\d|30)$`);
+export const IPV4_ADDRESS_PATTERN = new RegExp(`^${IPV4}$`);
+/** an RFC 1123 host name label (lower case: it reaches /etc/hostname and /etc/hosts) */
+export const HOSTNAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
+/** cluster and role names as the manifest allows them (src/clusters/parse-cluster-manifest.ts) */
+export const CLUSTER_NAME_PATTERN = /^[a-z][a-z0-9]{0,19}$/;
+export const ROLE_NAME_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
+
+// Static addresses reach libvirt XML and the guest: one per NIC at most, each a.b.c.d/len or '' (DHCP).
+export function validateNicAddresses(value: unknown, nics: number, field = 'address'): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidField(field, 'must be a list of addresses, one per NIC', value);
+  if (value.length > nics) throw invalidField(field, `at most one address per NIC (${nics})`, value.length);
+  return value.map((item: unknown) => {
+    if (item !== '' && (typeof item !== 'string' || !CIDR_ADDRESS_PATTERN.test(item))) throw invalidField(field, 'must be an IPv4 address with its prefix length, e.g. 10.99.0.10/24', item);
+    return item;
+  });
+}
+
+// The host name reaches /etc/hostname and cloud-init: a lower-case DNS label.
+export function validateHostname(value: unknown, field = 'hostname'): string {
+  if (typeof value !== 'string' || !HOSTNAME_PATTERN.test(value)) throw invalidField(field, 'must be 1-63 lower-case letters, digits or inner hyphens (RFC 1123)', value);
+  return value;
+}
+
+// /etc/hosts lines are written as root into the guest: names and addresses checked strictly, bounded.
+export function validateHostEntries(value: unknown, field = 'add-host'): { name: string; address: string }[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidField(field, 'must be a list of NAME=ADDRESS entries', value);
+  if (value.length > MAX_VE_HOSTS) throw invalidField(field, `at most ${MAX_VE_HOSTS} entries`, value.length);
+  return value.map((item: unknown) => {
+    const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
+    const name = validateHostname(o['name'], `${field}.name`);
+    if (typeof o['address'] !== 'string' || !IPV4_ADDRESS_PATTERN.test(o['address'])) throw invalidField(`${field}.address`, 'must be an IPv4 address', o['address']);
+    return { name, address: o['address'] };
+  });
+}
+
+// A cluster reference names LDAP entries and groups listings: the manifest's own name rules.
+export function validateClusterRef(value: unknown, field = 'cluster'): { name: string; role: string } {
+  const o = (typeof value === 'object' && value !== null && !Array.isArray(value) ? value : {}) as Record<string, unknown>;
+  if (typeof o['name'] !== 'string' || !CLUSTER_NAME_PATTERN.test(o['name'])) throw invalidField(`${field}.name`, 'must be 1-20 lower-case letters and digits, starting with a letter', o['name']);
+  if (typeof o['role'] !== 'string' || !ROLE_NAME_PATTERN.test(o['role'])) throw invalidField(`${field}.role`, 'must be 1-16 lower-case letters and digits, starting with a letter', o['role']);
+  return { name: o['name'], role: o['role'] };
+}
+
 // Check arguments only (no I/O): every rule names its field so users can fix their command line.
 export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   const name = validateVeName(raw.name);
@@ -133,6 +192,10 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   const sshKeys = validateSshPublicKeys(raw.sshKeys);
   if (raw.type === 'lxc' && sshKeys.length > 0) throw invalidField('ssh-key', 'SSH keys reach a guest through cloud-init, which only --type kvm images have', sshKeys.length);
   const nodes = raw.nodes === undefined ? 1 : validateCount('nodes', raw.nodes, limits.maxNodes ?? 1);
+  const addresses = validateNicAddresses(raw.addresses, Math.max(1, networks.length));
+  const hostname = raw.hostname === undefined ? undefined : validateHostname(raw.hostname);
+  const hosts = validateHostEntries(raw.hosts);
+  const cluster = raw.cluster === undefined ? undefined : validateClusterRef(raw.cluster);
   if (nodes > 1 && disks.length > 0) throw invalidField('disk', 'multi-node VEs cannot have data disks yet', raw.disks);
   // optional parts appear only when used, so specs without them stay identical to older versions
   return {
@@ -142,5 +205,9 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
     ...(nodes > 1 ? { nodes } : {}),
     ...(networks.length === 0 ? {} : { networks }),
+    ...(addresses.every((a) => a === '') ? {} : { addresses }),
+    ...(hostname === undefined ? {} : { hostname }),
+    ...(hosts.length === 0 ? {} : { hosts }),
+    ...(cluster === undefined ? {} : { cluster }),
   };
 }

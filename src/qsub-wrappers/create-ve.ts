@@ -169,15 +169,19 @@ function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDep
   return keys.length === 0 ? spec : { ...spec, sshKeys: keys };
 }
 
-/** `ve create`: one batch job whose resource request is the VE's size. Nothing is written to LDAP. */
-export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jobId: string; spec: VeSpec }> {
+/** `ve create`'s checks, in order, asking nothing of the batch system but listings: the spec to submit. */
+export async function checkVeCreate(raw: RawVeSpec, deps: CreateVeDeps): Promise<VeSpec> {
   const lookups = startNameLookups(checkCreateArguments(raw, deps.config), deps);
   const checked = await checkSpecFitsCluster(raw, deps);
-  const spec = addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps, lookups), deps);
+  return addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps, lookups), deps);
+}
+
+/** The VE's one batch job, for a spec checkVeCreate returned; prints nothing, writes nothing to LDAP. */
+export async function submitVeJob(spec: VeSpec, deps: Pick<CreateVeDeps, 'batch' | 'config' | 'configDir'>): Promise<string> {
   // the copies for listing and reconcile (job variable, Slurm comment) leave the SSH keys out: Slurm refuses
-  // a comment of more than 1024 characters and no reader of them needs keys; the prologue reads the script
-  const token = encodeVeSpec({ ...spec, sshKeys: [] });
-  const jobId = await deps.batch.submit({
+  // a comment of more than 1024 characters and no reader of them needs keys (nor a cluster's /etc/hosts); the prologue reads the script
+  const token = encodeVeSpec({ ...spec, sshKeys: [], hosts: [] });
+  return deps.batch.submit({
     name: `ve-${spec.name}`,
     queue: deps.config.batch.veQueue,
     // the port's sizes are per node, like the spec's: each part gets vcpus and memory of its own
@@ -190,5 +194,10 @@ export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jo
     comment: SPEC_COMMENT_PREFIX + token,
     script: buildVeJobScript(spec, deps.config),
   });
-  return { jobId, spec };
+}
+
+/** `ve create`: one batch job whose resource request is the VE's size. Nothing is written to LDAP. */
+export async function createVe(raw: RawVeSpec, deps: CreateVeDeps): Promise<{ jobId: string; spec: VeSpec }> {
+  const spec = await checkVeCreate(raw, deps);
+  return { jobId: await submitVeJob(spec, deps), spec };
 }

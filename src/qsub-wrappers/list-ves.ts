@@ -21,6 +21,8 @@ export interface VeRow {
   readonly nodes: number;
   /** NICs in order (network, MAC, IP once known); absent for pending VEs and older entries */
   readonly nics?: readonly VeNic[];
+  /** the virtual cluster the VE is a member of, from its job's spec while the job lives */
+  readonly cluster?: { readonly name: string; readonly role: string };
 }
 
 export interface ListVesDeps {
@@ -63,14 +65,25 @@ export async function listVes(deps: ListVesDeps, options: { readonly all: boolea
     const row = toPendingRow(job);
     if (row !== undefined) rows.push(row);
   }
-  return rows.sort((a, b) => a.name.localeCompare(b.name) || a.jobId.localeCompare(b.jobId, undefined, { numeric: true }));
+  // cluster membership is the owner's own statement in their job's spec: it only groups their own VEs
+  const clusters = new Map(jobs.flatMap((j) => { const c = findJobSpec(j)?.cluster; return c === undefined ? [] : [[j.jobId, c] as const]; }));
+  return rows.map((r) => { const c = clusters.get(r.jobId); return c === undefined ? r : { ...r, cluster: c }; }).sort((a, b) => a.name.localeCompare(b.name) || a.jobId.localeCompare(b.jobId, undefined, { numeric: true }));
 }
 
-// Columns as a PBS administrator expects from qstat: fixed order, human units, one VE per line.
+// Columns as a PBS administrator expects from qstat: fixed order, human units, one VE per line; the
+// members of a virtual cluster follow a "cluster NAME (owner)" line, indented, after the other VEs.
 export function formatVeTable(rows: readonly VeRow[]): string {
   // NODES last, so scripts that cut the older columns keep working; CPUS and MEMORY are per node
   const header = ['NAME', 'STATE', 'HOST', 'JOB', 'TYPE', 'CPUS', 'MEMORY', 'OWNER', 'IMAGE', 'NODES'];
-  const body = rows.map((r) => [r.name, r.state, r.host || '-', r.jobId, r.type, String(r.vcpus), `${r.memoryMiB} MiB`, r.owner, r.image, String(r.nodes)]);
+  const groupOf = (r: VeRow): string => (r.cluster === undefined ? '' : `${r.owner}\u0000${r.cluster.name}`);
+  const ordered = [...rows.filter((r) => r.cluster === undefined), ...rows.filter((r) => r.cluster !== undefined).sort((a, b) => groupOf(a).localeCompare(groupOf(b)))];
+  const body = ordered.map((r) => [`${r.cluster === undefined ? '' : '  '}${r.name}`, r.state, r.host || '-', r.jobId, r.type, String(r.vcpus), `${r.memoryMiB} MiB`, r.owner, r.image, String(r.nodes)]);
   const widths = header.map((h, i) => Math.max(h.length, ...body.map((b) => (b[i] ?? '').length)));
-  return [header, ...body].map((cols) => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  const line = (cols: readonly string[]): string => cols.map((c, i) => c.padEnd(widths[i] ?? 0)).join('  ').trimEnd();
+  const lines = [line(header)];
+  for (const [i, r] of ordered.entries()) {
+    if (r.cluster !== undefined && (i === 0 || groupOf(ordered[i - 1] ?? r) !== groupOf(r))) lines.push(`cluster ${r.cluster.name} (${r.owner}):`);
+    lines.push(line(body[i] ?? []));
+  }
+  return lines.join('\n');
 }

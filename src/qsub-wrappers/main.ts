@@ -19,6 +19,7 @@ import { registerConsoleCommands } from './console-command.js';
 import { registerSnapshotCommands } from './snapshot-command.js';
 import { registerOperationCommands } from './operation-commands.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
+import { registerClusterCommands } from './cluster-command.js';
 import { readPackageVersion } from '../cli/read-package-version.js';
 import { decideOwnerScope, findCaller } from '../cli/find-caller.js';
 import { silentProgress, startWaitProgress } from '../cli/wait-progress.js';
@@ -137,6 +138,7 @@ program.command('destroy').argument('<name>', 'VE name or job id').description('
     });
   });
 
+registerClusterCommands(program);
 registerImageCommands(program);
 registerHostCommands(program);
 registerConsoleCommands(program);

@@ -2,7 +2,7 @@
 // ve-monitor: runs on vemon nodes only (they hold the LDAP write credentials and every host's event key).
 import { Command } from 'commander';
 import { findConfigDir, loadConfig } from '../config/load-config.js';
-import { openBatch, openConsoleAdapters, openInventory, openLdapLogin } from '../config/open-adapters.js';
+import { openBatch, openClusterInventory, openConsoleAdapters, openInventory, openLdapLogin } from '../config/open-adapters.js';
 import { readFileSync } from 'node:fs';
 import { buildWebConsole } from '../web/build-web-console.js';
 import { DEFAULT_WEB_LISTEN, decideWebListen } from '../web/decide-web-listen.js';
@@ -16,6 +16,7 @@ import { checkMonitorAccount } from './check-monitor-account.js';
 import { readEventLines, splitEventLines } from './read-event-lines.js';
 import { describeEventOrigin, logRejectedEvents, type RejectedEvent } from './log-rejected-events.js';
 import { readClusterView, reconcile } from './reconcile.js';
+import { ensureClustersRunning } from './ensure-clusters-running.js';
 import { recoverFailedHosts } from './recover-failed-hosts.js';
 import { listOrphanDomains } from './list-orphan-domains.js';
 import { alertStateFile, createAlertSender, listRaisedAlerts } from './send-alert.js';
@@ -162,6 +163,30 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
         return hosts.some((h) => h.action === 'fence-failed' || h.failed.length > 0) ? 1 : 0;
       } finally {
         await inventory.close();
+      }
+    });
+  });
+
+program.command('clusters').description('(cron, vemon node, root) record virtual clusters in LDAP from their intent jobs; resubmit gone members as their owner while the lease lasts')
+  .option('--dry-run', 'report, change nothing')
+  .option('--json', 'print the findings as JSON')
+  .action(async (opts: { dryRun?: boolean; json?: boolean }) => {
+    await runHook('monitor', async () => {
+      // root: a member is submitted again as its owner (runuser, Slurm --uid), which no service account may do
+      if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new VeError('not-root', 'prereq', 've-monitor clusters: run as root (it submits members as their owners)');
+      const config = loadConfig(findConfigDir(process.env));
+      const dryRun = opts.dryRun === true;
+      const inventory = openInventory(config, dryRun ? 'read' : 'write');
+      const clusters = openClusterInventory(config, dryRun ? 'read' : 'write');
+      try {
+        const batch = openBatch(config);
+        const jobs = await batch.listJobs({ queue: config.batch.veQueue });
+        const findings = await ensureClustersRunning({ batch, inventory, clusters, config, configDir: findConfigDir(process.env), clock: systemClock, log: stderrLog }, jobs, { dryRun });
+        if (opts.json === true) process.stdout.write(`${JSON.stringify(findings, null, 2)}\n`);
+        else for (const c of findings) process.stdout.write(`cluster ${c.owner}/${c.cluster}: ${c.action}: ${c.detail}\n`);
+        return findings.some((f) => f.action === 'recreate-failed') ? 1 : 0;
+      } finally {
+        await Promise.all([inventory.close(), clusters.close()]);
       }
     });
   });

@@ -30,7 +30,11 @@ export function createFakeBatch(jobs: Record<string, Partial<BatchJob>> = {}): F
     submit: (request) => {
       submitted.push(request);
       const id = String(next++);
-      map.set(id, buildFakeJob(id, { name: request.name, queue: request.queue, state: 'queued', rawState: 'PENDING', execHosts: [] }));
+      // what listings read back: the owner (root's submitAs), variables, comment, a user hold
+      map.set(id, buildFakeJob(id, {
+        name: request.name, queue: request.queue, state: request.hold === true ? 'held' : 'queued', rawState: request.hold === true ? 'HELD' : 'PENDING', execHosts: [],
+        variables: request.variables, comment: request.comment, ...(request.submitAs === undefined ? {} : { owner: request.submitAs }),
+      }));
       calls.push(`submit ${id}`);
       return Promise.resolve(id);
     },

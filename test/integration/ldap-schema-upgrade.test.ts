@@ -38,6 +38,9 @@ void t.test('the first release schema is upgraded in place, entries kept, again 
   t.match(up.stdout, /now holds the definitions of/);
   const after = await ldap('ldapmodify', addReportedAt);
   t.equal(after.exitCode, 0, `the new attribute is usable on the old entry: ${after.stderr}`);
+  // issue 13: the virtual cluster entry and a VE's cluster attributes exist once upgraded
+  const cluster = await ldap('ldapadd', `dn: pbsveClusterId=lab.alice,ou=ves,${slapd.baseDn}\nobjectClass: pbsveVirtualCluster\npbsveClusterId: lab.alice\npbsveCluster: lab\npbsveOwner: alice\npbsveState: up\npbsveSeq: 1\npbsveMember: lab-head head 10.99.0.10 7\n`);
+  t.equal(cluster.exitCode, 0, `a cluster entry can be added: ${cluster.stderr}`);
   const again = await runCommand(SCRIPT, ['-H', ldapi], { timeoutMs: 30_000 });
   t.equal(again.exitCode, 0, `idempotent: ${again.stderr}`);
 
