@@ -80,8 +80,10 @@ function socketUris(dir: string, node: string): SandboxInfo['nodes'][string] {
 
 // Hooks run with a near-empty environment: the wrappers carry absolute paths and the config dir ("%h" =
 // the simulated host the hook runs for: one Prolog path serves every slurmd of the machine).
-function writeHookWrapper(file: string, entry: string, configDir: string): void {
-  writeFileSync(file, `#!/bin/sh\nPBS_VE_CONFIG_DIR=${configDir} exec ${process.execPath} ${join(PROJECT_DIR, 'dist/src', entry)} "$@"\n`, { mode: 0o755 });
+function writeHookWrapper(file: string, entry: string, configDir: string, partitions?: readonly string[]): void {
+  // as `ve admin install slurm-hooks` writes them: jobs of other partitions (vemon's event jobs) never start node
+  const filter = partitions === undefined ? '' : `case "\${SLURM_JOB_PARTITION-}" in ${partitions.join('|')}|'') ;; *) exit 0 ;; esac\n`;
+  writeFileSync(file, `#!/bin/sh\n${filter}PBS_VE_CONFIG_DIR=${configDir} exec ${process.execPath} ${join(PROJECT_DIR, 'dist/src', entry)} "$@"\n`, { mode: 0o755 });
   chmodSync(file, 0o755);
 }
 
@@ -321,8 +323,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   let torque: SandboxInfo['torque'];
   const hostInfo: Record<string, SandboxHost> = { ...hosts };
   if (batchKind === 'slurm') {
-    writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', perHost('etc/pbs-ve'));
-    writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', perHost('etc/pbs-ve'));
+    writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', perHost('etc/pbs-ve'), [batch.veQueue, batch.opQueue ?? batch.veQueue]);
+    writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', perHost('etc/pbs-ve'), [batch.veQueue]);
     writeHookWrapper(join(dir, 'bin/health-check'), 'mom-hooks/main.js', perHost('etc/pbs-ve'));
     log(`starting the Slurm cluster (munged, slurmctld, slurmd ${allHosts.join(' ')})`);
     await runStep('slurm', 'slurm.sh', ['start'], {
