@@ -2,7 +2,7 @@
 // exits) for the short-lived processes, /proc for the ones still alive, each charged to the daemon of THIS
 // sandbox it descends from (slurmd of node1, libvirtd, the bench's own `ve` clients ...). Processes of other
 // work on the machine descend from none of them and are only summed, as the load they added.
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import { runCommand } from '../src/core/run-command.js';
 
@@ -87,7 +87,8 @@ function readAcctFile(file: string): Proc[] {
 
 /** Starts accounting into `file` (root; one accounting file per machine: no other run may use accton meanwhile). */
 export async function startCpuAccount(sandboxDir: string, file: string): Promise<CpuAccount> {
-  rmSync(file, { force: true });
+  // accton appends to an existing file only
+  writeFileSync(file, '', { mode: 0o600 });
   const before = await snapshotProcesses(sandboxDir);
   const on = await runCommand('accton', [file], { timeoutMs: 10_000 });
   if (on.exitCode !== 0) throw new Error(`accton ${file}: ${on.stderr.trim()} (scripts/install-deps.sh installs acct)`);
