@@ -138,6 +138,9 @@ export interface SandboxOptions {
   readonly healthCheck?: boolean;
   /** cpus of every node (Slurm CPUs, TORQUE np); default 2. More than the machine has is fine: a boot storm of tiny VEs needs room */
   readonly nodeCpus?: number;
+  /** Slurm's PrologEpilogTimeout in seconds (slurm.sh default 60); a boot storm starts dozens of Prologs per
+   *  node at once on 2 shared cores, and one past the timeout drains its node */
+  readonly prologEpilogTimeout?: number;
   /** memory of every node in MiB (Slurm RealMemory; TORQUE's MOMs ignore job memory, $ignmem); default 1000 */
   readonly nodeMemoryMiB?: number;
 }
@@ -331,6 +334,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
       SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
       ...(options.healthCheck === true ? { HEALTH_CHECK_PROGRAM: join(dir, 'bin/health-check'), HEALTH_CHECK_INTERVAL: '10' } : {}),
       ...(options.slurmdTimeout === undefined ? {} : { SLURMD_TIMEOUT: String(options.slurmdTimeout) }),
+      ...(options.prologEpilogTimeout === undefined ? {} : { PROLOG_EPILOG_TIMEOUT: String(Math.round(options.prologEpilogTimeout)) }),
       ...(options.nodeCpus === undefined ? {} : { NODE_CPUS: String(options.nodeCpus) }),
       ...(options.nodeMemoryMiB === undefined ? {} : { NODE_MEMORY: String(options.nodeMemoryMiB) }),
     });
