@@ -57,17 +57,17 @@ async function readLoad(): Promise<string> {
   return (await runCommand('uptime', [], {})).stdout.trim().replace(/^.*load average/, 'load average');
 }
 
-// What VEs leave on a host besides domains and job dirs (NICs named with the sandbox's prefix, LXC id
-// slots, network records): the same before the storm and after its destroy, or something leaked.
+// What VEs leave on a host besides domains and disks (their NICs, <prefix>n..., and LXC id slots): the same before the storm and after its destroy, or something leaked.
 async function listHostLeftovers(info: SandboxInfo): Promise<string[]> {
   const config = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as { network?: { hosts?: { default?: { prefix?: string } } } };
   const prefix = config.network?.hosts?.default?.prefix ?? '-';
   const links = (await runCommand('ip', ['-o', 'link', 'show'], { timeoutMs: 30_000 })).stdout.split('\n')
-    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter((n) => n.startsWith(prefix)).map((n) => `link ${n}`);
+    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter((n) => n.startsWith(`${prefix}n`)).map((n) => `link ${n}`);
   const files: string[] = [];
   for (const node of VE_NODES) {
     const state = info.hosts[node]?.stateDir ?? '';
-    for (const sub of ['lxc-ids', 'networks']) {
+    // the host's default network (bridge <prefix>b..., networks/pbsve-default.xml) is made by the first VE and stays
+    for (const sub of ['lxc-ids']) {
       const d = join(state, sub);
       if (existsSync(d)) files.push(...readdirSync(d).map((f) => `${node} ${sub}/${f}`));
     }
