@@ -2,6 +2,7 @@
 // one after another, the users side by side), placed by the scheduler, until LDAP shows all running;
 // against the same users submitting N trivial jobs. Then pbs-ve's memory per VE, then `ve destroy` of
 // all and a check that nothing is lost or left behind.
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/load-config.js';
 import { openInventory } from '../src/config/open-adapters.js';
@@ -9,8 +10,8 @@ import { runCommand } from '../src/core/run-command.js';
 import { runVeAs } from '../src/sandbox/run-demo.js';
 import { PROJECT_DIR, VE_NODES, type SandboxInfo } from '../src/sandbox/sandbox.js';
 import { openBatchControl } from '../test/harness/batch-control.js';
-import { listJobDirs } from '../test/harness/sandbox-host-files.js';
-import { measureVeHostMemory, type VeHostMemory } from './measure-ve-host-memory.js';
+import { measureCpuOver, measureVeHostMemory, type VeHostMemory } from './measure-ve-host-memory.js';
+import { startCpuAccount, type CpuShare } from './account-storm-cpu.js';
 import { waitForAllVes } from './watch-ve-states.js';
 import { readTrivialJobStart, submitTrivialJob, type TrivialJob } from './submit-trivial-job.js';
 
@@ -26,10 +27,20 @@ export interface StormMeasure {
   /** ms from the first `ve destroy` until LDAP shows every VE destroyed */
   readonly allDestroyedMs: number;
   readonly memory: VeHostMemory;
+  /** CPU seconds pbs-ve's per-VE and host-level processes spent over IDLE_CPU_MS with every VE running */
+  readonly idleCpuSeconds: number;
+  /** ms until the users' last `ve create` returned */
+  readonly submittedMs: number;
+  /** CPU from the first `ve create` until all running, by sandbox daemon and command (process accounting) */
+  readonly cpu: readonly CpuShare[];
   /** what went wrong: VEs not exactly once in LDAP, history gaps, domains, disks or processes left */
   readonly problems: string[];
   readonly load: string;
+  readonly loadAfter: string;
 }
+
+/** how long pbs-ve's processes are watched for periodic work while every VE runs and nothing happens */
+export const IDLE_CPU_MS = 30_000;
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
@@ -44,6 +55,37 @@ async function runAsUsers<T>(count: number, each: (user: string, i: number) => P
 
 async function readLoad(): Promise<string> {
   return (await runCommand('uptime', [], {})).stdout.trim().replace(/^.*load average/, 'load average');
+}
+
+// What VEs leave on a host besides domains and disks (their NICs, <prefix>n..., and LXC id slots): the same before the storm and after its destroy, or something leaked.
+async function listHostLeftovers(info: SandboxInfo): Promise<string[]> {
+  const config = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as { network?: { hosts?: { default?: { prefix?: string } } } };
+  const prefix = config.network?.hosts?.default?.prefix ?? '-';
+  const links = (await runCommand('ip', ['-o', 'link', 'show'], { timeoutMs: 30_000 })).stdout.split('\n')
+    .map((l) => l.split(': ')[1]?.split('@')[0] ?? '').filter((n) => n.startsWith(`${prefix}n`)).map((n) => `link ${n}`);
+  const files: string[] = [];
+  for (const node of VE_NODES) {
+    const state = info.hosts[node]?.stateDir ?? '';
+    // the host's default network (bridge <prefix>b..., networks/pbsve-default.xml) is made by the first VE and stays
+    for (const sub of ['lxc-ids']) {
+      const d = join(state, sub);
+      if (existsSync(d)) files.push(...readdirSync(d).map((f) => `${node} ${sub}/${f}`));
+    }
+  }
+  return [...links, ...files].sort();
+}
+
+// The disks the VEs' job directories still hold, as <host>/<job>/<file>.
+function listVeDisks(info: SandboxInfo, jobIds: ReadonlySet<string>): string[] {
+  const out: string[] = [];
+  for (const node of VE_NODES) {
+    const jobs = join(info.hosts[node]?.stateDir ?? '', 'jobs');
+    if (!existsSync(jobs)) continue;
+    for (const d of readdirSync(jobs).filter((j) => jobIds.has(j) || jobIds.has(j.split('.')[0] ?? ''))) {
+      out.push(...readdirSync(join(jobs, d)).filter((f) => ['private', 'rootfs'].includes(f) || f.endsWith('.qcow2')).map((f) => `${node}/${d}/${f}`));
+    }
+  }
+  return out;
 }
 
 // The domains libvirt still has for the VE hosts (none may be left after the storm's destroy).
@@ -81,6 +123,8 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     for (const job of trivial) while (!(await control.isJobDone(job.jobId))) await new Promise((r) => setTimeout(r, 200));
     log(`${info.batch} storm ${ves}: trivial jobs all running after ${floorMs} ms`);
 
+    const leftoversBefore = new Set(await listHostLeftovers(info));
+    const account = await startCpuAccount(info.dir, join(info.dir, 'storm.pacct'));
     const t0 = nowMs();
     const created = await runAsUsers(ves, async (user, i) => {
       const r = await runVeAs(info, user, ['create', `s${ves}-${i}`, '--type', 'lxc', '--image', 'tiny', '--memory', '16M', '--lease', '1h', '--no-wait', '--json'], 300_000);
@@ -88,13 +132,23 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
       return { user, name: `s${ves}-${i}`, jobId: (JSON.parse(r.stdout) as { jobId: string }).jobId };
     });
     const jobIds = new Set(created.map((c) => c.jobId));
-    log(`${info.batch} storm ${ves}: all ${ves} submitted after ${(nowMs() - t0).toFixed(0)} ms`);
-    const allRunningMs = await waitForAllVes(inventory, jobIds, ['running'], t0, 60 * 60_000);
+    const submittedMs = nowMs() - t0;
+    log(`${info.batch} storm ${ves}: all ${ves} submitted after ${submittedMs.toFixed(0)} ms`);
+    let allRunningMs: number;
+    let cpu: CpuShare[];
+    try {
+      allRunningMs = await waitForAllVes(inventory, jobIds, ['running'], t0, 60 * 60_000);
+    } finally {
+      cpu = await account.stop();
+    }
     log(`${info.batch} storm ${ves}: all running in LDAP after ${allRunningMs.toFixed(0)} ms`);
+    for (const c of cpu.slice(0, 12)) log(`  cpu ${c.cpuSeconds.toFixed(1)} s (${(c.cpuSeconds / ves * 1000).toFixed(0)} ms/VE) ${c.processes} procs: ${c.what}`);
     // the event jobs of the storm end a little later; pbs-ve's per-VE processes are what stays
     await new Promise((r) => setTimeout(r, 5_000));
     const memory = await measureVeHostMemory(jobIds, PROJECT_DIR, info.dir);
-    log(`${info.batch} storm ${ves}: pbs-ve PSS ${memory.perJobMiB.toFixed(0)} MiB in VE jobs + ${memory.hostLevelMiB.toFixed(0)} MiB host-level, ${memory.processes} processes`);
+    log(`${info.batch} storm ${ves}: pbs-ve PSS ${memory.perJobMiB.toFixed(1)} MiB in VE jobs + ${memory.hostLevelMiB.toFixed(1)} MiB host-level, ${memory.processes} processes`);
+    const idleCpuSeconds = await measureCpuOver(memory.pids, IDLE_CPU_MS);
+    log(`${info.batch} storm ${ves}: pbs-ve processes used ${idleCpuSeconds.toFixed(2)} s CPU over ${IDLE_CPU_MS / 1000} s idle`);
 
     const t1 = nowMs();
     await runAsUsers(ves, async (user, i) => {
@@ -107,6 +161,8 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     // nothing lost: every VE in LDAP exactly once with its history, nothing left on the hosts
     const entries = (await inventory.listVes({ includeFinal: true })).filter((v) => jobIds.has(v.jobId));
     if (entries.length !== ves) problems.push(`${entries.length} LDAP entries for ${ves} VEs`);
+    const names = new Set(entries.map((e) => `${e.owner}/${e.name}`));
+    if (names.size !== entries.length) problems.push(`${entries.length - names.size} VE names in LDAP more than once`);
     for (const c of created) {
       const states = (await inventory.listHistory(c.jobId)).map((h) => h.state);
       if (!states.includes('running') || !states.includes('destroyed')) problems.push(`${c.name}: history ${states.join(',')}`);
@@ -114,11 +170,17 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     await new Promise((r) => setTimeout(r, 5_000));
     const domains = await listDomains(info);
     if (domains.length > 0) problems.push(`${domains.length} domains left: ${domains.slice(0, 5).join(' ')}`);
-    const dirs = listJobDirs(info).filter((d) => jobIds.has(d) || jobIds.has(d.split('.')[0] ?? ''));
-    if (dirs.length > 0) problems.push(`${dirs.length} job dirs left: ${dirs.slice(0, 5).join(' ')}`);
+    // a destroyed VE's job directory stays (record, seq, console log) until the host report removes it
+    // after recovery.jobDirKeepSeconds; its disks (LXC rootfs under private/, qcow2 files) must be gone
+    const disks = listVeDisks(info, jobIds);
+    if (disks.length > 0) problems.push(`${disks.length} disks left: ${disks.slice(0, 5).join(' ')}`);
     const left = await measureVeHostMemory(jobIds, PROJECT_DIR, info.dir);
-    if (left.processes > 0) problems.push(`${left.processes} pbs-ve processes left`);
-    return { batch: info.batch, ves, allRunningMs, floorMs, allDestroyedMs, memory, problems, load };
+    if (left.jobProcesses > 0) problems.push(`${left.jobProcesses} processes of the VE jobs left`);
+    const leaked = (await listHostLeftovers(info)).filter((l) => !leftoversBefore.has(l));
+    if (leaked.length > 0) problems.push(`${leaked.length} NICs/LXC id slots/network records left: ${leaked.slice(0, 5).join(' ')}`);
+    const loadAfter = await readLoad();
+    log(`${info.batch} storm ${ves}: ${problems.length === 0 ? 'nothing lost or left behind' : problems.join('; ')}; ${loadAfter} after`);
+    return { batch: info.batch, ves, allRunningMs, floorMs, allDestroyedMs, memory, idleCpuSeconds, submittedMs, cpu, problems, load, loadAfter };
   } finally {
     await inventory.close();
   }

@@ -29,6 +29,8 @@ export async function withBenchSandbox<T>(batch: SandboxBatch, options: BenchSan
           dir, batch, log: options.log,
           ...(options.nodeCpus === undefined ? {} : { nodeCpus: options.nodeCpus }),
           ...(options.nodeMemoryMiB === undefined ? {} : { nodeMemoryMiB: options.nodeMemoryMiB }),
+          // measured: 40 Prologs started at once on one node at load 30-60 ran past Slurm's 60 s and drained it
+          prologEpilogTimeout: 900,
         });
       } catch (err) {
         if (!/another TORQUE sandbox runs on this machine/.test(String(err)) || Date.now() - started > TORQUE_WAIT_MS) throw err;

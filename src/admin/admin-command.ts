@@ -64,7 +64,10 @@ export function registerAdminCommands(program: Command): void {
       await runHook('cli', async () => {
         const configDir = findConfigDir(process.env);
         const config = loadConfig(configDir);
-        say(formatInstallReport(await installSlurmHooks({ hookDir: o.dir, dryRun: o.dryRun === true, nodePath: config.nodePath, installDir: config.installDir, configDir })));
+        say(formatInstallReport(await installSlurmHooks({
+          hookDir: o.dir, dryRun: o.dryRun === true, nodePath: config.nodePath, installDir: config.installDir, configDir,
+          prologQueues: [config.batch.veQueue, ...(config.batch.opQueue === undefined ? [] : [config.batch.opQueue])], epilogQueues: [config.batch.veQueue],
+        })));
         return 0;
       });
     });

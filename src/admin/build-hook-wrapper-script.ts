@@ -20,10 +20,12 @@ export interface HookWrapperOptions {
   readonly chain: HookWrapperKind;
   /** the site's own script, moved aside; run first with the same argv */
   readonly siteScript?: string;
-  /** only jobs of this queue reach node at all: $<queueArg> is compared before anything starts */
-  readonly veQueue?: string;
-  /** 1-based position of the queue in the batch system's argv (TORQUE prologue 6, epilogue 8) */
+  /** only jobs of these queues (or of an unknown queue) reach node at all: compared before anything starts */
+  readonly queues?: readonly string[];
+  /** where the queue is: its 1-based position in the batch system's argv (TORQUE prologue 6, epilogue 8) */
   readonly queueArg?: number;
+  /** or the environment variable holding it (Slurm Prolog/Epilog: SLURM_JOB_PARTITION) */
+  readonly queueVariable?: string;
   /** exit code when node or the entry point is missing (TORQUE prologue: 1 = abort, never loop) */
   readonly missingExitCode?: number;
 }
@@ -62,10 +64,12 @@ export function buildHookWrapperScript(o: HookWrapperOptions): string {
     lines.push(`${site} "$@" || rc=$?`);
     if (o.chain === 'pre') lines.push('[ "$rc" -eq 0 ] || exit "$rc"');
   }
-  if (o.veQueue !== undefined && o.queueArg !== undefined) {
+  const queueFrom = o.queueArg !== undefined ? String(o.queueArg) : o.queueVariable;
+  if (o.queues !== undefined && o.queues.length > 0 && queueFrom !== undefined) {
+    if (!/^([1-9][0-9]?|[A-Z_][A-Z0-9_]*)$/.test(queueFrom)) throw new VeError('invalid-field', 'prereq', `queueVariable: must be an environment variable name of [A-Z0-9_] (got ${JSON.stringify(queueFrom)})`, { field: 'queueVariable' });
     lines.push('# jobs of other queues never start node: they pass in a few milliseconds');
-    lines.push(`queue="\${${String(o.queueArg)}-}"`);
-    lines.push(`case "$queue" in ${shellWord('veQueue', o.veQueue)}|'') ;; *) exit "$rc" ;; esac`);
+    lines.push(`queue="\${${queueFrom}-}"`);
+    lines.push(`case "$queue" in ${o.queues.map((q) => shellWord('queues', q)).join('|')}|'') ;; *) exit "$rc" ;; esac`);
   }
   lines.push(`if [ ! -x ${node} ] || [ ! -f ${entry} ]; then`);
   lines.push(`  echo "pbs-ve: ${o.nodePath} or ${o.entryPath} is missing: re-run ve admin install" >&2`);

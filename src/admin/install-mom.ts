@@ -175,7 +175,7 @@ export async function installMom(options: InstallMomOptions): Promise<InstallRep
       configDir: options.configDir,
       leadingArgs: ['--torque', kind],
       chain: prologue ? 'pre' : 'post',
-      ...(options.veQueue === undefined ? {} : { veQueue: options.veQueue, queueArg: prologue ? 6 : 8 }),
+      ...(options.veQueue === undefined ? {} : { queues: [options.veQueue], queueArg: prologue ? 6 : 8 }),
       // a broken pbs-ve install must abort a VE job (1), never requeue it in a loop
       missingExitCode: 1,
     }, options.dryRun)));

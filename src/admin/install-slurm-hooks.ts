@@ -14,6 +14,10 @@ export interface InstallSlurmHooksOptions {
   readonly nodePath: string;
   readonly installDir: string;
   readonly configDir: string;
+  /** the partitions whose jobs the Prolog must see (VE and op queue) and the Epilog (VE queue): jobs of any
+   *  other partition (vemon's event jobs, the site's own) pass in /bin/sh without starting node */
+  readonly prologQueues: readonly string[];
+  readonly epilogQueues: readonly string[];
 }
 
 const HOOKS = [
@@ -39,7 +43,11 @@ export async function installSlurmHooks(options: InstallSlurmHooksOptions): Prom
   if (!options.dryRun) await mkdir(options.hookDir, { recursive: true, mode: 0o755 });
   for (const [name, entry] of HOOKS) {
     const path = join(options.hookDir, name);
-    const content = buildHookWrapperScript({ name, nodePath: options.nodePath, entryPath: join(options.installDir, entry), configDir: options.configDir, leadingArgs: [], chain: 'plain' });
+    const queues = name === 've-prolog' ? options.prologQueues : name === 've-epilog' ? options.epilogQueues : undefined;
+    const content = buildHookWrapperScript({
+      name, nodePath: options.nodePath, entryPath: join(options.installDir, entry), configDir: options.configDir, leadingArgs: [], chain: 'plain',
+      ...(queues === undefined ? {} : { queues, queueVariable: 'SLURM_JOB_PARTITION' }),
+    });
     const current = await lstat(path).then(async (st) => (st.isFile() ? readFile(path, 'utf8') : ''), () => undefined);
     if (current !== undefined && !isHookWrapper(current)) throw new VeError('site-script-conflict', 'prereq', `${path} exists and is not a pbs-ve wrapper`);
     if (current === content) {

@@ -80,8 +80,10 @@ function socketUris(dir: string, node: string): SandboxInfo['nodes'][string] {
 
 // Hooks run with a near-empty environment: the wrappers carry absolute paths and the config dir ("%h" =
 // the simulated host the hook runs for: one Prolog path serves every slurmd of the machine).
-function writeHookWrapper(file: string, entry: string, configDir: string): void {
-  writeFileSync(file, `#!/bin/sh\nPBS_VE_CONFIG_DIR=${configDir} exec ${process.execPath} ${join(PROJECT_DIR, 'dist/src', entry)} "$@"\n`, { mode: 0o755 });
+function writeHookWrapper(file: string, entry: string, configDir: string, partitions?: readonly string[]): void {
+  // as `ve admin install slurm-hooks` writes them: jobs of other partitions (vemon's event jobs) never start node
+  const filter = partitions === undefined ? '' : `case "\${SLURM_JOB_PARTITION-}" in ${partitions.join('|')}|'') ;; *) exit 0 ;; esac\n`;
+  writeFileSync(file, `#!/bin/sh\n${filter}PBS_VE_CONFIG_DIR=${configDir} exec ${process.execPath} ${join(PROJECT_DIR, 'dist/src', entry)} "$@"\n`, { mode: 0o755 });
   chmodSync(file, 0o755);
 }
 
@@ -136,6 +138,9 @@ export interface SandboxOptions {
   readonly healthCheck?: boolean;
   /** cpus of every node (Slurm CPUs, TORQUE np); default 2. More than the machine has is fine: a boot storm of tiny VEs needs room */
   readonly nodeCpus?: number;
+  /** Slurm's PrologEpilogTimeout in seconds (slurm.sh default 60); a boot storm starts dozens of Prologs per
+   *  node at once on 2 shared cores, and one past the timeout drains its node */
+  readonly prologEpilogTimeout?: number;
   /** memory of every node in MiB (Slurm RealMemory; TORQUE's MOMs ignore job memory, $ignmem); default 1000 */
   readonly nodeMemoryMiB?: number;
 }
@@ -321,14 +326,15 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   let torque: SandboxInfo['torque'];
   const hostInfo: Record<string, SandboxHost> = { ...hosts };
   if (batchKind === 'slurm') {
-    writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', perHost('etc/pbs-ve'));
-    writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', perHost('etc/pbs-ve'));
+    writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', perHost('etc/pbs-ve'), [batch.veQueue, batch.opQueue ?? batch.veQueue]);
+    writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', perHost('etc/pbs-ve'), [batch.veQueue]);
     writeHookWrapper(join(dir, 'bin/health-check'), 'mom-hooks/main.js', perHost('etc/pbs-ve'));
     log(`starting the Slurm cluster (munged, slurmctld, slurmd ${allHosts.join(' ')})`);
     await runStep('slurm', 'slurm.sh', ['start'], {
       SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
       ...(options.healthCheck === true ? { HEALTH_CHECK_PROGRAM: join(dir, 'bin/health-check'), HEALTH_CHECK_INTERVAL: '10' } : {}),
       ...(options.slurmdTimeout === undefined ? {} : { SLURMD_TIMEOUT: String(options.slurmdTimeout) }),
+      ...(options.prologEpilogTimeout === undefined ? {} : { PROLOG_EPILOG_TIMEOUT: String(Math.round(options.prologEpilogTimeout)) }),
       ...(options.nodeCpus === undefined ? {} : { NODE_CPUS: String(options.nodeCpus) }),
       ...(options.nodeMemoryMiB === undefined ? {} : { NODE_MEMORY: String(options.nodeMemoryMiB) }),
     });
