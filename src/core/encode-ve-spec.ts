@@ -18,6 +18,7 @@ export function encodeVeSpec(spec: VeSpec): string {
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
     ...(spec.nodes !== undefined && spec.nodes > 1 ? { nodes: spec.nodes } : {}),
     ...(spec.networks === undefined || spec.networks.length === 0 ? {} : { networks: spec.networks }),
+    ...(spec.addresses === undefined || spec.addresses.length === 0 ? {} : { addresses: spec.addresses }),
   });
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
@@ -42,7 +43,7 @@ export function decodeVeSpec(token: string): VeSpec {
   const o = parsed as Record<string, unknown>;
   // bounds here are only sanity limits; the prologue checks the real allocation afterwards
   return validateVeSpec(
-    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'], nodes: o['nodes'], networks: o['networks'] },
+    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'], nodes: o['nodes'], networks: o['networks'], addresses: o['addresses'] },
     // NIC count: the prologue checks the host's configured maximum (network.maxNics) afterwards
     { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1, maxNodes: MAX_VE_NODES, maxNics: 64 },
   );

@@ -21,6 +21,8 @@ export interface RawVeSpec {
   readonly nodes?: unknown;
   /** network names, one NIC each; absent = one NIC on the default network */
   readonly networks?: unknown;
+  /** per NIC, a static address a.b.c.d/len or ''; absent = none */
+  readonly addresses?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -105,6 +107,30 @@ export function validateNetworkNames(value: unknown, maxNics: number = DEFAULT_M
   });
 }
 
+const NIC_ADDRESS_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
+// Static addresses reach domain XML and the guest's network config: a host address of a /8../30, one per NIC, never on the default network.
+export function validateNicAddresses(value: unknown, networks: readonly string[], field = 'network'): string[] {
+  if (value === undefined) return [];
+  if (!Array.isArray(value)) throw invalidField(field, 'addresses must be a list, one per NIC', value);
+  if (value.length > Math.max(networks.length, 1)) throw invalidField(field, `${value.length} addresses for ${Math.max(networks.length, 1)} NICs`, value.length);
+  const addresses = value.map((item: unknown, i: number) => {
+    if (item === '') return '';
+    const m = typeof item === 'string' ? NIC_ADDRESS_PATTERN.exec(item) : null;
+    const parts = m === null ? [] : m.slice(1, 5).map(Number);
+    const length = Number(m?.[5]);
+    if (m === null || parts.some((p) => p > 255) || length < 8 || length > 30) {
+      throw invalidField(field, 'a static address must be an IPv4 host address with its prefix length, A.B.C.D/LEN (LEN 8 to 30)', item);
+    }
+    const address = parts.reduce((acc, p) => acc * 256 + p, 0);
+    const size = 2 ** (32 - length);
+    if (address % size === 0 || address % size === size - 1) throw invalidField(field, 'a static address must not be its network\'s network or broadcast address', item);
+    if ((networks[i] ?? DEFAULT_NETWORK) === DEFAULT_NETWORK) throw invalidField(field, 'the default network gives addresses by DHCP: a static address is only for your private networks', item);
+    return item as string;
+  });
+  return addresses.some((a) => a !== '') ? addresses : [];
+}
+
 // Check arguments only (no I/O): every rule names its field so users can fix their command line.
 export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   const name = validateVeName(raw.name);
@@ -129,6 +155,7 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   if (raw.keepDisks !== undefined && typeof raw.keepDisks !== 'boolean') throw invalidField('keep-disk', 'must be true or false', raw.keepDisks);
   if (raw.keepDisks === true && disks.length === 0) throw invalidField('keep-disk', 'needs at least one --disk to keep', raw.keepDisks);
   const networks = validateNetworkNames(raw.networks, limits.maxNics ?? DEFAULT_MAX_NICS);
+  const addresses = validateNicAddresses(raw.addresses, networks);
   if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
   const sshKeys = validateSshPublicKeys(raw.sshKeys);
   if (raw.type === 'lxc' && sshKeys.length > 0) throw invalidField('ssh-key', 'SSH keys reach a guest through cloud-init, which only --type kvm images have', sshKeys.length);
@@ -142,5 +169,6 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
     ...(nodes > 1 ? { nodes } : {}),
     ...(networks.length === 0 ? {} : { networks }),
+    ...(addresses.length === 0 ? {} : { addresses }),
   };
 }

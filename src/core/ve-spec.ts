@@ -21,6 +21,8 @@ export interface VeSpec {
   readonly nodes?: number;
   /** one NIC per entry, in order (nic0, nic1, ...); absent = one NIC on the host's default network */
   readonly networks?: readonly string[];
+  /** per NIC index, a static IPv4 address a.b.c.d/len or '' (none: DHCP or nothing); absent = none anywhere */
+  readonly addresses?: readonly string[];
 }
 
 // Absent means one node: specs written before multi-node VEs existed stay valid.
