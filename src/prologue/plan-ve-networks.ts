@@ -184,6 +184,7 @@ export function planVeNetworks(input: PlanVeNetworksInput): VeNetworkPlan {
     return {
       network: n.libvirtName, mac: buildVeMac(input.jobId, i, input.part ?? 0), targetDev: buildNicDeviceName(host.prefix, input.host, input.jobId, i),
       ...(address === '' ? {} : { address }),
+      ...(n.overlay === undefined ? {} : { mtu: n.overlay.mtu }),
     };
   });
   const nics = networks.map((n, i) => ({ network: n.name, mac: buildVeMac(input.jobId, i, input.part ?? 0) }));

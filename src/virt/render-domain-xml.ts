@@ -56,6 +56,8 @@ export function buildInterfaces(interfaces: readonly DomainInterface[] | undefin
       ...(model === 'lxc-ip' && nic.address !== undefined ? { ip: buildInterfaceIp(nic.address) } : {}),
       target: { $: { dev: nic.targetDev } },
       ...(model === 'virtio' ? { model: { $: { type: model } } } : {}),
+      // LXC: both veth ends; QEMU: virtio's host_mtu, which the guest driver takes
+      ...(nic.mtu === undefined ? {} : { mtu: { $: { size: String(nic.mtu) } } }),
     })),
   };
 }
