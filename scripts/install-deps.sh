@@ -4,6 +4,7 @@
 #   guests:    qemu-system-x86 + qemu-utils (qcow2 overlays), genisoimage (cloud-init NoCloud seeds),
 #              busybox-static (tiny guest root file systems)
 #   networks:  dnsmasq-base (DHCP on VE networks, run by libvirtd) + iptables (libvirt's isolation rules)
+#              + tcpdump (the cluster network test sees VXLAN packets on a simulated host's underlay)
 #   build:     libvirt-dev + pkg-config (the @unraid/libvirt native addon compiles against them)
 #   bench:     acct (accton: the boot storm's CPU breakdown comes from process accounting)
 #   browser:   chromium + fonts-dejavu-core (the web console's tests drive Debian's Chromium headless through
@@ -13,7 +14,7 @@ set -euo pipefail
 PKGS=(slapd ldap-utils slurmctld slurmd slurm-client munge
       libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc libvirt-clients libvirt-dev pkg-config
       qemu-system-x86 qemu-utils genisoimage busybox-static cpio python3 make g++ util-linux procps iproute2
-      dnsmasq-base iptables chromium fonts-dejavu-core acct)
+      dnsmasq-base iptables tcpdump chromium fonts-dejavu-core acct)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -40,6 +40,8 @@ ip link set lo up 2>/dev/null
 for nic in /sys/class/net/*; do
   nic=${nic##*/}
   [ "$nic" = lo ] && continue
+  # a static address (libvirt set it before init: a cluster network without DHCP) stays: udhcpc would flush it
+  if ip -4 -o addr show dev "$nic" | grep -q inet; then echo "CT-MARKER: ip $(ip -4 -o addr show dev "$nic" | sed 's/.* inet \([0-9.]*\).*/\1/') on $nic (static)"; continue; fi
   # background and quiet: the init (and its console marker) never waits for the network
   udhcpc -i "$nic" -s /etc/udhcpc.script -f -t 60 -T 1 -A 1 2>/dev/null &
 done

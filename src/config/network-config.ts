@@ -11,6 +11,34 @@ export interface HostNetworkConfig {
   readonly defaultSubnet?: string;
   /** host interface carrying tagged VLANs; declared networks with a vlan get <trunk>.<vlan> on their bridge */
   readonly trunk?: string;
+  /** where this host's VXLAN tunnels start (network.overlay): its underlay address, device, and (sandbox) namespace */
+  readonly underlay?: UnderlayConfig;
+}
+
+export interface UnderlayConfig {
+  /** the host's IPv4 address on the underlay: the VXLAN tunnels' local end, and the other hosts' unicast peer */
+  readonly address: string;
+  /** the underlay interface (multicast needs it; unicast routes by address) */
+  readonly device?: string;
+  /** the network namespace holding the underlay (the sandbox's simulated hosts); absent = the host's own */
+  readonly netns?: string;
+}
+
+/** VXLAN overlay: makes every owner's private network one L2 segment across the hosts */
+export interface OverlayConfig {
+  readonly kind: 'vxlan';
+  /** first VNI of the range pbs-ve derives VNIs in (1..16777215) */
+  readonly vniBase: number;
+  /** size of that range: VNI = vniBase + hash(owner, network) mod vniCount */
+  readonly vniCount: number;
+  /** UDP port of the tunnels (IANA: 4789) */
+  readonly port: number;
+  /** unicast: head-end replication to every other host with an underlay; multicast: one group per VNI */
+  readonly mode: 'unicast' | 'multicast';
+  /** multicast: the IPv4 range (in 224.0.0.0/4) groups are derived in */
+  readonly group?: string;
+  /** MTU of the overlay bridge and the guests' NICs: the underlay's MTU minus 50 (VXLAN over IPv4) */
+  readonly mtu: number;
 }
 
 export interface DeclaredNetwork {
@@ -32,6 +60,8 @@ export interface NetworkConfig {
   readonly networks: Readonly<Record<string, DeclaredNetwork>>;
   /** IPv4 /16 (or larger) from which networks without a configured subnet get a /24 */
   readonly subnetPool: string;
+  /** absent: private networks are host-local; present: they span the hosts over VXLAN */
+  readonly overlay?: OverlayConfig;
 }
 
 export const DEFAULT_SUBNET_POOL = '10.213.0.0/16';
@@ -83,6 +113,54 @@ function interfaceName(v: unknown, field: string): string {
   return v;
 }
 
+const NETNS_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+const MAX_VNI = 16_777_215;
+
+function ipv4(v: unknown, field: string): string {
+  const parsed = typeof v === 'string' ? parseCidr(`${v}/32`) : undefined;
+  if (typeof v !== 'string' || parsed === undefined) bad(field, 'must be an IPv4 address a.b.c.d', v);
+  return v;
+}
+
+function wholeNumber(v: unknown, field: string, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) bad(field, `must be a whole number from ${min} to ${max}`, v);
+  return v;
+}
+
+function parseUnderlay(v: unknown, path: string): UnderlayConfig {
+  const u = object(v, path);
+  const netns = u['netns'];
+  if (netns !== undefined && (typeof netns !== 'string' || !NETNS_PATTERN.test(netns))) bad(`${path}.netns`, 'must be a network namespace name (1-64 of A-Z a-z 0-9 _ . -)', netns);
+  return {
+    address: ipv4(u['address'], `${path}.address`),
+    ...(u['device'] === undefined ? {} : { device: interfaceName(u['device'], `${path}.device`) }),
+    ...(netns === undefined ? {} : { netns }),
+  };
+}
+
+// Every number ends up in `ip link add ... type vxlan`: bounded here, and the range must fit in 24 bits.
+function parseOverlay(v: unknown): OverlayConfig {
+  const o = object(v, 'network.overlay');
+  if (o['kind'] !== 'vxlan') bad('network.overlay.kind', 'must be "vxlan" (the only encapsulation pbs-ve makes)', o['kind']);
+  const vniBase = wholeNumber(o['vniBase'], 'network.overlay.vniBase', 1, MAX_VNI);
+  const vniCount = wholeNumber(o['vniCount'], 'network.overlay.vniCount', 1, MAX_VNI - vniBase + 1);
+  const port = wholeNumber(o['port'] ?? 4789, 'network.overlay.port', 1, 65535);
+  const mode = o['mode'] ?? 'unicast';
+  if (mode !== 'unicast' && mode !== 'multicast') bad('network.overlay.mode', 'must be "unicast" (head-end replication to the configured hosts) or "multicast"', mode);
+  const mtu = wholeNumber(o['mtu'] ?? 1450, 'network.overlay.mtu', 576, 9000);
+  if (mode === 'unicast') {
+    if (o['group'] !== undefined) bad('network.overlay.group', 'is for mode "multicast" only', o['group']);
+    return { kind: 'vxlan', vniBase, vniCount, port, mode, mtu };
+  }
+  const group = o['group'];
+  const parsed = typeof group === 'string' ? parseCidr(group) : undefined;
+  // 224.0.0.0/4 is multicast; 224.0.0.0/24 is link-local control traffic, never a data group
+  if (typeof group !== 'string' || parsed === undefined || parsed.base < 0xe0000100 || parsed.base + 2 ** (32 - parsed.length) > 0xf0000000) {
+    bad('network.overlay.group', 'must be an IPv4 multicast range a.b.c.d/len inside 224.0.1.0-239.255.255.255 (host bits zero)', group);
+  }
+  return { kind: 'vxlan', vniBase, vniCount, port, mode, group, mtu };
+}
+
 function parseHost(v: unknown, path: string): HostNetworkConfig {
   const h = object(v, path);
   const prefix = h['prefix'] ?? 'pve';
@@ -92,6 +170,7 @@ function parseHost(v: unknown, path: string): HostNetworkConfig {
     ...(h['defaultBridge'] === undefined ? {} : { defaultBridge: interfaceName(h['defaultBridge'], `${path}.defaultBridge`) }),
     ...(h['defaultSubnet'] === undefined ? {} : { defaultSubnet: subnet(h['defaultSubnet'], `${path}.defaultSubnet`, 29) }),
     ...(h['trunk'] === undefined ? {} : { trunk: interfaceName(h['trunk'], `${path}.trunk`) }),
+    ...(h['underlay'] === undefined ? {} : { underlay: parseUnderlay(h['underlay'], `${path}.underlay`) }),
   };
 }
 
@@ -115,12 +194,28 @@ export function parseNetworkConfig(v: unknown): NetworkConfig {
   if (typeof maxNics !== 'number' || !Number.isSafeInteger(maxNics) || maxNics < 1 || maxNics > 16) bad('network.maxNics', 'must be a whole number from 1 to 16', maxNics);
   const hosts: Record<string, HostNetworkConfig> = {};
   for (const [host, value] of Object.entries(object(o['hosts'] ?? {}, 'network.hosts'))) hosts[host] = parseHost(value, `network.hosts.${host}`);
+  // an underlay address is one host's: "default" stands for many hosts, so it cannot have one
+  if (hosts['default']?.underlay !== undefined) bad('network.hosts.default.underlay', 'must be set per host (an address is one host\'s)', o['hosts']);
+  const overlay = o['overlay'] === undefined ? undefined : parseOverlay(o['overlay']);
+  if (overlay?.mode === 'multicast') {
+    for (const [host, h] of Object.entries(hosts)) {
+      if (h.underlay !== undefined && h.underlay.device === undefined) bad(`network.hosts.${host}.underlay.device`, 'is needed with network.overlay.mode "multicast" (the kernel joins groups on a device)', undefined);
+    }
+  }
+  const addresses = Object.entries(hosts).flatMap(([host, h]) => (h.underlay === undefined ? [] : [[host, h.underlay.address] as const]));
+  for (const [host, address] of addresses) {
+    const other = addresses.find(([h, a]) => a === address && h !== host);
+    if (other !== undefined) bad(`network.hosts.${host}.underlay.address`, `must differ from every other host's (${other[0]} has it too)`, address);
+  }
   const networks: Record<string, DeclaredNetwork> = {};
   for (const [name, value] of Object.entries(object(o['networks'] ?? {}, 'network.networks'))) {
     if (!NETWORK_NAME_PATTERN.test(name) || name === DEFAULT_NETWORK) bad(`network.networks.${name}`, `the name must match ${String(NETWORK_NAME_PATTERN)} and not be "${DEFAULT_NETWORK}"`, name);
     networks[name] = parseDeclared(value, `network.networks.${name}`);
   }
-  return { maxNics, hosts, networks, subnetPool: subnet(o['subnetPool'] ?? DEFAULT_SUBNET_POOL, 'network.subnetPool', 22) };
+  return {
+    maxNics, hosts, networks, subnetPool: subnet(o['subnetPool'] ?? DEFAULT_SUBNET_POOL, 'network.subnetPool', 22),
+    ...(overlay === undefined ? {} : { overlay }),
+  };
 }
 
 // The host's own section, or "default", or the built-in defaults.

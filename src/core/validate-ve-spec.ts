@@ -126,15 +126,28 @@ export const HOSTNAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export const CLUSTER_NAME_PATTERN = /^[a-z][a-z0-9]{0,19}$/;
 export const ROLE_NAME_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
 
-// Static addresses reach libvirt XML and the guest: one per NIC at most, each a.b.c.d/len or '' (DHCP).
-export function validateNicAddresses(value: unknown, nics: number, field = 'address'): string[] {
+const NIC_ADDRESS_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
+
+// Static addresses reach domain XML and the guest's network config: a host address of a /8../30, one per NIC, never on the default network.
+export function validateNicAddresses(value: unknown, networks: readonly string[], field = 'network'): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value)) throw invalidField(field, 'must be a list of addresses, one per NIC', value);
-  if (value.length > nics) throw invalidField(field, `at most one address per NIC (${nics})`, value.length);
-  return value.map((item: unknown) => {
-    if (item !== '' && (typeof item !== 'string' || !CIDR_ADDRESS_PATTERN.test(item))) throw invalidField(field, 'must be an IPv4 address with its prefix length, e.g. 10.99.0.10/24', item);
-    return item;
+  if (!Array.isArray(value)) throw invalidField(field, 'addresses must be a list, one per NIC', value);
+  if (value.length > Math.max(networks.length, 1)) throw invalidField(field, `${value.length} addresses for ${Math.max(networks.length, 1)} NICs`, value.length);
+  const addresses = value.map((item: unknown, i: number) => {
+    if (item === '') return '';
+    const m = typeof item === 'string' ? NIC_ADDRESS_PATTERN.exec(item) : null;
+    const parts = m === null ? [] : m.slice(1, 5).map(Number);
+    const length = Number(m?.[5]);
+    if (m === null || parts.some((p) => p > 255) || length < 8 || length > 30) {
+      throw invalidField(field, 'a static address must be an IPv4 host address with its prefix length, A.B.C.D/LEN (LEN 8 to 30)', item);
+    }
+    const address = parts.reduce((acc, p) => acc * 256 + p, 0);
+    const size = 2 ** (32 - length);
+    if (address % size === 0 || address % size === size - 1) throw invalidField(field, 'a static address must not be its network\'s network or broadcast address', item);
+    if ((networks[i] ?? DEFAULT_NETWORK) === DEFAULT_NETWORK) throw invalidField(field, 'the default network gives addresses by DHCP: a static address is only for your private networks', item);
+    return item as string;
   });
+  return addresses.some((a) => a !== '') ? addresses : [];
 }
 
 // The host name reaches /etc/hostname and cloud-init: a lower-case DNS label.
@@ -188,11 +201,11 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   if (raw.keepDisks !== undefined && typeof raw.keepDisks !== 'boolean') throw invalidField('keep-disk', 'must be true or false', raw.keepDisks);
   if (raw.keepDisks === true && disks.length === 0) throw invalidField('keep-disk', 'needs at least one --disk to keep', raw.keepDisks);
   const networks = validateNetworkNames(raw.networks, limits.maxNics ?? DEFAULT_MAX_NICS);
+  const addresses = validateNicAddresses(raw.addresses, networks);
   if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
   const sshKeys = validateSshPublicKeys(raw.sshKeys);
   if (raw.type === 'lxc' && sshKeys.length > 0) throw invalidField('ssh-key', 'SSH keys reach a guest through cloud-init, which only --type kvm images have', sshKeys.length);
   const nodes = raw.nodes === undefined ? 1 : validateCount('nodes', raw.nodes, limits.maxNodes ?? 1);
-  const addresses = validateNicAddresses(raw.addresses, Math.max(1, networks.length));
   const hostname = raw.hostname === undefined ? undefined : validateHostname(raw.hostname);
   const hosts = validateHostEntries(raw.hosts);
   const cluster = raw.cluster === undefined ? undefined : validateClusterRef(raw.cluster);
@@ -205,7 +218,7 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
     ...(nodes > 1 ? { nodes } : {}),
     ...(networks.length === 0 ? {} : { networks }),
-    ...(addresses.every((a) => a === '') ? {} : { addresses }),
+    ...(addresses.length === 0 ? {} : { addresses }),
     ...(hostname === undefined ? {} : { hostname }),
     ...(hosts.length === 0 ? {} : { hosts }),
     ...(cluster === undefined ? {} : { cluster }),

@@ -3,7 +3,8 @@ import { createHash } from 'node:crypto';
 import { invalidField } from '../core/ve-error.js';
 import { DEFAULT_MAX_NICS, DEFAULT_NETWORK } from '../core/validate-ve-spec.js';
 import { buildVeMac, type VeNic } from '../core/ve-nic.js';
-import { findHostNetwork, parseCidr, type NetworkConfig } from '../config/network-config.js';
+import { VeError } from '../core/ve-error.js';
+import { findHostNetwork, parseCidr, type NetworkConfig, type OverlayConfig } from '../config/network-config.js';
 import type { DomainInterface } from '../virt/domain-spec.js';
 import type { VeSpec } from '../core/ve-spec.js';
 
@@ -25,6 +26,26 @@ export interface HostNetworkPlan {
   readonly vlan?: { readonly trunk: string; readonly tag: number; readonly device: string };
   /** the pool a subnet is taken from when none is fixed */
   readonly subnetPool: string;
+  /** a private network spanning the hosts: no DHCP, no host address; a VXLAN device on the bridge */
+  readonly overlay?: OverlayPlan;
+}
+
+/** One VXLAN tunnel endpoint: everything `ip link add ... type vxlan` and the FDB need, decided before any side effect. */
+export interface OverlayPlan {
+  readonly vni: number;
+  /** the VXLAN device on this host (<prefix>x<8 hex>) */
+  readonly device: string;
+  readonly port: number;
+  /** this host's underlay address (the tunnels' local end) */
+  readonly local: string;
+  readonly underlayDevice?: string;
+  /** the namespace the device is made in (its UDP socket stays there), then moved to the bridge's */
+  readonly netns?: string;
+  /** unicast: the other hosts' underlay addresses (head-end replication); empty with multicast */
+  readonly peers: readonly string[];
+  /** multicast: this VNI's group */
+  readonly group?: string;
+  readonly mtu: number;
 }
 
 export interface VeNetworkPlan {
@@ -43,6 +64,8 @@ export interface PlanVeNetworksInput {
   readonly ownerGroups: readonly string[];
   readonly host: string;
   readonly config: NetworkConfig | undefined;
+  /** true: the submit host checks names and access only; it has no underlay of its own */
+  readonly submit?: boolean;
 }
 
 const EMPTY_CONFIG: NetworkConfig = { maxNics: DEFAULT_MAX_NICS, hosts: {}, networks: {}, subnetPool: '10.213.0.0/16' };
@@ -66,6 +89,45 @@ export function buildNicDeviceName(prefix: string, host: string, jobId: string, 
 export function buildVlanDeviceName(prefix: string, trunk: string, tag: number): string {
   const plain = `${trunk}.${tag}`;
   return plain.length <= 15 ? plain : `${prefix}v${shortHash(plain, 8)}`;
+}
+
+// The VXLAN device of one network on one host; like the bridge, hashed with the host (one namespace in the sandbox).
+export function buildVxlanDeviceName(prefix: string, host: string, libvirtName: string): string {
+  return `${prefix}x${shortHash(`vxlan\0${host}\0${libvirtName}`, 8)}`;
+}
+
+// The owner is the batch system's job owner, never user input, so no user can name another owner's VNI.
+export function deriveVni(overlay: Pick<OverlayConfig, 'vniBase' | 'vniCount'>, owner: string, network: string): number {
+  const h = Number.parseInt(shortHash(`vni\0${owner}\0${network}`, 12), 16);
+  return overlay.vniBase + (h % overlay.vniCount);
+}
+
+// One group per VNI where the range allows, spread over the range otherwise (hosts then drop other VNIs' frames).
+export function deriveMulticastGroup(overlay: Pick<OverlayConfig, 'vniBase' | 'group'>, vni: number): string | undefined {
+  const range = overlay.group === undefined ? undefined : parseCidr(overlay.group);
+  if (range === undefined) return undefined;
+  const size = 2 ** (32 - range.length);
+  return formatAddress(range.base + ((vni - overlay.vniBase) % size));
+}
+
+// Pure: the tunnel endpoint of one private network on this host, or a host fault when its underlay is missing.
+function planOverlay(config: NetworkConfig, overlay: OverlayConfig, host: string, owner: string, name: string, libvirtName: string): OverlayPlan {
+  const own = config.hosts[host];
+  const underlay = own?.underlay;
+  if (underlay === undefined) {
+    throw new VeError('overlay-no-underlay', 'environment', `network ${name}: network.overlay is configured but network.hosts.${host}.underlay is not (this host cannot reach the others' tunnels)`);
+  }
+  const vni = deriveVni(overlay, owner, name);
+  const group = overlay.mode === 'multicast' ? deriveMulticastGroup(overlay, vni) : undefined;
+  const peers = overlay.mode === 'unicast'
+    ? Object.entries(config.hosts).filter(([h, c]) => h !== host && c.underlay !== undefined).map(([, c]) => c.underlay?.address ?? '').sort()
+    : [];
+  return {
+    vni, device: buildVxlanDeviceName(own?.prefix ?? 'pve', host, libvirtName), port: overlay.port, local: underlay.address,
+    ...(underlay.device === undefined ? {} : { underlayDevice: underlay.device }),
+    ...(underlay.netns === undefined ? {} : { netns: underlay.netns }),
+    peers, ...(group === undefined ? {} : { group }), mtu: overlay.mtu,
+  };
 }
 
 // Declared networks with users/groups admit only those; an empty list on both sides admits all.
@@ -104,9 +166,27 @@ export function planVeNetworks(input: PlanVeNetworksInput): VeNetworkPlan {
     }
     // "." cannot occur in a network name, so <name>.<owner> never equals another owner's network
     const libvirtName = `pbsve-${name}.${input.owner}`;
-    return { name, kind: 'private', libvirtName, bridge: buildBridgeName(host.prefix, input.host, libvirtName), managed: true, subnetPool: config.subnetPool };
+    const overlay = config.overlay === undefined || input.submit === true ? undefined : planOverlay(config, config.overlay, input.host, input.owner, name, libvirtName);
+    return {
+      name, kind: 'private', libvirtName, bridge: buildBridgeName(host.prefix, input.host, libvirtName), managed: true, subnetPool: config.subnetPool,
+      ...(overlay === undefined ? {} : { overlay }),
+    };
   });
-  const interfaces = networks.map((n, i) => ({ network: n.libvirtName, mac: buildVeMac(input.jobId, i, input.part ?? 0), targetDev: buildNicDeviceName(host.prefix, input.host, input.jobId, i) }));
+  const addresses = input.spec.addresses ?? [];
+  addresses.forEach((address, i) => {
+    const kind = networks[i]?.kind;
+    if (address !== '' && kind !== 'private') {
+      throw invalidField('network', `a static address is only for your private networks (${networks[i]?.name ?? `nic${i}`} has DHCP)`, address);
+    }
+  });
+  const interfaces = networks.map((n, i) => {
+    const address = addresses[i] ?? '';
+    return {
+      network: n.libvirtName, mac: buildVeMac(input.jobId, i, input.part ?? 0), targetDev: buildNicDeviceName(host.prefix, input.host, input.jobId, i),
+      ...(address === '' ? {} : { address }),
+      ...(n.overlay === undefined ? {} : { mtu: n.overlay.mtu }),
+    };
+  });
   const nics = networks.map((n, i) => ({ network: n.name, mac: buildVeMac(input.jobId, i, input.part ?? 0) }));
   return { networks, interfaces, nics };
 }

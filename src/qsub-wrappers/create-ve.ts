@@ -118,7 +118,7 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps, lookup
   // the prologue decides again as root; this only spares the user a job that would be refused
   const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
   const ownerGroups = restricted ? await (deps.findGroups ?? findUserGroups)(deps.owner) : [];
-  planVeNetworks({ spec, jobId: 'submit', owner: deps.owner, ownerGroups, host: 'submit', config: deps.config.network });
+  planVeNetworks({ spec, jobId: 'submit', owner: deps.owner, ownerGroups, host: 'submit', config: deps.config.network, submit: true });
   const live = await lookups.live;
   const queued = (await lookups.queued).filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);
   if (live.length > 0 || queued.length > 0) {

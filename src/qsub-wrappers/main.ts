@@ -9,6 +9,7 @@ import { systemClock } from '../core/clock.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { createVe } from './create-ve.js';
 import { readDefaultSshKeys, readSshKeyFiles } from './read-ssh-key-files.js';
+import { parseNetworkOptions } from './parse-network-options.js';
 import { formatVeTable, listVes } from './list-ves.js';
 import { formatVeDetails, showVe } from './show-ve.js';
 import { destroyVe } from './destroy-ve.js';
@@ -76,7 +77,7 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--disk <size>', 'kvm: an extra empty data disk (vdb, vdc, ...), e.g. 10G; repeat for more (at most 4)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--keep-disk', 'keep the data disks when the VE ends (moved to <stateDir>/kept/<you>/)')
   .option('--ssh-key <file>', 'cloud-init images: a public key file for the guest (default: your ~/.ssh/id_{ed25519,ecdsa,rsa}.pub); repeat for more', (v: string, all: string[]) => [...all, v], [] as string[])
-  .option('--network <name>', 'a NIC on this network (repeat for more, in order); a name the admin did not declare is your private network on the host; default: one NIC on the host\'s default network', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--network <name[=addr]>', 'a NIC on this network (repeat for more, in order); a name the admin did not declare is your private network (across the hosts where the admin configured an overlay); NAME=A.B.C.D/LEN: a static address on it; default: one NIC on the host\'s default network', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--json', 'print the result as JSON')
   .option('--wait [duration]', 'wait until the VE runs (default 10m), showing what it waits for on a terminal')
   .option('--no-wait', 'return once the job is submitted (the default)')
@@ -86,7 +87,7 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
         name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, nodes: o.nodes, lease: o.lease, disks: o.disk,
         ...(o.keepDisk === true ? { keepDisks: true } : {}),
         ...(o.sshKey.length === 0 ? {} : { sshKeys: readSshKeyFiles(o.sshKey) }),
-        ...(o.network.length === 0 ? {} : { networks: o.network }),
+        ...(o.network.length === 0 ? {} : parseNetworkOptions(o.network)),
       };
       const defaultSshKeys = (): string[] => readDefaultSshKeys(userInfo().homedir, (line) => { process.stderr.write(`${line}\n`); });
       const waitMs = parseWaitMs(o.wait, '10m');

@@ -18,7 +18,8 @@ export function registerSandboxCommands(program: Command): void {
     .option('--port-base <n>', 'first of the 60 ports the sandbox uses (default: a free range)')
     .option('--node-cpus <n>', 'cpus of every node (default 2; more than this machine has is fine: room for many tiny VEs)')
     .option('--node-memory <size>', 'memory of every node, e.g. 64G (default 1000M)')
-    .action(async (o: { dir: string; batch: string; portBase?: string; nodeCpus?: string; nodeMemory?: string }) => {
+    .option('--no-overlay', 'private networks stay host-local with DHCP (default: each VE host has an underlay namespace and private networks span the hosts over VXLAN)')
+    .action(async (o: { dir: string; batch: string; portBase?: string; nodeCpus?: string; nodeMemory?: string; overlay: boolean }) => {
       await runHook('cli', async () => {
         if (o.batch !== 'slurm' && o.batch !== 'torque') throw invalidField('batch', 'must be "slurm" or "torque"', o.batch);
         const portBase = o.portBase === undefined ? undefined : Number(o.portBase);
@@ -29,7 +30,7 @@ export function registerSandboxCommands(program: Command): void {
         const nodeMemoryMiB = o.nodeMemory === undefined ? undefined : parseMemoryMiB('node-memory', o.nodeMemory);
         const info = await startSandbox({
           dir: o.dir, batch: o.batch, ...(portBase === undefined ? {} : { portBase }), ...(nodeCpus === undefined ? {} : { nodeCpus }),
-          ...(nodeMemoryMiB === undefined ? {} : { nodeMemoryMiB }), log: (l) => { say(`sandbox: ${l}`); },
+          ...(nodeMemoryMiB === undefined ? {} : { nodeMemoryMiB }), overlay: o.overlay, log: (l) => { say(`sandbox: ${l}`); },
         });
         say(`sandbox (${info.batch}) up in ${info.dir}, ports from ${info.portBase}; use it with:\n  source ${info.dir}/env.sh`);
         return 0;

@@ -7,6 +7,7 @@ import { runCommand } from '../core/run-command.js';
 import { ensureHostKey, hostKeyPath } from '../events/host-key.js';
 import { probeKvmCached } from '../host/resolve-qemu-acceleration.js';
 import { findFreePortBase, isPortBaseFree, SANDBOX_PORT_SPAN } from './find-free-port-base.js';
+import { planSandboxUnderlay, startSandboxUnderlay, stopSandboxUnderlay } from './sandbox-underlay.js';
 
 /** Where the project lives (dist/src/sandbox/sandbox.js -> the checkout). */
 export const PROJECT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -143,7 +144,13 @@ export interface SandboxOptions {
   readonly prologEpilogTimeout?: number;
   /** memory of every node in MiB (Slurm RealMemory; TORQUE's MOMs ignore job memory, $ignmem); default 1000 */
   readonly nodeMemoryMiB?: number;
+  /** false: private networks stay host-local with DHCP (no underlay namespaces, no network.overlay); default true:
+   *  each VE host gets an underlay namespace on a shared fabric and private networks span the hosts over VXLAN */
+  readonly overlay?: boolean;
 }
+
+/** the sandbox's VXLAN range: VNIs are derived from (owner, network) into it */
+export const SANDBOX_OVERLAY = { kind: 'vxlan', vniBase: 10_000, vniCount: 1_000_000, port: 4789, mode: 'unicast', mtu: 1450 } as const;
 
 // Every sandbox's bridges live in the one network namespace of this machine: names must differ per sandbox.
 function deriveNetworkPrefix(dir: string): string {
@@ -261,6 +268,12 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   if (ldapUrl === undefined || baseDn === undefined || writerDn === undefined || writerPassword === undefined) {
     throw new VeError('sandbox-step-failed', 'environment', 'sandbox: slapd.sh did not print LDAP_URL/BASE_DN/WRITER_DN/WRITER_PASSWORD');
   }
+  const networkPrefix = options.networkPrefix ?? deriveNetworkPrefix(dir);
+  const underlay = options.overlay === false ? undefined : planSandboxUnderlay(networkPrefix, VE_NODES);
+  if (underlay !== undefined) {
+    log(`underlay: a network namespace per VE host on fabric bridge ${underlay.fabric} (${Object.values(underlay.hosts).map((h) => `${h.netns} ${h.address}`).join(', ')})`);
+    await startSandboxUnderlay(dir, underlay);
+  }
   log(`starting libvirtd for ${VE_NODES.join(' and ')}`);
   await runStep('libvirtd', 'libvirt.sh', ['start'], { LIBVIRT_DIR: join(dir, 'libvirt'), NODES: VE_NODES.join(' ') });
   if (!existsSync(join(imageDir, 'tiny.rootfs', 'init.sh'))) {
@@ -293,11 +306,16 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     nodePath: process.execPath,
     installDir: PROJECT_DIR,
     minMemoryMiB: 16,
-    // all simulated hosts share this machine's network namespace; "lab" is a declared (shared) network
+    // all simulated hosts' bridges share this machine's network namespace; their underlays have one each
+    // (VXLAN devices are made there and moved next to the bridges); "lab" is a declared (shared) network
     network: {
       maxNics: 4,
-      hosts: { default: { prefix: options.networkPrefix ?? deriveNetworkPrefix(dir) } },
+      hosts: {
+        default: { prefix: networkPrefix },
+        ...Object.fromEntries(Object.entries(underlay?.hosts ?? {}).map(([h, u]) => [h, { prefix: networkPrefix, underlay: { address: u.address, netns: u.netns } }])),
+      },
       networks: { lab: {} },
+      ...(underlay === undefined ? {} : { overlay: SANDBOX_OVERLAY }),
     },
   };
   const writeConfig = (target: string, stateDir: string): void => {
@@ -412,6 +430,9 @@ export async function stopSandbox(dirOption: string, log: (line: string) => void
       problems.push((err as Error).message);
     }
   }
+  // after libvirtd: its networks' bridges are gone, so only pbs-ve's VXLAN devices and the namespaces are left
+  log('removing the underlay namespaces');
+  problems.push(...await stopSandboxUnderlay(dir).catch((err: unknown) => [String(err)]));
   return problems;
 }
 

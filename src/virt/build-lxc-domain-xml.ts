@@ -49,7 +49,7 @@ export function buildLxcDomainXml(spec: LxcDomainSpec): string {
         source: { $: { dir: spec.lxc.rootfsDir } },
         target: { $: { dir: '/' } },
       },
-      ...buildInterfaces(spec.interfaces, undefined),
+      ...buildInterfaces(spec.interfaces, 'lxc-ip'),
       console: { $: { type: 'pty' } },
     },
   });

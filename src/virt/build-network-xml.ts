@@ -19,9 +19,12 @@ export function buildNetworkXml(plan: HostNetworkPlan, subnet: string | undefine
   }
   const ip = subnet === undefined ? undefined : describeSubnet(subnet);
   if (subnet !== undefined && ip === undefined) throw new VeError('invalid-network', 'prereq', `network ${plan.libvirtName}: subnet ${JSON.stringify(subnet)} is not an IPv4 /8../29`);
+  if (plan.overlay !== undefined && subnet !== undefined) throw new VeError('invalid-network', 'prereq', `network ${plan.libvirtName}: an overlay network has no host address or DHCP`);
+  // overlay: the bridge carries no host address, and its MTU leaves room for the VXLAN header
   return buildNetworkBuilder().buildObject({
     name: plan.libvirtName,
     bridge: { $: { name: plan.bridge, stp: 'off', delay: '0' } },
+    ...(plan.overlay === undefined ? {} : { mtu: { $: { size: String(plan.overlay.mtu) } } }),
     ...(ip === undefined ? {} : {
       ip: { $: { address: ip.gateway, netmask: ip.netmask }, dhcp: { range: { $: { start: ip.first, end: ip.last } } } },
     }),

@@ -57,6 +57,10 @@ export interface DomainInterface {
   readonly mac: string;
   /** host-side device name (at most 15 characters), so it is known and unique before start */
   readonly targetDev: string;
+  /** a static IPv4 address a.b.c.d/len: LXC sets it on the container's NIC; QEMU guests get it from the cloud-init seed */
+  readonly address?: string;
+  /** the NIC's MTU on both ends (an overlay network's, below the underlay's); absent = libvirt's default */
+  readonly mtu?: number;
 }
 
 interface DomainSpecCommon {

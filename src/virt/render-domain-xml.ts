@@ -1,5 +1,6 @@
 // The parts every domain shares (identity, sizing, pbs-ve metadata), rendered by xml2js, never by hand.
 import { loadXml2js } from '../core/load-xml2js.js';
+import { VeError } from '../core/ve-error.js';
 import { DOMAIN_METADATA_NAMESPACE, DOMAIN_METADATA_PREFIX, type DomainInterface, type DomainSpec } from './domain-spec.js';
 
 /** xml2js builder input: '$' holds attributes, '_' text, arrays repeat an element */
@@ -36,16 +37,27 @@ function buildMetadata(spec: DomainSpec): XmlElement {
   };
 }
 
-// One <interface> per NIC, MAC and host device fixed by pbs-ve; QEMU guests get virtio NICs.
-export function buildInterfaces(interfaces: readonly DomainInterface[] | undefined, model: 'virtio' | undefined): XmlElement {
+// a.b.c.d/len as libvirt's <ip address prefix>; anything else never reaches the XML
+function buildInterfaceIp(address: string): XmlElement {
+  const m = /^(\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3})\/(\d{1,2})$/.exec(address);
+  if (m?.[1] === undefined || m[2] === undefined) throw new VeError('invalid-domain-spec', 'prereq', `NIC address ${JSON.stringify(address)} is not a.b.c.d/len`);
+  return { $: { address: m[1], prefix: m[2] } };
+}
+
+// One <interface> per NIC, MAC and host device fixed by pbs-ve; QEMU guests get virtio NICs. LXC: libvirt
+// sets a static address inside the container ('lxc-ip'); QEMU ignores <ip>, its guests read the seed.
+export function buildInterfaces(interfaces: readonly DomainInterface[] | undefined, model: 'virtio' | 'lxc-ip'): XmlElement {
   if (interfaces === undefined || interfaces.length === 0) return {};
   return {
     interface: interfaces.map((nic) => ({
       $: { type: 'network' },
       mac: { $: { address: nic.mac } },
       source: { $: { network: nic.network } },
+      ...(model === 'lxc-ip' && nic.address !== undefined ? { ip: buildInterfaceIp(nic.address) } : {}),
       target: { $: { dev: nic.targetDev } },
-      ...(model === undefined ? {} : { model: { $: { type: model } } }),
+      ...(model === 'virtio' ? { model: { $: { type: model } } } : {}),
+      // LXC: both veth ends; QEMU: virtio's host_mtu, which the guest driver takes
+      ...(nic.mtu === undefined ? {} : { mtu: { $: { size: String(nic.mtu) } } }),
     })),
   };
 }

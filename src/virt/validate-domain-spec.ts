@@ -121,6 +121,8 @@ function checkInterfaces(interfaces: readonly DomainInterface[] | undefined): vo
     if (typeof nic.network !== 'string' || !NETWORK_NAME.test(nic.network)) reject(`interfaces[${i}].network`, 'must be a pbs-ve network name (pbsve-...)', nic.network);
     if (typeof nic.mac !== 'string' || !MAC.test(nic.mac)) reject(`interfaces[${i}].mac`, 'must be a lower-case MAC address', nic.mac);
     if (typeof nic.targetDev !== 'string' || !TARGET_NIC.test(nic.targetDev)) reject(`interfaces[${i}].targetDev`, 'must be 2-15 lower-case letters or digits (not vnet/vif/macv...)', nic.targetDev);
+    if (nic.address !== undefined && (typeof nic.address !== 'string' || !/^\d{1,3}(?:\.\d{1,3}){3}\/\d{1,2}$/.test(nic.address))) reject(`interfaces[${i}].address`, 'must be an IPv4 address a.b.c.d/len', nic.address);
+    if (nic.mtu !== undefined && (typeof nic.mtu !== 'number' || !Number.isSafeInteger(nic.mtu) || nic.mtu < 576 || nic.mtu > 9000)) reject(`interfaces[${i}].mtu`, 'must be a whole number from 576 to 9000', nic.mtu);
     if (macs.has(nic.mac)) reject(`interfaces[${i}].mac`, 'is used twice', nic.mac);
     if (devs.has(nic.targetDev)) reject(`interfaces[${i}].targetDev`, 'is used twice', nic.targetDev);
     macs.add(nic.mac);

@@ -19,6 +19,8 @@ interface Details { ve: { name: string; host: string; jobId: string; owner: stri
 
 const { dir } = useSandbox(t, {
   prefix: '/tmp/pbsve-net-', verbose: true,
+  // this file tests host-local private networks (DHCP, a host address on each): without the VXLAN overlay
+  overlay: false,
   ready: async (started) => {
     info = started;
     // private networks are host-local: every VE of this file runs on node1
