@@ -66,8 +66,8 @@ void t.test('hostile spec values: hosts, addresses, hostname, cluster', (t) => {
   t.throws(() => validateVeSpec({ ...base, hosts: [{ name: 'x\n1.2.3.4 evil', address: '10.0.0.1' }] }, LIMITS), /add-host.name/);
   t.throws(() => validateVeSpec({ ...base, hosts: [{ name: 'x', address: '10.0.0.1 evil' }] }, LIMITS), /add-host.address/);
   t.throws(() => validateVeSpec({ ...base, hosts: Array.from({ length: 257 }, (_, i) => ({ name: `h${i}`, address: '10.0.0.1' })) }, LIMITS), /at most 256/);
-  t.throws(() => validateVeSpec({ ...base, addresses: ['', '10.0.0.1/33'] }, LIMITS), /address: must be an IPv4 address/);
-  t.throws(() => validateVeSpec({ ...base, addresses: ['', '', '10.0.0.1/24'] }, LIMITS), /one address per NIC/);
+  t.throws(() => validateVeSpec({ ...base, addresses: ['', '10.0.0.1/33'] }, LIMITS), /static address must be an IPv4 host address/);
+  t.throws(() => validateVeSpec({ ...base, addresses: ['', '', '10.0.0.1/24'] }, LIMITS), /addresses for [0-9]+ NICs/);
   t.throws(() => validateVeSpec({ ...base, hostname: 'Evil_Host' }, LIMITS), /hostname/);
   t.throws(() => validateVeSpec({ ...base, cluster: { name: 'x)(objectClass=*', role: 'head' } }, LIMITS), /cluster.name/);
   t.throws(() => validateVeSpec({ ...base, cluster: { name: 'lab', role: '../etc' } }, LIMITS), /cluster.role/);
@@ -118,7 +118,7 @@ function buildSite(t: { teardown: (fn: () => void) => void }): { batch: FakeBatc
   writeFileSync(join(imageDir, 'tiny.json'), JSON.stringify({ name: 'tiny', type: 'lxc', format: 'dir', path: 'tiny' }));
   const batch = createFakeBatch();
   for (const n of ['node1', 'node2']) batch.nodes.set(n, { name: n, state: 'free', rawState: 'idle', cpus: 4, memoryMiB: 4096, features: ['lxc'], jobIds: [], note: undefined });
-  const config = { imageDir, minMemoryMiB: 16, nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve', batch: { veQueue: 've', maxLeaseSeconds: 86400 } } as unknown as PbsVeConfig;
+  const config = { imageDir, minMemoryMiB: 16, nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve', stateDir: '/var/lib/pbs-ve', batch: { veQueue: 've', maxLeaseSeconds: 86400 } } as unknown as PbsVeConfig;
   return { batch, config, deps: { batch, inventory: createFakeInventory(), config, configDir: '/etc/pbs-ve', owner: 'alice' } };
 }
 
