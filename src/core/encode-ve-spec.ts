@@ -18,12 +18,14 @@ export function encodeVeSpec(spec: VeSpec): string {
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
     ...(spec.nodes !== undefined && spec.nodes > 1 ? { nodes: spec.nodes } : {}),
     ...(spec.networks === undefined || spec.networks.length === 0 ? {} : { networks: spec.networks }),
+    ...(spec.hostname === undefined ? {} : { hostname: spec.hostname }),
+    ...(spec.hosts === undefined || spec.hosts.length === 0 ? {} : { hosts: spec.hosts }),
   });
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
 
-/** room for the largest spec: 4 SSH keys of 1024 characters each, base64 encoded */
-const MAX_ENCODED = 8192;
+/** room for the largest spec: 4 SSH keys of 1024 characters each and 256 /etc/hosts entries, base64 encoded */
+const MAX_ENCODED = 96 * 1024;
 
 // Decoding runs as root on what a user submitted: re-validate everything, trust nothing.
 export function decodeVeSpec(token: string): VeSpec {
@@ -42,7 +44,7 @@ export function decodeVeSpec(token: string): VeSpec {
   const o = parsed as Record<string, unknown>;
   // bounds here are only sanity limits; the prologue checks the real allocation afterwards
   return validateVeSpec(
-    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'], nodes: o['nodes'], networks: o['networks'] },
+    { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'], nodes: o['nodes'], networks: o['networks'], hostname: o['hostname'], hosts: o['hosts'] },
     // NIC count: the prologue checks the host's configured maximum (network.maxNics) afterwards
     { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1, maxNodes: MAX_VE_NODES, maxNics: 64 },
   );

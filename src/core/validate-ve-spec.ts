@@ -2,6 +2,7 @@ import { invalidField } from './ve-error.js';
 import { isVeType, VE_TYPES } from './ve-type.js';
 import { parseDurationSeconds, parseMemoryMiB } from './parse-size.js';
 import { validateSshPublicKeys } from './validate-ssh-public-key.js';
+import { validateGuestHostname, validateHostEntries } from './validate-ve-hosts.js';
 import type { VeSpec } from './ve-spec.js';
 
 /** Raw values as a user typed them (CLI flags) or as decoded from a job. */
@@ -21,6 +22,10 @@ export interface RawVeSpec {
   readonly nodes?: unknown;
   /** network names, one NIC each; absent = one NIC on the default network */
   readonly networks?: unknown;
+  /** the guest's host name; absent = the VE name */
+  readonly hostname?: unknown;
+  /** /etc/hosts entries {name, address}; absent = none */
+  readonly hosts?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -130,8 +135,10 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   if (raw.keepDisks === true && disks.length === 0) throw invalidField('keep-disk', 'needs at least one --disk to keep', raw.keepDisks);
   const networks = validateNetworkNames(raw.networks, limits.maxNics ?? DEFAULT_MAX_NICS);
   if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
+  // whether the image takes keys (cloud-init or an SSH-ready LXC image) is the catalog's to say: ve create and the prologue check it
   const sshKeys = validateSshPublicKeys(raw.sshKeys);
-  if (raw.type === 'lxc' && sshKeys.length > 0) throw invalidField('ssh-key', 'SSH keys reach a guest through cloud-init, which only --type kvm images have', sshKeys.length);
+  const hostname = raw.hostname === undefined ? undefined : validateGuestHostname(raw.hostname);
+  const hosts = validateHostEntries(raw.hosts);
   const nodes = raw.nodes === undefined ? 1 : validateCount('nodes', raw.nodes, limits.maxNodes ?? 1);
   if (nodes > 1 && disks.length > 0) throw invalidField('disk', 'multi-node VEs cannot have data disks yet', raw.disks);
   // optional parts appear only when used, so specs without them stay identical to older versions
@@ -142,5 +149,7 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
     ...(sshKeys.length === 0 ? {} : { sshKeys }),
     ...(nodes > 1 ? { nodes } : {}),
     ...(networks.length === 0 ? {} : { networks }),
+    ...(hostname === undefined ? {} : { hostname }),
+    ...(hosts.length === 0 ? {} : { hosts }),
   };
 }

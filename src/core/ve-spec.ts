@@ -21,6 +21,16 @@ export interface VeSpec {
   readonly nodes?: number;
   /** one NIC per entry, in order (nic0, nic1, ...); absent = one NIC on the host's default network */
   readonly networks?: readonly string[];
+  /** the guest's host name (a DNS label); absent = the VE name */
+  readonly hostname?: string;
+  /** extra /etc/hosts entries of the guest, in order; absent = none */
+  readonly hosts?: readonly VeHostEntry[];
+}
+
+/** One /etc/hosts line of a guest: `address name`. */
+export interface VeHostEntry {
+  readonly name: string;
+  readonly address: string;
 }
 
 // Absent means one node: specs written before multi-node VEs existed stay valid.
