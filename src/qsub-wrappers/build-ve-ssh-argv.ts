@@ -43,7 +43,7 @@ export function buildProxyCommand(target: VeSshTarget): string {
     ['nodePath', target.nodePath], ['installDir', join(target.installDir, 'dist/src/qsub-wrappers/main.js')],
     ['relay', 'relay'], ['job', '--job'], ['job', target.jobId], ['relay', '--port'], ['relay', '22'],
   ];
-  return `${words.map(([field, word]) => quoteProxyWord(field, word)).join(' ')}`;
+  return words.map(([field, word]) => quoteProxyWord(field, word)).join(' ');
 }
 
 // The whole ssh command line, built here so the user's ~/.ssh/config is not needed: StrictHostKeyChecking
