@@ -208,7 +208,7 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
   const hostname = buildGuestHostname(spec, part);
   const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname, sshKeys: spec.sshKeys ?? [], hosts: spec.hosts ?? [] }) : undefined;
   if (!takesSshKeys(image) && (spec.sshKeys ?? []).length > 0) {
-    throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" neither reads a cloud-init seed nor declares an SSH server, so SSH keys cannot reach it`, { field: 'ssh-key' });
+    throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" does not read a cloud-init seed and declares no SSH server, so SSH keys cannot reach it`, { field: 'ssh-key' });
   }
   // an LXC guest gets its identity in its rootfs copy: when the image serves SSH or the owner named any of it
   const lxcSeed = spec.type === 'lxc' && (image.ssh === true || spec.hostname !== undefined || (spec.hosts ?? []).length > 0)

@@ -108,7 +108,7 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps, lookup
   const floor = findCreateMemoryFloor(image);
   if (spec.memoryMiB < floor) throw invalidField('memory', `image "${spec.image}" needs at least ${floor} MiB to boot`, spec.memoryMiB);
   if (spec.sshKeys !== undefined && !takesSshKeys(image)) {
-    throw invalidField('ssh-key', `image "${spec.image}" neither reads a cloud-init seed (ve image add --cloud-init) nor declares an SSH server ("ssh": true), so the key could not reach the guest`, spec.image);
+    throw invalidField('ssh-key', `image "${spec.image}" does not read a cloud-init seed (ve image add --cloud-init) and declares no SSH server (manifest "ssh": true), so the key could not reach the guest`, spec.image);
   }
   // the prologue decides again as root; this only spares the user a job that would be refused
   const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
