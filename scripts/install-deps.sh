@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages pbs-ve's sandbox and test suite need (root; idempotent, only what is missing).
 #   services:  slapd + ldap-utils, Slurm (slurmctld, slurmd, client) + munge, libvirtd with the QEMU and LXC drivers
 #   guests:    qemu-system-x86 + qemu-utils (qcow2 overlays), genisoimage (cloud-init NoCloud seeds),
-#              busybox-static (tiny guest root file systems)
+#              busybox-static (tiny guest root file systems), dropbear-bin (the sandbox guests' SSH server,
+#              copied with its libraries into both images), openssh-client (ve ssh, ssh-keygen in tests)
 #   networks:  dnsmasq-base (DHCP on VE networks, run by libvirtd) + iptables (libvirt's isolation rules)
 #              + tcpdump (the cluster network test sees VXLAN packets on a simulated host's underlay)
 #   build:     libvirt-dev + pkg-config (the @unraid/libvirt native addon compiles against them)
@@ -13,7 +14,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
 PKGS=(slapd ldap-utils slurmctld slurmd slurm-client munge
       libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc libvirt-clients libvirt-dev pkg-config
-      qemu-system-x86 qemu-utils genisoimage busybox-static cpio python3 make g++ util-linux procps iproute2
+      qemu-system-x86 qemu-utils genisoimage busybox-static dropbear-bin openssh-client cpio python3 make g++ util-linux procps iproute2
       dnsmasq-base iptables tcpdump chromium fonts-dejavu-core acct)
 missing=()
 for p in "${PKGS[@]}"; do

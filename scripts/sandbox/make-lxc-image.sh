@@ -7,6 +7,9 @@
 # address on every NIC in the background ("CT-MARKER: ip <addr> on <nic>" once leased), and exits on
 # SIGTERM: PID 1 of a PID namespace ignores signals it has no handler for, so without the trap
 # every libvirt destroy/shutdown would wait ~1.8 s for the SIGKILL fallback.
+# SSH: Debian's dropbear with its libraries (copy-dropbear.sh); the init takes the host name the prologue
+# seeded into /etc/hostname and starts dropbear on port 22 (keys: /root/.ssh/authorized_keys, seeded from
+# ve create --ssh-key); its host keys are made in the VE at the first connection (dropbear -R), one set per VE.
 set -euo pipefail
 R=${1:?usage: make-lxc-image.sh DIR}
 BUSYBOX=/bin/busybox
@@ -18,6 +21,9 @@ cp "$BUSYBOX" "$R/bin/busybox"
 for a in $("$BUSYBOX" --list); do [[ $a == busybox ]] || ln -sf busybox "$R/bin/$a"; done
 echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
 echo "root:x:0:" >"$R/etc/group"
+echo /bin/sh >"$R/etc/shells"
+chmod 0700 "$R/root"
+bash "$(dirname "${BASH_SOURCE[0]}")/copy-dropbear.sh" "$R"
 # udhcpc runs this on every lease event: the address goes on the NIC, no routes (the VE networks are isolated)
 cat >"$R/etc/udhcpc.script" <<'DHCP'
 #!/bin/sh
@@ -35,6 +41,7 @@ cat >"$R/init.sh" <<'INIT'
 #!/bin/sh
 export PATH=/bin
 trap 'echo "CT-MARKER: SIGTERM -> exit"; exit 0' TERM
+[ -s /etc/hostname ] && hostname -F /etc/hostname 2>/dev/null
 echo "CT-MARKER: container init pid=$$ uptime=$(cut -d' ' -f1 /proc/uptime) hostname=$(hostname) args=$*"
 ip link set lo up 2>/dev/null
 for nic in /sys/class/net/*; do
@@ -45,6 +52,11 @@ for nic in /sys/class/net/*; do
   # background and quiet: the init (and its console marker) never waits for the network
   udhcpc -i "$nic" -s /etc/udhcpc.script -f -t 60 -T 1 -A 1 2>/dev/null &
 done
+# -R: host keys made at the first connection, in this VE's own rootfs; -E: log on the console
+if [ -x /usr/sbin/dropbear ]; then
+  /usr/sbin/dropbear -F -R -E -p 22 &
+  echo "CT-MARKER: dropbear started on port 22"
+fi
 i=0
 while true; do
   i=$((i + 1))

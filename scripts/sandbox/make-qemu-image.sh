@@ -10,7 +10,11 @@
 #   - an empty 64 MiB qcow2 base disk (the per-VE overlay's backing file; the guest writes its
 #     heartbeat into the first sector of vda);
 #   - cloud-init seed support: isofs, and an init block that mounts the disk labelled "cidata" (a NoCloud
-#     seed, attached by the prologue as a read-only virtio disk) and prints its hostname and key count.
+#     seed, attached by the prologue as a read-only virtio disk), prints its hostname and key count and
+#     applies it as cloud-init would: hostname, /etc/hosts (the seed's base64 write_files entry), the keys
+#     as root's /root/.ssh/authorized_keys;
+#   - SSH: Debian's dropbear with its libraries (copy-dropbear.sh), started on port 22 once the NICs are
+#     up; host keys made in the guest at the first connection (dropbear -R), so no two VEs share them.
 #
 #   make-qemu-image.sh DIR
 #
@@ -29,7 +33,8 @@ MODULES=(acpi/button input/evdev virtio/virtio virtio/virtio_ring virtio/virtio_
   virtio/virtio_pci_modern_dev virtio/virtio_pci block/virtio_blk misc/pvpanic/pvpanic misc/pvpanic/pvpanic-mmio)
 # cloud-init seed: the ISO 9660 file system and the cdrom helpers it links against (relative to kernel/)
 SEED_MODULES=(drivers/cdrom/cdrom fs/isofs/isofs)
-SCRIPT_SHA=$(sha256sum "${BASH_SOURCE[0]}" | cut -d' ' -f1)
+HERE=$(dirname "${BASH_SOURCE[0]}")
+SCRIPT_SHA=$(cat "${BASH_SOURCE[0]}" "$HERE/copy-dropbear.sh" | sha256sum | cut -d' ' -f1)
 # VE networks: the virtio NIC and its dependencies, relative to lib/modules/<version>/kernel
 NET_MODULES=(net/core/failover drivers/net/net_failover drivers/net/virtio_net)
 
@@ -72,6 +77,14 @@ R=$WORK/root
 mkdir -p "$R/bin" "$R/proc" "$R/sys" "$R/dev" "$R/etc/acpi/PWRF" "$R/tmp" "$R/lib/modules"
 cp /bin/busybox "$R/bin/busybox"
 ln -s busybox "$R/bin/sh"
+# --- SSH: dropbear, root's account ---
+bash "$HERE/copy-dropbear.sh" "$R"
+mkdir -p "$R/root" "$R/dev/pts"
+chmod 0700 "$R/root"
+echo "root:x:0:0:root:/root:/bin/sh" >"$R/etc/passwd"
+echo "root:x:0:" >"$R/etc/group"
+echo /bin/sh >"$R/etc/shells"
+# --- end SSH ---
 for m in "${MODULES[@]}"; do
   if [[ ! -f $MODSRC/$m.ko ]]; then echo "make-qemu-image: $PKG has no $m.ko (compressed modules are not supported)" >&2; exit 3; fi
   cp "$MODSRC/$m.ko" "$R/lib/modules/"
@@ -149,6 +162,15 @@ if [ -n "$seed" ] && mkdir -p /seed && mount -t iso9660 -o ro "$seed" /seed; the
   keys=$(grep -c . /tmp/seed-keys)
   first=$(head -n1 /tmp/seed-keys | tr -d '",' | awk '{print $3}')
   echo "VE-MARKER: seed ssh-keys=$keys first-comment=$first"
+  # applied as cloud-init would: the host name, /etc/hosts, root's keys
+  echo "$host" >/etc/hostname
+  b64=$(sed -n 's/^ *"content": "\([A-Za-z0-9+\/=]*\)",\{0,1\}$/\1/p' /seed/user-data | head -n1)
+  [ -n "$b64" ] && echo "$b64" | base64 -d >/etc/hosts && echo "VE-MARKER: seed hosts=$(grep -c . /etc/hosts)"
+  if [ "$keys" -gt 0 ]; then
+    mkdir -p /root/.ssh && chmod 0700 /root/.ssh
+    sed -e 's/^ *"//' -e 's/",\{0,1\}$//' /tmp/seed-keys >/root/.ssh/authorized_keys
+    chmod 0600 /root/.ssh/authorized_keys
+  fi
   umount /seed
 else
   echo "VE-MARKER: seed none uptime=$seed_t0->$(cut -d' ' -f1 /proc/uptime)"
@@ -165,6 +187,13 @@ for nic in /sys/class/net/*; do
   udhcpc -i "$nic" -s /etc/udhcpc.script -f -t 60 -T 1 -A 1 2>/dev/null &
 done
 # --- end VE networks ---
+# --- SSH: dropbear on port 22; -R makes this guest's host keys at the first connection ---
+mkdir -p /dev/pts && mount -t devpts devpts /dev/pts 2>/dev/null
+if [ -x /usr/sbin/dropbear ]; then
+  /usr/sbin/dropbear -F -R -E -p 22 &
+  echo "VE-MARKER: dropbear started on port 22"
+fi
+# --- end SSH ---
 i=0
 while true; do
   i=$((i+1))

@@ -1,6 +1,8 @@
 import { VeError } from './ve-error.js';
-import { validateVeName } from './validate-ve-spec.js';
 import { validateSshPublicKeys } from './validate-ssh-public-key.js';
+import { validateGuestHostname } from './validate-ve-hosts.js';
+import { buildEtcHosts } from './build-etc-hosts.js';
+import type { VeHostEntry } from './ve-spec.js';
 
 /** The two files of a cloud-init NoCloud seed (the volume labelled "cidata"). */
 export interface CloudInitSeed {
@@ -15,6 +17,8 @@ export interface CloudInitSeedInput {
   readonly instanceId: string;
   readonly hostname: string;
   readonly sshKeys: readonly string[];
+  /** extra /etc/hosts entries; absent or empty = cloud-init's own /etc/hosts handling is left alone */
+  readonly hosts?: readonly VeHostEntry[];
 }
 
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
@@ -25,12 +29,19 @@ export function buildCloudInitSeed(input: CloudInitSeedInput): CloudInitSeed {
   if (!INSTANCE_ID.test(input.instanceId)) {
     throw new VeError('invalid-seed', 'prereq', `seed instance-id: must be a domain name (got ${JSON.stringify(input.instanceId)})`, { field: 'instance-id' });
   }
-  const hostname = validateVeName(input.hostname, 'name');
+  const hostname = validateGuestHostname(input.hostname);
   const sshKeys = validateSshPublicKeys(input.sshKeys);
+  const hosts = input.hosts ?? [];
   const metaData = `instance-id: ${JSON.stringify(input.instanceId)}\nlocal-hostname: ${JSON.stringify(hostname)}\n`;
+  // /etc/hosts as one base64 write_files entry: cloud-init decodes it, and a guest without a YAML parser
+  // (the sandbox's tinyvm) finds one line of [A-Za-z0-9+/=] to decode, no escapes to undo
   const config = {
     hostname,
     ...(sshKeys.length === 0 ? {} : { ssh_authorized_keys: sshKeys }),
+    ...(hosts.length === 0 ? {} : {
+      manage_etc_hosts: false,
+      write_files: [{ path: '/etc/hosts', permissions: '0644', owner: 'root:root', encoding: 'b64', content: Buffer.from(buildEtcHosts(hostname, hosts)).toString('base64') }],
+    }),
   };
   return { metaData, userData: `#cloud-config\n${JSON.stringify(config, null, 2)}\n` };
 }

@@ -27,7 +27,7 @@ export function encodeVeSpec(spec: VeSpec): string {
 }
 
 /** room for the largest spec: 4 SSH keys of 1024 characters each and 256 /etc/hosts entries, base64 encoded */
-const MAX_ENCODED = 24576;
+const MAX_ENCODED = 96 * 1024;
 
 // Decoding runs as root on what a user submitted: re-validate everything, trust nothing.
 export function decodeVeSpec(token: string): VeSpec {

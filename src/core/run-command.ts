@@ -77,3 +77,16 @@ export async function runCommandLines(file: string, args: readonly string[], onL
   const result = await child;
   return { stdout: '', stderr: result.stderr, exitCode: result.exitCode ?? -1 };
 }
+
+/**
+ * A command the user talks to (ve ssh): the terminal is its own (stdio inherited) and so is the caller's
+ * environment (HOME, SSH_AUTH_SOCK, TERM, the batch system's variables); still an argument array and a timeout.
+ * Returns the exit code (128 + signal number for a signal death).
+ */
+export async function runInteractiveCommand(file: string, args: readonly string[], options: { readonly timeoutMs: number }): Promise<number> {
+  const result = await execa(file, [...args], { timeout: options.timeoutMs, reject: false, stdio: 'inherit' });
+  if (result.timedOut) throw new VeError('command-timeout', 'environment', `${file}: still running after ${options.timeoutMs} ms; ended`, { details: { file, args } });
+  if (result.exitCode === undefined && result.signal !== undefined) return 128 + constants.signals[result.signal];
+  if (result.failed && result.exitCode === undefined) throw new VeError('command-failed-to-start', 'environment', `${file}: ${result.shortMessage}`, { cause: result.cause, details: { file, args } });
+  return result.exitCode ?? -1;
+}

@@ -2,6 +2,7 @@ import { invalidField } from './ve-error.js';
 import { isVeType, VE_TYPES } from './ve-type.js';
 import { parseDurationSeconds, parseMemoryMiB } from './parse-size.js';
 import { validateSshPublicKeys } from './validate-ssh-public-key.js';
+import { validateGuestHostname, validateHostEntries } from './validate-ve-hosts.js';
 import type { VeSpec } from './ve-spec.js';
 
 /** Raw values as a user typed them (CLI flags) or as decoded from a job. */
@@ -113,8 +114,6 @@ export function validateNetworkNames(value: unknown, maxNics: number = DEFAULT_M
   });
 }
 
-/** the most /etc/hosts entries one VE gets (a cluster has at most 64 members; room for more) */
-export const MAX_VE_HOSTS = 256;
 const IPV4_OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4 = `${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}`;
 /** a static NIC address with its prefix length: 10.99.0.10/24 */
@@ -148,25 +147,6 @@ export function validateNicAddresses(value: unknown, networks: readonly string[]
     return item as string;
   });
   return addresses.some((a) => a !== '') ? addresses : [];
-}
-
-// The host name reaches /etc/hostname and cloud-init: a lower-case DNS label.
-export function validateHostname(value: unknown, field = 'hostname'): string {
-  if (typeof value !== 'string' || !HOSTNAME_PATTERN.test(value)) throw invalidField(field, 'must be 1-63 lower-case letters, digits or inner hyphens (RFC 1123)', value);
-  return value;
-}
-
-// /etc/hosts lines are written as root into the guest: names and addresses checked strictly, bounded.
-export function validateHostEntries(value: unknown, field = 'add-host'): { name: string; address: string }[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) throw invalidField(field, 'must be a list of NAME=ADDRESS entries', value);
-  if (value.length > MAX_VE_HOSTS) throw invalidField(field, `at most ${MAX_VE_HOSTS} entries`, value.length);
-  return value.map((item: unknown) => {
-    const o = (typeof item === 'object' && item !== null ? item : {}) as Record<string, unknown>;
-    const name = validateHostname(o['name'], `${field}.name`);
-    if (typeof o['address'] !== 'string' || !IPV4_ADDRESS_PATTERN.test(o['address'])) throw invalidField(`${field}.address`, 'must be an IPv4 address', o['address']);
-    return { name, address: o['address'] };
-  });
 }
 
 // A cluster reference names LDAP entries and groups listings: the manifest's own name rules.
@@ -203,11 +183,11 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   const networks = validateNetworkNames(raw.networks, limits.maxNics ?? DEFAULT_MAX_NICS);
   const addresses = validateNicAddresses(raw.addresses, networks);
   if (raw.type === 'lxc' && disks.length > 0) throw invalidField('disk', 'data disks are only for --type kvm (LXC VEs cannot have them yet)', raw.disks);
+  // whether the image takes keys (cloud-init or an SSH-ready LXC image) is the catalog's to say: ve create and the prologue check it
   const sshKeys = validateSshPublicKeys(raw.sshKeys);
-  if (raw.type === 'lxc' && sshKeys.length > 0) throw invalidField('ssh-key', 'SSH keys reach a guest through cloud-init, which only --type kvm images have', sshKeys.length);
-  const nodes = raw.nodes === undefined ? 1 : validateCount('nodes', raw.nodes, limits.maxNodes ?? 1);
-  const hostname = raw.hostname === undefined ? undefined : validateHostname(raw.hostname);
+  const hostname = raw.hostname === undefined ? undefined : validateGuestHostname(raw.hostname);
   const hosts = validateHostEntries(raw.hosts);
+  const nodes = raw.nodes === undefined ? 1 : validateCount('nodes', raw.nodes, limits.maxNodes ?? 1);
   const cluster = raw.cluster === undefined ? undefined : validateClusterRef(raw.cluster);
   if (nodes > 1 && disks.length > 0) throw invalidField('disk', 'multi-node VEs cannot have data disks yet', raw.disks);
   // optional parts appear only when used, so specs without them stay identical to older versions

@@ -21,14 +21,20 @@ export interface VeSpec {
   readonly nodes?: number;
   /** one NIC per entry, in order (nic0, nic1, ...); absent = one NIC on the host's default network */
   readonly networks?: readonly string[];
-  /** per NIC index (as networks): a static address "a.b.c.d/len", or '' for none (DHCP); absent = all DHCP (issue 13, branch cnet) */
+  /** per NIC index (as networks): a static address "a.b.c.d/len", or '' for none (DHCP); absent = all DHCP */
   readonly addresses?: readonly string[];
-  /** the guest's host name (an RFC 1123 label); absent = the VE name (issue 13, branch cssh) */
+  /** the guest's host name (an RFC 1123 label); absent = the VE name */
   readonly hostname?: string;
-  /** /etc/hosts entries seeded into the guest, at most MAX_VE_HOSTS (issue 13, branch cssh) */
-  readonly hosts?: readonly { readonly name: string; readonly address: string }[];
+  /** /etc/hosts entries seeded into the guest, at most MAX_VE_HOSTS */
+  readonly hosts?: readonly VeHostEntry[];
   /** the virtual cluster this VE is a member of, and its role there (issue 13: grouping, LDAP, status) */
   readonly cluster?: { readonly name: string; readonly role: string };
+}
+
+/** One /etc/hosts line of a guest: `address name`. */
+export interface VeHostEntry {
+  readonly name: string;
+  readonly address: string;
 }
 
 // Absent means one node: specs written before multi-node VEs existed stay valid.

@@ -22,6 +22,18 @@ export interface ImageManifest {
   readonly os: string | undefined;
   /** kvm: the image's guest reads a cloud-init NoCloud seed (hostname, SSH keys); absent = no */
   readonly cloudInit?: boolean;
+  /** the guest runs an SSH server on port 22 (ve ssh) and takes the owner's keys (LXC: seeded into the rootfs); absent = no */
+  readonly ssh?: boolean;
+  /** the account ve ssh logs in as and the seeded keys are for; absent = root */
+  readonly sshUser?: string;
+}
+
+/** a login name inside the guest: what useradd accepts, and nothing ssh could read as an option */
+const SSH_USER_PATTERN = /^[a-z_][a-z0-9_-]{0,31}$/;
+
+// Keys reach a guest through its cloud-init seed or, for an SSH-ready LXC image, its seeded rootfs.
+export function takesSshKeys(image: Pick<ImageManifest, 'cloudInit' | 'ssh'>): boolean {
+  return image.cloudInit === true || image.ssh === true;
 }
 
 function insideCatalog(imageDir: string, name: string, field: string, relative: unknown): string {
@@ -71,6 +83,12 @@ export function readImageManifest(imageDir: string, name: string): ImageManifest
   const cloudInit = o['cloudInit'];
   if (cloudInit !== undefined && typeof cloudInit !== 'boolean') throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): cloudInit must be true or false`, { field: 'cloudInit' });
   if (cloudInit === true && type !== 'kvm') throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): cloudInit is for kvm images only`, { field: 'cloudInit' });
+  const ssh = o['ssh'];
+  if (ssh !== undefined && typeof ssh !== 'boolean') throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): ssh must be true or false`, { field: 'ssh' });
+  const sshUser = o['sshUser'];
+  if (sshUser !== undefined && (typeof sshUser !== 'string' || !SSH_USER_PATTERN.test(sshUser))) {
+    throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): sshUser must be a login name ([a-z_][a-z0-9_-]*, at most 32)`, { field: 'sshUser' });
+  }
   const optionalPath = (key: string): string | undefined => (o[key] === undefined ? undefined : insideCatalog(imageDir, name, key, o[key]));
   const optionalText = (key: string): string | undefined => (typeof o[key] === 'string' ? o[key] : undefined);
   return {
@@ -84,6 +102,8 @@ export function readImageManifest(imageDir: string, name: string): ImageManifest
     cmdline: optionalText('cmdline'),
     os: optionalText('os'),
     ...(cloudInit === true ? { cloudInit: true } : {}),
+    ...(ssh === true ? { ssh: true } : {}),
+    ...(typeof sshUser === 'string' ? { sshUser } : {}),
   };
 }
 
@@ -108,6 +128,8 @@ export interface ImageManifestFile {
   readonly cmdline?: string;
   readonly os?: string;
   readonly cloudInit?: boolean;
+  readonly ssh?: boolean;
+  readonly sshUser?: string;
 }
 
 // Written last and atomically: a VE never sees a manifest whose files are not all in place.

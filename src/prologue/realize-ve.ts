@@ -2,7 +2,9 @@ import { VeError } from '../core/ve-error.js';
 import { decodeVeSpec, findSpecToken } from '../core/encode-ve-spec.js';
 import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
 import { buildDomainName } from '../core/build-domain-name.js';
-import { readImageManifest } from '../images/image-manifest.js';
+import { readImageManifest, takesSshKeys } from '../images/image-manifest.js';
+import { buildGuestHostname } from '../core/build-etc-hosts.js';
+import { seedLxcGuest } from '../host/seed-lxc-guest.js';
 import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { checkSpecAgainstConfig } from '../core/check-spec-against-config.js';
 import { findHostVirt } from '../config/load-config.js';
@@ -206,10 +208,15 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
     throw new VeError('memory-below-image-floor', 'prereq', `memory: image "${spec.image}" needs at least ${floor} MiB to boot (its kernel and initrd are loaded into guest memory); the spec asks for ${spec.memoryMiB} MiB`, { field: 'memory' });
   }
   // built (and so checked) before any side effect; only images that read a seed get one
-  const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname: part === 0 ? spec.name : `${spec.name}-${String(part)}`, sshKeys: spec.sshKeys ?? [] }) : undefined;
-  if (seed === undefined && (spec.sshKeys ?? []).length > 0) {
-    throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" does not read a cloud-init seed, so SSH keys cannot reach it`, { field: 'ssh-key' });
+  const hostname = buildGuestHostname(spec, part);
+  const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname, sshKeys: spec.sshKeys ?? [], hosts: spec.hosts ?? [] }) : undefined;
+  if (!takesSshKeys(image) && (spec.sshKeys ?? []).length > 0) {
+    throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" does not read a cloud-init seed and declares no SSH server, so SSH keys cannot reach it`, { field: 'ssh-key' });
   }
+  // an LXC guest gets its identity in its rootfs copy: when the image serves SSH or the owner named any of it
+  const lxcSeed = spec.type === 'lxc' && (image.ssh === true || spec.hostname !== undefined || (spec.hosts ?? []).length > 0)
+    ? { hostname, hosts: spec.hosts ?? [], sshKeys: spec.sshKeys ?? [] }
+    : undefined;
   const hostVirt = findHostVirt(deps.config, ctx.host);
   const uri = spec.type === 'lxc' ? hostVirt.lxcUri : hostVirt.qemuUri;
   const roUri = spec.type === 'lxc' ? hostVirt.roLxcUri : hostVirt.roQemuUri;
@@ -252,6 +259,8 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
       const disk = incoming !== undefined && !incoming.manifest.live
         ? await receiveMovedDisks(incoming, image, jobDir, dataDisks.length, lxcIdMap)
         : await deps.disks.prepare(image, jobDir, dataDisks, lxcIdMap);
+      // a cold move brings the guest's own files: its identity was seeded where it started
+      if (lxcSeed !== undefined && disk.rootfsDir !== undefined && incoming === undefined) seedLxcGuest(disk.rootfsDir, lxcIdMap, lxcSeed);
       const seedPath = seed === undefined ? undefined : await (deps.writeSeed ?? createVeSeedWriter())(jobDir, seed);
       const consoleLog = buildConsoleLogPath(jobDir);
       await veConsole.prepareLog(consoleLog, owner);

@@ -1,7 +1,7 @@
 import { VeError, invalidField } from '../core/ve-error.js';
 import { validateVeSpec, type RawVeSpec } from '../core/validate-ve-spec.js';
 import { formatSpecLine, encodeVeSpec } from '../core/encode-ve-spec.js';
-import { readImageManifest, type ImageManifest } from '../images/image-manifest.js';
+import { readImageManifest, takesSshKeys, type ImageManifest } from '../images/image-manifest.js';
 import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { validateSshPublicKeys } from '../core/validate-ssh-public-key.js';
 import { SPEC_COMMENT_PREFIX, SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
@@ -112,8 +112,8 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps, lookup
   if (image.type !== spec.type) throw invalidField('image', `"${spec.image}" is a ${image.type} image; use --type ${image.type} or another image`, spec.image);
   const floor = findCreateMemoryFloor(image);
   if (spec.memoryMiB < floor) throw invalidField('memory', `image "${spec.image}" needs at least ${floor} MiB to boot`, spec.memoryMiB);
-  if (spec.sshKeys !== undefined && image.cloudInit !== true) {
-    throw invalidField('ssh-key', `image "${spec.image}" does not read a cloud-init seed (ve image add --cloud-init), so the key could not reach the guest`, spec.image);
+  if (spec.sshKeys !== undefined && !takesSshKeys(image)) {
+    throw invalidField('ssh-key', `image "${spec.image}" does not read a cloud-init seed (ve image add --cloud-init) and declares no SSH server (manifest "ssh": true), so the key could not reach the guest`, spec.image);
   }
   // the prologue decides again as root; this only spares the user a job that would be refused
   const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
@@ -162,9 +162,9 @@ async function listLiveVes(spec: VeSpec, deps: CreateVeDeps): Promise<readonly {
   }
 }
 
-// A cloud-init image with no --ssh-key gets the caller's own keys, so the VE is reachable as with ssh-copy-id.
+// An image that takes keys, with no --ssh-key, gets the caller's own keys, so the VE is reachable as with ssh-copy-id.
 function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDeps): VeSpec {
-  if (spec.sshKeys !== undefined || image.cloudInit !== true || deps.defaultSshKeys === undefined) return spec;
+  if (spec.sshKeys !== undefined || !takesSshKeys(image) || deps.defaultSshKeys === undefined) return spec;
   const keys = validateSshPublicKeys(deps.defaultSshKeys());
   return keys.length === 0 ? spec : { ...spec, sshKeys: keys };
 }

@@ -8,6 +8,7 @@ import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { createVe } from './create-ve.js';
+import { parseAddHost } from '../core/validate-ve-hosts.js';
 import { readDefaultSshKeys, readSshKeyFiles } from './read-ssh-key-files.js';
 import { parseNetworkOptions } from './parse-network-options.js';
 import { formatVeTable, listVes } from './list-ves.js';
@@ -17,6 +18,7 @@ import { registerSandboxCommands } from '../sandbox/sandbox-command.js';
 import { registerImageCommands } from './image-command.js';
 import { registerHostCommands } from './host-command.js';
 import { registerConsoleCommands } from './console-command.js';
+import { registerSshCommands } from './ssh-command.js';
 import { registerSnapshotCommands } from './snapshot-command.js';
 import { registerOperationCommands } from './operation-commands.js';
 import { registerAdminCommands } from '../admin/admin-command.js';
@@ -76,18 +78,22 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--lease <duration>', 'how long the VE may live: 90m, 2h, 1d, HH:MM:SS', '1h')
   .option('--disk <size>', 'kvm: an extra empty data disk (vdb, vdc, ...), e.g. 10G; repeat for more (at most 4)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--keep-disk', 'keep the data disks when the VE ends (moved to <stateDir>/kept/<you>/)')
-  .option('--ssh-key <file>', 'cloud-init images: a public key file for the guest (default: your ~/.ssh/id_{ed25519,ecdsa,rsa}.pub); repeat for more', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--ssh-key <file>', 'images that take keys (cloud-init, or "ssh": true): a public key file for the guest (default: your ~/.ssh/id_{ed25519,ecdsa,rsa}.pub); repeat for more', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--hostname <name>', 'the guest\'s host name (a DNS label; default: the VE name)')
+  .option('--add-host <name=addr>', 'an /etc/hosts entry of the guest, NAME=A.B.C.D; repeat for more (at most 256)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--network <name[=addr]>', 'a NIC on this network (repeat for more, in order); a name the admin did not declare is your private network (across the hosts where the admin configured an overlay); NAME=A.B.C.D/LEN: a static address on it; default: one NIC on the host\'s default network', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--json', 'print the result as JSON')
   .option('--wait [duration]', 'wait until the VE runs (default 10m), showing what it waits for on a terminal')
   .option('--no-wait', 'return once the job is submitted (the default)')
-  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; network: string[]; keepDisk?: boolean; sshKey: string[]; json?: boolean; wait?: string | boolean }) => {
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; network: string[]; keepDisk?: boolean; sshKey: string[]; hostname?: string; addHost: string[]; json?: boolean; wait?: string | boolean }) => {
     await runUserCommand(async (deps) => {
       const raw = {
         name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, nodes: o.nodes, lease: o.lease, disks: o.disk,
         ...(o.keepDisk === true ? { keepDisks: true } : {}),
         ...(o.sshKey.length === 0 ? {} : { sshKeys: readSshKeyFiles(o.sshKey) }),
         ...(o.network.length === 0 ? {} : parseNetworkOptions(o.network)),
+        ...(o.hostname === undefined ? {} : { hostname: o.hostname }),
+        ...(o.addHost.length === 0 ? {} : { hosts: o.addHost.map(parseAddHost) }),
       };
       const defaultSshKeys = (): string[] => readDefaultSshKeys(userInfo().homedir, (line) => { process.stderr.write(`${line}\n`); });
       const waitMs = parseWaitMs(o.wait, '10m');
@@ -143,6 +149,7 @@ registerClusterCommands(program);
 registerImageCommands(program);
 registerHostCommands(program);
 registerConsoleCommands(program);
+registerSshCommands(program);
 registerSnapshotCommands(program);
 registerOperationCommands(program);
 registerSandboxCommands(program);

@@ -91,9 +91,18 @@ function writeHookWrapper(file: string, entry: string, configDir: string, partit
 /** the sandbox's QEMU guest build is cached here across sandboxes (PBS_VE_IMAGE_CACHE overrides) */
 export const TINYVM_CACHE_DIR = process.env['PBS_VE_IMAGE_CACHE'] ?? '/var/cache/pbs-ve/tinyvm';
 
+// One cache per version of the guest's build scripts: sandboxes of different checkouts on one machine
+// (a branch and main) then each keep their own build instead of rebuilding the shared one in turn.
+function findTinyVmCacheDir(): string {
+  const hash = createHash('sha256');
+  for (const script of ['make-qemu-image.sh', 'copy-dropbear.sh']) hash.update(readFileSync(join(SCRIPTS, script)));
+  return join(TINYVM_CACHE_DIR, hash.digest('hex').slice(0, 12));
+}
+
 // tiny (LXC) is always there; tinyvm (QEMU, direct kernel boot) only when its kernel could be had.
 function writeCatalog(dir: string, tinyvm: { readonly cmdline: string } | undefined): void {
-  writeFileSync(join(dir, 'tiny.json'), `${JSON.stringify({ name: 'tiny', type: 'lxc', format: 'dir', path: 'tiny.rootfs', init: ['/bin/sh', '/init.sh'], os: 'busybox' }, null, 2)}\n`);
+  // tiny serves SSH (dropbear, make-lxc-image.sh): ve create seeds the owner's keys into its rootfs copy
+  writeFileSync(join(dir, 'tiny.json'), `${JSON.stringify({ name: 'tiny', type: 'lxc', format: 'dir', path: 'tiny.rootfs', init: ['/bin/sh', '/init.sh'], os: 'busybox', ssh: true }, null, 2)}\n`);
   if (tinyvm === undefined) {
     rmSync(join(dir, 'tinyvm.json'), { force: true });
     return;
@@ -106,7 +115,7 @@ function writeCatalog(dir: string, tinyvm: { readonly cmdline: string } | undefi
 async function prepareTinyVm(imageDir: string, log: (line: string) => void): Promise<{ cmdline: string } | { problem: string }> {
   let out: string;
   try {
-    out = await runStep('image tinyvm', 'make-qemu-image.sh', [TINYVM_CACHE_DIR], {}, 600_000);
+    out = await runStep('image tinyvm', 'make-qemu-image.sh', [findTinyVmCacheDir()], {}, 600_000);
   } catch (err) {
     return { problem: (err as Error).message.split('\n').filter((l) => l.trim() !== '').slice(-2).join(' ') };
   }

@@ -1,0 +1,41 @@
+import { join } from 'node:path';
+import { VeError } from '../core/ve-error.js';
+import { readImageManifest } from '../images/image-manifest.js';
+import { findVe } from './show-ve.js';
+import type { ListVesDeps, VeRow } from './list-ves.js';
+import type { PbsVeConfig } from '../config/pbs-ve-config.js';
+import type { VeSshTarget } from './build-ve-ssh-argv.js';
+
+export interface VeSshDeps extends ListVesDeps {
+  readonly config: PbsVeConfig;
+  readonly configDir: string;
+}
+
+// Only the owner's own VEs: a VE of another owner is named as such, so the refusal is not a puzzle.
+async function findOwnVe(deps: VeSshDeps, name: string, me: string): Promise<VeRow> {
+  try {
+    return await findVe(deps, name, me);
+  } catch (err) {
+    if (!(err instanceof VeError) || err.code !== 've-not-found') throw err;
+    const other = await findVe(deps, name, undefined).catch(() => undefined);
+    if (other === undefined || other.owner === me) throw err;
+    throw new VeError('permission-denied', 'prereq', `name: VE "${name}" is ${other.owner}'s, not yours; ve ssh reaches only your own VEs`, { field: 'name' });
+  }
+}
+
+/** Everything `ve ssh NAME` decides before ssh runs: the VE is the caller's, running, and its image serves SSH. */
+export async function findVeSshTarget(deps: VeSshDeps, name: string, me: string, command: readonly string[], home: string): Promise<VeSshTarget> {
+  const ve = await findOwnVe(deps, name, me);
+  if (ve.state !== 'running' || ve.host === '') {
+    throw new VeError('ve-not-running', 'prereq', `name: VE "${ve.name}" (job ${ve.jobId}) is ${ve.state}, not running; ve ssh reaches running VEs only`, { field: 'name' });
+  }
+  const image = readImageManifest(deps.config.imageDir, ve.image);
+  if (image.ssh !== true && image.cloudInit !== true) {
+    throw new VeError('image-without-ssh', 'prereq', `name: VE "${ve.name}" runs image "${ve.image}", which declares no SSH server (manifest "ssh": true or a cloud-init image)`, { field: 'name' });
+  }
+  return {
+    batchKind: deps.config.batch.kind, jobId: ve.jobId, host: ve.host, name: ve.name, user: image.sshUser ?? 'root',
+    nodePath: deps.config.nodePath, installDir: deps.config.installDir, hostConfigDir: deps.config.hostConfigDir ?? deps.configDir,
+    knownHostsFile: join(home, '.ssh', 'pbs-ve_known_hosts'), command,
+  };
+}

@@ -1,0 +1,132 @@
+// ve ssh for real (issue 13, cssh; backends: slurm torque): an LXC VE and a QEMU VE created with the owner's
+// key, a hostname and /etc/hosts entries; `ve ssh NAME -- hostname` through a relay step inside the VE's own
+// job; another user is refused by ve and by the batch system; VEs not running or without SSH are refused.
+// On TORQUE no owner can attach to a running job: ve ssh says so, and the seeding is checked in the rootfs.
+import t from 'tap';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runCommand } from '../../src/core/run-command.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { DEMO_USER, runVeAs } from '../../src/sandbox/run-demo.js';
+import { useSandbox } from '../harness/use-sandbox.js';
+import { findJobDir } from '../harness/sandbox-host-files.js';
+
+const OTHER = 'pbsve-user2';
+let info: SandboxInfo;
+useSandbox(t, { prefix: '/tmp/pbsve-vessh-', verbose: true, users: [OTHER], ready: (started) => { info = started; } });
+
+const home = (user: string): string => `/home/${user}`;
+
+// The owner's key pair, made by the owner with ssh-keygen in their own ~/.ssh; a fresh pbs-ve known_hosts
+// (job ids repeat between sandboxes, and with them the host key aliases)
+async function ensureUserKey(user: string): Promise<string> {
+  const key = join(home(user), '.ssh', 'id_ed25519');
+  if (!existsSync(key)) {
+    await runCommand('runuser', ['-u', user, '--', 'mkdir', '-p', '-m', '0700', join(home(user), '.ssh')], {});
+    const r = await runCommand('runuser', ['-u', user, '--', 'ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${user}@submit`, '-f', key], { timeoutMs: 30_000 });
+    if (r.exitCode !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
+  }
+  rmSync(join(home(user), '.ssh', 'pbs-ve_known_hosts'), { force: true });
+  return `${key}.pub`;
+}
+
+// The first `ve ssh` that answers: the guest may still be leasing its address or starting dropbear.
+async function sshUntilAnswer(name: string, command: readonly string[], timeoutMs: number): Promise<{ stdout: string; ms: number; tries: number }> {
+  const started = Date.now();
+  let last = '';
+  for (let tries = 1; Date.now() - started < timeoutMs; tries++) {
+    const r = await runVeAs(info, DEMO_USER, ['ssh', name, '--', ...command], 150_000);
+    if (r.exitCode === 0) return { stdout: r.stdout, ms: Date.now() - started, tries };
+    last = `exit ${r.exitCode}: ${r.stderr}`;
+    await new Promise((res) => setTimeout(res, 1000));
+  }
+  throw new Error(`ve ssh ${name} never answered: ${last}`);
+}
+
+async function createVe(args: readonly string[]): Promise<{ jobId: string; at: number }> {
+  const at = Date.now();
+  const r = await runVeAs(info, DEMO_USER, ['create', ...args, '--wait', '5m']);
+  if (r.exitCode !== 0) throw new Error(`ve create ${args.join(' ')}: ${r.stderr}`);
+  return { jobId: r.stdout.trim().split('\n')[0] ?? '', at };
+}
+
+void t.test('an LXC VE with the owner\'s key: ve ssh reaches it as root; hostname and /etc/hosts as asked; others refused', async (t) => {
+  const pub = await ensureUserKey(DEMO_USER);
+  await ensureUserKey(OTHER);
+  const ve = await createVe(['sshc', '--type', 'lxc', '--image', 'tiny', '--ssh-key', pub, '--hostname', 'lab-head', '--add-host', 'lab-c1=10.99.0.11', '--add-host', 'lab-c2=10.99.0.12']);
+  const record = JSON.parse(readFileSync(join(findJobDir(info, ve.jobId), 've.json'), 'utf8')) as { domain: string };
+  t.ok(record.domain, 'the VE is realized');
+  if (info.batch === 'torque') {
+    const r = await runVeAs(info, DEMO_USER, ['ssh', 'sshc', '--', 'hostname']);
+    t.equal(r.exitCode, 2, r.stderr);
+    t.match(r.stderr, /TORQUE lets no owner attach to a running job/);
+    const rootfs = join(findJobDir(info, ve.jobId), 'private', 'rootfs');
+    t.equal(readFileSync(join(rootfs, 'etc/hostname'), 'utf8'), 'lab-head\n');
+    t.match(readFileSync(join(rootfs, 'etc/hosts'), 'utf8'), /^10\.99\.0\.12 lab-c2$/m);
+    t.equal(readFileSync(join(rootfs, 'root/.ssh/authorized_keys'), 'utf8'), readFileSync(pub, 'utf8'));
+    return;
+  }
+  const first = await sshUntilAnswer('sshc', ['hostname'], 120_000);
+  t.equal(first.stdout.trim(), 'lab-head', 'the guest has the hostname asked for');
+  t.comment(`LXC: ve create started -> first successful ve ssh: ${Date.now() - ve.at} ms (${first.tries} tries, first ssh took ${first.ms} ms)`);
+  const hosts = await runVeAs(info, DEMO_USER, ['ssh', 'sshc', '--', 'cat', '/etc/hosts']);
+  t.equal(hosts.exitCode, 0, hosts.stderr);
+  t.match(hosts.stdout, /^10\.99\.0\.11 lab-c1$/m);
+  t.match(hosts.stdout, /^10\.99\.0\.12 lab-c2$/m);
+  t.match(hosts.stdout, /^127\.0\.1\.1 lab-head$/m);
+  const who = await runVeAs(info, DEMO_USER, ['ssh', 'sshc', '--', 'id', '-u']);
+  t.equal(who.stdout.trim(), '0', 'root inside (an unprivileged id of the VE\'s range on the host)');
+  // Debian's ssh_config hashes known_hosts entries: ask ssh-keygen for the alias
+  const known = await runCommand('ssh-keygen', ['-F', `sshc.${ve.jobId}.pbs-ve`, '-f', join(home(DEMO_USER), '.ssh', 'pbs-ve_known_hosts')], { timeoutMs: 20_000 });
+  t.match(known.stdout, /ssh-ed25519 /, 'the host key is kept under the VE job\'s alias');
+
+  // another user: refused by ve, and by Slurm when they try the step themselves
+  const other = await runVeAs(info, OTHER, ['ssh', 'sshc', '--', 'hostname']);
+  t.equal(other.exitCode, 2);
+  t.match(other.stderr, /VE "sshc" is pbsve-user1's, not yours/);
+  const step = await runCommand('runuser', ['-u', OTHER, '--', 'srun', `--jobid=${ve.jobId}`, '--overlap', '-N1', '-n1', 'true'], { env: info.env, timeoutMs: 60_000 });
+  t.not(step.exitCode, 0, 'Slurm refuses a step in another owner\'s job');
+  t.match(step.stderr, /denied|not authorized|Invalid user/i);
+
+  const destroyed = await runVeAs(info, DEMO_USER, ['destroy', 'sshc', '--wait', '2m']);
+  t.equal(destroyed.exitCode, 0, destroyed.stderr);
+  const gone = await runVeAs(info, DEMO_USER, ['ssh', 'sshc', '--', 'hostname']);
+  t.equal(gone.exitCode, 2);
+  t.match(gone.stderr, /is destroyed, not running/);
+});
+
+void t.test('an image that declares no SSH server: ve ssh refuses, naming the image', async (t) => {
+  const manifest = JSON.parse(readFileSync(join(info.dir, 'images', 'tiny.json'), 'utf8')) as Record<string, unknown>;
+  writeFileSync(join(info.dir, 'images', 'tinynossh.json'), JSON.stringify({ ...manifest, name: 'tinynossh', ssh: false }));
+  await createVe(['nossh', '--type', 'lxc', '--image', 'tinynossh']);
+  const r = await runVeAs(info, DEMO_USER, ['ssh', 'nossh', '--', 'hostname']);
+  t.equal(r.exitCode, 2);
+  t.match(r.stderr, /image "tinynossh", which declares no SSH server/);
+  const keyed = await runVeAs(info, DEMO_USER, ['create', 'nossh2', '--type', 'lxc', '--image', 'tinynossh', '--ssh-key', join(home(DEMO_USER), '.ssh', 'id_ed25519.pub')]);
+  t.equal(keyed.exitCode, 2);
+  t.match(keyed.stderr, /ssh-key: image "tinynossh" does not read a cloud-init seed .*declares no SSH server/);
+  await runVeAs(info, DEMO_USER, ['destroy', 'nossh']);
+});
+
+void t.test('a QEMU VE of a cloud-init image: keys, hostname and /etc/hosts from the seed; ve ssh reaches it', async (t) => {
+  if (!info.images.includes('tinyvm')) {
+    t.plan(0, `no QEMU image: ${info.imageProblem ?? '?'}`);
+    return;
+  }
+  const images = join(info.dir, 'images', 'tinyvm');
+  const added = await runVeAs({ ...info, env: info.vemonEnv }, undefined, ['image', 'add', 'tinyci', join(images, 'base.qcow2'), '--type', 'kvm', '--kernel', join(images, 'vmlinuz'),
+    '--initrd', join(images, 'initramfs.cpio.gz'), '--cmdline', 'console=ttyS0 panic=-1', '--os', 'busybox', '--cloud-init']);
+  t.equal(added.exitCode, 0, added.stderr);
+  const pub = await ensureUserKey(DEMO_USER);
+  const ve = await createVe(['sshq', '--type', 'kvm', '--image', 'tinyci', '--memory', '128', '--ssh-key', pub, '--add-host', 'lab-head=10.99.0.10']);
+  if (info.batch === 'torque') {
+    const r = await runVeAs(info, DEMO_USER, ['ssh', 'sshq', '--', 'hostname']);
+    t.match(r.stderr, /TORQUE lets no owner attach to a running job/);
+    return;
+  }
+  const first = await sshUntilAnswer('sshq', ['hostname', ';', 'cat', '/etc/hosts'], 240_000);
+  t.match(first.stdout, /^sshq$/m, 'the hostname from the seed');
+  t.match(first.stdout, /^10\.99\.0\.10 lab-head$/m, '/etc/hosts from the seed');
+  t.comment(`QEMU (TCG): ve create started -> first successful ve ssh: ${Date.now() - ve.at} ms (${first.tries} tries, ${first.ms} ms after running)`);
+  await runVeAs(info, DEMO_USER, ['destroy', 'sshq', '--wait', '2m']);
+});
