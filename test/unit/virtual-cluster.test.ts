@@ -63,8 +63,8 @@ void t.test('members: stable names, head .10 then the computes, two NICs, every 
 
 void t.test('hostile spec values: hosts, addresses, hostname, cluster', (t) => {
   const base = { name: 'a', type: 'lxc', image: 'tiny', vcpus: 1, memory: 64, lease: '1h', networks: ['default', 'lab'] };
-  t.throws(() => validateVeSpec({ ...base, hosts: [{ name: 'x\n1.2.3.4 evil', address: '10.0.0.1' }] }, LIMITS), /add-host.name/);
-  t.throws(() => validateVeSpec({ ...base, hosts: [{ name: 'x', address: '10.0.0.1 evil' }] }, LIMITS), /add-host.address/);
+  t.throws(() => validateVeSpec({ ...base, hosts: [{ name: 'x\n1.2.3.4 evil', address: '10.0.0.1' }] }, LIMITS), { field: 'add-host', message: /name must be a host name/ });
+  t.throws(() => validateVeSpec({ ...base, hosts: [{ name: 'x', address: '10.0.0.1 evil' }] }, LIMITS), { field: 'add-host', message: /address must be an IPv4 address/ });
   t.throws(() => validateVeSpec({ ...base, hosts: Array.from({ length: 257 }, (_, i) => ({ name: `h${i}`, address: '10.0.0.1' })) }, LIMITS), /at most 256/);
   t.throws(() => validateVeSpec({ ...base, addresses: ['', '10.0.0.1/33'] }, LIMITS), /static address must be an IPv4 host address/);
   t.throws(() => validateVeSpec({ ...base, addresses: ['', '', '10.0.0.1/24'] }, LIMITS), /addresses for [0-9]+ NICs/);
