@@ -220,9 +220,13 @@ void t.test('hostile SSH keys and keys for images without cloud-init are refused
   const missing = await runVeAs(info, user, ['create', 'bad1', '--type', 'kvm', '--image', 'tinyci', '--memory', '96', '--ssh-key', '/nonexistent/key.pub']);
   t.equal(missing.exitCode, 2);
   t.match(missing.stderr, /ssh-key: cannot read the file/);
-  const lxc = await runVeAs(info, user, ['create', 'bad1', '--type', 'lxc', '--image', 'tiny', '--memory', '32', '--ssh-key', writeUserFile('ok.pub', good)]);
+  // the sandbox's tiny LXC image serves SSH ("ssh": true, test/integration/ve-ssh.test.ts); the same rootfs without it takes no keys
+  const admin = { ...info, env: info.vemonEnv };
+  const plain = await runVeAs(admin, undefined, ['image', 'add', 'tinynossh', join(dir, 'images', 'tiny.rootfs'), '--type', 'lxc', '--init', '/bin/sh /init.sh']);
+  t.equal(plain.exitCode, 0, plain.stderr);
+  const lxc = await runVeAs(info, user, ['create', 'bad1', '--type', 'lxc', '--image', 'tinynossh', '--memory', '32', '--ssh-key', writeUserFile('ok.pub', good)]);
   t.equal(lxc.exitCode, 2);
-  t.match(lxc.stderr, /ssh-key: SSH keys reach a guest through cloud-init/);
+  t.match(lxc.stderr, /ssh-key: image "tinynossh" does not read a cloud-init seed .*declares no SSH server/);
   t.equal(await listVeJobs(), queueBefore, 'no job was submitted');
 
   // past the CLI: forged spec lines the prologue must refuse before anything is made

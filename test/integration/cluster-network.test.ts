@@ -150,7 +150,8 @@ void t.test('members of one owner on two hosts share one VXLAN segment; another 
   }
 
   // TCP across hosts: busybox nc listens in ca2 (into a file there), ca1 sends a line
-  const server = inContainer(a2, ['/bin/sh', '-c', 'nc -l -p 5000 > /tmp/tcp-got 2>&1; echo "nc exit $?" >> /tmp/tcp-got'], 60_000);
+  // its stdin stays open (sleep): a listener whose stdin is at EOF may end before it has read the client's line
+  const server = inContainer(a2, ['/bin/sh', '-c', 'sleep 20 | nc -l -p 5000 > /tmp/tcp-got 2>&1; echo "nc exit $?" >> /tmp/tcp-got'], 60_000);
   // the listener may not be up yet: the client tries again until it connects (no timing asserted)
   const sent = await waitFor('ca1 to connect to ca2:5000', 30_000, async () => {
     const r = await inContainer(a1, ['/bin/nc', '-w', '3', a2.address, '5000'], 10_000, 'hello across hosts\n');
