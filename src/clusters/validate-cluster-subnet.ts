@@ -1,5 +1,5 @@
 import { invalidField } from '../core/ve-error.js';
-import { IPV4_ADDRESS_PATTERN } from '../core/validate-ve-spec.js';
+import { IPV4_PATTERN } from '../core/ve-nic.js';
 
 /** a cluster subnet: room for at least a few members above .10, at most a /16 */
 const MIN_PREFIX = 16;
@@ -9,7 +9,7 @@ const MAX_PREFIX = 28;
 export function validateClusterSubnet(value: unknown, field = 'subnet'): string {
   const [address, lengthText, extra] = typeof value === 'string' ? value.split('/') : [];
   const length = Number(lengthText);
-  if (extra !== undefined || address === undefined || !IPV4_ADDRESS_PATTERN.test(address) || !/^[0-9]{1,2}$/.test(lengthText ?? '') || length < MIN_PREFIX || length > MAX_PREFIX) {
+  if (extra !== undefined || address === undefined || !IPV4_PATTERN.test(address) || !/^[0-9]{1,2}$/.test(lengthText ?? '') || length < MIN_PREFIX || length > MAX_PREFIX) {
     throw invalidField(field, `must be an IPv4 network with its prefix length from /${MIN_PREFIX} to /${MAX_PREFIX}, e.g. 10.99.0.0/24`, value);
   }
   const hostBits = (1 << (32 - length)) - 1;

@@ -114,11 +114,6 @@ export function validateNetworkNames(value: unknown, maxNics: number = DEFAULT_M
   });
 }
 
-const IPV4_OCTET = '(?:25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
-const IPV4 = `${IPV4_OCTET}(?:\\.${IPV4_OCTET}){3}`;
-/** a static NIC address with its prefix length: 10.99.0.10/24 */
-export const CIDR_ADDRESS_PATTERN = new RegExp(`^${IPV4}/(?:[89]|[12]\\d|30)$`);
-export const IPV4_ADDRESS_PATTERN = new RegExp(`^${IPV4}$`);
 /** an RFC 1123 host name label (lower case: it reaches /etc/hostname and /etc/hosts) */
 export const HOSTNAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** cluster and role names as the manifest allows them (src/clusters/parse-cluster-manifest.ts) */

@@ -1,7 +1,8 @@
 // ClusterRecord <-> pbsveVirtualCluster entry (schema/pbs-ve.ldif).
 import type { Entry } from 'ldapts';
 import { invalidField } from '../core/ve-error.js';
-import { CLUSTER_NAME_PATTERN, HOSTNAME_PATTERN, IPV4_ADDRESS_PATTERN, ROLE_NAME_PATTERN } from '../core/validate-ve-spec.js';
+import { CLUSTER_NAME_PATTERN, HOSTNAME_PATTERN, ROLE_NAME_PATTERN } from '../core/validate-ve-spec.js';
+import { IPV4_PATTERN } from '../core/ve-nic.js';
 import { escapeDnValue } from './escape-dn-value.js';
 import { VES_RDN } from './build-inventory-dn.js';
 import { formatGeneralizedTime, parseGeneralizedTime } from './generalized-time.js';
@@ -26,7 +27,7 @@ export function buildClusterDn(baseDn: string, owner: string, name: string): str
 
 // One value per member keeps its parts together (LDAP values are unordered; members sort by name).
 function encodeMember(m: ClusterMemberRecord): string {
-  if (!HOSTNAME_PATTERN.test(m.name) || !ROLE_NAME_PATTERN.test(m.role) || !IPV4_ADDRESS_PATTERN.test(m.address) || (m.jobId !== '' && !JOB_ID.test(m.jobId))) {
+  if (!HOSTNAME_PATTERN.test(m.name) || !ROLE_NAME_PATTERN.test(m.role) || !IPV4_PATTERN.test(m.address) || (m.jobId !== '' && !JOB_ID.test(m.jobId))) {
     throw invalidField('members', 'each must have a member name, role, IPv4 address and job id', m);
   }
   return `${m.name} ${m.role} ${m.address} ${m.jobId === '' ? '-' : m.jobId}`;
