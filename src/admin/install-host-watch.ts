@@ -1,7 +1,8 @@
 // `ve admin install host-watch`: the systemd service that runs ve-host-watch on a VE host. Without it no VE
 // job of the host ends when its guest powers off and no LXC console is read (docs/design.md "The job body
 // and the host watcher").
-import { access, chmod, chown, constants, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, constants, lstat, mkdir, readFile, rm } from 'node:fs/promises';
+import { writeRootFile } from './write-root-file.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { runCommand, type RunCommand } from '../core/run-command.js';
@@ -121,12 +122,7 @@ export async function installHostWatch(o: InstallHostWatchOptions): Promise<Inst
     : { path, action: 'unchanged', detail: '' });
   if (changed && !o.dryRun) {
     await mkdir(o.unitDir, { recursive: true, mode: 0o755 });
-    const tmp = `${path}.pbs-ve-tmp`;
-    await rm(tmp, { force: true });
-    await writeFile(tmp, content, { mode: 0o644, flag: 'wx' });
-    await chown(tmp, 0, 0);
-    await chmod(tmp, 0o644);
-    await rename(tmp, path);
+    await writeRootFile(path, content, 0o644);
   }
   if (!o.systemctl) {
     steps.push({ path: `systemctl enable --now ${HOST_WATCH_UNIT}`, action: 'manual', detail: 'not run (--no-start)' });

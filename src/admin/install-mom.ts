@@ -1,5 +1,6 @@
 // `ve admin install mom` / `uninstall mom`: pbs-ve's wrappers in TORQUE's mom_priv, the site's scripts kept.
-import { access, chmod, chown, constants, lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, constants, lstat, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { writeRootFile } from './write-root-file.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { buildHookWrapperScript, isHookWrapper, type HookWrapperOptions } from './build-hook-wrapper-script.js';
@@ -70,16 +71,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-// TORQUE refuses (and requeues forever on) scripts that are not root-owned 0500 regular files.
-async function writeRootScript(path: string, content: string): Promise<void> {
-  const tmp = `${path}.pbs-ve-tmp`;
-  await rm(tmp, { force: true });
-  await writeFile(tmp, content, { mode: MODE, flag: 'wx' });
-  await chown(tmp, 0, 0);
-  await chmod(tmp, MODE);
-  await rename(tmp, path);
-}
-
 function entryFor(kind: MomHookKind): string {
   return kind.startsWith('prologue') ? 'dist/src/prologue/main.js' : 'dist/src/epilogue/main.js';
 }
@@ -127,7 +118,7 @@ async function installOne(path: string, wrapper: Omit<HookWrapperOptions, 'siteS
   }
   const chained = site === undefined ? '' : `, chains ${orig}`;
   steps.push({ path, action: entry.kind === 'ours' ? 'update' : 'create', detail: `root:root 0500 wrapper -> ${wrapper.entryPath}${chained}` });
-  if (!dryRun) await writeRootScript(path, content);
+  if (!dryRun) await writeRootFile(path, content, MODE);
   return steps;
 }
 

@@ -1,5 +1,6 @@
 // `ve admin install slurm-hooks`: the wrappers slurm.conf names (Prolog, Epilog, HealthCheckProgram).
-import { access, chmod, chown, constants, lstat, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, constants, lstat, mkdir, readFile } from 'node:fs/promises';
+import { writeRootFile } from './write-root-file.js';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { buildHookWrapperScript, isHookWrapper } from './build-hook-wrapper-script.js';
@@ -56,12 +57,7 @@ export async function installSlurmHooks(options: InstallSlurmHooksOptions): Prom
     }
     steps.push({ path, action: current === undefined ? 'create' : 'update', detail: `root:root 0500 wrapper -> ${join(options.installDir, entry)}` });
     if (options.dryRun) continue;
-    const tmp = `${path}.pbs-ve-tmp`;
-    await rm(tmp, { force: true });
-    await writeFile(tmp, content, { mode: 0o500, flag: 'wx' });
-    await chown(tmp, 0, 0);
-    await chmod(tmp, 0o500);
-    await rename(tmp, path);
+    await writeRootFile(path, content, 0o500);
   }
   return { dryRun: options.dryRun, steps };
 }
