@@ -35,6 +35,9 @@ void t.test('a newer event replaces the record and records the old state', (t) =
   const second = foldEvent(first.record, destroyed);
   t.equal(second.record?.state, 'destroyed');
   t.equal(second.history.oldState, 'running');
+  const member = foldEvent(undefined, { ...base, cluster: { name: 'lab', role: 'head' } });
+  t.same(member.record?.cluster, { name: 'lab', role: 'head' }, 'a member\'s cluster and role reach its record');
+  t.same(foldEvent(member.record, { ...destroyed }).record?.cluster, { name: 'lab', role: 'head' }, 'an event that does not know the cluster (a monitor guess) keeps it');
   t.end();
 });
 
