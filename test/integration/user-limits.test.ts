@@ -1,7 +1,8 @@
 // Per-user limits enforced by Slurm itself (issue 11): a sandbox with accounting (MariaDB + slurmdbd), pbs-ve's
 // QOS on the VE partition set by `ve admin install server` (dry run, apply, re-run), a user submitting around
 // `ve` held to it by Slurm, and `ve create` / `ve show` saying which limit when Slurm refuses or holds a VE.
-// Slurm only: TORQUE's part (max_user_queuable/max_user_run) is tested in ve-cli.test.ts.
+// TORQUE: `ve admin install server` sets max_user_queuable, and `ve create` translates qsub's refusal.
+// backends: slurm torque
 import t from 'tap';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -9,7 +10,7 @@ import { runCommand } from '../../src/core/run-command.js';
 import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { runVeAs } from '../../src/sandbox/run-demo.js';
 import { waitFor } from '../harness/wait-for.js';
-import { useSandbox } from '../harness/use-sandbox.js';
+import { TEST_BATCH, useSandbox } from '../harness/use-sandbox.js';
 
 const USER1 = 'pbsve-user1';
 const USER2 = 'pbsve-user2';
@@ -21,24 +22,26 @@ const figures: string[] = [];
 let startedAt = 0;
 
 useSandbox(t, {
-  prefix: '/tmp/pbsve-limits-', batch: 'slurm', accounting: true, users: [USER1, USER2], accountingUsers: [USER2],
+  prefix: '/tmp/pbsve-limits-', accounting: true, users: [USER1, USER2], accountingUsers: [USER2],
   ready: (started) => {
     info = started;
-    figures.push(`sandbox up with accounting: ${Date.now() - startedAt} ms`);
+    figures.push(`sandbox up (${TEST_BATCH === 'slurm' ? 'Slurm with accounting' : 'TORQUE'}): ${Date.now() - startedAt} ms`);
     // the admin's config holds the limits the QOS gets; the users' config a higher vesPerUser, so pbs-ve's own
     // pre-check lets the VE through and what refuses it is Slurm
     adminDir = join(info.dir, 'etc-admin');
     mkdirSync(adminDir, { recursive: true });
     const config = JSON.parse(readFileSync(join(info.configDir, 'config.json'), 'utf8')) as Record<string, unknown>;
-    writeFileSync(join(adminDir, 'config.json'), JSON.stringify({ ...config, limits: { vesPerUser: 2, cpusPerUser: 1 } }), { mode: 0o644 });
+    writeFileSync(join(adminDir, 'config.json'), JSON.stringify({ ...config, limits: TEST_BATCH === 'slurm' ? { vesPerUser: 2, cpusPerUser: 1 } : { vesPerUser: 1 } }), { mode: 0o644 });
     writeFileSync(join(info.configDir, 'config.json'), JSON.stringify({ ...config, limits: { vesPerUser: 10 } }), { mode: 0o644 });
   },
   beforeStop: () => { t.comment(figures.join('\n')); },
 });
 startedAt = Date.now();
 
+const SLURM_ONLY = { skip: TEST_BATCH === 'slurm' ? false : 'Slurm accounting (QOS) only' };
+
 async function admin(args: readonly string[], configDir = adminDir): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return runCommand(process.execPath, [VE, 'admin', ...args], { env: { PBS_VE_CONFIG_DIR: configDir, SLURM_CONF: info.slurmConf }, timeoutMs: 120_000 });
+  return runCommand(process.execPath, [VE, 'admin', ...args], { env: { ...info.env, PBS_VE_CONFIG_DIR: configDir }, timeoutMs: 120_000 });
 }
 
 async function showQos(): Promise<string> {
@@ -55,7 +58,7 @@ async function reasonOf(jobId: string): Promise<string> {
   return r.stdout.trim();
 }
 
-void t.test('ve admin install server: --dry-run prints the sacctmgr commands, then applies them, and again', async (t) => {
+void t.test('ve admin install server: --dry-run prints the sacctmgr commands, then applies them, and again', SLURM_ONLY, async (t) => {
   t.equal(await showQos(), 'pbsve||', 'the sandbox made the QOS without limits (its config has none)');
   const dry = await admin(['install', 'server', '--dry-run']);
   t.equal(dry.exitCode, 0, dry.stderr);
@@ -74,7 +77,7 @@ void t.test('ve admin install server: --dry-run prints the sacctmgr commands, th
   }
 });
 
-void t.test('Slurm holds a user submitting around ve to the QOS: the third job refused, the second pending', async (t) => {
+void t.test('Slurm holds a user submitting around ve to the QOS: the third job refused, the second pending', SLURM_ONLY, async (t) => {
   const first = await sbatchAs(USER2);
   t.equal(first.exitCode, 0, first.stderr);
   const second = await sbatchAs(USER2);
@@ -94,7 +97,7 @@ void t.test('Slurm holds a user submitting around ve to the QOS: the third job r
   await runCommand('scancel', ['-u', USER2], { env: { SLURM_CONF: info.slurmConf }, timeoutMs: 30_000 });
 });
 
-void t.test('ve create and ve show say which limit when Slurm refuses or holds a VE', async (t) => {
+void t.test('ve create and ve show say which limit when Slurm refuses or holds a VE', SLURM_ONLY, async (t) => {
   const a1 = await runVeAs(info, USER1, ['create', 'a1', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--wait', '4m'], 300_000);
   t.equal(a1.exitCode, 0, a1.stderr);
   const a2 = await runVeAs(info, USER1, ['create', 'a2', '--type', 'lxc', '--image', 'tiny', '--memory', '64']);
@@ -119,7 +122,7 @@ void t.test('ve create and ve show say which limit when Slurm refuses or holds a
   t.equal(last.exitCode, 0, last.stderr);
 });
 
-void t.test('a cluster without slurmdbd: install server says so and what to do, and still prints the slurm.conf lines', async (t) => {
+void t.test('a cluster without slurmdbd: install server says so and what to do, and still prints the slurm.conf lines', SLURM_ONLY, async (t) => {
   // a submit host whose slurm.conf has no accounting: sacctmgr cannot reach any slurmdbd
   const plain = join(info.dir, 'etc-noacct');
   mkdirSync(plain, { recursive: true });
@@ -134,4 +137,22 @@ void t.test('a cluster without slurmdbd: install server says so and what to do, 
   t.match(r.stdout, /AccountingStorageType=accounting_storage\/slurmdbd and AccountingStorageEnforce=associations,limits,qos/);
   t.match(r.stdout, /PartitionName=batch /);
   t.comment(r.stdout.split('\n').find((l) => l.startsWith('NOTE')) ?? '');
+});
+
+void t.test('TORQUE: install server sets max_user_queuable, ve create translates qsub\'s refusal', { skip: TEST_BATCH === 'torque' ? false : 'TORQUE only' }, async (t) => {
+  const install = await admin(['install', 'server']);
+  t.equal(install.exitCode, 0, install.stderr);
+  t.match(install.stdout, /max_user_queuable = 1/);
+  const qmgr = join(info.torque?.binDir ?? '/opt/torque/bin', 'qmgr');
+  t.teardown(async () => {
+    for (const a of ['max_user_queuable', 'max_user_run']) await runCommand(qmgr, ['-c', `unset queue batch ${a}`], { env: info.env });
+  });
+  const a1 = await runVeAs(info, USER1, ['create', 'a1', '--type', 'lxc', '--image', 'tiny', '--memory', '64']);
+  t.equal(a1.exitCode, 0, a1.stderr);
+  const a2 = await runVeAs(info, USER1, ['create', 'a2', '--type', 'lxc', '--image', 'tiny', '--memory', '64']);
+  t.equal(a2.exitCode, 2, 'pbs-ve\'s own check (vesPerUser 10) lets it through, TORQUE refuses it: exit 2');
+  t.match(a2.stderr, /user-limit-reached: .*as many VEs as the VE queue allows per user \(TORQUE max_user_queuable\); destroy one of yours first/);
+  t.comment(a2.stderr.trim());
+  const destroyed = await runVeAs(info, USER1, ['destroy', 'a1', '--wait', '2m'], 180_000);
+  t.equal(destroyed.exitCode, 0, destroyed.stderr);
 });
