@@ -10,6 +10,7 @@ import { installMom, uninstallMom } from './install-mom.js';
 import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, DEFAULT_EVENT_SUBMITTER, findMonitorHosts, findVeHosts } from './install-server.js';
 import { openBatch } from '../config/open-adapters.js';
 import { buildSlurmHookPaths, DEFAULT_SLURM_HOOK_DIR, installSlurmHooks } from './install-slurm-hooks.js';
+import { applySlurmQos, DEFAULT_VE_QOS, formatSlurmQosSteps } from './install-slurm-qos.js';
 import { DEFAULT_SYSTEMD_UNIT_DIR, installHostWatch, uninstallHostWatch } from './install-host-watch.js';
 
 const DEFAULT_PBS_HOME = process.env['PBS_HOME'] ?? '/var/spool/torque';
@@ -139,17 +140,25 @@ export function registerAdminCommands(program: Command): void {
       });
     });
 
-  install.command('server').description('TORQUE: apply the qmgr commands (queues, vemon ACL); Slurm: print the slurm.conf lines')
-    .option('--dry-run', 'TORQUE: print the qmgr commands, do not run them')
+  install.command('server').description('TORQUE: apply the qmgr commands (queues, vemon ACL, per-user limits); Slurm: the per-user limits on pbs-ve\'s QOS (sacctmgr, needs slurmdbd), and print the slurm.conf lines')
+    .option('--dry-run', 'print the qmgr / sacctmgr commands, do not run them')
+    .option('--qos <name>', `Slurm: pbs-ve's QOS, the VE partition's QOS= (default ${DEFAULT_VE_QOS})`, DEFAULT_VE_QOS)
     .option('--submitter <user>', `TORQUE: the only account allowed into the vemon queue (default: config batch.eventSubmitUser, ${DEFAULT_EVENT_SUBMITTER})`)
     .option('--monitor-host <host>', 'TORQUE: a host ve-monitor runs on as the event account, made operator there for reconcile --recover (repeat for several; default: the nodes with batch.vemonFeature)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--ve-host <host>', 'TORQUE: a host VEs run on, where root is made operator so that ve extend may raise a running VE job\'s walltime (repeat for several; default: the nodes with property lxc or kvm)', (v: string, all: string[]) => [...all, v], [] as string[])
     .option('--hook-dir <dir>', 'Slurm: where `ve admin install slurm-hooks` put the wrappers', DEFAULT_SLURM_HOOK_DIR)
-    .action(async (o: { dryRun?: boolean; submitter?: string; monitorHost: string[]; veHost: string[]; hookDir: string }) => {
+    .action(async (o: { dryRun?: boolean; submitter?: string; monitorHost: string[]; veHost: string[]; hookDir: string; qos: string }) => {
       await runHook('cli', async () => {
         const config = loadConfig(findConfigDir(process.env));
         if (config.batch.kind === 'slurm') {
-          say(buildSlurmConfLines(config, buildSlurmHookPaths(o.hookDir)).join('\n'));
+          const steps = await applySlurmQos({
+            qos: o.qos, limits: config.limits, dryRun: o.dryRun === true, slurmConf: config.batch.slurmConf, binDir: config.batch.binDir, timeoutMs: config.batch.timeoutMs,
+          });
+          // a cluster without slurmdbd and a config without limits: nothing to say about limits
+          const shown = config.limits === undefined ? steps.filter((s) => s.outcome !== 'no-slurmdbd') : steps;
+          for (const line of formatSlurmQosSteps(shown)) say(line);
+          say(buildSlurmConfLines(config, buildSlurmHookPaths(o.hookDir), o.qos).join('\n'));
+          if (o.dryRun === true) say('(dry run: sacctmgr was not run)');
           return 0;
         }
         const monitorHosts = o.monitorHost.length > 0 ? o.monitorHost : await findMonitorHosts(openBatch(config), config.batch.vemonFeature);

@@ -4,6 +4,7 @@ import { VeError } from '../core/ve-error.js';
 import { runCommand as defaultRunCommand, type RunCommand } from '../core/run-command.js';
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { Batch } from '../batch/batch.js';
+import { checkQosName, DEFAULT_VE_QOS } from './install-slurm-qos.js';
 
 /** the account the event sink submits vemon jobs as on TORQUE (qsub refuses root) */
 export const DEFAULT_EVENT_SUBMITTER = 'pbsve';
@@ -156,8 +157,10 @@ export interface SlurmHookPaths {
 }
 
 /** The slurm.conf lines pbs-ve needs, printed for the admin; pbs-ve never edits slurm.conf. */
-export function buildSlurmConfLines(config: PbsVeConfig, paths: SlurmHookPaths): string[] {
+export function buildSlurmConfLines(config: PbsVeConfig, paths: SlurmHookPaths, qos = DEFAULT_VE_QOS): string[] {
   const ve = checkName('batch.veQueue', config.batch.veQueue);
+  // per-user limits: pbs-ve's QOS on the VE partition only (ve admin install server sets its limits with sacctmgr)
+  const veQos = config.limits === undefined ? '' : ` QOS=${checkQosName(qos)}`;
   const mon = checkName('batch.vemonQueue', config.batch.vemonQueue);
   const vemonGroup = checkName('vemonGroup', paths.vemonGroup ?? 'root');
   const veGroups = paths.veGroups ?? 'ALL';
@@ -177,18 +180,17 @@ export function buildSlurmConfLines(config: PbsVeConfig, paths: SlurmHookPaths):
     ...(hosts.length === 0 ? ['NodeName=<ve-node> Features=kvm,lxc ...'] : hosts.map((h) => `NodeName=${h} Features=kvm,lxc ...`)),
     'NodeName=<vemon-node> Features=vemon ...',
     ...(config.batch.opQueue === undefined
-      ? [`PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups} State=UP`]
+      ? [`PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups}${veQos} State=UP`]
       : [
         '# VEs may take all but one CPU of each VE node; op jobs (ve stop, snapshot, migrate ...) get that one in their own partition',
-        `PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups} MaxCPUsPerNode=<node CPUs - 1> State=UP`,
+        `PartitionName=${ve} Nodes=${veNodes} MaxTime=${minutes} AllowGroups=${veGroups} MaxCPUsPerNode=<node CPUs - 1>${veQos} State=UP`,
         `PartitionName=${checkName('batch.opQueue', config.batch.opQueue)} Nodes=${veNodes} MaxTime=60 AllowGroups=${veGroups} PriorityTier=2 State=UP`,
       ]),
     `PartitionName=${mon} Nodes=<vemon-node> MaxTime=10 AllowGroups=${vemonGroup} State=UP`,
     ...(config.limits === undefined ? [] : [
-      '# per-user limits (config limits): Slurm enforces them only as QOS/association limits, which need slurmdbd',
-      '# (AccountingStorageType=accounting_storage/slurmdbd, AccountingStorageEnforce=limits,qos). With slurmdbd:',
-      `#   sacctmgr modify qos normal set${config.limits.vesPerUser === undefined ? '' : ` MaxSubmitJobsPerUser=${config.limits.vesPerUser}`}${config.limits.cpusPerUser === undefined && config.limits.memoryMiBPerUser === undefined ? '' : ` MaxTRESPerUser=${[config.limits.cpusPerUser === undefined ? '' : `cpu=${config.limits.cpusPerUser}`, config.limits.memoryMiBPerUser === undefined ? '' : `mem=${config.limits.memoryMiBPerUser}M`].filter((x) => x !== '').join(',')}`}`,
-      '# without slurmdbd only `ve create` checks them (a user submitting with sbatch directly is not held to them)',
+      `# per-user limits (config limits): the QOS ${checkQosName(qos)} above, which Slurm enforces only with slurmdbd and`,
+      '# AccountingStorageType=accounting_storage/slurmdbd, AccountingStorageEnforce=associations,limits,qos (every user needs an association)',
+      '# (without slurmdbd leave QOS= out: only `ve create` checks the limits, a user submitting with sbatch directly is not held to them)',
     ]),
   ];
 }

@@ -1,4 +1,5 @@
 // Why a queued VE job waits, in words a user acts on, with the batch system's own words kept.
+import { describeSlurmLimit, isSlurmLimitCode } from './describe-slurm-limit.js';
 
 const SLURM_REASONS: readonly [RegExp, string][] = [
   [/^Resources$/, 'no host with the VE\'s type (node feature) has enough free cpus or memory now'],
@@ -18,6 +19,7 @@ const SLURM_REASONS: readonly [RegExp, string][] = [
 export function explainSlurmWaitReason(reason: string): string | undefined {
   const code = reason.trim();
   if (code === '' || code === 'None') return undefined;
+  if (isSlurmLimitCode(code)) return `your VEs reached ${describeSlurmLimit(code)}; it starts when one of your VEs ends`;
   const known = SLURM_REASONS.find(([pattern]) => pattern.test(code));
   return known === undefined ? `Slurm: ${code}` : `${known[1]} (Slurm: ${code})`;
 }

@@ -1,5 +1,6 @@
 // Slurm commands say everything on stderr (sometimes with exit 0): one place turns that into VeError kinds.
 import { VeError } from '../core/ve-error.js';
+import { describeSlurmLimit, isSlurmLimitCode } from './describe-slurm-limit.js';
 
 /** slurmctld or munge not reachable: another try later, or another host, may work */
 const UNREACHABLE = [
@@ -38,8 +39,11 @@ export function translateSlurmError(command: string, stderr: string, code: strin
       details: { command },
     });
   }
-  if (command === 'sbatch' && /QOSMax|AssocMax|job submit limit|user's size and\/or time limits/i.test(message)) {
-    return new VeError('user-limit-reached', 'prereq', `a per-user limit of the VE queue is reached (Slurm QOS/association limit); destroy one of your VEs first (Slurm: ${message})`, { details: { command } });
+  if (command === 'sbatch' && /QOSMax|QOSGrp|AssocMax|AssocGrp|job submit limit|user's size and\/or time limits/i.test(message)) {
+    // sbatch prints the reason code on a line of its own before "Batch job submission failed"
+    const code = extractSlurmMessage(stderr).split('; ').find((part) => isSlurmLimitCode(part));
+    const which = code === undefined ? 'a per-user limit of the VE queue (Slurm QOS/association limit)' : describeSlurmLimit(code);
+    return new VeError('user-limit-reached', 'prereq', `limit: Slurm refused the VE: you reached ${which}; destroy one of your VEs first (Slurm: ${message})`, { field: 'limit', details: { command, ...(code === undefined ? {} : { limit: code }) } });
   }
   return new VeError(code, kind, `${command}: ${message}`, { details: { command } });
 }

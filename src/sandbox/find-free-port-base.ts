@@ -1,8 +1,8 @@
 import { createServer } from 'node:net';
 
-/** How many ports a sandbox uses from its base: Slurm +0..+4, TORQUE MOMs +10..+15, slapd +50. */
+/** How many ports a sandbox uses from its base: Slurm +0..+4 (slurmdbd +5), TORQUE MOMs +10..+15, slapd +50 (MariaDB +51). */
 export const SANDBOX_PORT_SPAN = 60;
-const SANDBOX_PORTS = [0, 1, 2, 3, 4, 10, 11, 12, 13, 14, 15, 50];
+const SANDBOX_PORTS = [0, 1, 2, 3, 4, 5, 10, 11, 12, 13, 14, 15, 50, 51];
 
 // A port is free when this process can listen on it on loopback right now.
 function isPortFree(port: number): Promise<boolean> {

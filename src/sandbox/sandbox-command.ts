@@ -18,8 +18,9 @@ export function registerSandboxCommands(program: Command): void {
     .option('--port-base <n>', 'first of the 60 ports the sandbox uses (default: a free range)')
     .option('--node-cpus <n>', 'cpus of every node (default 2; more than this machine has is fine: room for many tiny VEs)')
     .option('--node-memory <size>', 'memory of every node, e.g. 64G (default 1000M)')
+    .option('--accounting', 'Slurm: a private MariaDB and slurmdbd, so Slurm enforces per-user limits itself (pbs-ve\'s QOS; ve admin install server sets it)')
     .option('--no-overlay', 'private networks stay host-local with DHCP (default: each VE host has an underlay namespace and private networks span the hosts over VXLAN)')
-    .action(async (o: { dir: string; batch: string; portBase?: string; nodeCpus?: string; nodeMemory?: string; overlay: boolean }) => {
+    .action(async (o: { dir: string; batch: string; portBase?: string; nodeCpus?: string; nodeMemory?: string; overlay: boolean; accounting?: boolean }) => {
       await runHook('cli', async () => {
         if (o.batch !== 'slurm' && o.batch !== 'torque') throw invalidField('batch', 'must be "slurm" or "torque"', o.batch);
         const portBase = o.portBase === undefined ? undefined : Number(o.portBase);
@@ -30,7 +31,7 @@ export function registerSandboxCommands(program: Command): void {
         const nodeMemoryMiB = o.nodeMemory === undefined ? undefined : parseMemoryMiB('node-memory', o.nodeMemory);
         const info = await startSandbox({
           dir: o.dir, batch: o.batch, ...(portBase === undefined ? {} : { portBase }), ...(nodeCpus === undefined ? {} : { nodeCpus }),
-          ...(nodeMemoryMiB === undefined ? {} : { nodeMemoryMiB }), overlay: o.overlay, log: (l) => { say(`sandbox: ${l}`); },
+          ...(nodeMemoryMiB === undefined ? {} : { nodeMemoryMiB }), overlay: o.overlay, accounting: o.accounting === true, log: (l) => { say(`sandbox: ${l}`); },
         });
         say(`sandbox (${info.batch}) up in ${info.dir}, ports from ${info.portBase}; use it with:\n  source ${info.dir}/env.sh`);
         return 0;

@@ -156,6 +156,11 @@ export interface SandboxOptions {
   /** false: private networks stay host-local with DHCP (no underlay namespaces, no network.overlay); default true:
    *  each VE host gets an underlay namespace on a shared fabric and private networks span the hosts over VXLAN */
   readonly overlay?: boolean;
+  /** Slurm only: accounting (a private MariaDB, slurmdbd, AccountingStorageEnforce=associations,limits,qos, pbs-ve's QOS
+   *  on the VE partition), so Slurm itself enforces per-user limits; off by default (it adds seconds to every start) */
+  readonly accounting?: boolean;
+  /** with accounting: users besides root and the sandbox user that get an association (every submitter needs one) */
+  readonly accountingUsers?: readonly string[];
 }
 
 /** the sandbox's VXLAN range: VNIs are derived from (owner, network) into it */
@@ -356,8 +361,18 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     writeHookWrapper(join(dir, 'bin/prolog'), 'prologue/main.js', perHost('etc/pbs-ve'), [batch.veQueue, batch.opQueue ?? batch.veQueue]);
     writeHookWrapper(join(dir, 'bin/epilog'), 'epilogue/main.js', perHost('etc/pbs-ve'), [batch.veQueue]);
     writeHookWrapper(join(dir, 'bin/health-check'), 'mom-hooks/main.js', perHost('etc/pbs-ve'));
-    log(`starting the Slurm cluster (munged, slurmctld, slurmd ${allHosts.join(' ')})`);
+    let accounting: Record<string, string> = {};
+    if (options.accounting === true) {
+      log(`starting MariaDB for slurmdbd (port ${portBase + 51})`);
+      const db = parseKeyValues(await runStep('mariadb', 'mariadb.sh', ['start'], { DB_DIR: join(dir, 'mariadb'), DB_PORT: String(portBase + 51) }));
+      accounting = {
+        DB_PORT: db['DB_PORT'] ?? '', DB_USER: db['DB_USER'] ?? 'slurm', DB_PASSWORD: db['DB_PASSWORD'] ?? '',
+        ACCOUNTING_USERS: ['root', SANDBOX_USER, ...(options.accountingUsers ?? [])].join(' '),
+      };
+    }
+    log(`starting the Slurm cluster (munged, ${options.accounting === true ? 'slurmdbd, ' : ''}slurmctld, slurmd ${allHosts.join(' ')})`);
     await runStep('slurm', 'slurm.sh', ['start'], {
+      ...accounting,
       SLURM_DIR: join(dir, 'slurm'), SLURM_PORT_BASE: String(portBase), PROLOG: join(dir, 'bin/prolog'), EPILOG: join(dir, 'bin/epilog'),
       ...(options.healthCheck === true ? { HEALTH_CHECK_PROGRAM: join(dir, 'bin/health-check'), HEALTH_CHECK_INTERVAL: '10' } : {}),
       ...(options.slurmdTimeout === undefined ? {} : { SLURMD_TIMEOUT: String(options.slurmdTimeout) }),
@@ -366,6 +381,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
       ...(options.nodeMemoryMiB === undefined ? {} : { NODE_MEMORY: String(options.nodeMemoryMiB) }),
     });
     await checkSlurmctldIsOurs(slurmConf);
+    // as docs/admin-slurm.md has the admin do it: pbs-ve's QOS gets the config's limits (none in the sandbox's config)
+    if (options.accounting === true) await runAdmin(['install', 'server'], configDir, 've admin install server');
     env = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: configDir };
     vemonEnv = { SLURM_CONF: slurmConf, PBS_VE_CONFIG_DIR: vemon.configDir };
   } else {
@@ -426,6 +443,8 @@ export async function stopSandbox(dirOption: string, log: (line: string) => void
     ...(ownsTorque(dir) ? [['torque', 'torque.sh', { SANDBOX_DIR: dir, TORQUE_PREFIX }] as [string, string, Record<string, string>]] : []),
     ['libvirtd', 'libvirt.sh', { LIBVIRT_DIR: join(dir, 'libvirt'), NODES: VE_NODES.join(' ') }],
     ['slapd', 'slapd.sh', { LDAP_DIR: join(dir, 'ldap') }],
+    // after slurm: slurmdbd sends what it holds before it goes
+    ...(existsSync(join(dir, 'mariadb')) ? [['mariadb', 'mariadb.sh', { DB_DIR: join(dir, 'mariadb') }] as [string, string, Record<string, string>]] : []),
   ];
   for (const h of VE_NODES) {
     log(`stopping ve-host-watch on ${h}`);

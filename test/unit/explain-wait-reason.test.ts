@@ -10,7 +10,7 @@ void t.test('Slurm Reasons', (t) => {
   t.match(explainSlurmWaitReason('Resources'), /enough free cpus or memory.*\(Slurm: Resources\)/);
   t.match(explainSlurmWaitReason('PartitionDown'), /VE queue is stopped/);
   t.match(explainSlurmWaitReason('ReqNodeNotAvail, UnavailableNodes:node1'), /drained, offline or down \(Slurm: ReqNodeNotAvail, UnavailableNodes:node1\)/);
-  t.match(explainSlurmWaitReason('QOSMaxJobsPerUserLimit'), /per-user or queue limit/);
+  t.match(explainSlurmWaitReason('QOSMaxJobsPerUserLimit'), /the most VEs one user may run at once \(Slurm QOS limit QOSMaxJobsPerUserLimit\); it starts when one of your VEs ends/);
   t.match(explainSlurmWaitReason('JobHeldUser'), /held by its owner/);
   t.equal(explainSlurmWaitReason('SomethingNew'), 'Slurm: SomethingNew', 'unknown words are passed on');
   t.end();
