@@ -2,7 +2,7 @@ import { VeError } from '../core/ve-error.js';
 import { decodeVeSpec, findSpecToken } from '../core/encode-ve-spec.js';
 import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
 import { buildDomainName } from '../core/build-domain-name.js';
-import { readImageManifest, takesSshKeys } from '../images/image-manifest.js';
+import { readImageManifest, takesBootScript, takesSshKeys } from '../images/image-manifest.js';
 import { buildGuestHostname } from '../core/build-etc-hosts.js';
 import { seedLxcGuest } from '../host/seed-lxc-guest.js';
 import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
@@ -209,13 +209,17 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
   }
   // built (and so checked) before any side effect; only images that read a seed get one
   const hostname = buildGuestHostname(spec, part);
-  const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname, sshKeys: spec.sshKeys ?? [], hosts: spec.hosts ?? [] }) : undefined;
+  const bootScript = spec.bootScript === undefined ? {} : { bootScript: spec.bootScript };
+  const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname, sshKeys: spec.sshKeys ?? [], hosts: spec.hosts ?? [], ...bootScript }) : undefined;
   if (!takesSshKeys(image) && (spec.sshKeys ?? []).length > 0) {
     throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" does not read a cloud-init seed and declares no SSH server, so SSH keys cannot reach it`, { field: 'ssh-key' });
   }
-  // an LXC guest gets its identity in its rootfs copy: when the image serves SSH or the owner named any of it
-  const lxcSeed = spec.type === 'lxc' && (image.ssh === true || spec.hostname !== undefined || (spec.hosts ?? []).length > 0)
-    ? { hostname, hosts: spec.hosts ?? [], sshKeys: spec.sshKeys ?? [] }
+  if (spec.bootScript !== undefined && !takesBootScript(image)) {
+    throw new VeError('image-without-boot-script', 'prereq', `run: image "${spec.image}" is a QEMU image that reads no cloud-init seed, so a boot script cannot reach it`, { field: 'run' });
+  }
+  // an LXC guest gets its identity (and boot script) in its rootfs copy: when the image serves SSH or the owner named any of it
+  const lxcSeed = spec.type === 'lxc' && (image.ssh === true || spec.hostname !== undefined || (spec.hosts ?? []).length > 0 || spec.bootScript !== undefined)
+    ? { hostname, hosts: spec.hosts ?? [], sshKeys: spec.sshKeys ?? [], ...bootScript }
     : undefined;
   const hostVirt = findHostVirt(deps.config, ctx.host);
   const uri = spec.type === 'lxc' ? hostVirt.lxcUri : hostVirt.qemuUri;
