@@ -104,6 +104,7 @@ void t.test('the three-tier example serves through the balancer, also while a we
   const gone = Date.now();
   const destroyed = await ve(['destroy', 'shop-web1', '--wait', '3m']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
+  const destroyedAt = Date.now();
   const answers: { ok: boolean; text: string }[] = [];
   for (let i = 0; i < 3; i++) answers.push(await askBalancer(db));
   t.same(answers.map((a) => a.text), Array(3).fill(`shop-web2: ${STOCK}`), 'web1 away: every answer from web2');
@@ -113,12 +114,15 @@ void t.test('the three-tier example serves through the balancer, also while a we
     return (await runClusterPass()).find((f) => f.action === 'recreated');
   }, 2000);
   t.match(recreated.detail, /recreated shop-web1 \(job /);
+  const recreatedAt = Date.now();
   const back = await waitFor('shop-web1 answering through the balancer again', 480_000, async () => {
     const a = await askBalancer(db);
     answers.push(a);
     return a.text.startsWith('shop-web1:') ? a : undefined;
   }, 1000);
-  figures.push(`shop-web1 destroyed -> answering through the balancer again: ${((Date.now() - gone) / 1000).toFixed(1)} s (${answers.length} balancer answers meanwhile)`);
+  const s = (from: number, to: number): string => `${((to - from) / 1000).toFixed(1)} s`;
+  figures.push(`shop-web1 destroyed -> answering through the balancer again: ${s(gone, Date.now())} (ve destroy --wait ${s(gone, destroyedAt)}, `
+    + `then ve-monitor clusters passes every 2 s until it resubmits ${s(destroyedAt, recreatedAt)}, resubmitted -> serving ${s(recreatedAt, Date.now())}; ${answers.length} balancer answers meanwhile)`);
   t.equal(back.text, `shop-web1: ${STOCK}`, 'the recreated web1 serves again (its boot script came with its spec)');
   const failed = answers.filter((a) => !a.ok || !/^shop-web[12]: /.test(a.text));
   t.same(failed, [], `every one of ${answers.length} balancer answers during the outage succeeded`);
