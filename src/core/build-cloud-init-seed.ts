@@ -42,10 +42,11 @@ export function buildCloudInitSeed(input: CloudInitSeedInput): CloudInitSeed {
   const metaData = `instance-id: ${JSON.stringify(input.instanceId)}\nlocal-hostname: ${JSON.stringify(hostname)}\n`;
   // /etc/hosts as one base64 write_files entry: cloud-init decodes it, and a guest without a YAML parser
   // (the sandbox's tinyvm) finds one line of [A-Za-z0-9+/=] to decode, no escapes to undo
-  // the boot script as a per-boot script, not runcmd: runcmd runs once per instance, the LXC init at every start
+  // the boot script as a per-boot script, not runcmd: runcmd runs once per instance, the LXC init at every start;
+  // base64 like /etc/hosts: a guest without a JSON parser (the tinyvm) decodes one line, no escapes to undo
   const files = [
     ...(hosts.length === 0 ? [] : [{ path: '/etc/hosts', permissions: '0644', owner: 'root:root', encoding: 'b64', content: Buffer.from(buildEtcHosts(hostname, hosts)).toString('base64') }]),
-    ...(bootScript === undefined ? [] : [{ path: CLOUD_INIT_BOOT_SCRIPT, permissions: '0755', owner: 'root:root', content: bootScript }]),
+    ...(bootScript === undefined ? [] : [{ path: CLOUD_INIT_BOOT_SCRIPT, permissions: '0755', owner: 'root:root', encoding: 'b64', content: Buffer.from(bootScript).toString('base64') }]),
   ];
   const config = {
     hostname,

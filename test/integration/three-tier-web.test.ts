@@ -3,10 +3,11 @@
 // the balancer answers from inside another member with a value from the store; shop-web1 destroyed behind
 // the cluster's back, the balancer keeps answering (shop-web2) while ve-monitor clusters (root's cron on the
 // vemon node) recreates web1, whose boot script makes it serve again; ve cluster down leaves nothing.
+// Then a QEMU member (tinyvm) runs its role's script from its cloud-init seed.
 // Figures: cluster up -> first balancer answer; web1 gone -> web1 answering through the balancer again.
 // backends: slurm torque
 import t from 'tap';
-import { copyFileSync, existsSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runVeAs } from '../../src/sandbox/run-demo.js';
 import { runCommand } from '../../src/core/run-command.js';
@@ -143,4 +144,29 @@ void t.test('the three-tier example serves through the balancer, also while a we
     t.equal(r.stdout.trim(), '', `no domain left on ${host}`);
   }
   t.comment(figures.join('\n'));
+});
+
+// QEMU members get the script through their cloud-init seed (a per-boot script); the sandbox's tinyvm runs it.
+void t.test('a QEMU member runs its role\'s boot script (tinyvm, when the sandbox has it)', async (t) => {
+  if (!info.images.includes('tinyvm')) {
+    t.plan(0, 'no tinyvm in this sandbox');
+    return;
+  }
+  const file = join(info.dir, 'work', 'vm.yaml');
+  writeFileSync(file, 'name: vm\nlease: 1h\nroles:\n  - role: box\n    type: kvm\n    image: tinyvm\n    memory: 96M\n    run: |\n      echo "pbs-ve boot script on $(hostname): $((6 * 7))"\n', { mode: 0o644 });
+  const t0 = Date.now();
+  const up = await ve(['cluster', 'up', file, '--wait', '8m'], 600_000);
+  t.equal(up.exitCode, 0, up.stderr);
+  const box = await waitFor('vm-box running', 300_000, async () => {
+    const r = await ve(['cluster', 'status', 'vm', '--json']);
+    const m = (JSON.parse(r.stdout) as ClusterStatus).members.find((x) => x.name === 'vm-box');
+    return m?.state === 'running' ? m : undefined;
+  }, 1000);
+  await waitFor('the boot script\'s output on vm-box\'s console', 300_000, () => (/VE-MARKER: boot script exit 0/.test(consoleOf(box)) ? true : undefined), 1000);
+  figures.push(`cluster up -> the QEMU member's boot script done (tinyvm): ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  t.match(consoleOf(box), /VE-MARKER: seed boot-script bytes=\d+/, 'the seed brought it');
+  t.match(consoleOf(box), /pbs-ve boot script on vm-box: 42/, 'it ran inside the guest, after the seed\'s hostname');
+  const down = await ve(['cluster', 'down', 'vm']);
+  t.equal(down.exitCode, 0, down.stderr);
+  await waitFor('cluster vm gone', 300_000, async () => ((await control.listJobs()).some((j) => j.owner === USER && j.state !== 'completed') ? undefined : true), 1000);
 });

@@ -126,11 +126,12 @@ void t.test('LXC: /etc/pbs-ve/boot.sh in the rootfs copy, the container root\'s,
 void t.test('QEMU: the cloud-init seed carries it as a per-boot script', (t) => {
   const seed = buildCloudInitSeed({ instanceId: 'pbsve-7', hostname: 'shop-web1', sshKeys: [], hosts: [{ name: 'shop-db', address: '10.99.0.11' }], bootScript: script });
   const config = JSON.parse(seed.userData.replace(/^#cloud-config\n/, '')) as { write_files: { path: string; permissions: string; content: string; encoding?: string }[] };
-  t.same(config.write_files.map((f) => f.path), ['/etc/hosts', CLOUD_INIT_BOOT_SCRIPT], '/etc/hosts first (the tinyvm reads the first b64 entry), then the script');
+  t.same(config.write_files.map((f) => f.path), ['/etc/hosts', CLOUD_INIT_BOOT_SCRIPT], '/etc/hosts, then the script');
   const boot = config.write_files[1];
-  t.equal(boot?.content, script);
+  t.equal(boot?.encoding, 'b64', 'base64: one line a guest without a JSON parser can decode');
+  t.equal(Buffer.from(boot?.content ?? '', 'base64').toString(), script);
   t.equal(boot?.permissions, '0755');
-  t.equal(boot?.encoding, undefined, 'plain text: JSON quotes it, no YAML structure can be added');
+  t.match(seed.userData, new RegExp(`"path": "${CLOUD_INIT_BOOT_SCRIPT}",\n +"permissions": "0755",\n +"owner": "root:root",\n +"encoding": "b64",\n +"content": "[A-Za-z0-9+/=]+"\n`), 'one key a line, content last: the layout the tinyvm init reads');
   t.notMatch(buildCloudInitSeed({ instanceId: 'pbsve-7', hostname: 'x', sshKeys: [] }).userData, /write_files|per-boot/, 'none without a script');
   t.throws(() => buildCloudInitSeed({ instanceId: 'pbsve-7', hostname: 'x', sshKeys: [], bootScript: '\0' }), { code: 'invalid-field', field: 'run' });
   t.end();
