@@ -12,7 +12,8 @@
 #   - cloud-init seed support: isofs, and an init block that mounts the disk labelled "cidata" (a NoCloud
 #     seed, attached by the prologue as a read-only virtio disk), prints its hostname and key count and
 #     applies it as cloud-init would: hostname, /etc/hosts (the seed's base64 write_files entry), the keys
-#     as root's /root/.ssh/authorized_keys, and runs the owner's boot script (the per-boot write_files entry)
+#     as root's /root/.ssh/authorized_keys, the static addresses of network-config (one NIC a line, matched
+#     by MAC; the other NICs ask DHCP), and runs the owner's boot script (the per-boot write_files entry)
 #     in the background once the NICs are up ("VE-MARKER: boot script exit <rc>");
 #   - SSH: Debian's dropbear with its libraries (copy-dropbear.sh), started on port 22 once the NICs are
 #     up; host keys made in the guest at the first connection (dropbear -R), so no two VEs share them.
@@ -177,6 +178,8 @@ if [ -n "$seed" ] && mkdir -p /seed && mount -t iso9660 -o ro "$seed" /seed; the
     sed -e 's/^ *"//' -e 's/",\{0,1\}$//' /tmp/seed-keys >/root/.ssh/authorized_keys
     chmod 0600 /root/.ssh/authorized_keys
   fi
+  # network-config (v2, one NIC a line, matched by MAC): read when the NICs come up below
+  [ -f /seed/network-config ] && cp /seed/network-config /tmp/network-config && echo "VE-MARKER: seed network-config nics=$(grep -c macaddress /tmp/network-config)"
   umount /seed
 else
   echo "VE-MARKER: seed none uptime=$seed_t0->$(cut -d' ' -f1 /proc/uptime)"
@@ -190,7 +193,15 @@ n=0; while [ ! -e /sys/class/net/eth0 ] && grep -q 0x0001 /sys/bus/virtio/device
 for nic in /sys/class/net/*; do
   nic=${nic##*/}
   [ "$nic" = lo ] && continue
-  udhcpc -i "$nic" -s /etc/udhcpc.script -f -t 60 -T 1 -A 1 2>/dev/null &
+  # a static address from the seed's network-config, as cloud-init would apply it; DHCP otherwise
+  static=""
+  mac=$(cat "/sys/class/net/$nic/address")
+  [ -f /tmp/network-config ] && static=$(grep "\"macaddress\":\"$mac\"" /tmp/network-config | sed -n 's/.*"addresses":\["\([0-9.\/]*\)"\].*/\1/p')
+  if [ -n "$static" ]; then
+    ip link set "$nic" up && ip addr add "$static" dev "$nic" && echo "VE-MARKER: static $nic $static mtu $(cat "/sys/class/net/$nic/mtu")"
+  else
+    udhcpc -i "$nic" -s /etc/udhcpc.script -f -t 60 -T 1 -A 1 2>/dev/null &
+  fi
 done
 # --- end VE networks ---
 # --- SSH: dropbear on port 22; -R makes this guest's host keys at the first connection ---

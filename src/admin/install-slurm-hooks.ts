@@ -39,6 +39,15 @@ export async function installSlurmHooks(options: InstallSlurmHooksOptions): Prom
   } catch (err) {
     throw new VeError('install-incomplete', 'prereq', `node is not executable at ${options.nodePath}`, { cause: err });
   }
+  // a wrapper naming a missing entry point would fail every job's Prolog and drain the node: refuse it here
+  for (const [, entry] of HOOKS) {
+    const entryPath = join(options.installDir, entry);
+    try {
+      await access(entryPath, constants.R_OK);
+    } catch (err) {
+      throw new VeError('install-incomplete', 'prereq', `installDir: ${entryPath} is missing (config installDir must be the directory pbs-ve is built in: npm run build there)`, { cause: err, field: 'installDir' });
+    }
+  }
   if (!options.dryRun && process.getuid?.() !== 0) throw new VeError('not-root', 'prereq', 'installing Slurm hooks needs root; use --dry-run to preview');
   const steps: InstallStep[] = [];
   if (!options.dryRun) await mkdir(options.hookDir, { recursive: true, mode: 0o755 });

@@ -2,7 +2,7 @@
 // spec (two NICs: nic0 on the host's default network by DHCP, nic1 on the cluster network, static).
 import { DEFAULT_NETWORK, type RawVeSpec } from '../core/validate-ve-spec.js';
 import { listClusterMembers } from './parse-cluster-manifest.js';
-import { planClusterAddresses, type RoleCounts } from './plan-cluster-addresses.js';
+import { planClusterAddresses, planRoleBlocks, type RoleCounts } from './plan-cluster-addresses.js';
 import type { ClusterIntent } from './cluster-intent.js';
 
 export interface ClusterMemberPlan {
@@ -23,6 +23,20 @@ export function findLeaseLeftSeconds(intent: Pick<ClusterIntent, 'createdAt' | '
   return Math.ceil((Date.parse(intent.createdAt) + intent.manifest.leaseSeconds * 1000 - now.getTime()) / 1000);
 }
 
+// Every name a member of this cluster can ever have, with its address: the members of today and those a
+// scale may add (each scalable role's whole address block), as slurm.conf names nodes that are not up yet.
+// So a member's /etc/hosts, seeded once at its creation, still names the members added after it.
+export function listClusterHosts(m: ClusterIntent['manifest']): { name: string; address: string }[] {
+  const full: Record<string, number> = Object.fromEntries(m.roles.map((r) => [r.role, r.count]));
+  for (const b of planRoleBlocks(m)) if (m.roles.find((r) => r.role === b.role)?.scalable === true) full[b.role] = b.size;
+  const names = listClusterMembers({ name: m.name, roles: m.roles.map((r) => ({ ...r, count: full[r.role] ?? r.count })) });
+  const addresses = planClusterAddresses(m, full);
+  return names.flatMap((n) => {
+    const a = addresses.find((x) => x.role === n.role && x.index === n.index);
+    return a === undefined ? [] : [{ name: n.name, address: a.address }];
+  });
+}
+
 // Every member of the intent's counts, named and addressed the same way by every caller, every time.
 export function planClusterMembers(intent: Pick<ClusterIntent, 'createdAt' | 'manifest'> & { readonly counts: RoleCounts }, now: Date): ClusterMemberPlan[] {
   const m = intent.manifest;
@@ -35,7 +49,7 @@ export function planClusterMembers(intent: Pick<ClusterIntent, 'createdAt' | 'ma
     const a = addresses.find((x) => x.role === n.role && x.index === n.index);
     return { ...n, address: a?.address ?? '', prefix: a?.prefix ?? 24 };
   });
-  const hosts = placed.map((p) => ({ name: p.name, address: p.address }));
+  const hosts = listClusterHosts(m);
   return placed.map((p) => {
     const r = roles.find((x) => x.role === p.role);
     const raw: RawVeSpec = {

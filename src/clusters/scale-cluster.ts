@@ -1,6 +1,6 @@
 // `ve cluster scale NAME --ROLE N`: numbered members of a scalable role added (new jobs, same network, the
-// next addresses of the role's block) or removed (highest numbers first). The members already running keep
-// their /etc/hosts: only members created from now on get the full list.
+// next addresses of the role's block) or removed (highest numbers first). Every member's /etc/hosts already
+// names the whole block of each scalable role (listClusterHosts), so the running members resolve the new ones.
 import { VeError } from '../core/ve-error.js';
 import { readJobIntent } from './cluster-intent-job.js';
 import { checkRoleCounts, type ClusterIntent } from './cluster-intent.js';

@@ -4,13 +4,22 @@ import { validateGuestHostname } from './validate-ve-hosts.js';
 import { buildEtcHosts } from './build-etc-hosts.js';
 import { validateBootScript } from './validate-boot-script.js';
 import type { VeHostEntry } from './ve-spec.js';
+import { IPV4_PATTERN, MAC_PATTERN } from './ve-nic.js';
 
-/** The two files of a cloud-init NoCloud seed (the volume labelled "cidata"). */
+/** The files of a cloud-init NoCloud seed (the volume labelled "cidata"). */
 export interface CloudInitSeed {
   /** instance-id and local-hostname */
   readonly metaData: string;
   /** "#cloud-config" followed by JSON (JSON is YAML, and JSON.stringify quotes every user string) */
   readonly userData: string;
+  /** network-config version 2 as JSON, one NIC a line; only when a NIC has a static address */
+  readonly networkConfig?: string;
+}
+
+/** one NIC of the guest, in order: its MAC and, on a private network, its static A.B.C.D/LEN */
+export interface SeedNic {
+  readonly mac: string;
+  readonly address?: string;
 }
 
 export interface CloudInitSeedInput {
@@ -20,6 +29,8 @@ export interface CloudInitSeedInput {
   readonly sshKeys: readonly string[];
   /** extra /etc/hosts entries; absent or empty = cloud-init's own /etc/hosts handling is left alone */
   readonly hosts?: readonly VeHostEntry[];
+  /** the NICs; a static address on any makes a network-config (the others then ask DHCP) */
+  readonly nics?: readonly SeedNic[];
   /** the owner's boot script: cloud-init's per-boot script directory; absent = none */
   readonly bootScript?: string;
 }
@@ -54,5 +65,24 @@ export function buildCloudInitSeed(input: CloudInitSeedInput): CloudInitSeed {
     ...(hosts.length === 0 ? {} : { manage_etc_hosts: false }),
     ...(files.length === 0 ? {} : { write_files: files }),
   };
-  return { metaData, userData: `#cloud-config\n${JSON.stringify(config, null, 2)}\n` };
+  const networkConfig = buildNetworkConfig(input.nics ?? []);
+  return { metaData, userData: `#cloud-config\n${JSON.stringify(config, null, 2)}\n`, ...(networkConfig === undefined ? {} : { networkConfig }) };
+}
+
+// cloud-init's network-config v2, NICs matched by MAC (names differ between guests); each NIC on a line of
+// its own, so a guest without a YAML parser (the sandbox's tinyvm) reads it with sed. Without any static
+// address there is none: cloud-init's own default (DHCP) is left alone.
+export function buildNetworkConfig(nics: readonly SeedNic[]): string | undefined {
+  if (!nics.some((n) => n.address !== undefined && n.address !== '')) return undefined;
+  const lines = nics.map((n, i) => {
+    if (!MAC_PATTERN.test(n.mac)) throw new VeError('invalid-seed', 'prereq', `seed nic${i}: MAC must be lower-case aa:bb:cc:dd:ee:ff (got ${JSON.stringify(n.mac)})`, { field: 'mac' });
+    const address = n.address ?? '';
+    const [ip = '', length = ''] = address.split('/');
+    if (address !== '' && (!IPV4_PATTERN.test(ip) || !/^(?:[89]|[12]\d|30)$/.test(length))) {
+      throw new VeError('invalid-seed', 'prereq', `seed nic${i}: a static address must be A.B.C.D/LEN (got ${JSON.stringify(address)})`, { field: 'network' });
+    }
+    const nic = { match: { macaddress: n.mac }, ...(address === '' ? { dhcp4: true } : { dhcp4: false, addresses: [address] }) };
+    return `    ${JSON.stringify(`nic${i}`)}: ${JSON.stringify(nic)}`;
+  });
+  return `{\n  "version": 2,\n  "ethernets": {\n${lines.join(',\n')}\n  }\n}\n`;
 }

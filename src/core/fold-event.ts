@@ -44,6 +44,8 @@ export function foldEvent(current: VeRecord | undefined, event: VeEvent): FoldRe
     ...(event.nodes !== undefined ? { nodes: event.nodes } : current?.nodes !== undefined ? { nodes: current.nodes } : {}),
     // events that do not know the NICs (epilogue of an old version, monitor guesses) keep what is stored
     ...(event.nics === undefined ? (current?.nics === undefined ? {} : { nics: current.nics }) : { nics: event.nics }),
+    // the monitor's guesses do not know the cluster either
+    ...(event.cluster === undefined ? (current?.cluster === undefined ? {} : { cluster: current.cluster }) : { cluster: event.cluster }),
   };
   return { record, history };
 }

@@ -29,4 +29,6 @@ export interface VeEvent {
   readonly nodes?: number;
   /** the VE's NICs in order (nic0, nic1, ...), with IPs once known; absent = not known to the sender */
   readonly nics?: readonly VeNic[];
+  /** the virtual cluster the VE is a member of, and its role there (from its spec); absent = none */
+  readonly cluster?: { readonly name: string; readonly role: string };
 }

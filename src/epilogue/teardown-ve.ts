@@ -1,4 +1,4 @@
-import { withVeJobLock, readHostVeJobRecord, findRecordJobDir, writeVeJobRecord } from '../host/ve-job-record.js';
+import { withVeJobLock, readHostVeJobRecord, findRecordJobDir, removeJobBodyChannel, writeVeJobRecord } from '../host/ve-job-record.js';
 import { emitVeEvent } from '../host/record-ve-transition.js';
 import type { BatchJob, PelogContext } from '../batch/batch.js';
 import { markVeJobEnding } from '../host/ve-job-ending.js';
@@ -135,6 +135,8 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   if (record.spec.type === 'lxc') (deps.lxcIds ?? createLxcIdRanges(deps.config.stateDir, deps.config.virt.lxcIds)).release(record.domain);
   // the cloud-init seed is no user data: it goes even when keeping the data disks failed
   await removeVeSeed(jobDir);
+  // the job body has ended with its job: its FIFO and answer file are no state of the VE
+  removeJobBodyChannel(jobDir);
   writeVeJobRecord(deps.config.stateDir, { ...record, status: 'destroyed', reason });
   // a VE whose prologue failed was reported as failed already; destroyed would hide that
   if (!failed && moving === undefined) await emitVeEvent(deps, record, 'destroyed', 'epilogue', reason);

@@ -6,7 +6,7 @@ import { MAX_VE_NODES } from '../core/encode-ve-spec.js';
 import { IMAGE_NAME_PATTERN, VE_NAME_PATTERN } from '../core/validate-ve-spec.js';
 import type { EventSource, VeEvent } from '../core/ve-event.js';
 import { IPV4_PATTERN, MAC_PATTERN, type VeNic } from '../core/ve-nic.js';
-import { NETWORK_NAME_PATTERN } from '../core/validate-ve-spec.js';
+import { NETWORK_NAME_PATTERN, validateClusterRef } from '../core/validate-ve-spec.js';
 import { MAX_EVENT_SEQ } from './next-event-seq.js';
 
 const SOURCES: readonly EventSource[] = ['prologue', 'epilogue', 'job-body', 'mom-hook', 'reconcile', 'recovery', 'operation'];
@@ -79,6 +79,7 @@ export function decodeVeEvent(line: string): VeEvent {
   const nodes = multi ? int(o, 'nodes', 2, MAX_VE_NODES) : undefined;
   const part = multi ? int(o, 'part', 0, Math.min(MAX_PART, (nodes ?? 1) - 1)) : undefined;
   const nicList = nics(o);
+  const cluster = o['cluster'] === undefined ? undefined : decodeClusterRef(o['cluster']);
   return {
     version: 1,
     jobId: str(o, 'jobId', JOB_ID_PATTERN, 'must be a batch job id'),
@@ -97,5 +98,15 @@ export function decodeVeEvent(line: string): VeEvent {
     reason,
     ...(part === undefined || nodes === undefined ? {} : { part, nodes }),
     ...(nicList === undefined ? {} : { nics: nicList }),
+    ...(cluster === undefined ? {} : { cluster }),
   };
+}
+
+// The spec's own cluster rule, its error turned into this decoder's invalid-event.
+function decodeClusterRef(value: unknown): { name: string; role: string } {
+  try {
+    return validateClusterRef(value, 'cluster');
+  } catch (err) {
+    return fail('cluster', `must be {name, role} of a virtual cluster (${err instanceof Error ? err.message : String(err)})`, value);
+  }
 }

@@ -44,6 +44,7 @@ export async function emitVeEvent(deps: RecordTransitionDeps, record: VeIdentity
     reason: reason.slice(0, 256),
     ...(record.nodes !== undefined && record.nodes > 1 ? { part: record.part ?? 0, nodes: record.nodes } : {}),
     ...(record.nics === undefined ? {} : { nics: record.nics }),
+    ...(record.spec.cluster === undefined ? {} : { cluster: { name: record.spec.cluster.name, role: record.spec.cluster.role } }),
   };
   await deps.events.emit([event]);
 }

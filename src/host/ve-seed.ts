@@ -28,9 +28,10 @@ export function createVeSeedWriter(run: RunCommand = runCommand): WriteVeSeed {
     try {
       await writeFile(join(staging, 'meta-data'), seed.metaData, { mode: 0o644 });
       await writeFile(join(staging, 'user-data'), seed.userData, { mode: 0o644 });
+      if (seed.networkConfig !== undefined) await writeFile(join(staging, 'network-config'), seed.networkConfig, { mode: 0o644 });
       const r = await run('genisoimage', [
         '-quiet', '-input-charset', 'utf-8', '-output', iso, '-volid', SEED_VOLUME_ID, '-joliet', '-rock',
-        join(staging, 'user-data'), join(staging, 'meta-data'),
+        join(staging, 'user-data'), join(staging, 'meta-data'), ...(seed.networkConfig === undefined ? [] : [join(staging, 'network-config')]),
       ], { timeoutMs: 60_000 });
       if (r.exitCode !== 0) throw new VeError('seed-build-failed', 'environment', `genisoimage (cloud-init seed): ${r.stderr.trim() || `exit ${r.exitCode}`}`);
       // the seed names the owner's keys and host: root (and QEMU) only, like the VE's disks

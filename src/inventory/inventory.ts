@@ -25,6 +25,8 @@ export interface VeRecord {
   readonly nodes?: number;
   /** network interfaces in order; absent = none recorded */
   readonly nics?: readonly VeNic[];
+  /** member of this virtual cluster (its name) in this role; absent = none */
+  readonly cluster?: { readonly name: string; readonly role: string };
 }
 
 /** One part (one node's domain) of a multi-node VE; a child of its VE entry. */

@@ -18,6 +18,7 @@ export const VE_OBJECT_CLASS = 'pbsveVirtualEnvironment';
 export const VE_ATTRIBUTES = [
   'pbsveJobId', 'pbsveName', 'pbsveOwner', 'pbsveType', 'pbsveState', 'pbsveSeq', 'pbsveImage',
   'pbsveVcpus', 'pbsveMemoryMiB', 'pbsveHost', 'pbsveDomain', 'pbsveLastChange', 'pbsveNodes', 'pbsveInterface',
+  'pbsveCluster', 'pbsveRole',
 ];
 
 const INTERFACE_VALUE = /^nic(\d{1,2}) ([a-z][a-z0-9-]{0,30}) ([0-9a-f:]{17})(?: ([0-9.]{7,15}))?$/;
@@ -66,6 +67,8 @@ function encodeVeFields(record: VeRecord): LdapAttributes {
     // only multi-node VEs carry it, so single-node entries (and servers with the older schema) never see it
     ...(record.nodes !== undefined && record.nodes > 1 ? { pbsveNodes: [String(validateCount('nodes', record.nodes))] } : {}),
     ...encodeNicFields(record.nics),
+    // only members of a virtual cluster carry them (servers with a schema before 1.70 never see them)
+    ...(record.cluster === undefined ? {} : { pbsveCluster: [validateText('cluster.name', record.cluster.name)], pbsveRole: [validateText('cluster.role', record.cluster.role)] }),
   };
 }
 
@@ -102,6 +105,8 @@ export function decodeVeEntry(entry: Entry): VeRecord {
   const r = readLdapEntry(entry);
   const nodes = r.optionalInteger('pbsveNodes');
   const interfaces = r.strings('pbsveInterface');
+  const clusterName = r.optionalString('pbsveCluster');
+  const role = r.optionalString('pbsveRole');
   return {
     jobId: r.requireString('pbsveJobId'),
     name: r.requireString('pbsveName'),
@@ -117,5 +122,6 @@ export function decodeVeEntry(entry: Entry): VeRecord {
     lastChange: r.optionalTime('pbsveLastChange') ?? '',
     ...(nodes !== undefined && nodes > 1 ? { nodes } : {}),
     ...(interfaces.length === 0 ? {} : { nics: decodeInterfaceValues(interfaces) }),
+    ...(clusterName === undefined ? {} : { cluster: { name: clusterName, role: role ?? '' } }),
   };
 }

@@ -207,10 +207,8 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
   if (spec.memoryMiB < floor) {
     throw new VeError('memory-below-image-floor', 'prereq', `memory: image "${spec.image}" needs at least ${floor} MiB to boot (its kernel and initrd are loaded into guest memory); the spec asks for ${spec.memoryMiB} MiB`, { field: 'memory' });
   }
-  // built (and so checked) before any side effect; only images that read a seed get one
   const hostname = buildGuestHostname(spec, part);
   const bootScript = spec.bootScript === undefined ? {} : { bootScript: spec.bootScript };
-  const seed = image.cloudInit === true ? buildCloudInitSeed({ instanceId: domain, hostname, sshKeys: spec.sshKeys ?? [], hosts: spec.hosts ?? [], ...bootScript }) : undefined;
   if (!takesSshKeys(image) && (spec.sshKeys ?? []).length > 0) {
     throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" does not read a cloud-init seed and declares no SSH server, so SSH keys cannot reach it`, { field: 'ssh-key' });
   }
@@ -233,6 +231,10 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
     ? await (deps.resolveAcceleration ?? (() => resolveQemuAcceleration(deps.config.virt.kvmAcceleration, deps.config.stateDir, undefined, ctx.host)))()
     : undefined;
   const net = await planNetworks(ctx, spec, part, deps);
+  // only images that read a seed get one; its network-config needs the NICs' MACs from the plan
+  const seed = image.cloudInit === true
+    ? buildCloudInitSeed({ instanceId: domain, hostname, sshKeys: spec.sshKeys ?? [], hosts: spec.hosts ?? [], nics: net.interfaces.map((n) => ({ mac: n.mac, ...(n.address === undefined ? {} : { address: n.address }) })), ...bootScript })
+    : undefined;
   const incoming = await findMove(ctx, spec, identity.startCount, deps);
   if (incoming !== undefined) deps.log(`job ${ctx.jobId}: receiving the VE from ${incoming.manifest.from} (${incoming.manifest.live ? 'live' : 'cold'} migration)`);
   const networks = deps.networks ?? createVeNetworks({ stateDir: deps.config.stateDir, log: deps.log });

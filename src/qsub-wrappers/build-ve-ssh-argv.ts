@@ -35,9 +35,12 @@ function quoteProxyWord(field: string, word: string): string {
 }
 
 // Slurm lets a job's owner run a step in the running job (srun --jobid --overlap): that step is the relay.
+// setsid --fork: at the end of a session ssh sends its ProxyCommand SIGHUP, which srun answers by cancelling
+// the step and printing "STEP CANCELLED ... task 0: Killed" on the user's terminal; in a session of its own
+// srun is not reached, and the relay ends on its own when ssh closes the pipe (end of input).
 export function buildProxyCommand(target: VeSshTarget): string {
   const words: [string, string][] = [
-    ['srun', 'srun'], ['job', `--jobid=${target.jobId}`], ['srun', '--overlap'], ['srun', '--nodes=1'], ['srun', '--ntasks=1'],
+    ['setsid', 'setsid'], ['setsid', '--fork'], ['srun', 'srun'], ['job', `--jobid=${target.jobId}`], ['srun', '--overlap'], ['srun', '--nodes=1'], ['srun', '--ntasks=1'],
     ['host', `--nodelist=${target.host}`], ['srun', '--unbuffered'], ['srun', '--quiet'], ['srun', '--mem=0'],
     ['hostConfigDir', `--export=ALL,PBS_VE_CONFIG_DIR=${target.hostConfigDir}`],
     ['nodePath', target.nodePath], ['installDir', join(target.installDir, 'dist/src/qsub-wrappers/main.js')],

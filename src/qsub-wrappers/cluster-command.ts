@@ -98,7 +98,7 @@ export function registerClusterCommands(program: Command): void {
       });
     });
 
-  cluster.command('scale').argument('<name>', 'cluster name').description('set how many members a scalable role has: ve cluster scale lab --compute 6 (members running keep their /etc/hosts; new ones get the full list)')
+  cluster.command('scale').argument('<name>', 'cluster name').description('set how many members a scalable role has: ve cluster scale lab --compute 6 (the /etc/hosts of every member names the whole block of the role, so running members resolve the new ones)')
     .allowUnknownOption(true).argument('[role-count...]', '--ROLE N')
     .option('--json', 'JSON output')
     .action(async (name: string, rest: string[], o: { json?: boolean }) => {
@@ -114,7 +114,7 @@ export function registerClusterCommands(program: Command): void {
         return [
           ...r.added.map((m) => `added ${m.name} (${m.address}, job ${m.jobId})`),
           ...r.removed.map((m) => `removed ${m.name} (job ${m.jobId} cancelled)`),
-          `cluster ${name}: ${role} ${countText} (intent job ${r.intentJobId}); members already running keep their /etc/hosts`,
+          `cluster ${name}: ${role} ${countText} (intent job ${r.intentJobId})`,
         ].join('\n') + '\n';
       });
     });

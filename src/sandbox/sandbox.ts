@@ -162,7 +162,7 @@ export interface SandboxOptions {
 export const SANDBOX_OVERLAY = { kind: 'vxlan', vniBase: 10_000, vniCount: 1_000_000, port: 4789, mode: 'unicast', mtu: 1450 } as const;
 
 // Every sandbox's bridges live in the one network namespace of this machine: names must differ per sandbox.
-function deriveNetworkPrefix(dir: string): string {
+export function deriveNetworkPrefix(dir: string): string {
   return `s${createHash('sha256').update(dir).digest('hex').slice(0, 4)}`;
 }
 

@@ -4,7 +4,8 @@ import { VeError } from '../core/ve-error.js';
 import { mapDomainState } from './map-domain-state.js';
 import { classifyLibvirtError, translateLibvirtError } from './translate-libvirt-error.js';
 import { runVirsh } from './run-virsh.js';
-import { runCommandLines } from '../core/run-command.js';
+import { runCommand, runCommandLines } from '../core/run-command.js';
+import { applyLxcNicMtus, findLxcInitPid, readInterfaceMtus } from './apply-lxc-nic-mtus.js';
 import type { DomainEvent, DomainInfo, DomainState, DomainStateReason, Virt } from './virt.js';
 
 export interface LibvirtVirtOptions {
@@ -118,6 +119,16 @@ class LibvirtVirt implements Virt {
     const domain = await this.lookup(name, 'start');
     if (domain === undefined) throw new VeError('virt-failed', 'exec', `libvirt start ${name} failed: no such domain`, { details: { uri: this.uri } });
     await this.call(`start ${name}`, () => domain.create());
+    if (this.isLxc) await this.applyContainerMtus(domain, name);
+  }
+
+  // libvirt's LXC driver leaves the container end of a veth at 1500 whatever the <mtu>: set it here, once per
+  // start, so every caller (prologue, ve start, rollback, recovery) gets the overlay's MTU in the guest.
+  private async applyContainerMtus(domain: Domain, name: string): Promise<void> {
+    const nics = readInterfaceMtus(await this.call(`get XML of ${name}`, () => domain.getXMLDesc()));
+    if (nics.length === 0) return;
+    const controllerPid = await this.call(`get id of ${name}`, () => domain.getID());
+    await applyLxcNicMtus(await findLxcInitPid(controllerPid ?? 0, name), nics, runCommand, name);
   }
 
   async getDomain(name: string): Promise<DomainInfo | undefined> {

@@ -169,10 +169,8 @@ export async function buildWebConsole(deps: WebConsoleDeps): Promise<{ readonly 
       const ve = await deps.inventory.getVe(id);
       // another owner's VE is "not found" for an owner: its existence is not confirmed either
       if (ve === undefined || (!session.admin && ve.owner !== session.user)) throw new VeError('not-found', 'prereq', `job ${id}: no VE of yours in the inventory`);
-      const found = await deps.source.searchVes(buildConsoleVeFilter({ owner: ve.owner, all: true }));
-      const cluster = found.ves.find((v) => v.jobId === id)?.cluster ?? '';
       const [history, parts] = await Promise.all([deps.inventory.listHistory(id), (ve.nodes ?? 1) > 1 ? deps.inventory.listParts(id) : Promise.resolve([])]);
-      return renderVeDetail({ ...ve, cluster }, history, parts);
+      return renderVeDetail(ve, history, parts);
     });
   });
 

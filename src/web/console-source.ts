@@ -2,11 +2,8 @@
 import type { Filter } from 'ldapts';
 import type { VeRecord } from '../inventory/inventory.js';
 
-/** a VE entry as the console lists it: the record plus its virtual cluster, where one is recorded */
-export interface ConsoleVe extends VeRecord {
-  /** pbsveCluster (issue 13); '' when none */
-  readonly cluster: string;
-}
+/** a VE entry as the console lists it (its virtual cluster, pbsveCluster/pbsveRole, is part of the record) */
+export type ConsoleVe = VeRecord;
 
 export interface ConsoleSource {
   /** VE entries (ou=ves, one level) matching filter; malformed entries are left out and counted */

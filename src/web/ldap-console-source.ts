@@ -2,12 +2,9 @@
 import { PresenceFilter, type Filter } from 'ldapts';
 import { buildVesDn } from '../inventory/build-inventory-dn.js';
 import { createLdapConnection, type LdapConnectionOptions } from '../inventory/ldap-connection.js';
-import { readLdapEntry } from '../inventory/read-ldap-entry.js';
 import { VE_ATTRIBUTES, decodeVeEntry } from '../inventory/ve-entry.js';
 import type { ConsoleSource, ConsoleVe } from './console-source.js';
 
-/** the virtual cluster a VE belongs to (issue 13); asking for an attribute the schema lacks is harmless */
-const CLUSTER_ATTRIBUTE = 'pbsveCluster';
 /** without a contextCSN (no syncprov, no replication) the marker changes every this many ms: a slow refresh */
 const FALLBACK_MARKER_MS = 10_000;
 
@@ -17,12 +14,12 @@ export function createLdapConsoleSource(options: LdapConnectionOptions): Console
   return {
     async searchVes(filter: Filter) {
       const entries = await ldap.run('search', vesDn, async (client) =>
-        (await client.search(vesDn, { scope: 'one', filter, attributes: [...VE_ATTRIBUTES, CLUSTER_ATTRIBUTE], paged: { pageSize: 500 } })).searchEntries);
+        (await client.search(vesDn, { scope: 'one', filter, attributes: VE_ATTRIBUTES, paged: { pageSize: 500 } })).searchEntries);
       const ves: ConsoleVe[] = [];
       let malformed = 0;
       for (const entry of entries) {
         try {
-          ves.push({ ...decodeVeEntry(entry), cluster: readLdapEntry(entry).optionalString(CLUSTER_ATTRIBUTE) ?? '' });
+          ves.push(decodeVeEntry(entry));
         } catch {
           malformed++; // one entry someone wrote by hand must not hide the others
         }

@@ -10,7 +10,7 @@ export function renderVeDetail(ve: ConsoleVe, history: readonly HistoryRecord[],
 <dl class="detail"><dt>state</dt><dd id="ve-state">${stateBadge(ve.state)}</dd><dt>job</dt><dd>${ve.jobId}</dd><dt>owner</dt><dd>${ve.owner}</dd>
 <dt>type</dt><dd>${ve.type}</dd><dt>image</dt><dd>${ve.image}</dd><dt>size</dt><dd>${ve.vcpus} cpus, ${ve.memoryMiB} MiB${(ve.nodes ?? 1) > 1 ? ` per node, ${ve.nodes ?? 1} nodes` : ''}</dd>
 <dt>host</dt><dd>${ve.host || '-'}</dd><dt>domain</dt><dd>${ve.domain || '-'}</dd><dt>networks</dt><dd>${nics || '-'}</dd>
-<dt>cluster</dt><dd>${ve.cluster || '-'}</dd><dt>last change</dt><dd>${ve.lastChange || '-'}</dd></dl>
+<dt>cluster</dt><dd>${ve.cluster === undefined ? '-' : `${ve.cluster.name} (${ve.cluster.role})`}</dd><dt>last change</dt><dd>${ve.lastChange || '-'}</dd></dl>
 ${parts.length > 0 ? html`<h3>Parts</h3><table><tr><th>part</th><th>state</th><th>host</th><th>domain</th></tr>${parts.map((p) => html`<tr><td>${p.part}</td><td>${stateBadge(p.state)}</td><td>${p.host}</td><td>${p.domain}</td></tr>`)}</table>` : html``}
 <h3>Timeline</h3>
 ${history.length === 0 ? html`<p class="muted">No state changes recorded yet.</p>` : html`<ol class="timeline" id="timeline">${history.map((h) => html`<li data-state="${h.state}"><time datetime="${h.at}">${h.at.replace('T', ' ').replace(/\.\d+Z$|Z$/, ' UTC')}</time>

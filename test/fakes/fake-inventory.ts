@@ -1,6 +1,7 @@
 // The one in-memory LDAP inventory of the unit tests: VEs, parts, history and host reports in maps, with
 // the real adapter's rules (create refuses an existing entry, updates are compare-and-swap on seq, history
-// is idempotent by jobId+seq); a test overrides only what it scripts and keeps its own extra fields.
+// is idempotent by jobId+seq, history and parts need their parent entry); a test overrides only what it
+// scripts and keeps its own extra fields.
 import { VeError } from '../../src/core/ve-error.js';
 import type { HistoryRecord, Inventory, VePartRecord, VeRecord } from '../../src/inventory/inventory.js';
 import type { HostReport } from '../../src/events/host-report.js';
@@ -12,7 +13,9 @@ export interface FakeInventory extends Inventory {
   readonly hostReports: Map<string, HostReport>;
 }
 
-const exists = (what: string): VeError => new VeError('inventory-exists', 'prereq', `${what} exists already`);
+// the codes and kinds of the LDAP adapter's translation (entryAlreadyExists, noSuchObject)
+const exists = (what: string): VeError => new VeError('inventory-exists', 'exec', `${what} exists already`);
+const noParent = (what: string): VeError => new VeError('inventory-not-found', 'exec', `${what}: no parent entry`);
 const partKey = (jobId: string, part: number): string => `${jobId}/${part}`;
 
 export function createFakeInventory<T extends Partial<Inventory>>(overrides: T = {} as T): FakeInventory & NoInfer<T> {
@@ -35,6 +38,7 @@ export function createFakeInventory<T extends Partial<Inventory>>(overrides: T =
       return Promise.resolve(true);
     },
     addHistory: (record) => {
+      if (!ves.has(record.jobId) || (record.part !== undefined && !parts.has(partKey(record.jobId, record.part)))) return Promise.reject(noParent(`history ${record.seq} of VE ${record.jobId}`));
       if (history.some((h) => h.jobId === record.jobId && h.seq === record.seq && h.part === record.part)) return Promise.resolve(false);
       history.push(record);
       return Promise.resolve(true);
@@ -43,6 +47,7 @@ export function createFakeInventory<T extends Partial<Inventory>>(overrides: T =
     getPart: (jobId, part) => Promise.resolve(parts.get(partKey(jobId, part))),
     listParts: (jobId) => Promise.resolve([...parts.values()].filter((p) => p.jobId === jobId).sort((a, b) => a.part - b.part)),
     createPart: (record) => {
+      if (!ves.has(record.jobId)) return Promise.reject(noParent(`part ${record.part} of VE ${record.jobId}`));
       if (parts.has(partKey(record.jobId, record.part))) return Promise.reject(exists(`part ${record.part} of VE ${record.jobId}`));
       parts.set(partKey(record.jobId, record.part), record);
       return Promise.resolve();

@@ -126,6 +126,7 @@ void t.test('one VE lives and dies through the batch system, libvirt and LDAP', 
   t.comment(`ve destroy -> LDAP destroyed: ${Date.now() - t1} ms`);
   t.notMatch(await virshList(host), new RegExp(`pbsve-${jobId}`), 'domain destroyed and undefined');
   t.notOk(existsSync(findRootfsDir(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId))), 'per-VE disk removed');
+  t.notOk(existsSync(join(info.hosts[host]?.stateDir ?? '', 'jobs', jobId, 'job-body.fifo')), 'the job body\'s FIFO removed');
   t.notOk(listIdRangeHolders().includes(`pbsve-${jobId}`), 'and its id range freed');
   await waitFor('job gone from the queue', 30_000, async () => ((await control.isJobDone(jobId)) ? true : undefined));
   const after = (await rows()).find((r) => r.jobId === jobId);

@@ -5,7 +5,7 @@ import t from 'tap';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
-import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { deriveNetworkPrefix, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { runVeAs, waitForLdapState } from '../../src/sandbox/run-demo.js';
 import type { VeJobRecord } from '../../src/host/ve-job-record.js';
 import { waitFor } from '../harness/wait-for.js';
@@ -93,9 +93,11 @@ async function findGateway(jobId: string): Promise<string> {
   return address;
 }
 
+// This sandbox's bridges only: other sandboxes on the machine (another test run) make and remove their own.
 async function bridges(): Promise<string[]> {
   const r = await runCommand('ip', ['-o', 'link', 'show', 'type', 'bridge'], {});
-  return r.stdout.split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '').filter((b) => b !== '');
+  const prefix = deriveNetworkPrefix(info.dir);
+  return r.stdout.split('\n').map((l) => /^\d+: ([^:@]+)/.exec(l)?.[1] ?? '').filter((b) => b.startsWith(prefix));
 }
 
 void t.test('default network: one NIC exactly as planned, MAC and DHCP address in LDAP and ve show; owners share it', async (t) => {

@@ -76,6 +76,7 @@ void t.test('an LXC VE with the owner\'s key: ve ssh reaches it as root; hostnam
   t.match(hosts.stdout, /^127\.0\.1\.1 lab-head$/m);
   const who = await runVeAs(info, DEMO_USER, ['ssh', 'sshc', '--', 'id', '-u']);
   t.equal(who.stdout.trim(), '0', 'root inside (an unprivileged id of the VE\'s range on the host)');
+  t.equal(who.stderr, '', 'nothing on stderr: the relay step ends quietly with the session (no "STEP CANCELLED", no "Killed")');
   // Debian's ssh_config hashes known_hosts entries: ask ssh-keygen for the alias
   const known = await runCommand('ssh-keygen', ['-F', `sshc.${ve.jobId}.pbs-ve`, '-f', join(home(DEMO_USER), '.ssh', 'pbs-ve_known_hosts')], { timeoutMs: 20_000 });
   t.match(known.stdout, /ssh-ed25519 /, 'the host key is kept under the VE job\'s alias');

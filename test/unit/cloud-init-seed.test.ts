@@ -383,3 +383,21 @@ void t.test('ve create: keys in the script only, the caller\'s keys by default, 
   t.notOk(asked, 'and the key files are not even read');
   await t.rejects(submitCreate(t, false, { sshKeys: [good] }), { code: 'invalid-field', field: 'ssh-key', message: /^ssh-key: image "ci" does not read a cloud-init seed/ });
 });
+
+void t.test('network-config: static addresses matched by MAC, the other NICs by DHCP, one NIC a line; none without a static address', (t) => {
+  const nics = [{ mac: '52:54:00:00:00:01' }, { mac: '52:54:00:00:00:02', address: '10.99.0.10/24' }];
+  const seed = buildCloudInitSeed({ instanceId: 'pbsve-1', hostname: 'lab-head', sshKeys: [], nics });
+  t.same(JSON.parse(seed.networkConfig ?? '{}'), {
+    version: 2,
+    ethernets: {
+      nic0: { match: { macaddress: '52:54:00:00:00:01' }, dhcp4: true },
+      nic1: { match: { macaddress: '52:54:00:00:00:02' }, dhcp4: false, addresses: ['10.99.0.10/24'] },
+    },
+  });
+  t.match(seed.networkConfig ?? '', /^ {4}"nic1": \{"match":\{"macaddress":"52:54:00:00:00:02"\},"dhcp4":false,"addresses":\["10\.99\.0\.10\/24"\]\}$/m, 'a guest without a YAML parser finds each NIC on its line');
+  t.equal(buildCloudInitSeed({ instanceId: 'pbsve-1', hostname: 'x', sshKeys: [], nics: [{ mac: '52:54:00:00:00:01' }] }).networkConfig, undefined, 'DHCP only: cloud-init\'s default is left alone');
+  for (const bad of [{ mac: '52:54:00:00:00:0Z', address: '10.0.0.1/24' }, { mac: '52:54:00:00:00:01', address: '10.0.0.1' }, { mac: '52:54:00:00:00:01', address: '10.0.0.1/24"],"x":["' }, { mac: '52:54:00:00:00:01', address: '300.0.0.1/24' }]) {
+    t.throws(() => buildCloudInitSeed({ instanceId: 'pbsve-1', hostname: 'x', sshKeys: [], nics: [bad] }), { code: 'invalid-seed' }, JSON.stringify(bad));
+  }
+  t.end();
+});

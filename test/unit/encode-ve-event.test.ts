@@ -15,6 +15,8 @@ void t.test('events round-trip as one base64url line', (t) => {
   const line = encodeVeEvent(event);
   t.match(line, /^[A-Za-z0-9_-]+$/);
   t.same(decodeVeEvent(line), event);
+  const member: VeEvent = { ...event, cluster: { name: 'lab', role: 'compute' } };
+  t.same(decodeVeEvent(encodeVeEvent(member)), member, 'a cluster member\'s cluster and role travel along');
   t.end();
 });
 
@@ -23,6 +25,7 @@ void t.test('forged or damaged events name the bad field', (t) => {
   const cases: [string, string][] = [
     [forge({ jobId: '17;rm -rf /' }), 'jobId'], [forge({ owner: '*)(uid=*' }), 'owner'], [forge({ state: 'pending' }), 'state'],
     [forge({ name: '<x>' }), 'name'], [forge({ seq: -1 }), 'seq'], [forge({ version: 2 }), 'version'], ['not base64!', 'encoding'],
+    [forge({ cluster: { name: 'lab)(uid=*', role: 'head' } }), 'cluster'], [forge({ cluster: 'lab' }), 'cluster'], [forge({ cluster: { name: 'lab', role: 'Head Node' } }), 'cluster'],
   ];
   for (const [line, field] of cases) {
     const err = t.throws(() => decodeVeEvent(line)) as VeError;

@@ -1,10 +1,10 @@
-import { createFakeInventory } from '../fakes/fake-inventory.js';
+import { createFakeInventory, type FakeInventory } from '../fakes/fake-inventory.js';
 import t from 'tap';
 import { foldEvent } from '../../src/core/fold-event.js';
 import { applyEvent, applyEvents } from '../../src/ve-monitor/apply-event.js';
 import { VeError } from '../../src/core/ve-error.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
-import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
+import type { VeRecord } from '../../src/inventory/inventory.js';
 
 const base: VeEvent = {
   version: 1, jobId: '17', seq: 1_000_001, state: 'running', at: '2026-11-23T10:00:00.000Z', host: 'node2', owner: 'user1', name: 'web1',
@@ -12,20 +12,9 @@ const base: VeEvent = {
 };
 const destroyed: VeEvent = { ...base, seq: 1_000_002, state: 'destroyed', source: 'epilogue', reason: 'job cancelled', at: '2026-11-23T10:05:00.000Z' };
 
-// An in-memory Inventory with the same CAS contract as LDAP: enough for the pure fold rules.
-function buildMemoryInventory(): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
-  const ves = new Map<string, VeRecord>();
-  const history: HistoryRecord[] = [];
-  return createFakeInventory({
-    ves, history,
-    getVe: (id) => Promise.resolve(ves.get(id)),
-    listVes: () => Promise.resolve([...ves.values()]),
-    createVe: (r) => { if (ves.has(r.jobId)) return Promise.reject(new VeError('inventory-exists', 'exec', 'exists')); ves.set(r.jobId, r); return Promise.resolve(); },
-    updateVe: (r, expected) => { if (ves.get(r.jobId)?.seq !== expected) return Promise.resolve(false); ves.set(r.jobId, r); return Promise.resolve(true); },
-    addHistory: (h) => { if (history.some((x) => x.jobId === h.jobId && x.seq === h.seq)) return Promise.resolve(false); history.push(h); return Promise.resolve(true); },
-    listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id).sort((a, b) => a.seq - b.seq)),
-    close: () => Promise.resolve(),
-  });
+// The shared in-memory Inventory: the same CAS contract as LDAP, enough for the pure fold rules.
+function buildMemoryInventory(): FakeInventory {
+  return createFakeInventory();
 }
 
 void t.test('a newer event replaces the record and records the old state', (t) => {
@@ -35,6 +24,9 @@ void t.test('a newer event replaces the record and records the old state', (t) =
   const second = foldEvent(first.record, destroyed);
   t.equal(second.record?.state, 'destroyed');
   t.equal(second.history.oldState, 'running');
+  const member = foldEvent(undefined, { ...base, cluster: { name: 'lab', role: 'head' } });
+  t.same(member.record?.cluster, { name: 'lab', role: 'head' }, 'a member\'s cluster and role reach its record');
+  t.same(foldEvent(member.record, { ...destroyed }).record?.cluster, { name: 'lab', role: 'head' }, 'an event that does not know the cluster (a monitor guess) keeps it');
   t.end();
 });
 

@@ -1,7 +1,11 @@
 import t from 'tap';
 import { parseConfig } from '../../src/config/load-config.js';
 import { applyTorqueServerCommands, buildSlurmConfLines, buildTorqueNodeNotes, buildTorqueServerCommands, findMonitorHosts, findVeHosts, formatTorqueWalltime } from '../../src/admin/install-server.js';
-import { buildSlurmHookPaths } from '../../src/admin/install-slurm-hooks.js';
+import { buildSlurmHookPaths, installSlurmHooks } from '../../src/admin/install-slurm-hooks.js';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { makeTempDir } from '../harness/make-temp-dir.js';
 import type { CommandOptions, CommandResult } from '../../src/core/run-command.js';
 
 const config = parseConfig({
@@ -101,4 +105,19 @@ void t.test('Slurm: the exact slurm.conf lines', (t) => {
     'PartitionName=vemon Nodes=<vemon-node> MaxTime=10 AllowGroups=root State=UP',
   ]);
   t.end();
+});
+
+void t.test('install slurm-hooks: refuses an installDir without the built entry points, before writing anything', async (t) => {
+  const hookDir = makeTempDir(join(tmpdir(), 'pbsve-hooks-'));
+  const empty = makeTempDir(join(tmpdir(), 'pbsve-nobuild-'));
+  const options = { hookDir, dryRun: true, nodePath: process.execPath, configDir: '/etc/pbs-ve', prologQueues: ['batch'], epilogQueues: ['batch'] };
+  await t.rejects(installSlurmHooks({ ...options, installDir: empty }), { code: 'install-incomplete', field: 'installDir', message: /dist\/src\/prologue\/main\.js is missing/ });
+  t.same(readdirSync(hookDir), [], 'nothing written');
+  const built = makeTempDir(join(tmpdir(), 'pbsve-built-'));
+  for (const entry of ['prologue', 'epilogue', 'mom-hooks']) {
+    mkdirSync(join(built, 'dist/src', entry), { recursive: true });
+    writeFileSync(join(built, 'dist/src', entry, 'main.js'), '');
+  }
+  const report = await installSlurmHooks({ ...options, installDir: built });
+  t.same(report.steps.map((s) => s.action), ['create', 'create', 'create'], 'a dry run over a built tree plans the three wrappers');
 });

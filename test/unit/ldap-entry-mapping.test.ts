@@ -53,6 +53,9 @@ void t.test('VE entry round trip and absent optional fields', (t) => {
   t.notOk('pbsveHost' in bare, 'no empty values are sent');
   const decoded = decodeVeEntry({ ...toEntry('x', bare), pbsveHost: [], pbsveVcpus: [] });
   t.same([decoded.host, decoded.image, decoded.lastChange, decoded.vcpus], ['', '', '', 0]);
+  const member = encodeVeAttributes({ ...ve, cluster: { name: 'lab', role: 'compute' } });
+  t.same([member['pbsveCluster'], member['pbsveRole']], [['lab'], ['compute']], 'a cluster member carries pbsveCluster and pbsveRole');
+  t.same(decodeVeEntry(toEntry('pbsveJobId=42.srv', member)).cluster, { name: 'lab', role: 'compute' });
   t.end();
 });
 

@@ -1,6 +1,6 @@
 // The pure parts of multi-node VEs: spec, submit arguments of both backends, part index, names and
 // record paths, events, and the fold of part events into LDAP (in memory).
-import { createFakeInventory } from '../fakes/fake-inventory.js';
+import { createFakeInventory, type FakeInventory } from '../fakes/fake-inventory.js';
 import t from 'tap';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -29,7 +29,7 @@ import type { EventSink } from '../../src/events/event-sink.js';
 import type { VeDisks } from '../../src/host/ve-disks.js';
 import type { VeEvent } from '../../src/core/ve-event.js';
 import type { VeSpec } from '../../src/core/ve-spec.js';
-import type { HistoryRecord, Inventory, VePartRecord, VeRecord } from '../../src/inventory/inventory.js';
+import type { VePartRecord, VeRecord } from '../../src/inventory/inventory.js';
 
 const limits = { maxVcpus: 2, maxMemoryMiB: 1000, maxLeaseSeconds: 86400, minMemoryMiB: 16, maxNodes: 4 };
 const raw = { name: 'web1', type: 'lxc', image: 'tiny', vcpus: '1', memory: '256', lease: '1h' };
@@ -189,40 +189,9 @@ void t.test('the VE entry of a multi-node VE shows part 0\'s NICs, kept when oth
   t.end();
 });
 
-// The in-memory Inventory of fold-event.test.ts, with parts; same CAS contract as LDAP.
-function buildMemoryInventory(): Inventory & { ves: Map<string, VeRecord>; parts: Map<string, VePartRecord>; history: HistoryRecord[] } {
-  const ves = new Map<string, VeRecord>();
-  const parts = new Map<string, VePartRecord>();
-  const history: HistoryRecord[] = [];
-  const key = (jobId: string, part: number): string => `${jobId}/${part}`;
-  return createFakeInventory({
-    ves, parts, history,
-    getVe: (id) => Promise.resolve(ves.get(id)),
-    listVes: () => Promise.resolve([...ves.values()]),
-    createVe: (r) => { if (ves.has(r.jobId)) return Promise.reject(new VeError('inventory-exists', 'exec', 'exists')); ves.set(r.jobId, r); return Promise.resolve(); },
-    updateVe: (r, expected) => { if (ves.get(r.jobId)?.seq !== expected) return Promise.resolve(false); ves.set(r.jobId, r); return Promise.resolve(true); },
-    addHistory: (h) => {
-      if (!ves.has(h.jobId) || (h.part !== undefined && !parts.has(key(h.jobId, h.part)))) return Promise.reject(new VeError('inventory-missing', 'exec', 'no parent'));
-      if (history.some((x) => x.jobId === h.jobId && x.seq === h.seq && x.part === h.part)) return Promise.resolve(false);
-      history.push(h);
-      return Promise.resolve(true);
-    },
-    listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id)),
-    getPart: (id, p) => Promise.resolve(parts.get(key(id, p))),
-    listParts: (id) => Promise.resolve([...parts.values()].filter((p) => p.jobId === id).sort((a, b) => a.part - b.part)),
-    createPart: (r) => {
-      if (!ves.has(r.jobId)) return Promise.reject(new VeError('inventory-missing', 'exec', 'no parent'));
-      if (parts.has(key(r.jobId, r.part))) return Promise.reject(new VeError('inventory-exists', 'exec', 'exists'));
-      parts.set(key(r.jobId, r.part), r);
-      return Promise.resolve();
-    },
-    updatePart: (r, expected) => {
-      if (parts.get(key(r.jobId, r.part))?.seq !== expected) return Promise.resolve(false);
-      parts.set(key(r.jobId, r.part), r);
-      return Promise.resolve(true);
-    },
-    close: () => Promise.resolve(),
-  });
+// The shared in-memory Inventory, with parts: the same CAS and parent rules as LDAP.
+function buildMemoryInventory(): FakeInventory {
+  return createFakeInventory();
 }
 
 void t.test('apply: two parts with the same seq both count; the VE runs when both run and is destroyed when both are', async (t) => {

@@ -1,10 +1,9 @@
-import { createFakeInventory } from '../fakes/fake-inventory.js';
+import { createFakeInventory, type FakeInventory } from '../fakes/fake-inventory.js';
 import t from 'tap';
 import { reconcile, readClusterView } from '../../src/ve-monitor/reconcile.js';
 import { nextMonitorSeq } from '../../src/ve-monitor/next-monitor-seq.js';
-import { VeError } from '../../src/core/ve-error.js';
 import type { Batch, BatchJob, BatchNode } from '../../src/batch/batch.js';
-import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
+import type { VeRecord } from '../../src/inventory/inventory.js';
 import { buildJob, buildNode, buildVeRecord } from '../harness/build-batch-records.js';
 import { createFakeBatch } from '../fakes/fake-batch.js';
 
@@ -12,19 +11,11 @@ const job = buildJob;
 const node = buildNode;
 const ve = buildVeRecord;
 
-function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
-  const ves = new Map(records.map((r) => [r.jobId, r]));
-  const history: HistoryRecord[] = [];
-  return createFakeInventory({
-    ves, history,
-    getVe: (id) => Promise.resolve(ves.get(id)),
-    listVes: () => Promise.resolve([...ves.values()].filter((v) => !['destroyed', 'lost', 'failed'].includes(v.state))),
-    createVe: (r) => { if (ves.has(r.jobId)) return Promise.reject(new VeError('inventory-exists', 'exec', 'x')); ves.set(r.jobId, r); return Promise.resolve(); },
-    updateVe: (r, expected) => { if (ves.get(r.jobId)?.seq !== expected) return Promise.resolve(false); ves.set(r.jobId, r); return Promise.resolve(true); },
-    addHistory: (h) => { history.push(h); return Promise.resolve(true); },
-    listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id)),
-    close: () => Promise.resolve(),
-  });
+// The shared fake; listVes gives live VEs only, as reconcile's LDAP search asks.
+function buildInventory(records: VeRecord[]): FakeInventory {
+  const inventory = createFakeInventory();
+  for (const r of records) inventory.ves.set(r.jobId, r);
+  return Object.assign(inventory, { listVes: () => Promise.resolve([...inventory.ves.values()].filter((v) => !['destroyed', 'lost', 'failed'].includes(v.state))) });
 }
 
 function buildBatch(jobs: BatchJob[], nodes: BatchNode[] | Error): Batch & { calls: Record<string, number> } {

@@ -1,4 +1,4 @@
-import { createFakeInventory } from '../fakes/fake-inventory.js';
+import { createFakeInventory, type FakeInventory } from '../fakes/fake-inventory.js';
 import { makeTempDir } from '../harness/make-temp-dir.js';
 import t from 'tap';
 import { readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { VeError } from '../../src/core/ve-error.js';
 import type { ClusterView } from '../../src/ve-monitor/reconcile.js';
 import type { Alert } from '../../src/ve-monitor/send-alert.js';
 import type { Batch } from '../../src/batch/batch.js';
-import type { HistoryRecord, Inventory, VeRecord } from '../../src/inventory/inventory.js';
+import type { VeRecord } from '../../src/inventory/inventory.js';
 import { buildJob, buildNode, buildVeRecord } from '../harness/build-batch-records.js';
 import { createFakeBatch } from '../fakes/fake-batch.js';
 
@@ -17,19 +17,10 @@ const job = buildJob;
 const node = buildNode;
 const ve = (jobId: string, patch: Partial<VeRecord> = {}): VeRecord => buildVeRecord(jobId, { state: 'unknown', seq: 1_000_003, ...patch });
 
-function buildInventory(records: VeRecord[]): Inventory & { ves: Map<string, VeRecord>; history: HistoryRecord[] } {
-  const ves = new Map(records.map((r) => [r.jobId, r]));
-  const history: HistoryRecord[] = [];
-  return createFakeInventory({
-    ves, history,
-    getVe: (id) => Promise.resolve(ves.get(id)),
-    listVes: () => Promise.resolve([...ves.values()]),
-    createVe: (r) => { ves.set(r.jobId, r); return Promise.resolve(); },
-    updateVe: (r, expected) => { if (ves.get(r.jobId)?.seq !== expected) return Promise.resolve(false); ves.set(r.jobId, r); return Promise.resolve(true); },
-    addHistory: (h) => { history.push(h); return Promise.resolve(true); },
-    listHistory: (id) => Promise.resolve(history.filter((h) => h.jobId === id)),
-    close: () => Promise.resolve(),
-  });
+function buildInventory(records: VeRecord[]): FakeInventory {
+  const inventory = createFakeInventory();
+  for (const r of records) inventory.ves.set(r.jobId, r);
+  return inventory;
 }
 
 // Records every call in order: the fence must come before any requeue.

@@ -136,7 +136,7 @@ void t.test('ve ssh: the argv ssh gets, a ProxyCommand that is a step in the VE\
   t.ok(argv.includes('UserKnownHostsFile=/home/u/.ssh/pbs-ve_known_hosts'));
   t.same(argv.slice(argv.indexOf('-l'), argv.indexOf('-l') + 2), ['-l', 'root']);
   const proxy = buildProxyCommand(target);
-  t.equal(proxy, "'srun' '--jobid=42' '--overlap' '--nodes=1' '--ntasks=1' '--nodelist=node1' '--unbuffered' '--quiet' '--mem=0' "
+  t.equal(proxy, "'setsid' '--fork' 'srun' '--jobid=42' '--overlap' '--nodes=1' '--ntasks=1' '--nodelist=node1' '--unbuffered' '--quiet' '--mem=0' "
     + "'--export=ALL,PBS_VE_CONFIG_DIR=/srv/hosts/%%h/etc/pbs-ve' '/usr/bin/node' '/opt/pbs-ve/dist/src/qsub-wrappers/main.js' 'relay' '--job' '42' '--port' '22'",
   'every word quoted, "%" doubled for ssh, no exec (ssh adds it)');
   t.equal(argv[argv.indexOf('-o') + 1], `ProxyCommand=${proxy}`);

@@ -45,7 +45,9 @@ void t.test('members: stable names, head .10 then the computes, two NICs, every 
   const spec = validateVeSpec(head?.raw ?? {}, LIMITS);
   t.same(spec.cluster, { name: 'lab', role: 'head' });
   t.equal(spec.hostname, 'lab-head');
-  t.same(spec.hosts?.map((h) => h.name), ['lab-head', 'lab-c1', 'lab-c2']);
+  t.same(spec.hosts?.slice(0, 4).map((h) => `${h.name}=${h.address}`), ['lab-head=10.99.0.10', 'lab-c1=10.99.0.11', 'lab-c2=10.99.0.12', 'lab-c3=10.99.0.13'], 'every member, and the computes a scale may add');
+  t.equal(spec.hosts?.at(-1)?.name, 'lab-c64', 'up to the role\'s whole block (64)');
+  t.same(members.map((x) => x.raw.hosts), members.map(() => spec.hosts), 'one list for every member');
   t.same(decodeVeSpec(encodeVeSpec(spec)), spec, 'the token carries the new fields');
   // scaling the computes never moves anyone: c3 takes the next address of the role's block
   const scaled = planClusterMembers({ createdAt: NOW.toISOString(), manifest: m, counts: { head: 1, c: 3 } }, new Date(NOW.getTime() + 3600_000));

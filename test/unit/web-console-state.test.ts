@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { createSessionStore } from '../../src/web/session-store.js';
 import { watchLdapChanges } from '../../src/web/watch-ldap-changes.js';
 import { renderMetrics } from '../../src/web/render-metrics.js';
+import { renderClusters } from '../../src/web/render-clusters.js';
 import { EMPTY_MONITOR_STATS, addApplyStats, addReconcileStats, parseMonitorStats, readMonitorStats, recordMonitorStats } from '../../src/ve-monitor/monitor-stats.js';
 import type { Clock } from '../../src/core/clock.js';
 import type { VeRecord } from '../../src/inventory/inventory.js';
@@ -107,4 +108,21 @@ void t.test('metrics: VEs by state/type/host, the lag histogram from stored buck
   t.match(down.text, /pbsve_ldap_up 0\n/);
   t.match(down.text, /pbsve_batch_up 0\n/);
   t.notMatch(down.text, /pbsve_reconcile_duration_seconds/, 'no reconcile yet: no made-up figure');
+});
+
+void t.test('cluster view: members grouped by cluster and owner (two owners\' "lab" stay apart), roles shown, names escaped', (t) => {
+  const base: VeRecord = { jobId: '1.srv', name: 'lab-head', owner: 'alice', type: 'lxc', image: 'tiny', vcpus: 1, memoryMiB: 64, state: 'running', host: 'node1', domain: 'pbsve-1.srv', seq: 1, lastChange: '' };
+  const ves: VeRecord[] = [
+    { ...base, cluster: { name: 'lab', role: 'head' } },
+    { ...base, jobId: '2.srv', name: 'lab-c1', cluster: { name: 'lab', role: 'c' } },
+    { ...base, jobId: '3.srv', owner: 'bob', name: 'lab-head', cluster: { name: 'lab', role: 'head' } },
+    { ...base, jobId: '4.srv', name: 'solo<b>' },
+  ];
+  const page = renderClusters(ves).toString();
+  t.equal((page.match(/<section class="cluster"/g) ?? []).length, 2, 'alice\'s lab and bob\'s lab');
+  t.match(page, /data-cluster="lab\.alice"[\s\S]*lab-c1[\s\S]*lab-head/, 'alice\'s members, sorted by name');
+  t.match(page, /data-cluster="lab\.bob"/);
+  t.notMatch(page, /solo/, 'a VE of no cluster is not listed');
+  t.match(renderClusters([{ ...base }]).toString(), /id="no-clusters"/);
+  t.end();
 });
