@@ -10,6 +10,8 @@
 # SSH: Debian's dropbear with its libraries (copy-dropbear.sh); the init takes the host name the prologue
 # seeded into /etc/hostname and starts dropbear on port 22 (keys: /root/.ssh/authorized_keys, seeded from
 # ve create --ssh-key); its host keys are made in the VE at the first connection (dropbear -R), one set per VE.
+# Boot script: /etc/pbs-ve/boot.sh (a cluster role's `run:`, seeded by the prologue) runs at every start, in the
+# background after the NICs are set up, its output on the console ("CT-MARKER: boot script exit <rc>" when it ends).
 set -euo pipefail
 R=${1:?usage: make-lxc-image.sh DIR}
 BUSYBOX=/bin/busybox
@@ -56,6 +58,11 @@ done
 if [ -x /usr/sbin/dropbear ]; then
   /usr/sbin/dropbear -F -R -E -p 22 &
   echo "CT-MARKER: dropbear started on port 22"
+fi
+# the owner's boot script: in the background (the init never waits for it), stdin closed, output on the console
+if [ -f /etc/pbs-ve/boot.sh ]; then
+  echo "CT-MARKER: boot script started"
+  ( /bin/sh /etc/pbs-ve/boot.sh </dev/null 2>&1; echo "CT-MARKER: boot script exit $?" ) &
 fi
 i=0
 while true; do

@@ -13,7 +13,8 @@
 #     seed, attached by the prologue as a read-only virtio disk), prints its hostname and key count and
 #     applies it as cloud-init would: hostname, /etc/hosts (the seed's base64 write_files entry), the keys
 #     as root's /root/.ssh/authorized_keys, the static addresses of network-config (one NIC a line, matched
-#     by MAC; the other NICs ask DHCP);
+#     by MAC; the other NICs ask DHCP), and runs the owner's boot script (the per-boot write_files entry)
+#     in the background once the NICs are up ("VE-MARKER: boot script exit <rc>");
 #   - SSH: Debian's dropbear with its libraries (copy-dropbear.sh), started on port 22 once the NICs are
 #     up; host keys made in the guest at the first connection (dropbear -R), so no two VEs share them.
 #
@@ -165,8 +166,13 @@ if [ -n "$seed" ] && mkdir -p /seed && mount -t iso9660 -o ro "$seed" /seed; the
   echo "VE-MARKER: seed ssh-keys=$keys first-comment=$first"
   # applied as cloud-init would: the host name, /etc/hosts, root's keys
   echo "$host" >/etc/hostname
-  b64=$(sed -n 's/^ *"content": "\([A-Za-z0-9+\/=]*\)",\{0,1\}$/\1/p' /seed/user-data | head -n1)
+  # a write_files entry by its path: JSON with one key a line, "content" (base64) last in the entry
+  seed_file() { sed -n "\\|^ *\"path\": \"$1\",\$|,/\"content\"/p" /seed/user-data | sed -n 's/^ *"content": "\([A-Za-z0-9+\/=]*\)"$/\1/p' | head -n1; }
+  b64=$(seed_file /etc/hosts)
   [ -n "$b64" ] && echo "$b64" | base64 -d >/etc/hosts && echo "VE-MARKER: seed hosts=$(grep -c . /etc/hosts)"
+  # the owner's boot script (cloud-init: a per-boot script), run below once the NICs are up
+  b64=$(seed_file /var/lib/cloud/scripts/per-boot/pbs-ve-boot.sh)
+  [ -n "$b64" ] && mkdir -p /etc/pbs-ve && echo "$b64" | base64 -d >/etc/pbs-ve/boot.sh && echo "VE-MARKER: seed boot-script bytes=$(wc -c </etc/pbs-ve/boot.sh)"
   if [ "$keys" -gt 0 ]; then
     mkdir -p /root/.ssh && chmod 0700 /root/.ssh
     sed -e 's/^ *"//' -e 's/",\{0,1\}$//' /tmp/seed-keys >/root/.ssh/authorized_keys
@@ -205,6 +211,12 @@ if [ -x /usr/sbin/dropbear ]; then
   echo "VE-MARKER: dropbear started on port 22"
 fi
 # --- end SSH ---
+# --- the owner's boot script: in the background, stdin closed, output on the console (as the LXC tiny init) ---
+if [ -f /etc/pbs-ve/boot.sh ]; then
+  echo "VE-MARKER: boot script started"
+  ( /bin/sh /etc/pbs-ve/boot.sh </dev/null 2>&1; echo "VE-MARKER: boot script exit $?" ) &
+fi
+# --- end boot script ---
 i=0
 while true; do
   i=$((i+1))

@@ -16,8 +16,8 @@ export interface ClusterIntent {
 }
 
 const PREFIX = 'c1.';
-/** a manifest of 64 members' roles and 4 SSH keys fits with room to spare */
-const MAX_TOKEN = 16384;
+/** a manifest of 64 members' roles, 4 SSH keys and 8 KiB of boot scripts (JSON-escaped, base64) fits with room to spare */
+const MAX_TOKEN = 48 * 1024;
 /** seqs are epoch milliseconds: anything outside 2000..2200 is no seq of ours */
 const MIN_SEQ = 946_684_800_000;
 const MAX_SEQ = 7_258_118_400_000;
@@ -26,7 +26,7 @@ const MAX_SEQ = 7_258_118_400_000;
 function toManifestFile(m: ClusterManifest): Record<string, unknown> {
   return {
     name: m.name, lease: String(m.leaseSeconds), network: m.network, subnet: m.subnet, ssh_keys: m.sshKeys,
-    roles: m.roles.map((r) => ({ role: r.role, type: r.type, image: r.image, vcpus: r.vcpus, memory: `${r.memoryMiB}M`, count: r.count, scalable: r.scalable })),
+    roles: m.roles.map((r) => ({ role: r.role, type: r.type, image: r.image, vcpus: r.vcpus, memory: `${r.memoryMiB}M`, count: r.count, scalable: r.scalable, ...(r.run === undefined ? {} : { run: r.run }) })),
   };
 }
 

@@ -5,6 +5,7 @@ import { VeError } from '../core/ve-error.js';
 import { parseDurationSeconds, parseMemoryMiB } from '../core/parse-size.js';
 import { validateImageName, validateVeName, NETWORK_NAME_PATTERN, VE_NAME_PATTERN } from '../core/validate-ve-spec.js';
 import { validateSshPublicKey, MAX_SSH_KEYS } from '../core/validate-ssh-public-key.js';
+import { validateBootScript } from '../core/validate-boot-script.js';
 import { validateClusterSubnet } from './validate-cluster-subnet.js';
 import { countRoles, planClusterAddresses } from './plan-cluster-addresses.js';
 
@@ -18,6 +19,8 @@ export interface ClusterRole {
   readonly count: number;
   /** numbered members (<cluster>-<role><n>) that ve cluster scale may add or remove */
   readonly scalable: boolean;
+  /** the members' boot script (`run: |`): run inside each member at every boot, a recreated one too; absent = none */
+  readonly run?: string;
 }
 
 export interface ClusterManifest {
@@ -38,7 +41,9 @@ const ROLE_NAME = /^[a-z][a-z0-9]{0,15}$/;
 const TOP_KEYS = ['name', 'lease', 'network', 'subnet', 'ssh_keys', 'roles'];
 /** the subnet a manifest without `subnet:` gets */
 export const DEFAULT_CLUSTER_SUBNET = '10.99.0.0/24';
-const ROLE_KEYS = ['role', 'type', 'image', 'vcpus', 'memory', 'count', 'scalable'];
+const ROLE_KEYS = ['role', 'type', 'image', 'vcpus', 'memory', 'count', 'scalable', 'run'];
+/** all roles' boot scripts together: the intent job carries them (a TORQUE job variable) */
+export const MAX_MANIFEST_RUN_BYTES = 8192;
 
 type Where = (node: Node | null | undefined) => string;
 
@@ -94,8 +99,11 @@ function readRole(node: Node, index: number, at: Where): ClusterRole {
   const scalableNode = node.get('scalable', true) as Node | undefined;
   const scalable = scalableNode === undefined ? false : (scalableNode as { toJSON(): unknown }).toJSON();
   if (typeof scalable !== 'boolean') fail(at(scalableNode), `${prefix}scalable`, 'must be true or false', scalable);
+  const runNode = node.get('run', true) as Node | undefined;
+  const run = runNode === undefined ? undefined : checked(at(runNode), () => validateBootScript((runNode as { toJSON(): unknown }).toJSON(), `${prefix}run`));
   return {
     role, type, image, memoryMiB, scalable,
+    ...(run === undefined ? {} : { run }),
     vcpus: readCount(node, 'vcpus', `${prefix}vcpus`, at, 1, 64),
     count: readCount(node, 'count', `${prefix}count`, at, 1, MAX_CLUSTER_MEMBERS),
   };
@@ -136,6 +144,8 @@ export function parseClusterManifest(text: string, source = 'manifest'): Cluster
     if (seen.has(r.role)) fail(at(rolesNode.items[i] as Node), `roles[${i}].role`, 'must be unique in the cluster', r.role);
     seen.add(r.role);
   }
+  const runBytes = roles.reduce((n, r) => n + Buffer.byteLength(r.run ?? '', 'utf8'), 0);
+  if (runBytes > MAX_MANIFEST_RUN_BYTES) fail(at(rolesNode), 'roles', `run: the boot scripts of all roles must add up to at most ${MAX_MANIFEST_RUN_BYTES} bytes`, `${runBytes} bytes`);
   const total = roles.reduce((n, r) => n + r.count, 0);
   if (total > MAX_CLUSTER_MEMBERS) fail(at(rolesNode), 'roles', `must add up to at most ${MAX_CLUSTER_MEMBERS} members`, total);
   const manifest: ClusterManifest = { name, leaseSeconds, network, subnet, sshKeys, roles };

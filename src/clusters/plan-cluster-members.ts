@@ -57,6 +57,7 @@ export function planClusterMembers(intent: Pick<ClusterIntent, 'createdAt' | 'ma
       networks: [DEFAULT_NETWORK, m.network], addresses: ['', `${p.address}/${p.prefix}`],
       hostname: p.name, hosts, cluster: { name: m.name, role: p.role },
       ...(m.sshKeys.length === 0 ? {} : { sshKeys: m.sshKeys }),
+      ...(r?.run === undefined ? {} : { bootScript: r.run }),
     };
     return { name: p.name, role: p.role, index: p.index, address: p.address, raw };
   });

@@ -2,6 +2,7 @@ import { VeError } from './ve-error.js';
 import { validateSshPublicKeys } from './validate-ssh-public-key.js';
 import { validateGuestHostname } from './validate-ve-hosts.js';
 import { buildEtcHosts } from './build-etc-hosts.js';
+import { validateBootScript } from './validate-boot-script.js';
 import type { VeHostEntry } from './ve-spec.js';
 import { IPV4_PATTERN, MAC_PATTERN } from './ve-nic.js';
 
@@ -30,7 +31,12 @@ export interface CloudInitSeedInput {
   readonly hosts?: readonly VeHostEntry[];
   /** the NICs; a static address on any makes a network-config (the others then ask DHCP) */
   readonly nics?: readonly SeedNic[];
+  /** the owner's boot script: cloud-init's per-boot script directory; absent = none */
+  readonly bootScript?: string;
 }
+
+/** cloud-init runs the scripts of this directory at every boot (the first included), as the LXC init runs /etc/pbs-ve/boot.sh */
+export const CLOUD_INIT_BOOT_SCRIPT = '/var/lib/cloud/scripts/per-boot/pbs-ve-boot.sh';
 
 const INSTANCE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$/;
 
@@ -43,16 +49,21 @@ export function buildCloudInitSeed(input: CloudInitSeedInput): CloudInitSeed {
   const hostname = validateGuestHostname(input.hostname);
   const sshKeys = validateSshPublicKeys(input.sshKeys);
   const hosts = input.hosts ?? [];
+  const bootScript = input.bootScript === undefined ? undefined : validateBootScript(input.bootScript);
   const metaData = `instance-id: ${JSON.stringify(input.instanceId)}\nlocal-hostname: ${JSON.stringify(hostname)}\n`;
   // /etc/hosts as one base64 write_files entry: cloud-init decodes it, and a guest without a YAML parser
   // (the sandbox's tinyvm) finds one line of [A-Za-z0-9+/=] to decode, no escapes to undo
+  // the boot script as a per-boot script, not runcmd: runcmd runs once per instance, the LXC init at every start;
+  // base64 like /etc/hosts: a guest without a JSON parser (the tinyvm) decodes one line, no escapes to undo
+  const files = [
+    ...(hosts.length === 0 ? [] : [{ path: '/etc/hosts', permissions: '0644', owner: 'root:root', encoding: 'b64', content: Buffer.from(buildEtcHosts(hostname, hosts)).toString('base64') }]),
+    ...(bootScript === undefined ? [] : [{ path: CLOUD_INIT_BOOT_SCRIPT, permissions: '0755', owner: 'root:root', encoding: 'b64', content: Buffer.from(bootScript).toString('base64') }]),
+  ];
   const config = {
     hostname,
     ...(sshKeys.length === 0 ? {} : { ssh_authorized_keys: sshKeys }),
-    ...(hosts.length === 0 ? {} : {
-      manage_etc_hosts: false,
-      write_files: [{ path: '/etc/hosts', permissions: '0644', owner: 'root:root', encoding: 'b64', content: Buffer.from(buildEtcHosts(hostname, hosts)).toString('base64') }],
-    }),
+    ...(hosts.length === 0 ? {} : { manage_etc_hosts: false }),
+    ...(files.length === 0 ? {} : { write_files: files }),
   };
   const networkConfig = buildNetworkConfig(input.nics ?? []);
   return { metaData, userData: `#cloud-config\n${JSON.stringify(config, null, 2)}\n`, ...(networkConfig === undefined ? {} : { networkConfig }) };

@@ -14,7 +14,7 @@ export function checkSpecAgainstConfig(spec: VeSpec, config: Pick<PbsVeConfig, '
     {
       name: spec.name, type: spec.type, image: spec.image, vcpus: spec.vcpus, memory: spec.memoryMiB, lease: spec.leaseSeconds,
       disks: spec.disks, keepDisks: spec.keepDisks, sshKeys: spec.sshKeys, nodes: spec.nodes, networks: spec.networks,
-      hostname: spec.hostname, hosts: spec.hosts,
+      hostname: spec.hostname, hosts: spec.hosts, bootScript: spec.bootScript,
     },
     {
       maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: batch.maxLeaseSeconds ?? Number.MAX_SAFE_INTEGER, minMemoryMiB: config.minMemoryMiB,

@@ -22,12 +22,13 @@ export function encodeVeSpec(spec: VeSpec): string {
     ...(spec.hostname === undefined ? {} : { hostname: spec.hostname }),
     ...(spec.hosts === undefined || spec.hosts.length === 0 ? {} : { hosts: spec.hosts }),
     ...(spec.cluster === undefined ? {} : { cluster: spec.cluster }),
+    ...(spec.bootScript === undefined ? {} : { bootScript: spec.bootScript }),
   });
   return PREFIX + Buffer.from(json, 'utf8').toString('base64url');
 }
 
-/** room for the largest spec: 4 SSH keys of 1024 characters each and 256 /etc/hosts entries, base64 encoded */
-const MAX_ENCODED = 96 * 1024;
+/** room for the largest spec: 4 SSH keys of 1024 characters each, 256 /etc/hosts entries and a 4 KiB boot script, base64 encoded */
+const MAX_ENCODED = 128 * 1024;
 
 // Decoding runs as root on what a user submitted: re-validate everything, trust nothing.
 export function decodeVeSpec(token: string): VeSpec {
@@ -47,7 +48,7 @@ export function decodeVeSpec(token: string): VeSpec {
   // bounds here are only sanity limits; the prologue checks the real allocation afterwards
   return validateVeSpec(
     { name: o['name'], type: o['type'], image: o['image'], vcpus: o['vcpus'], memory: o['memoryMiB'], lease: o['leaseSeconds'], disks: o['disks'], keepDisks: o['keepDisks'], sshKeys: o['sshKeys'], nodes: o['nodes'], networks: o['networks'],
-      addresses: o['addresses'], hostname: o['hostname'], hosts: o['hosts'], cluster: o['cluster'] },
+      addresses: o['addresses'], hostname: o['hostname'], hosts: o['hosts'], cluster: o['cluster'], bootScript: o['bootScript'] },
     // NIC count: the prologue checks the host's configured maximum (network.maxNics) afterwards
     { maxVcpus: 4096, maxMemoryMiB: 64 * 1024 * 1024, maxLeaseSeconds: 10 * 365 * 86400, minMemoryMiB: 1, maxNodes: MAX_VE_NODES, maxNics: 64 },
   );

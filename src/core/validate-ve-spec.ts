@@ -3,6 +3,7 @@ import { isVeType, VE_TYPES } from './ve-type.js';
 import { parseDurationSeconds, parseMemoryMiB } from './parse-size.js';
 import { validateSshPublicKeys } from './validate-ssh-public-key.js';
 import { validateGuestHostname, validateHostEntries } from './validate-ve-hosts.js';
+import { validateBootScript } from './validate-boot-script.js';
 import type { VeSpec } from './ve-spec.js';
 
 /** Raw values as a user typed them (CLI flags) or as decoded from a job. */
@@ -30,6 +31,8 @@ export interface RawVeSpec {
   readonly hosts?: unknown;
   /** {name, role}: the virtual cluster the VE belongs to */
   readonly cluster?: unknown;
+  /** the guest's boot script (a cluster role's `run`); absent = none */
+  readonly bootScript?: unknown;
 }
 
 /** Bounds that depend on the cluster: the largest host and the queue's walltime limit. */
@@ -184,6 +187,7 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
   const hosts = validateHostEntries(raw.hosts);
   const nodes = raw.nodes === undefined ? 1 : validateCount('nodes', raw.nodes, limits.maxNodes ?? 1);
   const cluster = raw.cluster === undefined ? undefined : validateClusterRef(raw.cluster);
+  const bootScript = raw.bootScript === undefined ? undefined : validateBootScript(raw.bootScript);
   if (nodes > 1 && disks.length > 0) throw invalidField('disk', 'multi-node VEs cannot have data disks yet', raw.disks);
   // optional parts appear only when used, so specs without them stay identical to older versions
   return {
@@ -197,5 +201,6 @@ export function validateVeSpec(raw: RawVeSpec, limits: SpecLimits): VeSpec {
     ...(hostname === undefined ? {} : { hostname }),
     ...(hosts.length === 0 ? {} : { hosts }),
     ...(cluster === undefined ? {} : { cluster }),
+    ...(bootScript === undefined ? {} : { bootScript }),
   };
 }

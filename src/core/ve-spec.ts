@@ -29,6 +29,8 @@ export interface VeSpec {
   readonly hosts?: readonly VeHostEntry[];
   /** the virtual cluster this VE is a member of, and its role there (issue 13: grouping, LDAP, status) */
   readonly cluster?: { readonly name: string; readonly role: string };
+  /** a shell script the guest runs at every boot (LXC: /etc/pbs-ve/boot.sh; QEMU: cloud-init runcmd); absent = none */
+  readonly bootScript?: string;
 }
 
 /** One /etc/hosts line of a guest: `address name`. */

@@ -36,6 +36,11 @@ export function takesSshKeys(image: Pick<ImageManifest, 'cloudInit' | 'ssh'>): b
   return image.cloudInit === true || image.ssh === true;
 }
 
+// A boot script reaches an LXC guest through its rootfs copy (the image's init runs it), a QEMU guest only through a cloud-init seed.
+export function takesBootScript(image: Pick<ImageManifest, 'type' | 'cloudInit'>): boolean {
+  return image.type === 'lxc' || image.cloudInit === true;
+}
+
 function insideCatalog(imageDir: string, name: string, field: string, relative: unknown): string {
   if (typeof relative !== 'string' || relative.length === 0 || relative.startsWith('/') || relative.split('/').includes('..')) {
     throw new VeError('invalid-image', 'prereq', `image ${name} (catalog, an administrator's to fix): ${field} must be a path relative to the catalog without ".." (got ${JSON.stringify(relative)})`, { field });

@@ -2,7 +2,7 @@ import { VeError } from '../core/ve-error.js';
 import { decodeVeSpec, findSpecToken } from '../core/encode-ve-spec.js';
 import { checkSpecFitsAllocation } from '../core/check-spec-fits-allocation.js';
 import { buildDomainName } from '../core/build-domain-name.js';
-import { readImageManifest, takesSshKeys } from '../images/image-manifest.js';
+import { readImageManifest, takesBootScript, takesSshKeys } from '../images/image-manifest.js';
 import { buildGuestHostname } from '../core/build-etc-hosts.js';
 import { seedLxcGuest } from '../host/seed-lxc-guest.js';
 import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
@@ -208,12 +208,16 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
     throw new VeError('memory-below-image-floor', 'prereq', `memory: image "${spec.image}" needs at least ${floor} MiB to boot (its kernel and initrd are loaded into guest memory); the spec asks for ${spec.memoryMiB} MiB`, { field: 'memory' });
   }
   const hostname = buildGuestHostname(spec, part);
+  const bootScript = spec.bootScript === undefined ? {} : { bootScript: spec.bootScript };
   if (!takesSshKeys(image) && (spec.sshKeys ?? []).length > 0) {
     throw new VeError('image-without-cloud-init', 'prereq', `ssh-key: image "${spec.image}" does not read a cloud-init seed and declares no SSH server, so SSH keys cannot reach it`, { field: 'ssh-key' });
   }
-  // an LXC guest gets its identity in its rootfs copy: when the image serves SSH or the owner named any of it
-  const lxcSeed = spec.type === 'lxc' && (image.ssh === true || spec.hostname !== undefined || (spec.hosts ?? []).length > 0)
-    ? { hostname, hosts: spec.hosts ?? [], sshKeys: spec.sshKeys ?? [] }
+  if (spec.bootScript !== undefined && !takesBootScript(image)) {
+    throw new VeError('image-without-boot-script', 'prereq', `run: image "${spec.image}" is a QEMU image that reads no cloud-init seed, so a boot script cannot reach it`, { field: 'run' });
+  }
+  // an LXC guest gets its identity (and boot script) in its rootfs copy: when the image serves SSH or the owner named any of it
+  const lxcSeed = spec.type === 'lxc' && (image.ssh === true || spec.hostname !== undefined || (spec.hosts ?? []).length > 0 || spec.bootScript !== undefined)
+    ? { hostname, hosts: spec.hosts ?? [], sshKeys: spec.sshKeys ?? [], ...bootScript }
     : undefined;
   const hostVirt = findHostVirt(deps.config, ctx.host);
   const uri = spec.type === 'lxc' ? hostVirt.lxcUri : hostVirt.qemuUri;
@@ -229,7 +233,7 @@ async function realizeCheckedVe(ctx: PelogContext, identity: VeIdentity, started
   const net = await planNetworks(ctx, spec, part, deps);
   // only images that read a seed get one; its network-config needs the NICs' MACs from the plan
   const seed = image.cloudInit === true
-    ? buildCloudInitSeed({ instanceId: domain, hostname, sshKeys: spec.sshKeys ?? [], hosts: spec.hosts ?? [], nics: net.interfaces.map((n) => ({ mac: n.mac, ...(n.address === undefined ? {} : { address: n.address }) })) })
+    ? buildCloudInitSeed({ instanceId: domain, hostname, sshKeys: spec.sshKeys ?? [], hosts: spec.hosts ?? [], nics: net.interfaces.map((n) => ({ mac: n.mac, ...(n.address === undefined ? {} : { address: n.address }) })), ...bootScript })
     : undefined;
   const incoming = await findMove(ctx, spec, identity.startCount, deps);
   if (incoming !== undefined) deps.log(`job ${ctx.jobId}: receiving the VE from ${incoming.manifest.from} (${incoming.manifest.live ? 'live' : 'cold'} migration)`);

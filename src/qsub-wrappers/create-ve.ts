@@ -1,7 +1,7 @@
 import { VeError, invalidField } from '../core/ve-error.js';
 import { validateVeSpec, type RawVeSpec } from '../core/validate-ve-spec.js';
 import { formatSpecLine, encodeVeSpec } from '../core/encode-ve-spec.js';
-import { readImageManifest, takesSshKeys, type ImageManifest } from '../images/image-manifest.js';
+import { readImageManifest, takesBootScript, takesSshKeys, type ImageManifest } from '../images/image-manifest.js';
 import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
 import { validateSshPublicKeys } from '../core/validate-ssh-public-key.js';
 import { SPEC_COMMENT_PREFIX, SPEC_VARIABLE, findJobSpec } from '../batch/find-job-spec.js';
@@ -115,6 +115,9 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps, lookup
   if (spec.sshKeys !== undefined && !takesSshKeys(image)) {
     throw invalidField('ssh-key', `image "${spec.image}" does not read a cloud-init seed (ve image add --cloud-init) and declares no SSH server (manifest "ssh": true), so the key could not reach the guest`, spec.image);
   }
+  if (spec.bootScript !== undefined && !takesBootScript(image)) {
+    throw invalidField('run', `image "${spec.image}" is a QEMU image that reads no cloud-init seed (ve image add --cloud-init), so a boot script could not reach the guest`, spec.image);
+  }
   // the prologue decides again as root; this only spares the user a job that would be refused
   const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
   const ownerGroups = restricted ? await (deps.findGroups ?? findUserGroups)(deps.owner) : [];
@@ -176,11 +179,18 @@ export async function checkVeCreate(raw: RawVeSpec, deps: CreateVeDeps): Promise
   return addDefaultSshKeys(checked, await checkCreatePrerequisites(checked, deps, lookups), deps);
 }
 
+// What listings and reconcile read of a VE: no keys, /etc/hosts or boot script (Slurm's comment holds 1024 characters).
+function listedSpec(spec: VeSpec): VeSpec {
+  const listed: Record<string, unknown> = { ...spec, sshKeys: [], hosts: [] };
+  delete listed['bootScript'];
+  return listed as unknown as VeSpec;
+}
+
 /** The VE's one batch job, for a spec checkVeCreate returned; prints nothing, writes nothing to LDAP. */
 export async function submitVeJob(spec: VeSpec, deps: Pick<CreateVeDeps, 'batch' | 'config' | 'configDir'>): Promise<string> {
   // the copies for listing and reconcile (job variable, Slurm comment) leave the SSH keys out: Slurm refuses
-  // a comment of more than 1024 characters and no reader of them needs keys (nor a cluster's /etc/hosts); the prologue reads the script
-  const token = encodeVeSpec({ ...spec, sshKeys: [], hosts: [] });
+  // a comment of more than 1024 characters and no reader of them needs keys (nor a cluster's /etc/hosts, nor a boot script); the prologue reads the script
+  const token = encodeVeSpec(listedSpec(spec));
   return deps.batch.submit({
     name: `ve-${spec.name}`,
     queue: deps.config.batch.veQueue,
