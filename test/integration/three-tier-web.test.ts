@@ -13,16 +13,15 @@ import { runVeAs } from '../../src/sandbox/run-demo.js';
 import { runCommand } from '../../src/core/run-command.js';
 import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { runClusterPass } from '../harness/run-cluster-pass.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
 import { waitFor } from '../harness/wait-for.js';
 import { findJobDir } from '../harness/sandbox-host-files.js';
 import { findContainerInit } from '../harness/find-container-init.js';
 import { skipWithoutQemuImage } from '../harness/skip-without-qemu-image.js';
 import type { ClusterMemberStatus, ClusterStatus } from '../../src/clusters/show-cluster-status.js';
-import type { ClusterFinding } from '../../src/ve-monitor/ensure-clusters-running.js';
 
 const USER = 'pbsve-user1';
-const MONITOR = join(PROJECT_DIR, 'dist/src/ve-monitor/main.js');
 const MEMBERS = ['shop-db', 'shop-lb', 'shop-web1', 'shop-web2'];
 const STOCK = '42 widgets in stock';
 let info: SandboxInfo;
@@ -40,13 +39,6 @@ useSandbox(t, {
 
 function ve(args: readonly string[], timeoutMs = 300_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   return runVeAs(info, USER, args, timeoutMs);
-}
-
-// root's cron on the vemon node: it submits gone members as their owners
-async function runClusterPass(): Promise<ClusterFinding[]> {
-  const r = await runCommand(process.execPath, [MONITOR, 'clusters', '--json'], { env: info.vemonEnv, timeoutMs: 180_000 });
-  if (r.exitCode !== 0 && r.exitCode !== 1) throw new Error(`ve-monitor clusters: exit ${r.exitCode}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as ClusterFinding[];
 }
 
 async function status(): Promise<ClusterStatus> {
@@ -99,7 +91,7 @@ void t.test('the three-tier example serves through the balancer, also while a we
   t.equal(first.text, `shop-web1: ${STOCK}`, 'web1 answers with the store\'s value, through the balancer');
   for (const m of running.members) t.match(consoleOf(m), /CT-MARKER: boot script exit 0/, `${m.name}'s boot script ran to its end (console)`);
 
-  t.same((await runClusterPass()).map((f) => f.action), ['recorded'], 've-monitor knows the cluster');
+  t.same((await runClusterPass(info)).map((f) => f.action), ['recorded'], 've-monitor knows the cluster');
 
   // behind the cluster's back: web1's VE destroyed; the balancer goes on with web2
   const web1 = await member('shop-web1');
@@ -113,7 +105,7 @@ void t.test('the three-tier example serves through the balancer, also while a we
 
   const recreated = await waitFor('ve-monitor clusters to recreate shop-web1', 300_000, async () => {
     answers.push(await askBalancer(db));
-    return (await runClusterPass()).find((f) => f.action === 'recreated');
+    return (await runClusterPass(info)).find((f) => f.action === 'recreated');
   }, 2000);
   t.match(recreated.detail, /recreated shop-web1 \(job /);
   const recreatedAt = Date.now();
@@ -138,7 +130,7 @@ void t.test('the three-tier example serves through the balancer, also while a we
     const r = await ve(['list', '--json']);
     return (JSON.parse(r.stdout) as { name: string }[]).some((x) => x.name.startsWith('shop-')) ? undefined : true;
   }, 1000);
-  t.same((await runClusterPass()).map((f) => f.action), ['down'], 'recorded down, nothing recreated');
+  t.same((await runClusterPass(info)).map((f) => f.action), ['down'], 'recorded down, nothing recreated');
   t.same((await control.listJobs()).filter((j) => j.owner === USER && j.state !== 'completed').map((j) => j.jobId), [], 'no job left');
   for (const host of ['node1', 'node2']) {
     const r = await runCommand('virsh', ['-q', '-c', info.nodes[host]?.lxcUri ?? '', 'list', '--all', '--name'], { timeoutMs: 30_000 });

@@ -5,22 +5,23 @@
 // and 1+2 QEMU (tinyvm, when the sandbox has it).
 // backends: slurm torque
 import t from 'tap';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { findJobDir } from '../harness/sandbox-host-files.js';
 import { join } from 'node:path';
 import { runVeAs } from '../../src/sandbox/run-demo.js';
 import { runCommand } from '../../src/core/run-command.js';
-import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { runClusterPass } from '../harness/run-cluster-pass.js';
+import { ensureUserSshKey } from '../harness/ensure-user-ssh-key.js';
+import { sshUntilAnswer } from '../harness/ssh-until-answer.js';
 import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
 import { waitFor } from '../harness/wait-for.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { findContainerInit } from '../harness/find-container-init.js';
 import type { ClusterStatus } from '../../src/clusters/show-cluster-status.js';
-import type { ClusterFinding } from '../../src/ve-monitor/ensure-clusters-running.js';
 
 const USER = 'pbsve-user1';
-const MONITOR = join(PROJECT_DIR, 'dist/src/ve-monitor/main.js');
 let info: SandboxInfo;
 let control: BatchControl;
 const figures: string[] = [];
@@ -36,13 +37,6 @@ useSandbox(t, {
 
 function ve(args: readonly string[], timeoutMs = 300_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
   return runVeAs(info, USER, args, timeoutMs);
-}
-
-// root's cron on the vemon node: it submits gone members as their owners
-async function runClusterPass(): Promise<ClusterFinding[]> {
-  const r = await runCommand(process.execPath, [MONITOR, 'clusters', '--json'], { env: info.vemonEnv, timeoutMs: 180_000 });
-  if (r.exitCode !== 0 && r.exitCode !== 1) throw new Error(`ve-monitor clusters: exit ${r.exitCode}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as ClusterFinding[];
 }
 
 async function status(name: string): Promise<ClusterStatus> {
@@ -102,7 +96,7 @@ void t.test('up, status, list, scale, a member recreated, down', async (t) => {
   t.ok(s.members.every((m) => m.host !== ''), 'every member has its host');
   t.ok((s.leaseLeftSeconds ?? 0) > 3000 && (s.leaseLeftSeconds ?? 0) <= 3600, `lease left ${s.leaseLeftSeconds ?? '?'} s`);
 
-  const recorded = await runClusterPass();
+  const recorded = await runClusterPass(info);
   t.same(recorded.map((f) => f.action), ['recorded'], JSON.stringify(recorded));
   const entry = await status('vc');
   t.match(entry.history.at(-1)?.reason ?? '', /^up: head 1, c 2/, 'the LDAP entry has the cluster, written by ve-monitor');
@@ -134,7 +128,7 @@ void t.test('up, status, list, scale, a member recreated, down', async (t) => {
   const destroyed = await ve(['destroy', 'vc-c2', '--wait', '3m']);
   t.equal(destroyed.exitCode, 0, destroyed.stderr);
   const recreated = await waitFor('ve-monitor clusters to recreate vc-c2', 300_000, async () => {
-    const found = await runClusterPass();
+    const found = await runClusterPass(info);
     return found.find((f) => f.action === 'recreated');
   }, 2000);
   t.match(recreated.detail, /recreated vc-c2 \(job /);
@@ -153,38 +147,11 @@ void t.test('up, status, list, scale, a member recreated, down', async (t) => {
     const rows = JSON.parse(r.stdout) as { name: string }[];
     return rows.some((x) => x.name.startsWith('vc-')) ? undefined : true;
   }, 1000);
-  const after = await runClusterPass();
+  const after = await runClusterPass(info);
   t.same(after.map((f) => f.action), ['down'], 'recorded down, nothing recreated');
   t.equal((await status('vc')).state, 'down');
   t.same((await control.listJobs()).filter((j) => j.owner === USER && j.state !== 'completed').map((j) => j.jobId), [], 'no job left');
 });
-
-// The owner's key pair, made by the owner in their own ~/.ssh; a fresh pbs-ve known_hosts (job ids repeat
-// between sandboxes, and with them the host key aliases)
-async function ensureUserKey(user: string): Promise<string> {
-  const dir = join('/home', user, '.ssh');
-  const key = join(dir, 'id_ed25519');
-  if (!existsSync(key)) {
-    await runCommand('runuser', ['-u', user, '--', 'mkdir', '-p', '-m', '0700', dir], {});
-    const r = await runCommand('runuser', ['-u', user, '--', 'ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${user}@submit`, '-f', key], { timeoutMs: 30_000 });
-    if (r.exitCode !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
-  }
-  rmSync(join(dir, 'pbs-ve_known_hosts'), { force: true });
-  return readFileSync(`${key}.pub`, 'utf8').trim();
-}
-
-// The first `ve ssh` that answers: the guest may still be starting dropbear or bringing up its NICs.
-async function sshUntilAnswer(name: string, command: readonly string[], timeoutMs: number): Promise<string> {
-  const started = Date.now();
-  let last = '';
-  while (Date.now() - started < timeoutMs) {
-    const r = await ve(['ssh', name, '--', ...command], 150_000);
-    if (r.exitCode === 0) return r.stdout;
-    last = `exit ${r.exitCode}: ${r.stderr}`;
-    await new Promise((res) => setTimeout(res, 1000));
-  }
-  throw new Error(`ve ssh ${name} never answered: ${last}`);
-}
 
 // Patterns end in \n where the test reads the rest of the line (the console file may hold half a line).
 async function waitForConsole(jobId: string, pattern: RegExp, timeoutMs: number): Promise<RegExpExecArray> {
@@ -202,7 +169,7 @@ async function waitForConsole(jobId: string, pattern: RegExp, timeoutMs: number)
 // answering over SSH. QEMU members take their static cluster address from the seed's network-config.
 void t.test('figures: 1+4 LXC, 1+2 QEMU; static addresses of QEMU members; every member over ve ssh', async (t) => {
   const ssh = info.batch === 'slurm';
-  const key = ssh ? await ensureUserKey(USER) : undefined;
+  const key = ssh ? readFileSync(await ensureUserSshKey(USER), 'utf8').trim() : undefined;
   const runs: [string, string][] = [['big', manifest('big', 'lxc', 'tiny', '64M', 4, key)]];
   if (info.images.includes('tinyvm')) {
     // the sandbox's tiny guest registered again as a cloud-init image (as cloud-init-ve does): it reads the seed
@@ -226,7 +193,7 @@ void t.test('figures: 1+4 LXC, 1+2 QEMU; static addresses of QEMU members; every
       }
     }
     if (ssh) {
-      await Promise.all(members.map((m) => sshUntilAnswer(m.name, ['true'], 300_000)));
+      await Promise.all(members.map((m) => sshUntilAnswer(info, USER, m.name, ['true'], 300_000)));
       figures.push(`cluster up -> every member answers ve ssh, ${label}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
       const head = members.find((m) => m.role === 'head');
       const other = members.find((m) => m.role !== 'head');

@@ -3,12 +3,14 @@
 // job; another user is refused by ve and by the batch system; VEs not running or without SSH are refused.
 // On TORQUE no owner can attach to a running job: ve ssh says so, and the seeding is checked in the rootfs.
 import t from 'tap';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { runCommand } from '../../src/core/run-command.js';
 import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { DEMO_USER, runVeAs } from '../../src/sandbox/run-demo.js';
 import { useSandbox } from '../harness/use-sandbox.js';
+import { ensureUserSshKey } from '../harness/ensure-user-ssh-key.js';
+import { sshUntilAnswer } from '../harness/ssh-until-answer.js';
 import { findJobDir } from '../harness/sandbox-host-files.js';
 
 const OTHER = 'pbsve-user2';
@@ -16,32 +18,6 @@ let info: SandboxInfo;
 useSandbox(t, { prefix: '/tmp/pbsve-vessh-', verbose: true, users: [OTHER], ready: (started) => { info = started; } });
 
 const home = (user: string): string => `/home/${user}`;
-
-// The owner's key pair, made by the owner with ssh-keygen in their own ~/.ssh; a fresh pbs-ve known_hosts
-// (job ids repeat between sandboxes, and with them the host key aliases)
-async function ensureUserKey(user: string): Promise<string> {
-  const key = join(home(user), '.ssh', 'id_ed25519');
-  if (!existsSync(key)) {
-    await runCommand('runuser', ['-u', user, '--', 'mkdir', '-p', '-m', '0700', join(home(user), '.ssh')], {});
-    const r = await runCommand('runuser', ['-u', user, '--', 'ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-C', `${user}@submit`, '-f', key], { timeoutMs: 30_000 });
-    if (r.exitCode !== 0) throw new Error(`ssh-keygen: ${r.stderr}`);
-  }
-  rmSync(join(home(user), '.ssh', 'pbs-ve_known_hosts'), { force: true });
-  return `${key}.pub`;
-}
-
-// The first `ve ssh` that answers: the guest may still be leasing its address or starting dropbear.
-async function sshUntilAnswer(name: string, command: readonly string[], timeoutMs: number): Promise<{ stdout: string; ms: number; tries: number }> {
-  const started = Date.now();
-  let last = '';
-  for (let tries = 1; Date.now() - started < timeoutMs; tries++) {
-    const r = await runVeAs(info, DEMO_USER, ['ssh', name, '--', ...command], 150_000);
-    if (r.exitCode === 0) return { stdout: r.stdout, ms: Date.now() - started, tries };
-    last = `exit ${r.exitCode}: ${r.stderr}`;
-    await new Promise((res) => setTimeout(res, 1000));
-  }
-  throw new Error(`ve ssh ${name} never answered: ${last}`);
-}
 
 async function createVe(args: readonly string[]): Promise<{ jobId: string; at: number }> {
   const at = Date.now();
@@ -51,8 +27,8 @@ async function createVe(args: readonly string[]): Promise<{ jobId: string; at: n
 }
 
 void t.test('an LXC VE with the owner\'s key: ve ssh reaches it as root; hostname and /etc/hosts as asked; others refused', async (t) => {
-  const pub = await ensureUserKey(DEMO_USER);
-  await ensureUserKey(OTHER);
+  const pub = await ensureUserSshKey(DEMO_USER);
+  await ensureUserSshKey(OTHER);
   const ve = await createVe(['sshc', '--type', 'lxc', '--image', 'tiny', '--ssh-key', pub, '--hostname', 'lab-head', '--add-host', 'lab-c1=10.99.0.11', '--add-host', 'lab-c2=10.99.0.12']);
   const record = JSON.parse(readFileSync(join(findJobDir(info, ve.jobId), 've.json'), 'utf8')) as { domain: string };
   t.ok(record.domain, 'the VE is realized');
@@ -66,7 +42,7 @@ void t.test('an LXC VE with the owner\'s key: ve ssh reaches it as root; hostnam
     t.equal(readFileSync(join(rootfs, 'root/.ssh/authorized_keys'), 'utf8'), readFileSync(pub, 'utf8'));
     return;
   }
-  const first = await sshUntilAnswer('sshc', ['hostname'], 120_000);
+  const first = await sshUntilAnswer(info, DEMO_USER, 'sshc', ['hostname'], 120_000);
   t.equal(first.stdout.trim(), 'lab-head', 'the guest has the hostname asked for');
   t.comment(`LXC: ve create started -> first successful ve ssh: ${Date.now() - ve.at} ms (${first.tries} tries, first ssh took ${first.ms} ms)`);
   const hosts = await runVeAs(info, DEMO_USER, ['ssh', 'sshc', '--', 'cat', '/etc/hosts']);
@@ -118,14 +94,14 @@ void t.test('a QEMU VE of a cloud-init image: keys, hostname and /etc/hosts from
   const added = await runVeAs({ ...info, env: info.vemonEnv }, undefined, ['image', 'add', 'tinyci', join(images, 'base.qcow2'), '--type', 'kvm', '--kernel', join(images, 'vmlinuz'),
     '--initrd', join(images, 'initramfs.cpio.gz'), '--cmdline', 'console=ttyS0 panic=-1', '--os', 'busybox', '--cloud-init']);
   t.equal(added.exitCode, 0, added.stderr);
-  const pub = await ensureUserKey(DEMO_USER);
+  const pub = await ensureUserSshKey(DEMO_USER);
   const ve = await createVe(['sshq', '--type', 'kvm', '--image', 'tinyci', '--memory', '128', '--ssh-key', pub, '--add-host', 'lab-head=10.99.0.10']);
   if (info.batch === 'torque') {
     const r = await runVeAs(info, DEMO_USER, ['ssh', 'sshq', '--', 'hostname']);
     t.match(r.stderr, /TORQUE lets no owner attach to a running job/);
     return;
   }
-  const first = await sshUntilAnswer('sshq', ['hostname', ';', 'cat', '/etc/hosts'], 240_000);
+  const first = await sshUntilAnswer(info, DEMO_USER, 'sshq', ['hostname', ';', 'cat', '/etc/hosts'], 240_000);
   t.match(first.stdout, /^sshq$/m, 'the hostname from the seed');
   t.match(first.stdout, /^10\.99\.0\.10 lab-head$/m, '/etc/hosts from the seed');
   t.comment(`QEMU (TCG): ve create started -> first successful ve ssh: ${Date.now() - ve.at} ms (${first.tries} tries, ${first.ms} ms after running)`);
