@@ -1,6 +1,7 @@
 // libvirt 9.0's LXC driver applies an <interface>'s <mtu> to the host end of the veth only; the container
 // end stays at 1500, so a guest on a VXLAN overlay sends frames the underlay must drop. This sets the
 // container ends from the host, in the container's network namespace, by MAC (the guest may rename NICs).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseXmlSync } from '../core/parse-xml-sync.js';
 import { VeError } from '../core/ve-error.js';
 import type { RunCommand } from '../core/run-command.js';
@@ -52,10 +53,6 @@ export function parseGuestLinks(stdout: string): GuestLink[] {
 const INIT_WAIT_MS = 3000;
 const RETRY_MS = 50;
 
-// Resolving on a timer keeps the waits free of busy loops.
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 // The LXC domain id is its libvirt_lxc controller's pid; the container's init is that process's child, in a
 // network namespace of its own (a child still in the controller's namespace has not become the container yet).

@@ -1,4 +1,5 @@
 // The Virt port over @unraid/libvirt (native libvirt bindings); the binding stays inside this file.
+import { setTimeout as sleep } from 'node:timers/promises';
 import { ConnectListAllDomainsFlags, Hypervisor, type Domain } from '@unraid/libvirt';
 import { VeError } from '../core/ve-error.js';
 import { mapDomainState } from './map-domain-state.js';
@@ -30,10 +31,6 @@ export function parseDomainEventLine(line: string): DomainEvent | undefined {
   return m?.[1] === undefined || m[2] === undefined ? undefined : { domain: m[1], event: m[2] };
 }
 
-// Resolving on a timer keeps waitForState free of busy loops.
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
 
 const VIRSH_STATES: Readonly<Record<string, DomainState>> = {
   'running': 'running', 'idle': 'blocked', 'paused': 'paused', 'in shutdown': 'shutdown', 'shut off': 'shutoff', 'crashed': 'crashed', 'pmsuspended': 'pmsuspended', 'no state': 'nostate',
