@@ -5,6 +5,7 @@ import { runCommand as defaultRunCommand, type RunCommand } from '../core/run-co
 import type { PbsVeConfig } from '../config/pbs-ve-config.js';
 import type { Batch } from '../batch/batch.js';
 import { checkQosName, DEFAULT_VE_QOS } from './install-slurm-qos.js';
+import { findTorqueHostSlots } from '../batch/torque-slots.js';
 
 /** the account the event sink submits vemon jobs as on TORQUE (qsub refuses root) */
 export const DEFAULT_EVENT_SUBMITTER = 'pbsve';
@@ -107,10 +108,14 @@ export async function findVeHosts(batch: Pick<Batch, 'listNodes'>): Promise<stri
 export function buildTorqueNodeNotes(config: PbsVeConfig): string[] {
   const hosts = Object.keys(config.virt.hosts).filter((h) => h !== 'default');
   const shown = hosts.length === 0 ? ['<node>'] : hosts;
+  const f = config.batch.slotsPerCpu;
   return [
     '# node properties (server_priv/nodes, or qmgr on a running server):',
     ...shown.map((h) => `#   set node ${h} properties += kvm     # QEMU/KVM VEs may run here`),
     ...shown.map((h) => `#   set node ${h} properties += lxc     # LXC VEs may run here`),
+    `# node slots: pbs-ve counts ${f} TORQUE slot(s) as one cpu (batch.slotsPerCpu); declare every node with`,
+    `#   np = ${f} x cpus + ${f - 1}  (e.g. ${findTorqueHostSlots(16, f)} for 16 cpus)${f > 1 ? `: VEs take ${f} x their vcpus, operations one of the last ${f - 1}` : ''}`,
+    ...shown.map((h) => `#   set node ${h} np = ${findTorqueHostSlots(2, f)}      # for a host of 2 cpus`),
     `#   set node <vemon-node> properties += ${config.batch.vemonFeature}   # the node(s) that run ve-monitor event jobs`,
   ];
 }

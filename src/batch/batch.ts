@@ -65,7 +65,8 @@ export interface BatchNode {
 export interface SubmitRequest {
   readonly name: string;
   readonly queue: string;
-  /** cpus on each node */
+  /** cpus on each node; 0 = none of its own: an operation on a VE that already holds its cpus (Slurm: one
+   *  cpu of the op partition's room; TORQUE: the one slot a host keeps for operations) */
   readonly cpus: number;
   /** memory on each node, MiB */
   readonly memoryMiB: number | undefined;

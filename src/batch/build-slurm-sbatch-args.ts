@@ -54,7 +54,7 @@ export function buildSlurmSbatchArgs(request: SubmitRequest): string[] {
   if (!request.script.startsWith('#!')) throw invalidField('script', 'must start with #!');
   if (!SLURM_WORD.test(request.queue)) throw invalidField('queue', 'must be one partition name', request.queue);
   if (CONTROL_CHARS.test(request.name)) throw invalidField('name', 'must not contain control characters', request.name);
-  checkCount('cpus', request.cpus, 4096);
+  if (request.cpus !== 0) checkCount('cpus', request.cpus, 4096);
   checkCount('nodeCount', request.nodeCount, 4096);
   const args = [
     '--parsable',
@@ -64,7 +64,8 @@ export function buildSlurmSbatchArgs(request: SubmitRequest): string[] {
     // one task per node: with --ntasks=1 Slurm silently cuts a multi-node request to one node
     `--ntasks=${request.nodeCount}`,
     ...(request.nodeCount > 1 ? ['--ntasks-per-node=1'] : []),
-    `--cpus-per-task=${request.cpus}`,
+    // 0 cpus (an operation on a VE that holds its own) is one cpu of the op partition's room: Slurm has no smaller share
+    `--cpus-per-task=${Math.max(1, request.cpus)}`,
   ];
   if (request.memoryMiB !== undefined) {
     checkCount('memoryMiB', request.memoryMiB, 1024 * 1024 * 1024);

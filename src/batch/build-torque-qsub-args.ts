@@ -2,6 +2,7 @@
 import type { SubmitRequest } from './batch.js';
 import { formatWalltime } from '../core/parse-size.js';
 import { invalidField } from '../core/ve-error.js';
+import { findTorqueSlots } from './torque-slots.js';
 
 const JOB_NAME = /^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$/;
 const QUEUE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -15,17 +16,19 @@ const PATH = /^\/[A-Za-z0-9_./@+-]{0,4095}$/;
 const MAX_SCRIPT = 1024 * 1024;
 
 // Small bounded integers only; anything else in -l would be refused by TORQUE after a round trip anyway.
-function checkCount(field: string, value: number, max: number): void {
-  if (!Number.isInteger(value) || value < 1 || value > max) throw invalidField(field, `must be a whole number from 1 to ${max}`, value);
+function checkCount(field: string, value: number, max: number, min = 1): void {
+  if (!Number.isInteger(value) || value < min || value > max) throw invalidField(field, `must be a whole number from ${min} to ${max}`, value);
 }
 
+
 // Everything is checked before qsub runs: a refused request must leave no job behind.
-export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): string[] {
+export function buildTorqueQsubArgs(request: SubmitRequest, server?: string, slotsPerCpu = 1): string[] {
   if (!JOB_NAME.test(request.name)) throw invalidField('name', 'must be 1-64 of A-Z a-z 0-9 _ . + - starting with a letter or digit', request.name);
   if (!QUEUE.test(request.queue)) throw invalidField('queue', 'must be a TORQUE queue name', request.queue);
   if (server !== undefined && !SERVER.test(server)) throw invalidField('server', 'must be a host name', server);
   checkCount('nodeCount', request.nodeCount, 1024);
-  checkCount('cpus', request.cpus, 65536);
+  checkCount('cpus', request.cpus, 65536, 0);
+  checkCount('slotsPerCpu', slotsPerCpu, 16);
   for (const feature of request.features) {
     if (!FEATURE.test(feature)) throw invalidField('features', 'each must be a TORQUE node property (letter first, then A-Z a-z 0-9 _ . -)', feature);
   }
@@ -59,8 +62,8 @@ export function buildTorqueQsubArgs(request: SubmitRequest, server?: string): st
     if (new Set(request.nodeList).size !== request.nodeList.length) throw invalidField('nodeList', 'must not name a host twice', request.nodeList);
   }
 
-  // the port's sizes are per node: ppn is TORQUE's per-node cpu count already
-  const ppn = request.cpus;
+  // the port's sizes are per node, and so is ppn
+  const ppn = findTorqueSlots(request.cpus, slotsPerCpu);
   const featureSuffix = request.features.map((f) => `:${f}`).join('');
   // nodes=<host>:ppn=N names the host itself; several hosts are joined with '+'
   const nodes = request.nodeList === undefined

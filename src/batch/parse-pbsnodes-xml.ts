@@ -18,13 +18,14 @@ export function mapTorqueNodeState(rawState: string): NodeState {
 }
 
 // Nodes are parsed one by one and a bad one is named, so an operator can find it in pbsnodes -a.
-export function parsePbsnodesXml(xml: string): BatchNode[] {
+// slotsPerCpu: TORQUE slots per pbs-ve cpu; np = slotsPerCpu x cpus + the op slots (docs/design.md, "Capacity")
+export function parsePbsnodesXml(xml: string, slotsPerCpu = 1): BatchNode[] {
   const root = parseTorqueXml(xml, WHAT);
   if (root === undefined) return [];
   return readXmlRecords(root, 'Node', WHAT).map((node, index) => {
     const name = readXmlText(node, 'name', WHAT);
     try {
-      return readNode(node, name);
+      return readNode(node, name, slotsPerCpu);
     } catch (err) {
       if (err instanceof VeError && err.code === 'torque-parse') {
         throw torqueParseError(`${WHAT}, node ${JSON.stringify(name ?? `#${index + 1}`)}`, err.message, err);
@@ -35,7 +36,7 @@ export function parsePbsnodesXml(xml: string): BatchNode[] {
 }
 
 // Memory is the MOM's physmem (capacity, rounded down); availmem changes every poll and is not a property.
-function readNode(node: TorqueXmlElement, name: string | undefined): BatchNode {
+function readNode(node: TorqueXmlElement, name: string | undefined, slotsPerCpu: number): BatchNode {
   if (name === undefined || !/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/.test(name)) {
     throw torqueParseError('name', `not a host name (got ${JSON.stringify(name)})`);
   }
@@ -48,7 +49,7 @@ function readNode(node: TorqueXmlElement, name: string | undefined): BatchNode {
     name,
     state: mapTorqueNodeState(rawState),
     rawState,
-    cpus: np === undefined ? 0 : Number(np),
+    cpus: np === undefined ? 0 : Math.floor(Number(np) / slotsPerCpu),
     memoryMiB: physmem === undefined ? undefined : Math.floor(parseTorqueSizeBytes(physmem) / 1048576),
     features: splitList(text('properties')),
     jobIds: parseNodeJobs(text('jobs')),

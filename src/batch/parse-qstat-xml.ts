@@ -18,13 +18,14 @@ const STATES: Readonly<Record<string, JobState>> = {
 };
 
 // Job lists come from the server for every user; one bad record must say which job it was.
-export function parseQstatXml(xml: string): BatchJob[] {
+// slotsPerCpu: TORQUE slots per pbs-ve cpu (docs/design.md, "Capacity")
+export function parseQstatXml(xml: string, slotsPerCpu = 1): BatchJob[] {
   const root = parseTorqueXml(xml, WHAT);
   if (root === undefined) return [];
   return readXmlRecords(root, 'Job', WHAT).map((job, index) => {
     const id = readXmlText(job, 'Job_Id', WHAT);
     try {
-      return readJob(job, id);
+      return readJob(job, id, slotsPerCpu);
     } catch (err) {
       if (err instanceof VeError && err.code === 'torque-parse') {
         throw torqueParseError(`${WHAT}, job ${JSON.stringify(id ?? `#${index + 1}`)}`, err.message, err);
@@ -35,7 +36,7 @@ export function parseQstatXml(xml: string): BatchJob[] {
 }
 
 // Every attribute below is written by the server but may carry user text: parse, never evaluate.
-function readJob(job: TorqueXmlElement, jobId: string | undefined): BatchJob {
+function readJob(job: TorqueXmlElement, jobId: string | undefined, slotsPerCpu: number): BatchJob {
   if (jobId === undefined || !isTorqueJobId(jobId)) throw torqueParseError('Job_Id', `not a TORQUE job id (got ${JSON.stringify(jobId)})`);
   const text = (name: string): string | undefined => readXmlText(job, name, name);
   const rawState = text('job_state') ?? '';
@@ -52,7 +53,7 @@ function readJob(job: TorqueXmlElement, jobId: string | undefined): BatchJob {
     execHosts: parseExecHosts(text('exec_host')),
     variables: parseVariableList(text('Variable_List') ?? ''),
     comment: text('comment'),
-    resources: buildTorqueJobResources(readXmlGroup(job, 'Resource_List', 'job')),
+    resources: buildTorqueJobResources(readXmlGroup(job, 'Resource_List', 'job'), slotsPerCpu),
     startCount: readCount(text('start_count'), 'start_count') ?? 0,
     exitStatus: exit,
     // 271 = killed by SIGTERM after qdel (fixtures); -11 = JOB_EXEC_OVERLIMIT_WT, the MOM's walltime kill (TORQUE 6.1 source)

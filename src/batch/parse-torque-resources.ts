@@ -31,7 +31,9 @@ const COUNT = /^[0-9]{1,6}$/;
 const PROPERTY = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/;
 
 // nodes=2:ppn=2+1:ppn=1:general; a first word that is not a number names a host (one node), later words are properties.
-export function parseTorqueNodeSpec(text: string): TorqueNodeSpec {
+// slotsPerCpu: how many TORQUE slots (np, ppn) pbs-ve counts as one cpu (docs/design.md, "Capacity"); a job's
+// leftover slots (an op job's ppn=1) are no cpu.
+export function parseTorqueNodeSpec(text: string, slotsPerCpu = 1): TorqueNodeSpec {
   let nodeCount = 0;
   let cpus = 0;
   const features: string[] = [];
@@ -57,7 +59,7 @@ export function parseTorqueNodeSpec(text: string): TorqueNodeSpec {
     }
     if (count < 1 || ppn < 1) throw torqueParseError('node spec', `zero nodes or ppn (got ${JSON.stringify(text)})`);
     nodeCount += count;
-    cpus += count * ppn;
+    cpus += count * Math.floor(ppn / slotsPerCpu);
   }
   return { nodeCount, cpus, features };
 }
@@ -91,16 +93,16 @@ export function parseTorqueWalltime(text: string): number {
 }
 
 // One reading of Resource_List for qstat XML and pelog argv: nodes, else neednodes (queue defaults), else procs.
-export function buildTorqueJobResources(list: Readonly<Record<string, string>>): JobResources {
+export function buildTorqueJobResources(list: Readonly<Record<string, string>>, slotsPerCpu = 1): JobResources {
   const nodesText = list.nodes ?? list.neednodes;
-  const spec = nodesText === undefined ? undefined : parseTorqueNodeSpec(nodesText);
+  const spec = nodesText === undefined ? undefined : parseTorqueNodeSpec(nodesText, slotsPerCpu);
   let cpus = spec?.cpus ?? 1;
   let nodeCount = spec?.nodeCount ?? 1;
   if (spec === undefined) {
     const procs = list.procs ?? list.ncpus;
     if (procs !== undefined) {
       if (!COUNT.test(procs)) throw torqueParseError('resource list', `procs is not a number (got ${JSON.stringify(procs)})`);
-      cpus = Number(procs);
+      cpus = Math.floor(Number(procs) / slotsPerCpu);
     }
     if (list.nodect !== undefined && COUNT.test(list.nodect)) nodeCount = Number(list.nodect);
   }

@@ -23,6 +23,7 @@ function argvError(kind: TorquePelogKind, problem: string): VeError {
  * epilogue*: $1 jobid $2 user $3 group $4 jobname $5 session $6 requested $7 used $8 queue $9 account
  *            $10 exit status [$11 script (6.1)].
  * `env` is the pelog's (nearly empty) environment: PBS_RESOURCE_NODES fills in a resource list without nodes.
+ * `slotsPerCpu`: TORQUE slots per pbs-ve cpu (the config's batch.slotsPerCpu).
  */
 // The layout was taken from a real TORQUE 6.1 mom (test/fixtures/torque/pelog/), not from the manual.
 export function readTorquePelogContext(
@@ -30,6 +31,7 @@ export function readTorquePelogContext(
   env: Readonly<Record<string, string | undefined>>,
   kind: TorquePelogKind,
   hostname: string,
+  slotsPerCpu = 1,
 ): PelogContext {
   const epilogue = kind.startsWith('epilogue');
   const minimum = epilogue ? 10 : 7;
@@ -68,7 +70,7 @@ export function readTorquePelogContext(
     host: hostname,
     scriptPath: scriptPath === '' ? undefined : scriptPath,
     exitStatus,
-    resources: readRequestedResources(kind, requested, env.PBS_RESOURCE_NODES),
+    resources: readRequestedResources(kind, requested, env.PBS_RESOURCE_NODES, slotsPerCpu),
     sister: kind.endsWith('.parallel'),
     ...(epilogue ? readUsedWalltime(arg(7)) : {}),
   };
@@ -86,7 +88,7 @@ function readUsedWalltime(used: string): { usedWalltimeSeconds?: number } {
 }
 
 // A resource list TORQUE cannot have written means the argv is not what we think it is.
-function readRequestedResources(kind: TorquePelogKind, requested: string, envNodes: string | undefined): PelogContext['resources'] {
+function readRequestedResources(kind: TorquePelogKind, requested: string, envNodes: string | undefined, slotsPerCpu: number): PelogContext['resources'] {
   let list: Record<string, string>;
   try {
     list = parseTorqueResourceList(requested);
@@ -94,7 +96,7 @@ function readRequestedResources(kind: TorquePelogKind, requested: string, envNod
       list = { ...list, nodes: envNodes };
     }
     if (Object.keys(list).length === 0) return undefined;
-    return buildTorqueJobResources(list);
+    return buildTorqueJobResources(list, slotsPerCpu);
   } catch (err) {
     throw new VeError('torque-pelog-argv', 'prereq', `TORQUE ${kind} arguments: requested resources: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
   }

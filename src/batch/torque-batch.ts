@@ -3,6 +3,7 @@ import { formatWalltime } from '../core/parse-size.js';
 import { join } from 'node:path';
 import type { Batch, BatchJob, BatchNode, SubmitRequest } from './batch.js';
 import { buildTorqueQsubArgs } from './build-torque-qsub-args.js';
+import { findTorqueSlots } from './torque-slots.js';
 import { classifyTorqueFailure, isTorqueUnknownJob } from './classify-torque-failure.js';
 import { parsePbsnodesXml } from './parse-pbsnodes-xml.js';
 import { parseQstatXml } from './parse-qstat-xml.js';
@@ -22,6 +23,8 @@ export interface TorqueBatchOptions {
   readonly run?: RunCommand;
   /** qsub refuses root: root callers (pelog event sinks) submit as this account through runuser */
   readonly submitAs?: string;
+  /** TORQUE slots (np, ppn) per pbs-ve cpu; default 1, TORQUE's own count (docs/design.md, "Capacity") */
+  readonly slotsPerCpu?: number;
 }
 
 type TorqueCommand = 'qsub' | 'qstat' | 'qdel' | 'pbsnodes' | 'qrerun' | 'qalter' | 'qhold' | 'qrls';
@@ -62,6 +65,7 @@ function checkPbsnodesChange(node: string, args: readonly string[], result: Comm
 // One Batch per server; every call is a fresh client process, so the object holds no state.
 export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
   const run = options.run ?? runCommand;
+  const slotsPerCpu = options.slotsPerCpu ?? 1;
 
   // Every client gets the same environment and timeout so behaviour does not depend on the caller's shell.
   const exec = async (command: TorqueCommand, args: readonly string[], input?: string, cancelSignal?: AbortSignal): Promise<CommandResult> => {
@@ -104,13 +108,13 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
     }
     // 14, 14.vm and 14.vm.example.org name the same job on one server: compare the sequence part
     const sequence = jobId.split('.')[0];
-    return parseQstatXml(result.stdout).find((job) => job.jobId.split('.')[0] === sequence);
+    return parseQstatXml(result.stdout, slotsPerCpu).find((job) => job.jobId.split('.')[0] === sequence);
   };
 
   return {
 
     async submit(request: SubmitRequest): Promise<string> {
-      const args = buildTorqueQsubArgs(request, options.server);
+      const args = buildTorqueQsubArgs(request, options.server, slotsPerCpu);
       const result = await submitQsub(args, request.script, request.submitAs);
       if (result.exitCode !== 0) throw classifyTorqueFailure('qsub', args, result);
       const jobId = result.stdout.trim().split('\n')[0]?.trim() ?? '';
@@ -124,7 +128,7 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
       const args = ['-f', '-x'];
       const result = await exec('qstat', args);
       if (result.exitCode !== 0) throw classifyTorqueFailure('qstat', args, result);
-      return parseQstatXml(result.stdout).filter(
+      return parseQstatXml(result.stdout, slotsPerCpu).filter(
         (job) => (filter.queue === undefined || job.queue === filter.queue) && (filter.owner === undefined || job.owner === filter.owner),
       );
     },
@@ -146,7 +150,7 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
         if (NODE_LIST_EMPTY.test(`${result.stderr}\n${result.stdout}`)) return [];
         throw classifyTorqueFailure('pbsnodes', args, result);
       }
-      return parsePbsnodesXml(result.stdout);
+      return parsePbsnodesXml(result.stdout, slotsPerCpu);
     },
 
     async setNodeOffline(node: string, note: string): Promise<void> {
@@ -211,7 +215,8 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
         await waitMs(QALTER_POLL_MS);
       }
       const features = before.resources.features.filter((f) => /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/.test(f));
-      await run('qalter', ['-l', `nodes=${host}:ppn=${before.resources.cpus}${features.map((f) => `:${f}`).join('')}`, jobId]);
+      const ppn = findTorqueSlots(Math.floor(before.resources.cpus / Math.max(1, before.resources.nodeCount)), slotsPerCpu);
+      await run('qalter', ['-l', `nodes=${host}:ppn=${ppn}${features.map((f) => `:${f}`).join('')}`, jobId]);
       await run('qrls', ['-h', 'o', jobId]);
     },
 

@@ -3,6 +3,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { VeError } from '../core/ve-error.js';
 import { parseNetworkConfig } from './network-config.js';
+import { DEFAULT_SLOTS_PER_CPU } from '../batch/torque-slots.js';
 import { DEFAULT_LXC_IDS, LXC_ID_COUNT, type HostVirtConfig, type KvmAcceleration, type LxcIdsConfig, type MigrationConfig, type PbsVeConfig, type RecoveryConfig, type UserLimits, type WebConfig } from './pbs-ve-config.js';
 
 export const DEFAULT_CONFIG_DIR = '/etc/pbs-ve';
@@ -46,6 +47,13 @@ function count(o: Record<string, unknown>, key: string, path: string, fallback: 
   const v = o[key] ?? fallback;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) bad(`${path}${key}`, 'must be a positive whole number', v);
   return v;
+}
+
+// TORQUE slots per cpu: np and ppn are multiplied by it, so it stays small (docs/design.md, "Capacity").
+function slotsPerCpu(v: unknown): number {
+  const value = v ?? DEFAULT_SLOTS_PER_CPU;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > 16) bad('batch.slotsPerCpu', 'must be a whole number from 1 to 16 (TORQUE slots per cpu; 2 keeps one slot a host for operations)', value);
+  return value;
 }
 
 // A node feature lands in qsub -l nodes=...:<feature> and sbatch --constraint: one plain word only.
@@ -174,6 +182,7 @@ export function parseConfig(json: unknown): PbsVeConfig {
       eventSubmitUser: text(batch, 'eventSubmitUser', 'batch.', 'pbsve'),
       maxStarts: count(batch, 'maxStarts', 'batch.', 3),
       maxNodes: count(batch, 'maxNodes', 'batch.', 16),
+      slotsPerCpu: slotsPerCpu(batch['slotsPerCpu']),
     },
     ldap: {
       url: text(ldap, 'url', 'ldap.'),

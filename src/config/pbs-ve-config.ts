@@ -58,6 +58,10 @@ export interface PbsVeConfig {
     readonly maxStarts: number;
     /** the most nodes (parts) one VE may span; absent = 1 */
     readonly maxNodes?: number;
+    /** TORQUE: slots (np, ppn) per cpu. VE jobs ask slotsPerCpu x vcpus, op jobs one slot, and VE hosts are
+     *  declared with np = slotsPerCpu x cpus + slotsPerCpu - 1: the last slots are never a VE's, so an
+     *  operation on a full host still runs (docs/design.md, "Capacity"). Default 2; 1 = TORQUE's own count */
+    readonly slotsPerCpu: number;
   };
   readonly ldap: {
     readonly url: string;

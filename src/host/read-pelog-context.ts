@@ -15,7 +15,7 @@ export function readPelogContext(config: PbsVeConfig, argv: readonly string[], e
   if (kind === undefined || !(TORQUE_KINDS as readonly string[]).includes(kind)) {
     throw new VeError('torque-pelog-argv', 'prereq', `argv: expected "--torque <${TORQUE_KINDS.join('|')}>" before TORQUE's arguments (is the mom_priv wrapper installed by ve admin?)`);
   }
-  return readTorquePelogContext(argv.slice(2), env, kind as TorquePelogKind, hostname().split('.')[0] ?? hostname());
+  return readTorquePelogContext(argv.slice(2), env, kind as TorquePelogKind, hostname().split('.')[0] ?? hostname(), config.batch.slotsPerCpu);
 }
 
 // The job script is where the trusted spec line is: TORQUE hands its path to the pelog, Slurm keeps it.

@@ -165,7 +165,8 @@ export async function runVeOperationJob(
   const opJobId = await deps.batch.submit({
     name: `veop-${ve.name}`.slice(0, 64),
     queue: deps.config.batch.opQueue ?? deps.config.batch.veQueue,
-    cpus: 1,
+    // the VE holds its cpus already: the op job takes the room each host keeps for operations
+    cpus: 0,
     memoryMiB: Math.max(deps.config.minMemoryMiB, OP_MEMORY_MIB),
     walltimeSeconds: OP_WALLTIME_SECONDS,
     features: [],

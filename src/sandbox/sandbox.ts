@@ -8,6 +8,7 @@ import { ensureHostKey, hostKeyPath } from '../events/host-key.js';
 import { probeKvmCached } from '../host/resolve-qemu-acceleration.js';
 import { findFreePortBase, isPortBaseFree, SANDBOX_PORT_SPAN } from './find-free-port-base.js';
 import { planSandboxUnderlay, startSandboxUnderlay, stopSandboxUnderlay } from './sandbox-underlay.js';
+import { DEFAULT_SLOTS_PER_CPU, findTorqueHostSlots } from '../batch/torque-slots.js';
 
 /** Where the project lives (dist/src/sandbox/sandbox.js -> the checkout). */
 export const PROJECT_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -391,7 +392,8 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
     await runAdmin(['install', 'vemon'], vemon.configDir, 've admin install vemon');
     log(`starting TORQUE (trqauthd, pbs_server, pbs_sched; pbs_mom ${allHosts.join(' ')})`);
     const momBase = portBase + 10;
-    const np = options.nodeCpus ?? 2;
+    // every host keeps its operation slot(s) beside its cpus (docs/design.md, "Capacity")
+    const np = findTorqueHostSlots(options.nodeCpus ?? 2, DEFAULT_SLOTS_PER_CPU);
     const torqueEnv = { SANDBOX_DIR: dir, TORQUE_PREFIX, MOM_PORT_BASE: String(momBase), TORQUE_NODES: `node1:${np}:lxc,kvm node2:${np}:lxc,kvm ${VEMON_NODE}:${np}:vemon` };
     const out = parseKeyValues(await runStep('torque', 'torque.sh', ['start'], torqueEnv));
     const server = out['PBS_SERVER'] ?? '';

@@ -8,6 +8,7 @@ import { openBatch } from '../../src/config/open-adapters.js';
 import type { Batch, BatchJob, BatchNode } from '../../src/batch/batch.js';
 import { runTorqueSandboxScript, type SandboxInfo } from '../../src/sandbox/sandbox.js';
 import { killSandboxSlurmd, startSandboxSlurmd } from './sandbox-nodes.js';
+import { DEFAULT_SLOTS_PER_CPU, findTorqueSlots } from '../../src/batch/torque-slots.js';
 
 export interface RawJob {
   /** the submitting user (TORQUE's qsub refuses root) */
@@ -119,7 +120,7 @@ export function openBatchControl(info: SandboxInfo): BatchControl {
     async stopVeQueue() { await run(join(bin, 'qmgr'), ['-c', 'set queue batch started = False'], env); },
     async startVeQueue() { await run(join(bin, 'qmgr'), ['-c', 'set queue batch started = True'], env); },
     async submitRaw(job) {
-      const resources = [`nodes=1:ppn=${job.cpus}${job.feature === undefined ? '' : `:${job.feature}`}`, `mem=${job.memoryMiB}mb`, `walltime=00:${String(job.minutes).padStart(2, '0')}:00`];
+      const resources = [`nodes=1:ppn=${findTorqueSlots(job.cpus, DEFAULT_SLOTS_PER_CPU)}${job.feature === undefined ? '' : `:${job.feature}`}`, `mem=${job.memoryMiB}mb`, `walltime=00:${String(job.minutes).padStart(2, '0')}:00`];
       if (job.comment !== undefined) throw new Error('TORQUE: a job owner cannot set a comment (qalter -W comment is refused, rc 155)');
       const args = ['-q', 'batch', '-N', job.name, '-l', resources.join(','), '-j', 'oe', '-o', job.output, '-d', '/tmp',
         ...(job.variables === undefined ? [] : ['-v', Object.entries(job.variables).map(([k, v]) => `${k}=${v}`).join(',')])];

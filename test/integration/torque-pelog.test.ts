@@ -52,7 +52,7 @@ async function makeSite(name: string, lxcUri: string): Promise<Site> {
   for (const d of [configDir, join(pbsHome, 'mom_priv', 'jobs'), join(stateDir, 'log')]) mkdirSync(d, { recursive: true });
   const roUri = lxcUri.replace('libvirt-sock', 'libvirt-sock-ro');
   writeFileSync(join(configDir, 'config.json'), JSON.stringify({
-    batch: { kind: 'torque', binDir: stub, veQueue: 'batch', vemonQueue: 'vemon', eventSubmitUser: USER, maxStarts: 3 },
+    batch: { kind: 'torque', binDir: stub, veQueue: 'batch', vemonQueue: 'vemon', eventSubmitUser: USER, maxStarts: 3, slotsPerCpu: 1 },
     ldap: { url: ldap.url, baseDn: ldap.baseDn },
     ldapWriteCredentialsFile: join(configDir, 'ldap-write.json'),
     virt: { hosts: { default: { lxcUri, qemuUri: lxcUri.replace('lxc:', 'qemu:'), roLxcUri: roUri, roQemuUri: roUri } }, startTimeoutMs: 30000 },

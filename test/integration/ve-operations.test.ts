@@ -130,6 +130,37 @@ void t.test('a stopped VE can be destroyed; another user cannot stop mine', asyn
   }
 });
 
+// The issue's defect: `ve snapshot` on a host whose cpus were all taken by VEs waited 5 minutes and failed. The
+// VE already holds its cpus, so an operation needs none: Slurm's op partition has a CPU the VE partition cannot
+// take (MaxCPUsPerNode), TORQUE's hosts a slot VE jobs (2 slots a cpu) can never fill (docs/design.md, "Capacity").
+void t.test('an operation runs on a host whose cpus are all taken by VEs', async (t) => {
+  const names = ['full1', 'full2'];
+  const jobIds: string[] = [];
+  t.teardown(async () => { for (const jobId of jobIds) await runVeAs(info, user, ['destroy', jobId, '--wait', '60s']); });
+  for (const name of names) {
+    const created = await runVeAs(info, user, ['create', name, '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--vcpus', '2', '--lease', '1h']);
+    t.equal(created.exitCode, 0, created.stderr);
+    jobIds.push(created.stdout.trim());
+  }
+  for (const name of names) await waitForLdapState(info, user, name, 'running', 120_000);
+  const hosts = await Promise.all(names.map(async (n) => (await show(n)).ve.host));
+  t.not(hosts[0], hosts[1], `one VE of 2 vcpus fills each host (${hosts.join(', ')})`);
+  // no third VE fits anywhere: the hosts are full as far as VEs go
+  const third = await runVeAs(info, user, ['create', 'full3', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--vcpus', '1', '--lease', '1h', '--wait', '15s']);
+  t.equal(third.exitCode, 1, 'a third VE waits: no cpu is free for VEs');
+  const thirdJob = /job (\S+):/.exec(third.stderr)?.[1] ?? third.stdout.trim().split('\n')[0] ?? '';
+  if (thirdJob !== '') jobIds.push(thirdJob);
+  const ms = await timed(t, ['suspend', 'full1'], /suspended/);
+  t.comment(`suspend on a full host: ${ms} ms`);
+  await timed(t, ['resume', 'full1'], /now running/);
+  const snap = await timed(t, ['snapshot', 'full2', '--name', 's1'], /s1/);
+  t.comment(`snapshot on a full host: ${snap} ms`);
+  const list = await runVeAs(info, user, ['snapshot', 'list', 'full2', '--json']);
+  t.equal(list.exitCode, 0, list.stderr);
+  t.match(list.stdout, /s1/);
+  t.equal((await show('full3')).ve.state, 'pending', 'the waiting VE still waits: the operations took no VE cpu');
+});
+
 void t.test('host maintenance: a drain stops the host\'s VEs, the resume starts them again (Clustrx stopall/startall)', async (t) => {
   const created = await runVeAs(info, user, ['create', 'op3', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h']);
   t.equal(created.exitCode, 0, created.stderr);

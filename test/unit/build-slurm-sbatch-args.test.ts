@@ -71,7 +71,8 @@ void t.test('buildSlurmSbatchArgs refuses hostile or impossible fields', (t) => 
   t.throws(() => buildSlurmSbatchArgs({ ...base, queue: '--uid=0' }), isFieldError('queue'));
   t.throws(() => buildSlurmSbatchArgs({ ...base, features: ['kvm|lxc'] }), isFieldError('features'));
   t.throws(() => buildSlurmSbatchArgs({ ...base, name: 'a\nb' }), isFieldError('name'));
-  t.throws(() => buildSlurmSbatchArgs({ ...base, cpus: 0 }), isFieldError('cpus'));
+  t.throws(() => buildSlurmSbatchArgs({ ...base, cpus: -1 }), isFieldError('cpus'));
+  t.ok(buildSlurmSbatchArgs({ ...base, cpus: 0 }).includes('--cpus-per-task=1'), 'an operation (0 cpus of its own) takes one cpu of the op partition');
   t.throws(() => buildSlurmSbatchArgs({ ...base, cpus: 1.5 }), isFieldError('cpus'));
   t.throws(() => buildSlurmSbatchArgs({ ...base, nodeCount: -1 }), isFieldError('nodeCount'));
   t.throws(() => buildSlurmSbatchArgs({ ...base, memoryMiB: 0 }), isFieldError('memoryMiB'));

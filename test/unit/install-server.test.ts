@@ -53,7 +53,9 @@ void t.test('TORQUE: the exact qmgr commands', (t) => {
   t.throws(() => buildTorqueServerCommands({ ...config, batch: { ...config.batch, veQueue: 've; rm' } }), { code: 'invalid-field' });
   t.equal(formatTorqueWalltime(3600), '01:00:00');
   t.equal(formatTorqueWalltime(59), '00:00:59');
-  t.same(buildTorqueNodeNotes(config).filter((l) => l.includes('set node node1')), ['#   set node node1 properties += kvm     # QEMU/KVM VEs may run here', '#   set node node1 properties += lxc     # LXC VEs may run here']);
+  t.same(buildTorqueNodeNotes(config).filter((l) => l.includes('set node node1')), ['#   set node node1 properties += kvm     # QEMU/KVM VEs may run here', '#   set node node1 properties += lxc     # LXC VEs may run here',
+    '#   set node node1 np = 5      # for a host of 2 cpus']);
+  t.ok(buildTorqueNodeNotes(config).some((l) => l.includes('np = 2 x cpus + 1')), 'the formula for the default slotsPerCpu 2');
   t.end();
 });
 

@@ -120,7 +120,8 @@ void t.test('submit: other hostile fields are refused too', (t) => {
   refused({ name: 'a b' }, 'name');
   refused({ queue: 'batch@evil' }, 'queue');
   refused({ features: ['general', 'x:ppn=99'] }, 'features');
-  refused({ cpus: 0 }, 'cpus');
+  refused({ cpus: -1 }, 'cpus');
+  refused({ cpus: 1.5 }, 'cpus');
   refused({ nodeCount: 1.5 }, 'nodeCount');
   refused({ memoryMiB: -1 }, 'memoryMiB');
   refused({ walltimeSeconds: 0 }, 'walltimeSeconds');
