@@ -49,10 +49,26 @@ async function status(): Promise<ClusterStatus> {
   return JSON.parse(r.stdout) as ClusterStatus;
 }
 
-// A command as the member's root, through its init's namespaces (the host's view; no network, no ve ssh).
-async function inMember(m: ClusterMemberStatus, command: readonly string[]): Promise<{ ok: boolean; stdout: string; detail: string }> {
+async function initPid(m: ClusterMemberStatus): Promise<number> {
   const pid = await findContainerInit(info.nodes[m.host]?.lxcUri ?? '', `pbsve-${m.jobId}`);
   if (pid === undefined) throw new Error(`no init process for ${m.name} (pbsve-${m.jobId}) on ${m.host}`);
+  return pid;
+}
+
+// The container's memory as the kernel charges it (page cache included), now and at its peak: cgroup v1's memory
+// controller where the machine has it (this one), else v2's.
+function readMemoryCgroup(pid: number): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  const v1 = /^\d+:memory:(\/.*)$/m.exec(lines)?.[1];
+  const v2 = /^0::(\/.*)$/m.exec(lines)?.[1];
+  const [dir, now, peak] = v1 !== undefined ? [join('/sys/fs/cgroup/memory', v1), 'memory.usage_in_bytes', 'memory.max_usage_in_bytes'] : [join('/sys/fs/cgroup', v2 ?? '/nonexistent'), 'memory.current', 'memory.peak'];
+  const read = (f: string): string => (existsSync(join(dir, f)) ? `${(Number(readFileSync(join(dir, f), 'utf8')) / 1048576).toFixed(1)} MiB` : '?');
+  return `charged now ${read(now)}, at most ${read(peak)}`;
+}
+
+// A command as the member's root, through its init's namespaces (the host's view; no network, no ve ssh).
+async function inMember(m: ClusterMemberStatus, command: readonly string[]): Promise<{ ok: boolean; stdout: string; detail: string }> {
+  const pid = await initPid(m);
   const r = await runCommand('nsenter', ['--target', String(pid), '--all', '--root', '--wd', '-S', '0', '-G', '0',
     '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', ...command], { timeoutMs: 150_000 });
   return { ok: r.exitCode === 0, stdout: r.stdout, detail: `exit ${r.exitCode}: ${r.stderr.trim()}` };
@@ -128,7 +144,7 @@ void t.test('the batch-cluster example: Slurm inside the virtual cluster runs a 
   for (const m of [head, ...running.members.filter((x) => x.name === 'batch-c1')]) {
     const rss = await inMember(m, ['ps', '-e', '-o', 'rss=,comm=']);
     const kib = rss.stdout.split('\n').map((l) => Number(l.trim().split(/\s+/)[0])).filter((n) => Number.isFinite(n)).reduce((a, b) => a + b, 0);
-    figures.push(`${m.name} (memory ${m.name === 'batch-head' ? '256M' : '128M'}): processes' RSS ${(kib / 1024).toFixed(1)} MiB`);
+    figures.push(`${m.name} (memory ${m.name === 'batch-head' ? '128M' : '64M'}): processes' RSS ${(kib / 1024).toFixed(1)} MiB; its cgroup ${readMemoryCgroup(await initPid(m))}`);
   }
 
   t.same((await runClusterPass(info)).map((f) => f.action), ['recorded'], 've-monitor knows the cluster');
