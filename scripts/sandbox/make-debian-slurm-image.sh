@@ -25,6 +25,10 @@ R=$OUT/rootfs
 if [[ -s $R/init.sh && -s $OUT/complete ]]; then echo "ROOTFS=$R"; exit 0; fi
 command -v debootstrap >/dev/null || { echo "make-debian-slurm-image: debootstrap missing (apt-get install debootstrap; scripts/install-deps.sh)" >&2; exit 3; }
 mkdir -p "$OUT"
+# two sandboxes starting at once (two test runs) build one cache: the second waits and takes the first one's build
+exec 9>"$OUT/.lock"
+flock 9
+if [[ -s $R/init.sh && -s $OUT/complete ]]; then echo "ROOTFS=$R"; exit 0; fi
 rm -rf -- "$OUT/rootfs.new"
 N=$OUT/rootfs.new
 started=$(date +%s)
