@@ -19,7 +19,7 @@ export function registerSandboxCommands(program: Command): void {
     .option('--node-cpus <n>', 'cpus of every node (default 2; more than this machine has is fine: room for many tiny VEs)')
     .option('--node-memory <size>', 'memory of every node, e.g. 64G (default 1000M)')
     .option('--accounting', 'Slurm: a private MariaDB and slurmdbd, so Slurm enforces per-user limits itself (pbs-ve\'s QOS; ve admin install server sets it)')
-    .option('--image <name...>', `an image built only when asked: ${EXTRA_SANDBOX_IMAGES.join(', ')} (Debian 12 with Slurm; debootstrap, minutes the first time on a machine, then cached)`)
+    .option('--image <name...>', `an image built only when asked: ${EXTRA_SANDBOX_IMAGES.join(', ')} (Debian 12 with Slurm; debootstrap, about 45 s the first time on a machine, then cached)`)
     .option('--no-overlay', 'private networks stay host-local with DHCP (default: each VE host has an underlay namespace and private networks span the hosts over VXLAN)')
     .action(async (o: { dir: string; batch: string; portBase?: string; nodeCpus?: string; nodeMemory?: string; overlay: boolean; accounting?: boolean; image?: string[] }) => {
       await runHook('cli', async () => {

@@ -106,11 +106,11 @@ export const DEBIAN_SLURM_CACHE_DIR = process.env['PBS_VE_DEBIAN_SLURM_CACHE'] ?
 export const EXTRA_SANDBOX_IMAGES = ['debian-slurm'] as const;
 export type ExtraSandboxImage = typeof EXTRA_SANDBOX_IMAGES[number];
 
-// debootstrap takes minutes: built once per machine and script version, then hard-linked into each sandbox's catalog
+// debootstrap takes 40-45 s here (more on a slow mirror): built once per machine and script version, then hard-linked into each sandbox's catalog
 // (the prologue copies an image, never writes into it); another file system gets a copy.
 async function prepareDebianSlurm(imageDir: string, log: (line: string) => void): Promise<void> {
   const cache = join(DEBIAN_SLURM_CACHE_DIR, createHash('sha256').update(readFileSync(join(SCRIPTS, 'make-debian-slurm-image.sh'))).digest('hex').slice(0, 12));
-  log(`building (or taking from ${cache}) the Debian + Slurm LXC image (debootstrap: minutes, once per machine)`);
+  log(`building (or taking from ${cache}) the Debian + Slurm LXC image (debootstrap: about 45 s, once per machine)`);
   const rootfs = parseKeyValues(await runStep('image debian-slurm', 'make-debian-slurm-image.sh', [cache], {}, 30 * 60_000))['ROOTFS'];
   if (rootfs === undefined) throw new VeError('sandbox-step-failed', 'environment', 'sandbox: make-debian-slurm-image.sh printed no ROOTFS');
   const target = join(imageDir, 'debian-slurm.rootfs');
@@ -189,7 +189,7 @@ export interface SandboxOptions {
   readonly accounting?: boolean;
   /** with accounting: users besides root and the sandbox user that get an association (every submitter needs one) */
   readonly accountingUsers?: readonly string[];
-  /** images built only when asked: debian-slurm (Debian 12 with Slurm, debootstrap: minutes the first time on a machine) */
+  /** images built only when asked: debian-slurm (Debian 12 with Slurm, debootstrap: about 45 s the first time on a machine) */
   readonly images?: readonly ExtraSandboxImage[];
 }
 
