@@ -3,6 +3,7 @@
 #   services:  slapd + ldap-utils, Slurm (slurmctld, slurmd, client) + munge, libvirtd with the QEMU and LXC drivers,
 #              slurmdbd + mariadb-server (Slurm accounting: the sandbox's per-user QOS limits, only when asked for)
 #   guests:    qemu-system-x86 + qemu-utils (qcow2 overlays), genisoimage (cloud-init NoCloud seeds),
+#              debootstrap (the Debian + Slurm LXC image debian-slurm, built only when a sandbox asks for it),
 #              busybox-static (tiny guest root file systems), dropbear-bin (the sandbox guests' SSH server,
 #              copied with its libraries into both images), openssh-client (ve ssh, ssh-keygen in tests)
 #   networks:  dnsmasq-base (DHCP on VE networks, run by libvirtd) + iptables (libvirt's isolation rules)
@@ -15,7 +16,7 @@ set -euo pipefail
 [ "$(id -u)" = 0 ] || { echo "install-deps.sh: run as root (apt-get)" >&2; exit 1; }
 PKGS=(slapd ldap-utils slurmctld slurmd slurm-client munge slurmdbd mariadb-server
       libvirt-daemon libvirt-daemon-driver-qemu libvirt-daemon-driver-lxc libvirt-clients libvirt-dev pkg-config
-      qemu-system-x86 qemu-utils genisoimage busybox-static dropbear-bin openssh-client cpio python3 make g++ util-linux procps iproute2
+      qemu-system-x86 qemu-utils genisoimage debootstrap busybox-static dropbear-bin openssh-client cpio python3 make g++ util-linux procps iproute2
       dnsmasq-base iptables tcpdump chromium fonts-dejavu-core acct)
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { runHook } from '../host/run-hook.js';
-import { readSandboxInfo, startSandbox, stopSandbox } from './sandbox.js';
+import { EXTRA_SANDBOX_IMAGES, readSandboxInfo, startSandbox, stopSandbox, type ExtraSandboxImage } from './sandbox.js';
 import { runDemo } from './run-demo.js';
 import { join } from 'node:path';
 import { runCommand } from '../core/run-command.js';
@@ -19,19 +19,24 @@ export function registerSandboxCommands(program: Command): void {
     .option('--node-cpus <n>', 'cpus of every node (default 2; more than this machine has is fine: room for many tiny VEs)')
     .option('--node-memory <size>', 'memory of every node, e.g. 64G (default 1000M)')
     .option('--accounting', 'Slurm: a private MariaDB and slurmdbd, so Slurm enforces per-user limits itself (pbs-ve\'s QOS; ve admin install server sets it)')
+    .option('--image <name...>', `an image built only when asked: ${EXTRA_SANDBOX_IMAGES.join(', ')} (Debian 12 with Slurm; debootstrap, about 45 s the first time on a machine, then cached)`)
     .option('--no-overlay', 'private networks stay host-local with DHCP (default: each VE host has an underlay namespace and private networks span the hosts over VXLAN)')
-    .action(async (o: { dir: string; batch: string; portBase?: string; nodeCpus?: string; nodeMemory?: string; overlay: boolean; accounting?: boolean }) => {
+    .action(async (o: { dir: string; batch: string; portBase?: string; nodeCpus?: string; nodeMemory?: string; overlay: boolean; accounting?: boolean; image?: string[] }) => {
       await runHook('cli', async () => {
         if (o.batch !== 'slurm' && o.batch !== 'torque') throw invalidField('batch', 'must be "slurm" or "torque"', o.batch);
         const portBase = o.portBase === undefined ? undefined : Number(o.portBase);
         if (portBase !== undefined && (!Number.isInteger(portBase) || portBase < 1024 || portBase > 65535 - 60)) {
           throw invalidField('port-base', 'must be a whole number from 1024 to 65475', o.portBase);
         }
+        const images = (o.image ?? []).map((i) => {
+          if (!(EXTRA_SANDBOX_IMAGES as readonly string[]).includes(i)) throw invalidField('image', `must be one of ${EXTRA_SANDBOX_IMAGES.join(', ')}`, i);
+          return i as ExtraSandboxImage;
+        });
         const nodeCpus = o.nodeCpus === undefined ? undefined : Number(o.nodeCpus);
         const nodeMemoryMiB = o.nodeMemory === undefined ? undefined : parseMemoryMiB('node-memory', o.nodeMemory);
         const info = await startSandbox({
           dir: o.dir, batch: o.batch, ...(portBase === undefined ? {} : { portBase }), ...(nodeCpus === undefined ? {} : { nodeCpus }),
-          ...(nodeMemoryMiB === undefined ? {} : { nodeMemoryMiB }), overlay: o.overlay, accounting: o.accounting === true, log: (l) => { say(`sandbox: ${l}`); },
+          ...(nodeMemoryMiB === undefined ? {} : { nodeMemoryMiB }), overlay: o.overlay, accounting: o.accounting === true, images, log: (l) => { say(`sandbox: ${l}`); },
         });
         say(`sandbox (${info.batch}) up in ${info.dir}, ports from ${info.portBase}; use it with:\n  source ${info.dir}/env.sh`);
         return 0;

@@ -48,7 +48,7 @@ export interface SandboxInfo {
   readonly hosts: Readonly<Record<string, SandboxHost>>;
   /** environment a user of the sandbox needs: SLURM_CONF or PBS_DEFAULT+PATH, PBS_VE_CONFIG_DIR */
   readonly env: Readonly<Record<string, string>>;
-  /** catalog images the sandbox registered: tiny (lxc), and tinyvm (kvm) when its kernel could be downloaded */
+  /** catalog images the sandbox registered: tiny (lxc), tinyvm (kvm) when its kernel could be downloaded, and the extra images asked for */
   readonly images: readonly string[];
   /** why tinyvm is missing */
   readonly imageProblem?: string;
@@ -98,6 +98,34 @@ function findTinyVmCacheDir(): string {
   const hash = createHash('sha256');
   for (const script of ['make-qemu-image.sh', 'copy-dropbear.sh']) hash.update(readFileSync(join(SCRIPTS, script)));
   return join(TINYVM_CACHE_DIR, hash.digest('hex').slice(0, 12));
+}
+
+/** the Debian + Slurm LXC rootfs is cached here across sandboxes, one directory per version of its build script */
+export const DEBIAN_SLURM_CACHE_DIR = process.env['PBS_VE_DEBIAN_SLURM_CACHE'] ?? '/var/cache/pbs-ve/debian-slurm';
+
+/** images a sandbox builds only when asked (slow to build, not every test needs them) */
+export const EXTRA_SANDBOX_IMAGES = ['debian-slurm'] as const;
+export type ExtraSandboxImage = typeof EXTRA_SANDBOX_IMAGES[number];
+
+// debootstrap takes 40-45 s here (more on a slow mirror): built once per machine and script version, then hard-linked into each sandbox's catalog
+// (the prologue copies an image, never writes into it); another file system gets a copy.
+async function prepareDebianSlurm(imageDir: string, log: (line: string) => void): Promise<void> {
+  const cache = join(DEBIAN_SLURM_CACHE_DIR, createHash('sha256').update(readFileSync(join(SCRIPTS, 'make-debian-slurm-image.sh'))).digest('hex').slice(0, 12));
+  log(`building (or taking from ${cache}) the Debian + Slurm LXC image (debootstrap: about 45 s, once per machine)`);
+  const rootfs = parseKeyValues(await runStep('image debian-slurm', 'make-debian-slurm-image.sh', [cache], {}, 30 * 60_000))['ROOTFS'];
+  if (rootfs === undefined) throw new VeError('sandbox-step-failed', 'environment', 'sandbox: make-debian-slurm-image.sh printed no ROOTFS');
+  const target = join(imageDir, 'debian-slurm.rootfs');
+  if (!existsSync(join(target, 'init.sh'))) {
+    rmSync(target, { recursive: true, force: true });
+    const linked = await runCommand('cp', ['-al', '--', rootfs, target], { timeoutMs: 300_000 });
+    if (linked.exitCode !== 0) {
+      rmSync(target, { recursive: true, force: true });
+      const copied = await runCommand('cp', ['-a', '--', rootfs, target], { timeoutMs: 600_000 });
+      if (copied.exitCode !== 0) throw new VeError('sandbox-step-failed', 'environment', `sandbox: copying ${rootfs}: ${copied.stderr.trim()}`);
+    }
+  }
+  // as tiny: SSH (dropbear) with the seeded keys, the init runs the role's boot script
+  writeFileSync(join(imageDir, 'debian-slurm.json'), `${JSON.stringify({ name: 'debian-slurm', type: 'lxc', format: 'dir', path: 'debian-slurm.rootfs', init: ['/bin/sh', '/init.sh'], os: 'Debian 12 minbase, Slurm 22.05, munge, dropbear', ssh: true }, null, 2)}\n`);
 }
 
 // tiny (LXC) is always there; tinyvm (QEMU, direct kernel boot) only when its kernel could be had.
@@ -162,6 +190,8 @@ export interface SandboxOptions {
   readonly accounting?: boolean;
   /** with accounting: users besides root and the sandbox user that get an association (every submitter needs one) */
   readonly accountingUsers?: readonly string[];
+  /** images built only when asked: debian-slurm (Debian 12 with Slurm, debootstrap: about 45 s the first time on a machine) */
+  readonly images?: readonly ExtraSandboxImage[];
 }
 
 /** the sandbox's VXLAN range: VNIs are derived from (owner, network) into it */
@@ -299,6 +329,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   const tinyvm = await prepareTinyVm(imageDir, log);
   if ('problem' in tinyvm) log(`no QEMU image: ${tinyvm.problem}; the sandbox has the LXC image "tiny" only`);
   writeCatalog(imageDir, 'problem' in tinyvm ? undefined : tinyvm);
+  if (options.images?.includes('debian-slurm') === true) await prepareDebianSlurm(imageDir, log);
   const nodes = Object.fromEntries(VE_NODES.map((n) => [n, socketUris(dir, n)]));
   const slurmConf = batchKind === 'slurm' ? join(dir, 'slurm/etc/slurm.conf') : '';
   // every host-side process finds its own host's directory through "%h" (src/config/load-config.ts)
@@ -418,7 +449,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
   log(kvm.usable ? 'KVM works: --type kvm VEs get hardware acceleration' : `KVM not usable (${kvm.detail}): --type kvm VEs run emulated (QEMU TCG)`);
   const exports = Object.entries(env).map(([k, v]) => `export ${k}=${v}`).join('\n');
   writeFileSync(join(dir, 'env.sh'), `${exports}\nalias ve='${process.execPath} ${join(PROJECT_DIR, 'dist/src/qsub-wrappers/main.js')}'\n`);
-  const images = 'problem' in tinyvm ? ['tiny'] : ['tiny', 'tinyvm'];
+  const images = [...('problem' in tinyvm ? ['tiny'] : ['tiny', 'tinyvm']), ...(options.images ?? [])];
   const info: SandboxInfo = {
     dir, batch: batchKind, portBase, configDir, vemonConfigDir: vemon.configDir, vemonEnv, slurmConf, ...(torque === undefined ? {} : { torque }),
     ldapUrl, baseDn, writerDn, writerPassword, nodes, hosts: hostInfo, env, images, ...('problem' in tinyvm ? { imageProblem: tinyvm.problem } : {}),

@@ -1,0 +1,180 @@
+// The shipped example examples/batch-cluster.yaml end to end (issue 13), as an ordinary user: ve cluster up of a
+// Slurm cluster inside the virtual cluster (image debian-slurm: slurmctld on batch-head, slurmd on batch-c1..c4,
+// one munge key the head makes and serves on the cluster network only), every member answering, then on the head
+// `srun -N4 hostname` returns each compute's name once; after `ve cluster scale batch --c 5` the new compute joins
+// with no slurm.conf edited (srun -N5); ve cluster down leaves nothing.
+// The copy differs from the example only in its ssh key (the test user's own, so ve ssh logs in); the count stays 4.
+// TORQUE: ve ssh needs Slurm today (docs/design.md "ve ssh"), so there the ssh step is todo and the inner cluster
+// is asked through the head's init (nsenter as the container's root), which checks the same Slurm inside.
+// Figures: cluster up -> the inner srun across all computes first succeeds; memory the daemons use (RSS).
+// backends: slurm torque
+import t from 'tap';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { runVeAs } from '../../src/sandbox/run-demo.js';
+import { runCommand } from '../../src/core/run-command.js';
+import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
+import { useSandbox } from '../harness/use-sandbox.js';
+import { runClusterPass } from '../harness/run-cluster-pass.js';
+import { ensureUserSshKey } from '../harness/ensure-user-ssh-key.js';
+import { sshUntilAnswer } from '../harness/ssh-until-answer.js';
+import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+import { waitFor } from '../harness/wait-for.js';
+import { findJobDir } from '../harness/sandbox-host-files.js';
+import { findContainerInit } from '../harness/find-container-init.js';
+import type { ClusterMemberStatus, ClusterStatus } from '../../src/clusters/show-cluster-status.js';
+
+const USER = 'pbsve-user1';
+const COMPUTES = ['batch-c1', 'batch-c2', 'batch-c3', 'batch-c4'];
+const MEMBERS = ['batch-c1', 'batch-c2', 'batch-c3', 'batch-c4', 'batch-head'];
+let info: SandboxInfo;
+let control: BatchControl;
+const figures: string[] = [];
+
+useSandbox(t, {
+  prefix: '/tmp/pbsve-bcl-', users: [USER], nodeCpus: 4, nodeMemoryMiB: 2000, images: ['debian-slurm'],
+  ready: (started) => { info = started; control = openBatchControl(started); },
+  beforeStop: async () => {
+    for (const j of await control.listJobs()) if (j.owner === USER && j.state !== 'completed') await control.batch.cancel(j.jobId);
+    if (figures.length > 0) t.comment(`figures:\n${figures.join('\n')}`);
+  },
+});
+
+function ve(args: readonly string[], timeoutMs = 300_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
+  return runVeAs(info, USER, args, timeoutMs);
+}
+
+async function status(): Promise<ClusterStatus> {
+  const r = await ve(['cluster', 'status', 'batch', '--json']);
+  if (r.exitCode !== 0) throw new Error(`ve cluster status batch: exit ${r.exitCode}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as ClusterStatus;
+}
+
+async function initPid(m: ClusterMemberStatus): Promise<number> {
+  const pid = await findContainerInit(info.nodes[m.host]?.lxcUri ?? '', `pbsve-${m.jobId}`);
+  if (pid === undefined) throw new Error(`no init process for ${m.name} (pbsve-${m.jobId}) on ${m.host}`);
+  return pid;
+}
+
+// The container's memory as the kernel charges it (page cache included), now and at its peak: cgroup v1's memory
+// controller where the machine has it (this one), else v2's.
+function readMemoryCgroup(pid: number): string {
+  const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8');
+  const v1 = /^\d+:memory:(\/.*)$/m.exec(lines)?.[1];
+  const v2 = /^0::(\/.*)$/m.exec(lines)?.[1];
+  const [dir, now, peak] = v1 !== undefined ? [join('/sys/fs/cgroup/memory', v1), 'memory.usage_in_bytes', 'memory.max_usage_in_bytes'] : [join('/sys/fs/cgroup', v2 ?? '/nonexistent'), 'memory.current', 'memory.peak'];
+  const read = (f: string): string => (existsSync(join(dir, f)) ? `${(Number(readFileSync(join(dir, f), 'utf8')) / 1048576).toFixed(1)} MiB` : '?');
+  return `charged now ${read(now)}, at most ${read(peak)}`;
+}
+
+// A command as the member's root, through its init's namespaces (the host's view; no network, no ve ssh).
+async function inMember(m: ClusterMemberStatus, command: readonly string[]): Promise<{ ok: boolean; stdout: string; detail: string }> {
+  const pid = await initPid(m);
+  const r = await runCommand('nsenter', ['--target', String(pid), '--all', '--root', '--wd', '-S', '0', '-G', '0',
+    '/usr/bin/env', '-i', 'PATH=/usr/sbin:/usr/bin:/sbin:/bin', ...command], { timeoutMs: 150_000 });
+  return { ok: r.exitCode === 0, stdout: r.stdout, detail: `exit ${r.exitCode}: ${r.stderr.trim()}` };
+}
+
+function consoleOf(m: ClusterMemberStatus): string {
+  const log = join(findJobDir(info, m.jobId), 'console.log');
+  return existsSync(log) ? readFileSync(log, 'utf8') : '';
+}
+
+void t.test('the batch-cluster example: Slurm inside the virtual cluster runs a job across every compute', async (t) => {
+  const key = readFileSync(await ensureUserSshKey(USER), 'utf8').trim();
+  const example = readFileSync(join(PROJECT_DIR, 'examples/batch-cluster.yaml'), 'utf8');
+  t.match(example, /^ {2}- ssh-ed25519 .*$/m, 'the example has one key line to replace');
+  const file = join(info.dir, 'work', 'batch-cluster.yaml');
+  writeFileSync(file, example.replace(/^ {2}- ssh-ed25519 .*$/m, `  - ${key}`), { mode: 0o644 });
+
+  const t0 = Date.now();
+  const up = await ve(['cluster', 'up', file, '--json']);
+  t.equal(up.exitCode, 0, up.stderr);
+  const planned = JSON.parse(up.stdout) as { members: { name: string; address: string }[] };
+  t.same(planned.members.map((m) => m.name).sort(), MEMBERS, 'a head and four computes');
+  const running = await waitFor('every member running', 480_000, async () => {
+    const s = await status();
+    return s.members.length === MEMBERS.length && s.members.every((m) => m.state === 'running') ? s : undefined;
+  }, 1000);
+  const runningAt = Date.now();
+  const head = running.members.find((m) => m.name === 'batch-head');
+  if (head === undefined) throw new Error('no batch-head');
+
+  // ve ssh: Slurm only today; on TORQUE the attempt is todo and the head is asked through its init
+  let viaSsh = true;
+  if (info.batch === 'torque') {
+    const probe = await ve(['ssh', 'batch-head', '--', 'hostname'], 150_000);
+    viaSsh = probe.exitCode === 0;
+    t.equal(probe.exitCode, 0, 've ssh batch-head answers', { todo: viaSsh ? false : `ve ssh needs Slurm today (${probe.stderr.trim()})` });
+  } else {
+    const answered = await sshUntilAnswer(info, USER, 'batch-head', ['hostname'], 240_000);
+    t.equal(answered.stdout.trim(), 'batch-head', 've ssh batch-head answers as batch-head');
+  }
+  for (const m of running.members.filter((x) => x.name !== 'batch-head')) {
+    if (info.batch === 'torque' && !viaSsh) break;
+    const r = await sshUntilAnswer(info, USER, m.name, ['hostname'], 240_000);
+    t.equal(r.stdout.trim(), m.name, `ve ssh ${m.name} answers`);
+  }
+  const answeredAt = Date.now();
+  const onHead = async (command: readonly string[]): Promise<{ ok: boolean; stdout: string; detail: string }> => {
+    if (!viaSsh) return inMember(head, command);
+    const r = await ve(['ssh', 'batch-head', '--', ...command], 150_000);
+    return { ok: r.exitCode === 0, stdout: r.stdout, detail: `exit ${r.exitCode}: ${r.stderr.trim()}` };
+  };
+
+  // every compute's slurmd registered (idle), then one job step across all of them
+  const idle = await waitFor('every compute idle in the inner Slurm', 300_000, async () => {
+    const r = await onHead(['sinfo', '-h', '-N', '-t', 'idle', '-o', '%N']);
+    const names = r.ok ? [...new Set(r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== ''))].sort() : [];
+    return names.length === COMPUTES.length ? names : undefined;
+  }, 2000);
+  t.same(idle, COMPUTES, 'sinfo on the head: the four computes idle');
+  const srun = await onHead(['timeout', '120', 'srun', `-N${COMPUTES.length}`, 'hostname']);
+  t.ok(srun.ok, `srun -N${COMPUTES.length} hostname on the head (${srun.detail})`);
+  t.same(srun.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '').sort(), COMPUTES, 'each compute\'s hostname once');
+  const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+  figures.push(`cluster up -> srun across 4 computes done (${info.batch}, 1+4 LXC debian-slurm, via ${viaSsh ? 've ssh' : 'nsenter'}): ${((Date.now() - t0) / 1000).toFixed(1)} s `
+    + `(all running ${((runningAt - t0) / 1000).toFixed(1)} s, all answering ${((answeredAt - t0) / 1000).toFixed(1)} s; load ${load})`);
+
+  t.match(consoleOf(head), /batch-head: slurmctld for batch-c\[1-64\], munge key on 10\.99\.0\.10:8099/, 'the head\'s boot script started slurmctld naming the role\'s whole block');
+  for (const m of running.members.filter((x) => x.name !== 'batch-head')) t.match(consoleOf(m), new RegExp(`${m.name}: slurmd \\(configless, from batch-head\\)`), `${m.name} took the head's key and ran slurmd`);
+  // the key is the head's own (not in the image), and the computes hold the same one
+  const sums = await Promise.all(running.members.map(async (m) => (await inMember(m, ['sha256sum', '/etc/munge/munge.key'])).stdout.split(' ')[0] ?? ''));
+  t.equal(new Set(sums).size, 1, 'one munge key on every member');
+  t.notOk(existsSync(join(info.dir, 'images', 'debian-slurm.rootfs', 'etc', 'munge', 'munge.key')), 'no munge key in the image');
+  for (const m of [head, ...running.members.filter((x) => x.name === 'batch-c1')]) {
+    const rss = await inMember(m, ['ps', '-e', '-o', 'rss=,comm=']);
+    const kib = rss.stdout.split('\n').map((l) => Number(l.trim().split(/\s+/)[0])).filter((n) => Number.isFinite(n)).reduce((a, b) => a + b, 0);
+    figures.push(`${m.name} (memory ${m.name === 'batch-head' ? '128M' : '64M'}): processes' RSS ${(kib / 1024).toFixed(1)} MiB; its cgroup ${readMemoryCgroup(await initPid(m))}`);
+  }
+
+  // a scale: the new compute is already in the head's slurm.conf (batch-c[1-64]) and joins by itself
+  const scaled = await ve(['cluster', 'scale', 'batch', '--c', '5']);
+  t.equal(scaled.exitCode, 0, scaled.stderr);
+  const five = [...COMPUTES, 'batch-c5'];
+  const scaledAt = Date.now();
+  const idle5 = await waitFor('batch-c5 idle in the inner Slurm', 300_000, async () => {
+    const r = await onHead(['sinfo', '-h', '-N', '-t', 'idle', '-o', '%N']);
+    const names = r.ok ? [...new Set(r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== ''))].sort() : [];
+    return names.length === five.length ? names : undefined;
+  }, 2000);
+  t.same(idle5, five, 'after ve cluster scale batch --c 5: five computes idle, no slurm.conf edited');
+  const srun5 = await onHead(['timeout', '120', 'srun', '-N5', 'hostname']);
+  t.same(srun5.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '').sort(), five, `srun -N5 hostname: each of the five once (${srun5.detail})`);
+  figures.push(`ve cluster scale batch --c 5 -> batch-c5 idle in the inner Slurm: ${((Date.now() - scaledAt) / 1000).toFixed(1)} s`);
+
+  t.same((await runClusterPass(info)).map((f) => f.action), ['recorded'], 've-monitor knows the cluster');
+  const down = await ve(['cluster', 'down', 'batch']);
+  t.equal(down.exitCode, 0, down.stderr);
+  await waitFor('every member destroyed', 300_000, async () => {
+    const r = await ve(['list', '--json']);
+    return (JSON.parse(r.stdout) as { name: string }[]).some((x) => x.name.startsWith('batch-')) ? undefined : true;
+  }, 1000);
+  t.same((await runClusterPass(info)).map((f) => f.action), ['down'], 'recorded down, nothing recreated');
+  t.same((await control.listJobs()).filter((j) => j.owner === USER && j.state !== 'completed').map((j) => j.jobId), [], 'no job left');
+  for (const host of ['node1', 'node2']) {
+    const r = await runCommand('virsh', ['-q', '-c', info.nodes[host]?.lxcUri ?? '', 'list', '--all', '--name'], { timeoutMs: 30_000 });
+    t.equal(r.stdout.trim(), '', `no domain left on ${host}`);
+  }
+  t.comment(figures.join('\n'));
+});
