@@ -3,6 +3,8 @@
 // are told from ssh's bytes.
 import t from 'tap';
 import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import { runRelayClient } from '../../src/qsub-wrappers/run-relay-client.js';
 import { RELAY_READY_MARKER, createReadyScanner, createRelayUnstuffer, dropQsubTrailer, stuffRelayBytes } from '../../src/host/relay-terminal-framing.js';
 
 void t.test('stuffing: no "~" on the wire, and the relay gets every byte back whatever the chunks', (t) => {
@@ -40,4 +42,26 @@ void t.test('qsub\'s closing line is dropped from the end of a chunk, ssh\'s byt
   const text = Buffer.from('echo "qsub: job 12.vm completed" in the middle\n');
   t.ok(dropQsubTrailer(text).equals(text));
   t.end();
+});
+
+void t.test('ve relay-client: ssh\'s bytes wait for the ready word, go stuffed; only the relay\'s bytes come back', async (t) => {
+  const input = new PassThrough();
+  const output = new PassThrough();
+  const errors = new PassThrough();
+  const got: Buffer[] = [];
+  output.on('data', (chunk: Buffer) => { got.push(chunk); });
+  // a stand-in for qsub -I: its own lines, the relay's word after a pause, then the relay echoing what it gets
+  const fake = 'printf "qsub: waiting for job 1.vm to start\\nqsub: job 1.vm ready\\n\\n"; sleep 0.2; printf "pbs-ve relay ready\\n"; cat; printf "\\nqsub: job 1.vm completed\\n"';
+  input.end(Buffer.from('SSH-2.0-x\r\n~.\n'));
+  const code = await runRelayClient(['/bin/sh', '-c', fake], 20_000, { input, output, errors, onHangup: () => undefined });
+  t.equal(code, 0);
+  t.equal(Buffer.concat(got).toString(), 'SSH-2.0-x\r\n}^.\n', 'the early bytes held, then sent stuffed; qsub\'s lines left out');
+
+  const failed = new PassThrough();
+  const said: Buffer[] = [];
+  failed.on('data', (chunk: Buffer) => { said.push(chunk); });
+  const none = await runRelayClient(['/bin/sh', '-c', 'printf "qsub: job 2.vm ready\\npbs-ve: error permission-denied\\n"'], 20_000, { input: new PassThrough(), output: new PassThrough(), errors: failed, onHangup: () => undefined });
+  t.equal(none, 1, 'no ready word: a failure even when the command exits 0');
+  t.match(Buffer.concat(said).toString(), /ended before it was ready:\nqsub: job 2\.vm ready\npbs-ve: error permission-denied/);
+  await t.rejects(runRelayClient(['qsub'], 1000, { input, output, errors, onHangup: () => undefined }), { code: 'invalid-field', field: 'command' });
 });
