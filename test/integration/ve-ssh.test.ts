@@ -60,9 +60,11 @@ void t.test('an LXC VE with the owner\'s key: ve ssh reaches it as root; hostnam
   writeFileSync(file, data);
   chmodSync(file, 0o644);
   const veMain = join(process.cwd(), 'dist/src/qsub-wrappers/main.js');
+  const tripAt = Date.now();
   const trip = await runCommand('runuser', ['-u', DEMO_USER, '--', 'sh', '-c', '"$0" "$1" ssh sshc -- cat < "$2" | sha256sum', process.execPath, veMain, file],
     { env: { ...info.env, HOME: join(info.dir, 'work') }, cwd: join(info.dir, 'work'), timeoutMs: 300_000 });
   t.equal(trip.stdout.split(' ')[0], createHash('sha256').update(data).digest('hex'), `1 MiB round trip unchanged ${trip.stderr}`);
+  t.comment(`1 MiB through ve ssh sshc -- cat and back on ${info.batch}: ${Date.now() - tripAt} ms`);
 
   // ve ssh NAME -- true, five times: the whole cost of a session (ssh, the batch system's relay, the guest's sshd)
   const times: number[] = [];
