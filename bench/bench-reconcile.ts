@@ -57,6 +57,7 @@ function buildFakeBatch(n: number, hosts: number): Batch & { getJobCalls: number
   const fake = {
     kind: 'slurm' as const, getJobCalls: 0,
     submit: no, cancel: no, listNodes: no, setNodeOffline: no, setNodeOnline: no, requeue: no, readJobScript: no, setTimeLimit: no, moveJob: no,
+    buildAttachCommand: (): never => { throw new Error('not part of the benchmark'); },
     getJob: (): Promise<BatchJob | undefined> => { fake.getJobCalls++; return Promise.resolve(undefined); },
     listJobs: (filter?: { readonly queue?: string }) => Promise.resolve(jobs.filter((j) => filter?.queue === undefined || j.queue === filter.queue)),
   };

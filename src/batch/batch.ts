@@ -41,6 +41,8 @@ export interface BatchJob {
   /** why a queued or held job waits, as the batch system says it (Slurm Reason, TORQUE scheduler comment /
    *  Hold_Types), explained; absent when the job does not wait */
   readonly waitReason?: string;
+  /** an interactive job (TORQUE qsub -I: ve ssh's relay), which has no job script on its host */
+  readonly interactive?: boolean;
 }
 
 export type NodeState = 'free' | 'busy' | 'offline' | 'down' | 'unknown';
@@ -95,6 +97,33 @@ export interface SubmitRequest {
   readonly hold?: boolean;
 }
 
+/**
+ * A process the job's owner runs beside a running job, on one of its hosts, with the batch system's word that
+ * the job is theirs (ve ssh's relay). Sizes are the batch system's smallest: one cpu, like an op job.
+ */
+export interface AttachRequest {
+  readonly jobId: string;
+  readonly host: string;
+  /** where a batch system that needs a job of its own for this puts it (TORQUE: the op queue) */
+  readonly queue: string;
+  readonly name: string;
+  readonly memoryMiB: number;
+  readonly walltimeSeconds: number;
+  /** the command on the host; each word of [A-Za-z0-9_./+=,:%@-] (a shell may read them on the host) */
+  readonly command: readonly string[];
+}
+
+export interface AttachCommand {
+  /** run on the submit host as the owner: its stdin/stdout are the command's on the job's host */
+  readonly argv: readonly string[];
+  /**
+   * true: the command's stdin/stdout on the host are a terminal the batch system relays (TORQUE qsub -I), so
+   * the caller must put it in raw mode there and keep the batch system's own escapes out of the bytes
+   * (src/host/relay-terminal-framing.ts); false: plain pipes (Slurm srun)
+   */
+  readonly terminal: boolean;
+}
+
 export interface Batch {
   submit(request: SubmitRequest): Promise<string>;
   /** undefined when the batch system no longer knows the job */
@@ -124,6 +153,8 @@ export interface Batch {
   setTimeLimit(jobId: string, seconds: number): Promise<void>;
   /** the job script as submitted (root only on Slurm); undefined when the batch system cannot tell */
   readJobScript(jobId: string): Promise<string | undefined>;
+  /** how the owner runs a command beside their running job on one of its hosts (Slurm a step, TORQUE an interactive job) */
+  buildAttachCommand(request: AttachRequest): AttachCommand;
 }
 
 /** What a prologue/epilogue is told by the batch system about the job it runs for. */

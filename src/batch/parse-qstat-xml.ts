@@ -60,6 +60,7 @@ function readJob(job: TorqueXmlElement, jobId: string | undefined, slotsPerCpu: 
     ...(exit === 271 ? { endCause: 'cancelled' as const } : exit === -11 ? { endCause: 'lease-expired' as const } : {}),
     submitTime: readCount(text('ctime'), 'ctime'),
     startTime: readCount(text('start_time'), 'start_time'),
+    ...(text('interactive') === 'True' ? { interactive: true } : {}),
     ...(rawState === 'Q' || rawState === 'H' || rawState === 'W' ? { waitReason: explainTorqueWaitReason(text('comment'), text('Hold_Types')) } : {}),
   };
 }

@@ -2,7 +2,8 @@
 import path from 'node:path';
 import { type CommandResult, type RunCommand, runCommand as defaultRunCommand } from '../core/run-command.js';
 import { VeError, invalidField } from '../core/ve-error.js';
-import type { Batch, BatchJob, BatchNode, SubmitRequest } from './batch.js';
+import type { AttachCommand, AttachRequest, Batch, BatchJob, BatchNode, SubmitRequest } from './batch.js';
+import { checkAttachCommand } from './check-attach-command.js';
 import { buildSlurmSbatchArgs } from './build-slurm-sbatch-args.js';
 import { parseSlurmJobsJson } from './parse-slurm-jobs-json.js';
 import { parseSlurmNodesJson } from './parse-slurm-nodes-json.js';
@@ -168,6 +169,21 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
       checkJobId(jobId);
       // Slurm's TimeLimit is in whole minutes: round up, never give less than asked
       await scontrolOnJob('update TimeLimit', ['update', `JobId=${jobId}`, `TimeLimit=${Math.ceil(seconds / 60)}`]);
+    },
+
+    // Slurm lets a job's owner run a step in the running job (srun --jobid --overlap): no slot, no new job.
+    // setsid --fork: at the end of a session ssh sends its ProxyCommand SIGHUP, which srun answers by cancelling
+    // the step and printing "STEP CANCELLED ... task 0: Killed" on the user's terminal; in a session of its own
+    // srun is not reached, and the command ends on its own when ssh closes the pipe (end of input).
+    buildAttachCommand(request: AttachRequest): AttachCommand {
+      checkJobId(request.jobId);
+      if (!NODE_NAME.test(request.host)) throw invalidField('host', 'must be a Slurm node name', request.host);
+      checkAttachCommand(request.command);
+      const srun = options.binDir === undefined ? 'srun' : path.join(options.binDir, 'srun');
+      return {
+        argv: ['setsid', '--fork', srun, `--jobid=${request.jobId}`, '--overlap', '--nodes=1', '--ntasks=1', `--nodelist=${request.host}`, '--unbuffered', '--quiet', '--mem=0', ...request.command],
+        terminal: false,
+      };
     },
 
     async readJobScript(jobId: string): Promise<string | undefined> {

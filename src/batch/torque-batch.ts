@@ -1,7 +1,8 @@
 // The Batch port on TORQUE: qsub/qstat/qdel/pbsnodes/qrerun through runCommand, XML output parsed here.
 import { formatWalltime } from '../core/parse-size.js';
 import { join } from 'node:path';
-import type { Batch, BatchJob, BatchNode, SubmitRequest } from './batch.js';
+import type { AttachCommand, AttachRequest, Batch, BatchJob, BatchNode, SubmitRequest } from './batch.js';
+import { checkAttachCommand } from './check-attach-command.js';
 import { buildTorqueQsubArgs } from './build-torque-qsub-args.js';
 import { findTorqueSlots } from './torque-slots.js';
 import { classifyTorqueFailure, isTorqueUnknownJob } from './classify-torque-failure.js';
@@ -25,6 +26,8 @@ export interface TorqueBatchOptions {
   readonly submitAs?: string;
   /** TORQUE slots (np, ppn) per pbs-ve cpu; default 1, TORQUE's own count (docs/design.md, "Capacity") */
   readonly slotsPerCpu?: number;
+  /** buildAttachCommand: a text script that runs its arguments (qsub -x wants a script file first; scripts/exec-command.sh) */
+  readonly commandScript?: string;
 }
 
 type TorqueCommand = 'qsub' | 'qstat' | 'qdel' | 'pbsnodes' | 'qrerun' | 'qalter' | 'qhold' | 'qrls';
@@ -43,6 +46,11 @@ const QALTER_POLL_MS = 500;
 const PBSE_MOMREJECT_RC = 195;
 // eslint-disable-next-line no-control-regex
 const CONTROL = /[\u0000-\u001f\u007f]/;
+
+// A command word as a job variable value (no ',' '=' '%' there): scripts/exec-command.sh undoes it with sed.
+export function encodeCommandWord(word: string): string {
+  return word.replaceAll('@', '@40').replaceAll('%', '@25').replaceAll('=', '@3D').replaceAll(',', '@2C');
+}
 
 // Job ids come from users and inventories; a bad one must not reach a TORQUE client as an option.
 function checkJobId(jobId: string): void {
@@ -233,6 +241,26 @@ export function createTorqueBatch(options: TorqueBatchOptions = {}): Batch {
         throw new VeError('batch-rejected-by-mom', 'exec', `qrerun ${args.join(' ')}: the MOM of job ${jobId} refused the rerun (is its host down? then fence it and requeue with hostDown)`, { details: { jobId, exitCode: result.exitCode } });
       }
       throw classifyTorqueFailure('qrerun', args, result);
+    },
+
+    // No owner can join a running TORQUE job from outside, but can start an interactive job of one slot on its host
+    // (the op job's size, so the slot accounting is the op jobs'): qsub -I -x runs the command there on a pty that
+    // qsub relays to its own stdin/stdout, pipes included. -x runs one word (a script file; live 6.1 drops the
+    // rest), so the words travel as job variables that scripts/exec-command.sh runs. The prologue finds no
+    // script file for an interactive job: no VE, no op.
+    buildAttachCommand(request: AttachRequest): AttachCommand {
+      checkJobId(request.jobId);
+      if (options.commandScript === undefined) throw new VeError('attach-unsupported', 'prereq', 'TORQUE: attaching to a job needs the exec-command script (commandScript)');
+      checkAttachCommand(request.command);
+      const variables: Record<string, string> = { PBS_VE_ARGC: String(request.command.length) };
+      request.command.forEach((word, i) => { variables[`PBS_VE_ARG_${i + 1}`] = encodeCommandWord(word); });
+      const args = buildTorqueQsubArgs({
+        // like an op job: no cpu of its own, the host's operation slot (docs/design.md, "Capacity")
+        name: request.name, queue: request.queue, cpus: 0, memoryMiB: request.memoryMiB, walltimeSeconds: request.walltimeSeconds,
+        features: [], nodeCount: 1, nodeList: [request.host], variables, script: '#!/bin/sh\n', shell: '/bin/sh',
+      }, options.server, slotsPerCpu);
+      const qsub = options.binDir === undefined ? 'qsub' : join(options.binDir, 'qsub');
+      return { argv: [qsub, ...args, '-I', '-x', options.commandScript], terminal: true };
     },
 
     // TORQUE clients cannot fetch a job script; the prologue gets its path as $8 instead.

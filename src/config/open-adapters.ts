@@ -24,7 +24,7 @@ export function openBatch(config: PbsVeConfig): Batch {
   const common = { timeoutMs: config.batch.timeoutMs, ...(config.batch.binDir === undefined ? {} : { binDir: config.batch.binDir }) };
   return config.batch.kind === 'slurm'
     ? createSlurmBatch({ ...common, ...(config.batch.slurmConf === undefined ? {} : { slurmConf: config.batch.slurmConf }) })
-    : createTorqueBatch({ ...common, submitAs: config.batch.eventSubmitUser, slotsPerCpu: config.batch.slotsPerCpu });
+    : createTorqueBatch({ ...common, submitAs: config.batch.eventSubmitUser, slotsPerCpu: config.batch.slotsPerCpu, commandScript: join(config.installDir, 'scripts/exec-command.sh') });
 }
 
 // Reads are anonymous (or the site's read account); writes need the vemon node's credentials file.

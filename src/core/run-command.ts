@@ -17,6 +17,8 @@ export interface CommandOptions {
   readonly cwd?: string;
   /** ends the command early (SIGTERM); the call then throws command-cancelled */
   readonly cancelSignal?: AbortSignal;
+  /** the command reads this process's stdin (stty acting on the relay's terminal); not with input */
+  readonly inheritStdin?: boolean;
 }
 
 export type RunCommand = (file: string, args: readonly string[], options?: CommandOptions) => Promise<CommandResult>;
@@ -33,7 +35,7 @@ export const runCommand: RunCommand = async (file, args, options = {}) => {
     stripFinalNewline: false,
     extendEnv: false,
     env: { PATH: SAFE_PATH, LANG: 'C.UTF-8', ...options.env },
-    ...(options.input === undefined ? { stdin: 'ignore' as const } : { input: options.input }),
+    ...(options.input === undefined ? { stdin: options.inheritStdin === true ? 'inherit' as const : 'ignore' as const } : { input: options.input }),
     ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
     ...(options.cancelSignal === undefined ? {} : { cancelSignal: options.cancelSignal }),
   });
@@ -89,4 +91,26 @@ export async function runInteractiveCommand(file: string, args: readonly string[
   if (result.exitCode === undefined && result.signal !== undefined) return 128 + constants.signals[result.signal];
   if (result.failed && result.exitCode === undefined) throw new VeError('command-failed-to-start', 'environment', `${file}: ${result.shortMessage}`, { cause: result.cause, details: { file, args } });
   return result.exitCode ?? -1;
+}
+
+export interface PipedCommand {
+  readonly stdin: NodeJS.WritableStream;
+  readonly stdout: NodeJS.ReadableStream;
+  /** the exit code (128 + signal number for a signal death) */
+  readonly exited: Promise<number>;
+}
+
+/**
+ * A long-lived command whose stdin/stdout the caller relays byte for byte (ve ssh's qsub -I on TORQUE); stderr is
+ * the user's, and so is the environment, as with runInteractiveCommand.
+ */
+export function startPipedCommand(file: string, args: readonly string[], options: { readonly timeoutMs: number }): PipedCommand {
+  const child = execa(file, [...args], { timeout: options.timeoutMs, reject: false, stdin: 'pipe', stdout: 'pipe', stderr: 'inherit', buffer: false, encoding: 'buffer' });
+  const exited = child.then((result) => {
+    if (result.timedOut) throw new VeError('command-timeout', 'environment', `${file}: still running after ${options.timeoutMs} ms; ended`, { details: { file, args } });
+    if (result.exitCode === undefined && result.signal !== undefined) return 128 + constants.signals[result.signal];
+    if (result.failed && result.exitCode === undefined) throw new VeError('command-failed-to-start', 'environment', `${file}: ${result.shortMessage}`, { cause: result.cause, details: { file, args } });
+    return result.exitCode ?? -1;
+  });
+  return { stdin: child.stdin, stdout: child.stdout, exited };
 }

@@ -24,6 +24,8 @@ export async function readPelogJobScript(ctx: PelogContext, batch: Batch): Promi
     try {
       return await readFile(ctx.scriptPath, 'utf8');
     } catch (err) {
+      // TORQUE writes no script file for an interactive job (ve ssh's relay, qsub -I -x): no script, so no VE
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' && (await batch.getJob(ctx.jobId))?.interactive === true) return undefined;
       throw new VeError('job-script-unreadable', 'environment', `cannot read job script ${ctx.scriptPath}`, { cause: err });
     }
   }

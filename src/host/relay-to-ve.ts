@@ -1,6 +1,8 @@
 import { connect, type Socket } from 'node:net';
+import { Transform } from 'node:stream';
 import { userInfo } from 'node:os';
 import { VeError } from '../core/ve-error.js';
+import type { RunCommand } from '../core/run-command.js';
 import { IPV4_PATTERN } from '../core/ve-nic.js';
 import { readHostVeJobRecord, type VeJobRecord } from '../host/ve-job-record.js';
 import type { DhcpLease } from '../host/ve-networks.js';
@@ -58,12 +60,26 @@ function openSocket(address: string, port: number): Promise<Socket> {
   });
 }
 
-// stdin/stdout <-> the socket until either side ends: what ssh's ProxyCommand expects of nc.
-export function pipeStdio(socket: Socket, input: NodeJS.ReadableStream, output: NodeJS.WritableStream): Promise<void> {
+// stdin/stdout <-> the socket until either side ends: what ssh's ProxyCommand expects of nc. decode undoes the
+// client's framing of stdin (TORQUE's terminal, relay-terminal-framing.ts); a broken frame ends the session.
+export function pipeStdio(socket: Socket, input: NodeJS.ReadableStream, output: NodeJS.WritableStream, decode?: (chunk: Uint8Array) => Buffer): Promise<void> {
   return new Promise((resolve) => {
-    input.pipe(socket);
+    if (decode === undefined) input.pipe(socket);
+    else {
+      const decoder = new Transform({ transform(chunk: Buffer, _encoding, done) { try { done(null, decode(chunk)); } catch (err) { done(err as Error); } } });
+      decoder.once('error', () => { socket.destroy(); });
+      input.pipe(decoder).pipe(socket);
+    }
     socket.pipe(output);
     socket.once('close', () => { resolve(); });
     input.once('end', () => { socket.end(); });
   });
+}
+
+// TORQUE's qsub -I gives the relay a pty that echoes and translates (CR/NL, ^C, ^S, ^V, 8th bit): stty makes it
+// a plain 8-bit pipe, on the relay's own stdin, before the relay says it is ready.
+export async function setTerminalRaw(run: RunCommand): Promise<void> {
+  const args = ['raw', '-echo', '-iexten', '-ixoff', '-ixany', '-parenb', '-istrip', 'cs8', 'min', '1', 'time', '0'];
+  const result = await run('stty', args, { inheritStdin: true, timeoutMs: 10_000 });
+  if (result.exitCode !== 0) throw new VeError('relay-terminal', 'environment', `stty ${args.join(' ')}: exit ${result.exitCode}: ${result.stderr.trim()}`);
 }

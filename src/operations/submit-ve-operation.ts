@@ -39,7 +39,8 @@ export type VeOperationDone = Extract<VeOperationResult, { ok: true }>;
 const SAFE_PATH = /^\/[A-Za-z0-9_./+-]*$/;
 /** the op job's walltime: the longest a snapshot copy or a rollback may take */
 const OP_WALLTIME_SECONDS = 900;
-const OP_MEMORY_MIB = 64;
+/** an op job's memory (and ve ssh's relay job's on TORQUE), at least the site's minimum */
+export const OP_MEMORY_MIB = 64;
 const POLL_MS = 100;
 const INVENTORY_POLL_MS = 250;
 /** how long an op job may wait for room on the VE's host before `ve` says the host is full */

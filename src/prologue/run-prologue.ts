@@ -42,7 +42,8 @@ export async function runPrologue(ctx: PelogContext, config: PbsVeConfig, config
   }
   // the op queue has room VEs cannot take: a VE spec submitted there by hand is no VE
   if (ctx.queue !== undefined && ctx.queue !== config.batch.veQueue) {
-    log(`job ${ctx.jobId}: a VE spec in queue ${ctx.queue}, which is for operations only (VEs go to ${config.batch.veQueue}): no VE made`);
+    // (ve ssh's relay job on TORQUE has no script at all: nothing to say)
+    if (text !== undefined) log(`job ${ctx.jobId}: a VE spec in queue ${ctx.queue}, which is for operations only (VEs go to ${config.batch.veQueue}): no VE made`);
     return 0;
   }
   const exitContext = config.batch.kind === 'torque' ? 'torque-prologue' : 'slurm-prolog';

@@ -6,12 +6,14 @@ import { findConfigDir, findHostName, findHostStateDir, loadConfig } from '../co
 import { openBatch, openInventory } from '../config/open-adapters.js';
 import { runHook } from '../host/run-hook.js';
 import { invalidField } from '../core/ve-error.js';
-import { runInteractiveCommand } from '../core/run-command.js';
+import { runCommand, runInteractiveCommand } from '../core/run-command.js';
 import { runVirsh } from '../virt/run-virsh.js';
 import { parseDhcpLeases } from '../host/ve-networks.js';
 import { validateJobId } from '../inventory/validate-job-id.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
-import { connectToVe, pipeStdio } from '../host/relay-to-ve.js';
+import { connectToVe, pipeStdio, setTerminalRaw } from '../host/relay-to-ve.js';
+import { RELAY_READY_MARKER, createRelayUnstuffer } from '../host/relay-terminal-framing.js';
+import { runRelayClient } from './run-relay-client.js';
 import { findVeSshTarget } from './ssh-to-ve.js';
 import { buildVeSshArgv } from './build-ve-ssh-argv.js';
 
@@ -30,7 +32,7 @@ export function registerSshCommands(program: Command): void {
         const inventory = openInventory(config, 'read');
         let target;
         try {
-          target = await findVeSshTarget({ config, configDir, inventory, batch: openBatch(config), veQueue: config.batch.veQueue }, name, me.username, command, me.homedir);
+          target = await findVeSshTarget({ config, configDir, inventory, batch: openBatch(config), veQueue: config.batch.veQueue, now: () => Date.now() }, name, me.username, command, me.homedir);
         } finally {
           await inventory.close();
         }
@@ -52,13 +54,23 @@ export function registerSshCommands(program: Command): void {
         const waitMs = 1000 * parseDurationSeconds('wait', o.wait);
         const config = loadConfig(findConfigDir(process.env));
         const host = findHostName(process.env);
+        // a terminal is TORQUE's qsub -I pty (a Slurm step's stdin is a pipe): raw before any of ssh's bytes comes
+        const terminal = process.stdin.isTTY;
+        if (terminal) await setTerminalRaw(runCommand);
         const socket = await connectToVe(jobId, Number(o.port), waitMs, {
           stateDir: findHostStateDir(config, host), host,
           readLeases: async (uri, net) => { const r = await runVirsh(uri, 'net-dhcp-leases', [], [net]); return r.ok ? parseDhcpLeases(r.stdout) : []; },
           now: () => Date.now(), sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
         });
-        await pipeStdio(socket, process.stdin, process.stdout);
+        if (terminal) process.stdout.write(RELAY_READY_MARKER);
+        await pipeStdio(socket, process.stdin, process.stdout, terminal ? createRelayUnstuffer() : undefined);
         return 0;
       });
+    });
+
+  program.command('relay-client').argument('<command...>', 'the batch system\'s command that runs ve relay (after --)')
+    .description('(ve ssh\'s ProxyCommand where the relay\'s end is a terminal, TORQUE qsub -I) ssh\'s bytes framed for it, qsub\'s own lines left out')
+    .action(async (command: string[]) => {
+      await runHook('cli', () => runRelayClient(command, SSH_SESSION_TIMEOUT_MS, { input: process.stdin, output: process.stdout, errors: process.stderr, onHangup: (end) => process.once('SIGHUP', end) }));
     });
 }

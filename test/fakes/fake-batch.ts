@@ -78,5 +78,6 @@ export function createFakeBatch(jobs: Record<string, Partial<BatchJob>> = {}): F
       return Promise.resolve();
     },
     readJobScript: () => Promise.resolve(undefined),
+    buildAttachCommand: (request) => ({ argv: ['attach', request.jobId, request.host, ...request.command], terminal: false }),
   };
 }

@@ -30,6 +30,7 @@ function buildFakeBatch(): Batch & { up: boolean; accepted: SubmitRequest[] } {
     readJobScript: () => Promise.reject(new Error('unused')),
     setTimeLimit: () => Promise.reject(new Error('unused')),
     moveJob: () => Promise.reject(new Error('unused')),
+    buildAttachCommand: () => { throw new Error('unused'); },
   };
   return fake;
 }

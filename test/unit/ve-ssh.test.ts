@@ -12,7 +12,10 @@ import { decodeVeSpec, encodeVeSpec } from '../../src/core/encode-ve-spec.js';
 import { buildCloudInitSeed } from '../../src/core/build-cloud-init-seed.js';
 import { buildEtcHosts, buildGuestHostname } from '../../src/core/build-etc-hosts.js';
 import { seedLxcGuest } from '../../src/host/seed-lxc-guest.js';
-import { buildProxyCommand, buildVeSshArgv, type VeSshTarget } from '../../src/qsub-wrappers/build-ve-ssh-argv.js';
+import { buildProxyCommand, buildRelayCommand, buildVeSshArgv, type VeSshTarget } from '../../src/qsub-wrappers/build-ve-ssh-argv.js';
+import { createSlurmBatch } from '../../src/batch/slurm-batch.js';
+import { createTorqueBatch, encodeCommandWord } from '../../src/batch/torque-batch.js';
+import { runCommand } from '../../src/core/run-command.js';
 import { connectToVe } from '../../src/host/relay-to-ve.js';
 import { writeVeJobRecord, type VeJobRecord } from '../../src/host/ve-job-record.js';
 import { readImageManifest, takesSshKeys } from '../../src/images/image-manifest.js';
@@ -124,12 +127,15 @@ void t.test('images: "ssh": true takes keys like cloud-init; sshUser is a login 
   t.end();
 });
 
+const relay = buildRelayCommand({ jobId: '42', nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve', hostConfigDir: '/srv/hosts/%h/etc/pbs-ve' });
+const attachRequest = { jobId: '42', host: 'node1', queue: 'veop', name: 'vessh-lab-head', memoryMiB: 64, walltimeSeconds: 3000, command: relay };
 const target: VeSshTarget = {
-  batchKind: 'slurm', jobId: '42', host: 'node1', name: 'lab-head', user: 'root', nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve',
-  hostConfigDir: '/srv/hosts/%h/etc/pbs-ve', knownHostsFile: '/home/u/.ssh/pbs-ve_known_hosts', command: ['hostname'],
+  jobId: '42', host: 'node1', name: 'lab-head', user: 'root', nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve',
+  attach: createSlurmBatch({ run: () => Promise.reject(new Error('no command runs')) }).buildAttachCommand(attachRequest),
+  knownHostsFile: '/home/u/.ssh/pbs-ve_known_hosts', command: ['hostname'],
 };
 
-void t.test('ve ssh: the argv ssh gets, a ProxyCommand that is a step in the VE\'s own job', (t) => {
+void t.test('ve ssh: the argv ssh gets, a ProxyCommand that is a step in the VE\'s own job (Slurm)', (t) => {
   const argv = buildVeSshArgv(target);
   t.same(argv.slice(-3), ['--', 'lab-head.42.pbs-ve', 'hostname'], 'the command after --, the host key alias names the job');
   t.ok(argv.includes('StrictHostKeyChecking=accept-new'));
@@ -137,14 +143,48 @@ void t.test('ve ssh: the argv ssh gets, a ProxyCommand that is a step in the VE\
   t.same(argv.slice(argv.indexOf('-l'), argv.indexOf('-l') + 2), ['-l', 'root']);
   const proxy = buildProxyCommand(target);
   t.equal(proxy, "'setsid' '--fork' 'srun' '--jobid=42' '--overlap' '--nodes=1' '--ntasks=1' '--nodelist=node1' '--unbuffered' '--quiet' '--mem=0' "
-    + "'--export=ALL,PBS_VE_CONFIG_DIR=/srv/hosts/%%h/etc/pbs-ve' '/usr/bin/node' '/opt/pbs-ve/dist/src/qsub-wrappers/main.js' 'relay' '--job' '42' '--port' '22'",
+    + "'env' 'PBS_VE_CONFIG_DIR=/srv/hosts/%%h/etc/pbs-ve' '/usr/bin/node' '/opt/pbs-ve/dist/src/qsub-wrappers/main.js' 'relay' '--job' '42' '--port' '22'",
   'every word quoted, "%" doubled for ssh, no exec (ssh adds it)');
   t.equal(argv[argv.indexOf('-o') + 1], `ProxyCommand=${proxy}`);
-  for (const [key, value] of [['hostConfigDir', "/srv/x'; rm -rf /"], ['nodePath', '/usr/bin/node $(id)'], ['host', 'node1 -w x'], ['installDir', '/opt/a\nb']] as const) {
-    t.throws(() => buildProxyCommand({ ...target, [key]: value }), { code: 'unsafe-proxy-word' }, `${key} ${JSON.stringify(value)} refused`);
+  for (const [key, value] of [['nodePath', '/usr/bin/node $(id)'], ['installDir', '/opt/a\nb']] as const) {
+    t.throws(() => buildProxyCommand({ ...target, attach: { ...target.attach, terminal: true }, [key]: value }), { code: 'unsafe-proxy-word' }, `${key} ${JSON.stringify(value)} refused`);
   }
-  t.throws(() => buildVeSshArgv({ ...target, batchKind: 'torque' }), { code: 'ssh-unsupported', message: /TORQUE/ });
+  const slurm = createSlurmBatch({ run: () => Promise.reject(new Error('no command runs')) });
+  for (const [key, value] of [['host', 'node1 -w x'], ['jobId', '42;id']] as const) {
+    t.throws(() => slurm.buildAttachCommand({ ...attachRequest, [key]: value }), { code: 'invalid-field' }, `${key} ${JSON.stringify(value)} refused`);
+  }
+  for (const word of ["/srv/x'; rm -rf /", 'a b', '$(id)', 'x\ny']) {
+    t.throws(() => slurm.buildAttachCommand({ ...attachRequest, command: [...relay, word] }), { code: 'invalid-field', field: 'command' }, `word ${JSON.stringify(word)} refused`);
+  }
+  t.throws(() => slurm.buildAttachCommand({ ...attachRequest, command: ['--export=x', 'a'] }), { code: 'invalid-field', field: 'command' }, 'no option first');
   t.end();
+});
+
+void t.test('ve ssh on TORQUE: an interactive one-slot job on the VE\'s host, behind ve relay-client', (t) => {
+  const torque = createTorqueBatch({ run: () => Promise.reject(new Error('no command runs')), binDir: '/opt/torque/bin', commandScript: '/opt/pbs-ve/scripts/exec-command.sh' });
+  const attach = torque.buildAttachCommand({ ...attachRequest, jobId: '42.vm', queue: 'batch', command: buildRelayCommand({ jobId: '42.vm', nodePath: '/usr/bin/node', installDir: '/opt/pbs-ve', hostConfigDir: '/srv/hosts/%h/etc/pbs-ve' }) });
+  t.ok(attach.terminal, 'the relay\'s end is qsub\'s pty');
+  t.same(attach.argv, ['/opt/torque/bin/qsub', '-N', 'vessh-lab-head', '-q', 'batch', '-l', 'nodes=node1:ppn=1,mem=64mb,walltime=00:50:00', '-S', '/bin/sh',
+    '-v', ['PBS_VE_ARGC=9', 'PBS_VE_ARG_1=env', 'PBS_VE_ARG_2=PBS_VE_CONFIG_DIR@3D/srv/hosts/@25h/etc/pbs-ve', 'PBS_VE_ARG_3=/usr/bin/node',
+      'PBS_VE_ARG_4=/opt/pbs-ve/dist/src/qsub-wrappers/main.js', 'PBS_VE_ARG_5=relay', 'PBS_VE_ARG_6=--job', 'PBS_VE_ARG_7=42.vm', 'PBS_VE_ARG_8=--port', 'PBS_VE_ARG_9=22'].join(','),
+    '-I', '-x', '/opt/pbs-ve/scripts/exec-command.sh'], 'one slot on the VE\'s host, like an op job; the words as job variables (qsub -x runs one word)');
+  const proxy = buildProxyCommand({ ...target, jobId: '42.vm', attach });
+  t.match(proxy, /^'\/usr\/bin\/node' '\/opt\/pbs-ve\/dist\/src\/qsub-wrappers\/main\.js' 'relay-client' '--' '\/opt\/torque\/bin\/qsub' /);
+  t.throws(() => createTorqueBatch({ run: () => Promise.reject(new Error('x')) }).buildAttachCommand({ ...attachRequest, jobId: '42;id' }), { code: 'invalid-field', field: 'jobId' });
+  t.throws(() => createTorqueBatch({ run: () => Promise.reject(new Error('x')) }).buildAttachCommand({ ...attachRequest, jobId: '42.vm' }), { code: 'attach-unsupported' });
+  t.throws(() => torque.buildAttachCommand({ ...attachRequest, jobId: '42.vm', host: 'node1:ppn=64' }), { code: 'invalid-field', field: 'nodeList' });
+  t.end();
+});
+
+void t.test('scripts/exec-command.sh runs exactly the words the TORQUE adapter encoded', async (t) => {
+  const words = ['printf', '[%s]', 'a=b,c', '@40@25', '100%', '--x', '@'];
+  const env: Record<string, string> = { PBS_VE_ARGC: String(words.length) };
+  words.forEach((w, i) => { env[`PBS_VE_ARG_${i + 1}`] = encodeCommandWord(w); });
+  const r = await runCommand(join(process.cwd(), 'scripts/exec-command.sh'), [], { env });
+  t.equal(r.stdout, '[a=b,c][@40@25][100%][--x][@]');
+  t.equal(r.exitCode, 0);
+  const bad = await runCommand(join(process.cwd(), 'scripts/exec-command.sh'), [], { env: { PBS_VE_ARGC: '1;id' } });
+  t.not(bad.exitCode, 0, 'a count that is no number runs nothing');
 });
 
 void t.test('ve relay: finds nic0\'s leased address, connects, and refuses another owner', async (t) => {
