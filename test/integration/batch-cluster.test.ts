@@ -4,8 +4,8 @@
 // `srun -N4 hostname` returns each compute's name once; after `ve cluster scale batch --c 5` the new compute joins
 // with no slurm.conf edited (srun -N5); ve cluster down leaves nothing.
 // The copy differs from the example only in its ssh key (the test user's own, so ve ssh logs in); the count stays 4.
-// TORQUE: ve ssh needs Slurm today (docs/design.md "ve ssh"), so there the ssh step is todo and the inner cluster
-// is asked through the head's init (nsenter as the container's root), which checks the same Slurm inside.
+// The inner Slurm is driven over ve ssh on both backends; the munge key and memory checks look in through each
+// member's init (nsenter as the container's root).
 // Figures: cluster up -> the inner srun across all computes first succeeds; memory the daemons use (RSS).
 // backends: slurm torque
 import t from 'tap';
@@ -67,7 +67,7 @@ function readMemoryCgroup(pid: number): string {
   return `charged now ${read(now)}, at most ${read(peak)}`;
 }
 
-// A command as the member's root, through its init's namespaces (the host's view; no network, no ve ssh).
+// A command as the member's root, through its init's namespaces (the host's view, for what no user should do over ssh).
 async function inMember(m: ClusterMemberStatus, command: readonly string[]): Promise<{ ok: boolean; stdout: string; detail: string }> {
   const pid = await initPid(m);
   const r = await runCommand('nsenter', ['--target', String(pid), '--all', '--root', '--wd', '-S', '0', '-G', '0',
@@ -100,24 +100,15 @@ void t.test('the batch-cluster example: Slurm inside the virtual cluster runs a 
   const head = running.members.find((m) => m.name === 'batch-head');
   if (head === undefined) throw new Error('no batch-head');
 
-  // ve ssh: Slurm only today; on TORQUE the attempt is todo and the head is asked through its init
-  let viaSsh = true;
-  if (info.batch === 'torque') {
-    const probe = await ve(['ssh', 'batch-head', '--', 'hostname'], 150_000);
-    viaSsh = probe.exitCode === 0;
-    t.equal(probe.exitCode, 0, 've ssh batch-head answers', { todo: viaSsh ? false : `ve ssh needs Slurm today (${probe.stderr.trim()})` });
-  } else {
-    const answered = await sshUntilAnswer(info, USER, 'batch-head', ['hostname'], 240_000);
-    t.equal(answered.stdout.trim(), 'batch-head', 've ssh batch-head answers as batch-head');
-  }
+  // ve ssh on both backends (Slurm: a step in the member's job; TORQUE: an interactive one-slot job on its host)
+  const answered = await sshUntilAnswer(info, USER, 'batch-head', ['hostname'], 240_000);
+  t.equal(answered.stdout.trim(), 'batch-head', 've ssh batch-head answers as batch-head');
   for (const m of running.members.filter((x) => x.name !== 'batch-head')) {
-    if (info.batch === 'torque' && !viaSsh) break;
     const r = await sshUntilAnswer(info, USER, m.name, ['hostname'], 240_000);
     t.equal(r.stdout.trim(), m.name, `ve ssh ${m.name} answers`);
   }
   const answeredAt = Date.now();
   const onHead = async (command: readonly string[]): Promise<{ ok: boolean; stdout: string; detail: string }> => {
-    if (!viaSsh) return inMember(head, command);
     const r = await ve(['ssh', 'batch-head', '--', ...command], 150_000);
     return { ok: r.exitCode === 0, stdout: r.stdout, detail: `exit ${r.exitCode}: ${r.stderr.trim()}` };
   };
@@ -133,7 +124,7 @@ void t.test('the batch-cluster example: Slurm inside the virtual cluster runs a 
   t.ok(srun.ok, `srun -N${COMPUTES.length} hostname on the head (${srun.detail})`);
   t.same(srun.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '').sort(), COMPUTES, 'each compute\'s hostname once');
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  figures.push(`cluster up -> srun across 4 computes done (${info.batch}, 1+4 LXC debian-slurm, via ${viaSsh ? 've ssh' : 'nsenter'}): ${((Date.now() - t0) / 1000).toFixed(1)} s `
+  figures.push(`cluster up -> srun across 4 computes done (${info.batch}, 1+4 LXC debian-slurm, via ve ssh): ${((Date.now() - t0) / 1000).toFixed(1)} s `
     + `(all running ${((runningAt - t0) / 1000).toFixed(1)} s, all answering ${((answeredAt - t0) / 1000).toFixed(1)} s; load ${load})`);
 
   t.match(consoleOf(head), /batch-head: slurmctld for batch-c\[1-64\], munge key on 10\.99\.0\.10:8099/, 'the head\'s boot script started slurmctld naming the role\'s whole block');
