@@ -99,7 +99,7 @@ export interface SubmitRequest {
 
 /**
  * A process the job's owner runs beside a running job, on one of its hosts, with the batch system's word that
- * the job is theirs (ve ssh's relay). Sizes are the batch system's smallest: one cpu, like an op job.
+ * the job is theirs (ve ssh's relay). Like an op job it takes no cpu of its own (TORQUE: the host's operation slot).
  */
 export interface AttachRequest {
   readonly jobId: string;
