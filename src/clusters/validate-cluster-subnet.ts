@@ -1,5 +1,5 @@
 import { invalidField } from '../core/ve-error.js';
-import { IPV4_PATTERN } from '../core/ve-nic.js';
+import { findHostPart, parseIpv4Prefix } from '../core/parse-ipv4-prefix.js';
 
 /** a cluster subnet: room for at least a few members above .10, at most a /16 */
 const MIN_PREFIX = 16;
@@ -7,13 +7,11 @@ const MAX_PREFIX = 28;
 
 // The subnet becomes static guest addresses and a VXLAN network: a network address, aligned, sized sanely.
 export function validateClusterSubnet(value: unknown, field = 'subnet'): string {
-  const [address, lengthText, extra] = typeof value === 'string' ? value.split('/') : [];
-  const length = Number(lengthText);
-  if (extra !== undefined || address === undefined || !IPV4_PATTERN.test(address) || !/^[0-9]{1,2}$/.test(lengthText ?? '') || length < MIN_PREFIX || length > MAX_PREFIX) {
+  const prefix = parseIpv4Prefix(value);
+  if (prefix === undefined || prefix.length < MIN_PREFIX || prefix.length > MAX_PREFIX) {
     throw invalidField(field, `must be an IPv4 network with its prefix length from /${MIN_PREFIX} to /${MAX_PREFIX}, e.g. 10.99.0.0/24`, value);
   }
-  const hostBits = (1 << (32 - length)) - 1;
-  if ((parseIpv4(address) & hostBits) !== 0) throw invalidField(field, 'must be the network address (host part all zero), e.g. 10.99.0.0/24', value);
+  if (findHostPart(prefix) !== 0) throw invalidField(field, 'must be the network address (host part all zero), e.g. 10.99.0.0/24', value);
   return value as string;
 }
 

@@ -1,6 +1,7 @@
 // The optional "network" section of config.json: per-host bridges and trunks, admin-declared networks.
 import { VeError } from '../core/ve-error.js';
 import { DEFAULT_MAX_NICS, DEFAULT_NETWORK, NETWORK_NAME_PATTERN } from '../core/validate-ve-spec.js';
+import { findHostPart, parseIpv4Prefix } from '../core/parse-ipv4-prefix.js';
 
 export interface HostNetworkConfig {
   /** 1-6 of [a-z0-9]: the start of every bridge and host-side NIC name pbs-ve makes (unique per network namespace) */
@@ -69,7 +70,6 @@ const PREFIX_PATTERN = /^[a-z0-9]{1,6}$/;
 /** Linux interface names: at most 15 characters, no "/" or whitespace; stricter here */
 export const INTERFACE_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$/;
 const USER_PATTERN = /^[A-Za-z_][A-Za-z0-9_.-]{0,31}$/;
-const CIDR_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
 
 function bad(field: string, rule: string, got: unknown): never {
   throw new VeError('invalid-config', 'environment', `config ${field}: ${rule} (got ${JSON.stringify(got)})`, { field });
@@ -80,17 +80,11 @@ function object(v: unknown, path: string): Record<string, unknown> {
   return v as Record<string, unknown>;
 }
 
-/** a.b.c.d/len as [address as a 32-bit number, prefix length]; undefined when malformed */
+/** a.b.c.d/len as [address as a 32-bit number, prefix length]; undefined when malformed or not a network address */
 export function parseCidr(text: string): { readonly base: number; readonly length: number } | undefined {
-  const m = CIDR_PATTERN.exec(text);
-  if (m === null) return undefined;
-  const parts = m.slice(1, 5).map(Number);
-  const length = Number(m[5]);
-  if (parts.some((p) => p > 255) || length > 32) return undefined;
-  const base = parts.reduce((acc, p) => acc * 256 + p, 0);
-  const size = 2 ** (32 - length);
-  if (base % size !== 0) return undefined;
-  return { base, length };
+  const prefix = parseIpv4Prefix(text);
+  if (prefix === undefined || findHostPart(prefix) !== 0) return undefined;
+  return { base: prefix.address, length: prefix.length };
 }
 
 // Subnets end up in libvirt's <ip>: a network address, and room for a gateway and a DHCP range.

@@ -4,7 +4,8 @@ import { validateGuestHostname } from './validate-ve-hosts.js';
 import { buildEtcHosts } from './build-etc-hosts.js';
 import { validateBootScript } from './validate-boot-script.js';
 import type { VeHostEntry } from './ve-spec.js';
-import { IPV4_PATTERN, MAC_PATTERN } from './ve-nic.js';
+import { MAC_PATTERN } from './ve-nic.js';
+import { parseIpv4Prefix } from './parse-ipv4-prefix.js';
 
 /** The files of a cloud-init NoCloud seed (the volume labelled "cidata"). */
 export interface CloudInitSeed {
@@ -77,8 +78,8 @@ export function buildNetworkConfig(nics: readonly SeedNic[]): string | undefined
   const lines = nics.map((n, i) => {
     if (!MAC_PATTERN.test(n.mac)) throw new VeError('invalid-seed', 'prereq', `seed nic${i}: MAC must be lower-case aa:bb:cc:dd:ee:ff (got ${JSON.stringify(n.mac)})`, { field: 'mac' });
     const address = n.address ?? '';
-    const [ip = '', length = ''] = address.split('/');
-    if (address !== '' && (!IPV4_PATTERN.test(ip) || !/^(?:[89]|[12]\d|30)$/.test(length))) {
+    const prefix = parseIpv4Prefix(address);
+    if (address !== '' && (prefix === undefined || prefix.length < 8 || prefix.length > 30)) {
       throw new VeError('invalid-seed', 'prereq', `seed nic${i}: a static address must be A.B.C.D/LEN (got ${JSON.stringify(address)})`, { field: 'network' });
     }
     const nic = { match: { macaddress: n.mac }, ...(address === '' ? { dhcp4: true } : { dhcp4: false, addresses: [address] }) };

@@ -5,6 +5,7 @@ import { validateSshPublicKeys } from './validate-ssh-public-key.js';
 import { validateGuestHostname, validateHostEntries } from './validate-ve-hosts.js';
 import { validateBootScript } from './validate-boot-script.js';
 import type { VeSpec } from './ve-spec.js';
+import { findHostPart, parseIpv4Prefix } from './parse-ipv4-prefix.js';
 
 /** Raw values as a user typed them (CLI flags) or as decoded from a job. */
 export interface RawVeSpec {
@@ -123,8 +124,6 @@ export const HOSTNAME_PATTERN = /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 export const CLUSTER_NAME_PATTERN = /^[a-z][a-z0-9]{0,19}$/;
 export const ROLE_NAME_PATTERN = /^[a-z][a-z0-9]{0,15}$/;
 
-const NIC_ADDRESS_PATTERN = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})\/(\d{1,2})$/;
-
 // Static addresses reach domain XML and the guest's network config: a host address of a /8../30, one per NIC, never on the default network.
 export function validateNicAddresses(value: unknown, networks: readonly string[], field = 'network'): string[] {
   if (value === undefined) return [];
@@ -132,15 +131,12 @@ export function validateNicAddresses(value: unknown, networks: readonly string[]
   if (value.length > Math.max(networks.length, 1)) throw invalidField(field, `${value.length} addresses for ${Math.max(networks.length, 1)} NICs`, value.length);
   const addresses = value.map((item: unknown, i: number) => {
     if (item === '') return '';
-    const m = typeof item === 'string' ? NIC_ADDRESS_PATTERN.exec(item) : null;
-    const parts = m === null ? [] : m.slice(1, 5).map(Number);
-    const length = Number(m?.[5]);
-    if (m === null || parts.some((p) => p > 255) || length < 8 || length > 30) {
+    const prefix = parseIpv4Prefix(item);
+    if (prefix === undefined || prefix.length < 8 || prefix.length > 30) {
       throw invalidField(field, 'a static address must be an IPv4 host address with its prefix length, A.B.C.D/LEN (LEN 8 to 30)', item);
     }
-    const address = parts.reduce((acc, p) => acc * 256 + p, 0);
-    const size = 2 ** (32 - length);
-    if (address % size === 0 || address % size === size - 1) throw invalidField(field, 'a static address must not be its network\'s network or broadcast address', item);
+    const host = findHostPart(prefix);
+    if (host === 0 || host === 2 ** (32 - prefix.length) - 1) throw invalidField(field, 'a static address must not be its network\'s network or broadcast address', item);
     if ((networks[i] ?? DEFAULT_NETWORK) === DEFAULT_NETWORK) throw invalidField(field, 'the default network gives addresses by DHCP: a static address is only for your private networks', item);
     return item as string;
   });
