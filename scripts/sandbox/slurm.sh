@@ -18,6 +18,7 @@
 #   BATCH_MAX_TIME         MaxTime of partition batch (default 1-00:00:00)
 #   SLURMD_TIMEOUT         SlurmdTimeout (default 10)
 #   PROLOG_EPILOG_TIMEOUT  PrologEpilogTimeout (default 60)
+#   MESSAGE_TIMEOUT        MessageTimeout (default 10); slurmd confirms a batch launch only after its Prolog
 #   CRED_EXPIRE            munge credential lifetime = how long a requeued job waits (default 10 s)
 #   START_TIMEOUT          seconds to wait for all nodes idle (default 60)
 #   NODE_CPUS, NODE_MEMORY CPUs and RealMemory (MiB) of every node (default 2 and 1000); more than this
@@ -197,7 +198,7 @@ ReturnToService=2
 EnforcePartLimits=ALL
 SlurmdTimeout=${SLURMD_TIMEOUT:-10}
 SlurmctldTimeout=10
-MessageTimeout=10
+MessageTimeout=${MESSAGE_TIMEOUT:-10}
 InactiveLimit=0
 KillWait=2
 MinJobAge=300

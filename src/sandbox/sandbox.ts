@@ -180,6 +180,10 @@ export interface SandboxOptions {
   /** Slurm's PrologEpilogTimeout in seconds (slurm.sh default 60); a boot storm starts dozens of Prologs per
    *  node at once on 2 shared cores, and one past the timeout drains its node */
   readonly prologEpilogTimeout?: number;
+  /** Slurm's MessageTimeout in seconds (slurm.sh default 10): slurmd confirms a batch launch to slurmctld only
+   *  after its Prolog, so Prologs slower than this (128 at once on a node of 2 cores) abort their launches and
+   *  Slurm drains the node ("Prolog error") */
+  readonly messageTimeout?: number;
   /** memory of every node in MiB (Slurm RealMemory; TORQUE's MOMs ignore job memory, $ignmem); default 1000 */
   readonly nodeMemoryMiB?: number;
   /** false: private networks stay host-local with DHCP (no underlay namespaces, no network.overlay); default true:
@@ -409,6 +413,7 @@ export async function startSandbox(options: SandboxOptions): Promise<SandboxInfo
       ...(options.healthCheck === true ? { HEALTH_CHECK_PROGRAM: join(dir, 'bin/health-check'), HEALTH_CHECK_INTERVAL: '10' } : {}),
       ...(options.slurmdTimeout === undefined ? {} : { SLURMD_TIMEOUT: String(options.slurmdTimeout) }),
       ...(options.prologEpilogTimeout === undefined ? {} : { PROLOG_EPILOG_TIMEOUT: String(Math.round(options.prologEpilogTimeout)) }),
+      ...(options.messageTimeout === undefined ? {} : { MESSAGE_TIMEOUT: String(Math.round(options.messageTimeout)) }),
       ...(options.nodeCpus === undefined ? {} : { NODE_CPUS: String(options.nodeCpus) }),
       ...(options.nodeMemoryMiB === undefined ? {} : { NODE_MEMORY: String(options.nodeMemoryMiB) }),
     });
