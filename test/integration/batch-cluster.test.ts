@@ -11,14 +11,13 @@
 import t from 'tap';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { runVeAs } from '../../src/sandbox/run-demo.js';
 import { runCommand } from '../../src/core/run-command.js';
 import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
-import { useSandbox } from '../harness/use-sandbox.js';
+import { useClusterSandbox } from '../harness/use-cluster-sandbox.js';
 import { runClusterPass } from '../harness/run-cluster-pass.js';
 import { ensureUserSshKey } from '../harness/ensure-user-ssh-key.js';
 import { sshUntilAnswer } from '../harness/ssh-until-answer.js';
-import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+import type { BatchControl } from '../harness/batch-control.js';
 import { waitFor } from '../harness/wait-for.js';
 import { findJobDir } from '../harness/sandbox-host-files.js';
 import { findContainerInit } from '../harness/find-container-init.js';
@@ -29,26 +28,15 @@ const COMPUTES = ['batch-c1', 'batch-c2', 'batch-c3', 'batch-c4'];
 const MEMBERS = ['batch-c1', 'batch-c2', 'batch-c3', 'batch-c4', 'batch-head'];
 let info: SandboxInfo;
 let control: BatchControl;
-const figures: string[] = [];
 
-useSandbox(t, {
-  prefix: '/tmp/pbsve-bcl-', users: [USER], nodeCpus: 4, nodeMemoryMiB: 2000, images: ['debian-slurm'],
-  ready: (started) => { info = started; control = openBatchControl(started); },
-  beforeStop: async () => {
-    for (const j of await control.listJobs()) if (j.owner === USER && j.state !== 'completed') await control.batch.cancel(j.jobId);
-    if (figures.length > 0) t.comment(`figures:\n${figures.join('\n')}`);
-  },
+const cluster = useClusterSandbox(t, {
+  prefix: '/tmp/pbsve-bcl-', user: USER, images: ['debian-slurm'],
+  ready: (started, batchControl) => { info = started; control = batchControl; },
 });
+const { ve, figures } = cluster;
 
-function ve(args: readonly string[], timeoutMs = 300_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return runVeAs(info, USER, args, timeoutMs);
-}
 
-async function status(): Promise<ClusterStatus> {
-  const r = await ve(['cluster', 'status', 'batch', '--json']);
-  if (r.exitCode !== 0) throw new Error(`ve cluster status batch: exit ${r.exitCode}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as ClusterStatus;
-}
+const status = (): Promise<ClusterStatus> => cluster.status('batch');
 
 async function initPid(m: ClusterMemberStatus): Promise<number> {
   const pid = await findContainerInit(info.nodes[m.host]?.lxcUri ?? '', `pbsve-${m.jobId}`);

@@ -12,9 +12,9 @@ import { join } from 'node:path';
 import { runVeAs } from '../../src/sandbox/run-demo.js';
 import { runCommand } from '../../src/core/run-command.js';
 import { PROJECT_DIR, type SandboxInfo } from '../../src/sandbox/sandbox.js';
-import { useSandbox } from '../harness/use-sandbox.js';
+import { useClusterSandbox } from '../harness/use-cluster-sandbox.js';
 import { runClusterPass } from '../harness/run-cluster-pass.js';
-import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+import type { BatchControl } from '../harness/batch-control.js';
 import { waitFor } from '../harness/wait-for.js';
 import { findJobDir } from '../harness/sandbox-host-files.js';
 import { findContainerInit } from '../harness/find-container-init.js';
@@ -26,26 +26,15 @@ const MEMBERS = ['shop-db', 'shop-lb', 'shop-web1', 'shop-web2'];
 const STOCK = '42 widgets in stock';
 let info: SandboxInfo;
 let control: BatchControl;
-const figures: string[] = [];
 
-useSandbox(t, {
-  prefix: '/tmp/pbsve-3tier-', users: [USER], nodeCpus: 4, nodeMemoryMiB: 2000,
-  ready: (started) => { info = started; control = openBatchControl(started); },
-  beforeStop: async () => {
-    for (const j of await control.listJobs()) if (j.owner === USER && j.state !== 'completed') await control.batch.cancel(j.jobId);
-    if (figures.length > 0) t.comment(`figures:\n${figures.join('\n')}`);
-  },
+const cluster = useClusterSandbox(t, {
+  prefix: '/tmp/pbsve-3tier-', user: USER,
+  ready: (started, batchControl) => { info = started; control = batchControl; },
 });
+const { ve, figures } = cluster;
 
-function ve(args: readonly string[], timeoutMs = 300_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return runVeAs(info, USER, args, timeoutMs);
-}
 
-async function status(): Promise<ClusterStatus> {
-  const r = await ve(['cluster', 'status', 'shop', '--json']);
-  if (r.exitCode !== 0) throw new Error(`ve cluster status shop: exit ${r.exitCode}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as ClusterStatus;
-}
+const status = (): Promise<ClusterStatus> => cluster.status('shop');
 
 async function member(name: string): Promise<ClusterMemberStatus> {
   const m = (await status()).members.find((x) => x.name === name);

@@ -11,39 +11,24 @@ import { join } from 'node:path';
 import { runVeAs } from '../../src/sandbox/run-demo.js';
 import { runCommand } from '../../src/core/run-command.js';
 import type { SandboxInfo } from '../../src/sandbox/sandbox.js';
-import { useSandbox } from '../harness/use-sandbox.js';
+import { useClusterSandbox } from '../harness/use-cluster-sandbox.js';
 import { runClusterPass } from '../harness/run-cluster-pass.js';
 import { ensureUserSshKey } from '../harness/ensure-user-ssh-key.js';
 import { sshUntilAnswer } from '../harness/ssh-until-answer.js';
-import { openBatchControl, type BatchControl } from '../harness/batch-control.js';
+import type { BatchControl } from '../harness/batch-control.js';
 import { waitFor } from '../harness/wait-for.js';
 import { createLdapInventory } from '../../src/inventory/ldap-inventory.js';
 import { findContainerInit } from '../harness/find-container-init.js';
-import type { ClusterStatus } from '../../src/clusters/show-cluster-status.js';
 
 const USER = 'pbsve-user1';
 let info: SandboxInfo;
 let control: BatchControl;
-const figures: string[] = [];
 
-useSandbox(t, {
-  prefix: '/tmp/pbsve-vc-', users: [USER], nodeCpus: 4, nodeMemoryMiB: 2000,
-  ready: (started) => { info = started; control = openBatchControl(started); },
-  beforeStop: async () => {
-    for (const j of await control.listJobs()) if (j.owner === USER && j.state !== 'completed') await control.batch.cancel(j.jobId);
-    if (figures.length > 0) t.comment(`figures:\n${figures.join('\n')}`);
-  },
+const cluster = useClusterSandbox(t, {
+  prefix: '/tmp/pbsve-vc-', user: USER,
+  ready: (started, batchControl) => { info = started; control = batchControl; },
 });
-
-function ve(args: readonly string[], timeoutMs = 300_000): Promise<{ exitCode: number; stdout: string; stderr: string }> {
-  return runVeAs(info, USER, args, timeoutMs);
-}
-
-async function status(name: string): Promise<ClusterStatus> {
-  const r = await ve(['cluster', 'status', name, '--json']);
-  if (r.exitCode !== 0) throw new Error(`ve cluster status ${name}: exit ${r.exitCode}: ${r.stderr}`);
-  return JSON.parse(r.stdout) as ClusterStatus;
-}
+const { ve, figures, status } = cluster;
 
 function writeManifest(file: string, text: string): string {
   const path = join(info.dir, 'work', file);
