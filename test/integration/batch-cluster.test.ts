@@ -102,11 +102,13 @@ void t.test('the batch-cluster example: Slurm inside the virtual cluster runs a 
   };
 
   // every compute's slurmd registered (idle), then one job step across all of them
-  const idle = await waitFor('every compute idle in the inner Slurm', 300_000, async () => {
+  // the inner Slurm's idle nodes (sinfo on the head), once as many as expected are
+  const waitForIdle = (what: string, count: number): Promise<string[]> => waitFor(what, 300_000, async () => {
     const r = await onHead(['sinfo', '-h', '-N', '-t', 'idle', '-o', '%N']);
     const names = r.ok ? [...new Set(r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== ''))].sort() : [];
-    return names.length === COMPUTES.length ? names : undefined;
+    return names.length === count ? names : undefined;
   }, 2000);
+  const idle = await waitForIdle('every compute idle in the inner Slurm', COMPUTES.length);
   t.same(idle, COMPUTES, 'sinfo on the head: the four computes idle');
   const srun = await onHead(['timeout', '120', 'srun', `-N${COMPUTES.length}`, 'hostname']);
   t.ok(srun.ok, `srun -N${COMPUTES.length} hostname on the head (${srun.detail})`);
@@ -132,11 +134,7 @@ void t.test('the batch-cluster example: Slurm inside the virtual cluster runs a 
   t.equal(scaled.exitCode, 0, scaled.stderr);
   const five = [...COMPUTES, 'batch-c5'];
   const scaledAt = Date.now();
-  const idle5 = await waitFor('batch-c5 idle in the inner Slurm', 300_000, async () => {
-    const r = await onHead(['sinfo', '-h', '-N', '-t', 'idle', '-o', '%N']);
-    const names = r.ok ? [...new Set(r.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== ''))].sort() : [];
-    return names.length === five.length ? names : undefined;
-  }, 2000);
+  const idle5 = await waitForIdle('batch-c5 idle in the inner Slurm', five.length);
   t.same(idle5, five, 'after ve cluster scale batch --c 5: five computes idle, no slurm.conf edited');
   const srun5 = await onHead(['timeout', '120', 'srun', '-N5', 'hostname']);
   t.same(srun5.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '').sort(), five, `srun -N5 hostname: each of the five once (${srun5.detail})`);
