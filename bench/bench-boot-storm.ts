@@ -119,6 +119,11 @@ async function cancelUntilDone(control: ReturnType<typeof openBatchControl>, job
   }
 }
 
+/** the floor keeps at most this many trivial jobs submitted and not yet started: slurmd serves at most 256
+ *  RPCs at once (MAX_THREADS); 256 trivial jobs landing together on one node of a 512 storm held them all in
+ *  their Prologs ("active_threads == MAX_THREADS(256)") and Slurm requeued the launches it could not confirm */
+export const FLOOR_IN_FLIGHT = 192;
+
 export async function measureBootStorm(info: SandboxInfo, ves: number, log: (line: string) => void): Promise<StormMeasure> {
   const inventory = openInventory(loadConfig(info.configDir), 'read');
   const control = openBatchControl(info);
@@ -127,7 +132,16 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     const load = await readLoad();
     // the floor first: the same users, the same queue, trivial jobs; then they are cancelled
     const f0 = Date.now();
-    const trivial = await runAsUsers(ves, (user, i) => submitTrivialJob(control, user, join(info.dir, 'work'), `raw-${ves}-${i}`));
+    const waiting = new Set<TrivialJob>();
+    const trivial = await runAsUsers(ves, async (user, i) => {
+      while (waiting.size >= FLOOR_IN_FLIGHT) {
+        for (const job of [...waiting]) if (readTrivialJobStart(job) !== undefined) waiting.delete(job);
+        if (waiting.size >= FLOOR_IN_FLIGHT) await new Promise((r) => setTimeout(r, 50));
+      }
+      const job = await submitTrivialJob(control, user, join(info.dir, 'work'), `raw-${ves}-${i}`);
+      waiting.add(job);
+      return job;
+    });
     const pending = new Set<TrivialJob>(trivial);
     let lastStart = f0;
     while (pending.size > 0) {

@@ -10,7 +10,7 @@ import { measureEventFolding } from './bench-event-folding.js';
 import { measureReconcile } from './bench-reconcile.js';
 import { measurePrologueVsVirsh } from './bench-prologue-virsh.js';
 import { buildLifecycleRows, measureVeLifecycle } from './bench-ve-lifecycle.js';
-import { IDLE_CPU_MS, measureBootStorm, STORM_USERS, type StormMeasure } from './bench-boot-storm.js';
+import { FLOOR_IN_FLIGHT, IDLE_CPU_MS, measureBootStorm, STORM_USERS, type StormMeasure } from './bench-boot-storm.js';
 import { withBenchSandbox } from './with-bench-sandbox.js';
 import { judgeBenchRow } from './judge-bench-row.js';
 import { formatBenchTable } from './format-bench-table.js';
@@ -137,7 +137,7 @@ async function benchStorm(batch: SandboxBatch, sizes: readonly number[], points:
     const total = m.cpu.filter((c) => !c.what.startsWith('outside')).reduce((a, c) => a + c.cpuSeconds, 0);
     points.push({ batch, ves: m.ves, oursSeconds: m.allRunningMs / 1000, floorSeconds: m.floorMs / 1000, measuredAt });
     rows.push({
-      name: `boot storm ${m.ves} VEs, all running (${batch})`, ours: m.allRunningMs / 1000, floor: m.floorMs / 1000, unit: 's', floorTool: `${m.ves} trivial jobs`,
+      name: `boot storm ${m.ves} VEs, all running (${batch})`, ours: m.allRunningMs / 1000, floor: m.floorMs / 1000, unit: 's', floorTool: `${m.ves} trivial jobs${m.ves > FLOOR_IN_FLIGHT ? `, at most ${FLOOR_IN_FLIGHT} waiting to start` : ''}`,
       goal: m.ves === 512 ? { kind: 'at-most', value: 53.5 } : { kind: 'none' },
       note: `${STORM_USERS.length} users at once, their ve creates done after ${(m.submittedMs / 1000).toFixed(1)} s; all destroyed ${(m.allDestroyedMs / 1000).toFixed(1)} s after the first ve destroy; ${m.problems.length === 0 ? 'nothing lost or left behind (LDAP once each, history, domains, job dirs with disks, NICs, id slots, processes)' : `PROBLEMS: ${m.problems.slice(0, 5).join('; ')}`}; ${loads}`,
     });
