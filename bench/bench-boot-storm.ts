@@ -119,10 +119,11 @@ async function cancelUntilDone(control: ReturnType<typeof openBatchControl>, job
   }
 }
 
-/** the floor keeps at most this many trivial jobs submitted and not yet started: slurmd serves at most 256
- *  RPCs at once (MAX_THREADS); 256 trivial jobs landing together on one node of a 512 storm held them all in
- *  their Prologs ("active_threads == MAX_THREADS(256)") and Slurm requeued the launches it could not confirm */
-export const FLOOR_IN_FLIGHT = 192;
+/** the floor keeps at most this many trivial jobs submitted and not yet started. slurmd serves at most 256
+ *  RPCs at once (MAX_THREADS), and a job holds its threads through its Prolog: at 512, 256 trivial jobs landing
+ *  together on one node (and then 192) ran them out ("active_threads == MAX_THREADS(256)"), Slurm requeued the
+ *  launches it could not confirm and they hung in COMPLETING for 9 minutes. 64 keeps the nodes' CPUs busy. */
+export const FLOOR_IN_FLIGHT = 64;
 
 export async function measureBootStorm(info: SandboxInfo, ves: number, log: (line: string) => void): Promise<StormMeasure> {
   const inventory = openInventory(loadConfig(info.configDir), 'read');

@@ -11,8 +11,8 @@ export interface TrivialJob {
 
 export async function submitTrivialJob(control: BatchControl, user: string, workDir: string, name: string): Promise<TrivialJob> {
   const markerFile = join(workDir, `${name}.started`);
-  const script = `#!/bin/sh\ndate +%s%N >${markerFile}.tmp && mv ${markerFile}.tmp ${markerFile}\nsleep 600\n`;
-  const jobId = await control.submitRaw({ user, name, script, cpus: 1, memoryMiB: 32, minutes: 15, feature: 'lxc', output: join(workDir, `${name}.out`) });
+  const script = `#!/bin/sh\ndate +%s%N >${markerFile}.tmp && mv ${markerFile}.tmp ${markerFile}\nsleep 3600\n`;
+  const jobId = await control.submitRaw({ user, name, script, cpus: 1, memoryMiB: 32, minutes: 60, feature: 'lxc', output: join(workDir, `${name}.out`) });
   return { jobId, markerFile };
 }
 
