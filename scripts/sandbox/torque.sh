@@ -189,6 +189,10 @@ prepare_moms() {
     # one file system for all simulated hosts: job output is copied with cp, never rcp/scp.
     # \$ignmem: a VE job's mem is the guest's size, enforced by libvirt; as RLIMIT_DATA on the job body
     # (TORQUE sets it for one-node jobs) it aborts node at start for small VEs (exit 134 at 64 MB)
+    # nusers 0: a static value, so the MOM never runs its nusers() (mom_mach.c), which reallocs its uid list to
+    # maxuid bytes instead of maxuid uids: with more than 200 non-root uids running on the machine (every LXC VE
+    # is one, its own id range) it corrupts the heap and every MOM aborts at its next status update (core dumps
+    # of a 256-VE storm: malloc_consolidate(): invalid chunk size, in generate_server_status)
     cat >"$home/mom_priv/config" <<EOF
 \$pbsserver $SERVER
 \$usecp *:/ /
@@ -198,6 +202,7 @@ prepare_moms() {
 \$status_update_time 5
 \$check_poll_time 5
 \$node_check_interval 1,jobstart,jobend
+nusers 0
 EOF
     echo "MOM_HOME_$name=$home"
   done
