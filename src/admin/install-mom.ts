@@ -21,6 +21,9 @@ export const RETIRED_MOM_HOOKS: readonly string[] = ['epilogue.precancel'];
 export const HEALTH_CHECK_FILE = 'pbs-ve-health-check';
 export const SITE_ORIG_SUFFIX = '.site-orig';
 const CONFIG_MARKER = '# pbs-ve: node health check (added by ve admin install mom --node-check)';
+const NUSERS_MARKER = '# pbs-ve: nusers answered from here, see docs/admin-torque.md (added by ve admin install mom --yes)';
+/** the static resource that keeps pbs_mom from running its nusers() */
+export const NUSERS_LINE = 'nusers 0';
 const MODE = 0o500;
 
 export interface InstallMomOptions {
@@ -152,6 +155,21 @@ async function installNodeCheck(momPriv: string, healthPath: string, options: In
   return [{ path: file, action: 'append', detail: line }, reload];
 }
 
+// TORQUE 6.1's nusers() (mom_mach.c) reallocs its uid list to maxuid bytes instead of maxuid uids: once more than
+// 200 non-root uids run on the host (every LXC VE runs as its own id range) pbs_mom corrupts its heap and aborts at
+// its next status update. A static resource of that name is answered from mom_priv/config instead.
+async function installNusersGuard(momPriv: string, options: InstallMomOptions): Promise<InstallStep[]> {
+  const file = join(momPriv, 'config');
+  const current = await readText(file);
+  const why = 'pbs_mom of TORQUE 6.1 aborts once more than 200 non-root uids run on the host (each LXC VE is one)';
+  const existing = current?.split('\n').find((l) => /^\s*nusers\s/.test(l));
+  if (existing !== undefined) return [{ path: file, action: 'unchanged', detail: existing.trim() }];
+  if (options.yes !== true) return [{ path: file, action: 'manual', detail: `add the line "${NUSERS_LINE}" (${why}), or re-run with --yes to let pbs-ve append it` }];
+  const text = current ?? '';
+  if (!options.dryRun) await writeFile(file, `${text}${text === '' || text.endsWith('\n') ? '' : '\n'}${NUSERS_MARKER}\n${NUSERS_LINE}\n`, { mode: 0o644 });
+  return [{ path: file, action: current === undefined ? 'create' : 'append', detail: `${NUSERS_LINE} (${why})` }, { path: 'pbs_mom', action: 'manual', detail: 'send SIGHUP to pbs_mom (or restart it) so it rereads mom_priv/config' }];
+}
+
 /** Installs the four mom_priv wrappers (+ the health hook wrapper) and removes retired ones; idempotent; with dryRun only reports. */
 export async function installMom(options: InstallMomOptions): Promise<InstallReport> {
   const momPriv = join(options.pbsHome, 'mom_priv');
@@ -184,6 +202,7 @@ export async function installMom(options: InstallMomOptions): Promise<InstallRep
     missingExitCode: 1,
   }, options.dryRun)));
   if (options.nodeCheck === true) steps.push(...(await installNodeCheck(momPriv, healthPath, options)));
+  steps.push(...(await installNusersGuard(momPriv, options)));
   for (const name of RETIRED_MOM_HOOKS) steps.push(...(await retireOne(join(momPriv, name), options.dryRun)));
   return { dryRun: options.dryRun, steps };
 }
@@ -212,22 +231,29 @@ async function uninstallOne(path: string, dryRun: boolean): Promise<InstallStep[
   return [{ path, action: 'remove', detail: '' }];
 }
 
-// Our two lines leave mom_priv/config with --yes; a config holding nothing else was ours and goes.
-async function uninstallNodeCheck(momPriv: string, options: UninstallMomOptions): Promise<InstallStep[]> {
+// Our lines (each after its marker) leave mom_priv/config with --yes; a config holding nothing else was ours and goes.
+async function uninstallConfigLines(momPriv: string, options: UninstallMomOptions): Promise<InstallStep[]> {
   const file = join(momPriv, 'config');
   const current = await readText(file);
   if (current === undefined) return [];
-  const line = `$node_check_script ${join(momPriv, HEALTH_CHECK_FILE)}`;
+  const check = `$node_check_script ${join(momPriv, HEALTH_CHECK_FILE)}`;
   const lines = current.split('\n');
-  if (!lines.includes(line)) return [];
-  const kept = lines.filter((l) => l !== line && l !== CONFIG_MARKER).join('\n');
+  const ours = new Set<number>();
+  lines.forEach((l, i) => {
+    if (l === check) ours.add(i);
+    if (l === CONFIG_MARKER && lines[i + 1] === check) ours.add(i);
+    if (l === NUSERS_MARKER && lines[i + 1] === NUSERS_LINE) { ours.add(i); ours.add(i + 1); }
+  });
+  if (![...ours].some((i) => lines[i] === check || lines[i] === NUSERS_LINE)) return [];
+  const removed = [...ours].map((i) => lines[i] ?? '').filter((l) => l === check || l === NUSERS_LINE).map((l) => `"${l}"`).join(' and ');
+  const kept = lines.filter((_, i) => !ours.has(i)).join('\n');
   if (kept.trim() === '') {
     if (!options.dryRun) await rm(file);
-    return [{ path: file, action: 'remove', detail: 'held only the pbs-ve health check line' }];
+    return [{ path: file, action: 'remove', detail: `held only pbs-ve's lines (${removed})` }];
   }
-  if (options.yes !== true) return [{ path: file, action: 'manual', detail: `remove the line "${line}" (or re-run with --yes)` }];
+  if (options.yes !== true) return [{ path: file, action: 'manual', detail: `remove the line(s) ${removed} (or re-run with --yes)` }];
   if (!options.dryRun) await writeFile(file, kept);
-  return [{ path: file, action: 'update', detail: `removed "${line}"` }];
+  return [{ path: file, action: 'update', detail: `removed ${removed}` }];
 }
 
 /** Undoes installMom: wrappers removed, moved-aside site scripts restored byte for byte. */
@@ -236,7 +262,7 @@ export async function uninstallMom(options: UninstallMomOptions): Promise<Instal
   const st = await stat(momPriv).catch(() => undefined);
   if (st?.isDirectory() !== true) throw new VeError('mom-priv-missing', 'prereq', `${momPriv} is not a directory`);
   const steps: InstallStep[] = [];
-  steps.push(...(await uninstallNodeCheck(momPriv, options)));
+  steps.push(...(await uninstallConfigLines(momPriv, options)));
   for (const kind of [...MOM_HOOK_KINDS, ...RETIRED_MOM_HOOKS]) steps.push(...(await uninstallOne(join(momPriv, kind), options.dryRun)));
   const health = join(momPriv, HEALTH_CHECK_FILE);
   if ((await inspect(health)).kind === 'ours') {

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { runCommand } from '../../src/core/run-command.js';
 import { VeError } from '../../src/core/ve-error.js';
 import { HEALTH_CHECK_FILE, installMom, MOM_HOOK_KINDS, uninstallMom, type InstallMomOptions } from '../../src/admin/install-mom.js';
-import { formatInstallReport } from '../../src/admin/install-report.js';
+import { formatInstallReport, type InstallReport, type InstallStep } from '../../src/admin/install-report.js';
 import { buildHookWrapperScript, WRAPPER_MARKER } from '../../src/admin/build-hook-wrapper-script.js';
 
 // argv exactly as the TORQUE 6.1 MOM passed it (test/fixtures/torque/pelog/*.15.vm.txt), job name made hostile
@@ -14,6 +14,11 @@ const HOSTILE_NAME = 'job A"$(touch /tmp/pbs-ve-pwned)`id`;x';
 const PROLOGUE_ARGV = ['15.vm', 'user1', 'user1', HOSTILE_NAME, 'nodes=1:ppn=2:general,walltime=00:02:00,neednodes=1:ppn=2:general', 'batch', '', '/var/spool/torque/mom_priv/jobs/15.vm15003.SC'];
 const EPILOGUE_ARGV = ['15.vm', 'user1', 'user1', 'jobA', '31639', 'nodes=1:ppn=2:general,walltime=00:02:00,neednodes=1:ppn=2:general',
   'cput=00:00:00,vmem=11640kb,walltime=00:00:25,mem=6788kb,energy_used=0', 'batch', '', '0', '/var/spool/torque/mom_priv/jobs/15.vm15003.SC'];
+
+// The wrappers' steps: mom_priv/config's (the nusers guard asks for its line at every install) have their own test.
+function hookSteps(report: InstallReport): InstallStep[] {
+  return report.steps.filter((s) => !s.path.endsWith('/config'));
+}
 
 // A fake project: each entry point records argv and environment and exits with <configDir>/exit-code.
 const FAKE_MAIN = `import { appendFileSync, readFileSync } from 'node:fs';
@@ -68,7 +73,7 @@ void t.test('fresh install: four pelog wrappers plus the health hook, root-owned
   const { momPriv, options } = setup(t);
   const report = await installMom(options);
   const names = [...MOM_HOOK_KINDS, HEALTH_CHECK_FILE];
-  t.same(report.steps.map((s) => [s.path, s.action]), names.map((n) => [join(momPriv, n), 'create']));
+  t.same(hookSteps(report).map((s) => [s.path, s.action]), names.map((n) => [join(momPriv, n), 'create']));
   for (const name of names) {
     const st = statSync(join(momPriv, name));
     t.ok(st.isFile(), `${name} is a regular file`);
@@ -94,7 +99,7 @@ void t.test('re-running is idempotent: same bytes, everything unchanged, no seco
   await installMom(options);
   const before = snapshot(momPriv);
   const again = await installMom(options);
-  t.same(again.steps.map((s) => s.action), new Array(5).fill('unchanged'));
+  t.same(hookSteps(again).map((s) => s.action), new Array(5).fill('unchanged'));
   t.same(snapshot(momPriv), before);
   t.notOk(existsSync(join(momPriv, 'prologue.site-orig.site-orig')));
   t.equal(readFileSync(join(momPriv, 'prologue'), 'utf8').split('prologue.site-orig').length - 1, 1, 'the site script is called once');
@@ -194,7 +199,7 @@ void t.test('a site prologue is moved aside (bytes and mode kept) and runs first
   t.same(calls()[1]?.argv, ['--torque', 'epilogue', ...EPILOGUE_ARGV]);
 
   const again = await installMom(options);
-  t.same(again.steps.map((s) => s.action), new Array(5).fill('unchanged'), 'chaining survives a re-run unchanged');
+  t.same(hookSteps(again).map((s) => s.action), new Array(5).fill('unchanged'), 'chaining survives a re-run unchanged');
 });
 
 void t.test('uninstall restores the site scripts byte for byte and removes the rest', async (t) => {
@@ -260,16 +265,45 @@ void t.test('$node_check_script: only with the flag, never into a site file with
   t.equal(readFileSync(join(momPriv, 'config'), 'utf8'), '$pbsserver vm\n$logevent 255', 'site config untouched');
 
   await installMom({ ...options, nodeCheck: true, yes: true });
-  t.match(readFileSync(join(momPriv, 'config'), 'utf8'), /^\$pbsserver vm\n\$logevent 255\n# pbs-ve: .*\n\$node_check_script .*pbs-ve-health-check\n$/);
+  t.match(readFileSync(join(momPriv, 'config'), 'utf8'), /^\$pbsserver vm\n\$logevent 255\n# pbs-ve: .*\n\$node_check_script .*pbs-ve-health-check\n# pbs-ve: nusers .*\nnusers 0\n$/);
   const keep = await uninstallMom({ pbsHome: options.pbsHome, dryRun: false });
   t.equal(keep.steps[0]?.action, 'manual', 'uninstall asks before editing the site file');
   await uninstallMom({ pbsHome: options.pbsHome, dryRun: false, yes: true });
   t.equal(readFileSync(join(momPriv, 'config'), 'utf8'), '$pbsserver vm\n$logevent 255\n');
 
   writeFileSync(join(momPriv, 'config'), '$node_check_script /usr/sbin/nhc\n');
-  const other = await installMom({ ...options, nodeCheck: true, yes: true });
+  const other = await installMom({ ...options, nodeCheck: true });
   t.match(other.steps.find((s) => s.path.endsWith('/config'))?.detail, /already has "\$node_check_script \/usr\/sbin\/nhc"/);
   t.equal(readFileSync(join(momPriv, 'config'), 'utf8'), '$node_check_script /usr/sbin/nhc\n');
+});
+
+// TORQUE 6.1's nusers() corrupts pbs_mom's heap past 200 non-root uids (a 256-VE storm lost every MOM at once).
+void t.test('nusers 0: asked for without --yes, appended with it, kept if the site has one, removed with ours', async (t) => {
+  const { momPriv, options } = setup(t);
+  const config = join(momPriv, 'config');
+  const plain = await installMom(options);
+  const ask = plain.steps.find((s) => s.path === config);
+  t.equal(ask?.action, 'manual');
+  t.match(ask?.detail, /add the line "nusers 0" \(pbs_mom of TORQUE 6\.1 aborts once more than 200 non-root uids run/);
+  t.notOk(existsSync(config), 'nothing written without --yes');
+
+  writeFileSync(config, '$pbsserver vm');
+  const dry = await installMom({ ...options, yes: true, dryRun: true });
+  t.equal(dry.steps.find((s) => s.path === config)?.action, 'append');
+  t.equal(readFileSync(config, 'utf8'), '$pbsserver vm', 'a dry run writes nothing');
+  const yes = await installMom({ ...options, yes: true });
+  t.equal(yes.steps.find((s) => s.path === config)?.action, 'append');
+  t.ok(yes.steps.some((s) => s.path === 'pbs_mom' && s.action === 'manual'), 'the MOM must reread its config');
+  t.match(readFileSync(config, 'utf8'), /^\$pbsserver vm\n# pbs-ve: nusers .*\nnusers 0\n$/);
+  t.equal((await installMom({ ...options, yes: true })).steps.find((s) => s.path === config)?.action, 'unchanged', 'idempotent');
+  await uninstallMom({ pbsHome: options.pbsHome, dryRun: false, yes: true });
+  t.equal(readFileSync(config, 'utf8'), '$pbsserver vm\n', 'our two lines go, the site\'s stay');
+
+  writeFileSync(config, '$pbsserver vm\nnusers 3\n');
+  const site = await installMom({ ...options, yes: true });
+  t.same(site.steps.find((s) => s.path === config), { path: config, action: 'unchanged', detail: 'nusers 3' });
+  await uninstallMom({ pbsHome: options.pbsHome, dryRun: false, yes: true });
+  t.equal(readFileSync(config, 'utf8'), '$pbsserver vm\nnusers 3\n', 'a site nusers line is the site\'s');
 });
 
 // Issue 9, defect 5: an older install's precancel made every qdel wait for node as the job owner.
@@ -282,7 +316,7 @@ void t.test('an epilogue.precancel of an older install is removed, a chained sit
   t.ok(existsSync(join(momPriv, 'epilogue.precancel')), 'dry run changes nothing');
   await installMom(options);
   t.notOk(existsSync(join(momPriv, 'epilogue.precancel')), 'our old wrapper is gone');
-  t.same((await installMom(options)).steps.map((s) => s.action), new Array(5).fill('unchanged'), 'and stays gone');
+  t.same(hookSteps(await installMom(options)).map((s) => s.action), new Array(5).fill('unchanged'), 'and stays gone');
 
   writeFileSync(join(momPriv, 'epilogue.precancel.site-orig'), '#!/bin/sh\nexit 0\n', { mode: 0o555 });
   writeFileSync(join(momPriv, 'epilogue.precancel'), buildHookWrapperScript({ name: 'epilogue.precancel', nodePath: options.nodePath, entryPath: join(options.installDir, 'dist/src/epilogue/main.js'), configDir: options.configDir, leadingArgs: ['--torque', 'epilogue.precancel'], chain: 'post', siteScript: join(momPriv, 'epilogue.precancel.site-orig') }), { mode: 0o500 });
