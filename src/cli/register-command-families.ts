@@ -20,9 +20,11 @@ export const COMMAND_FAMILIES: readonly CommandFamily[] = [
   { words: ['admin'], load: async () => (await import('../admin/admin-command.js')).registerAdminCommands },
 ];
 
-/** The command word of a `ve` argv (after node and the script): its first argument that is no option. */
+/** The command word of a `ve` argv (after node and the script): its first argument, unless that is an option
+ *  (`ve -h create` is the program's help, which lists every family). */
 export function findCommandWord(args: readonly string[]): string | undefined {
-  return args.find((a) => !a.startsWith('-'));
+  const first = args[0];
+  return first === undefined || first.startsWith('-') ? undefined : first;
 }
 
 /**

@@ -19,10 +19,10 @@ void t.test('each family registers exactly its words, and no two families share 
   }
 });
 
-void t.test('the command word is the first argument that is no option', (t) => {
+void t.test('the command word is the first argument, unless it is an option', (t) => {
   t.equal(findCommandWord(['create', 'web1', '--type', 'lxc']), 'create');
   t.equal(findCommandWord(['--help']), undefined);
-  t.equal(findCommandWord(['-h', 'snapshot']), 'snapshot');
+  t.equal(findCommandWord(['-h', 'snapshot']), undefined, 've -h snapshot is the program\'s help: every family');
   t.equal(findCommandWord([]), undefined);
   t.end();
 });
@@ -47,6 +47,7 @@ void t.test('a core word loads no family, a family word its own, anything else a
     [[], ['alpha', 'beta']],
     [['bogus'], ['alpha', 'beta']],
     [['help', 'alpha'], ['alpha', 'beta']],
+    [['--help', 'create'], ['alpha', 'beta']],
   ];
   for (const [args, expected] of cases) {
     const loaded: string[] = [];
