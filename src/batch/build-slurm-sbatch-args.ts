@@ -49,6 +49,13 @@ export function buildSlurmExport(variables: Readonly<Record<string, string>>): s
   return parts.join(',');
 }
 
+// ALL of sbatch's own environment, which run-command keeps minimal (PATH, LANG, SLURM_CONF): any other
+// --export value makes sbatch ask slurmd to load the owner's login environment (SLURM_GET_USER_ENV).
+function buildBareExport(variables: Readonly<Record<string, string>>): string {
+  if (Object.keys(variables).length > 0) throw invalidField('variables', 'must be empty for a job without a login environment (loginEnvironment: false)', Object.keys(variables));
+  return 'ALL';
+}
+
 // Refuses what Slurm would misread (comma lists, constraint operators, control characters) and builds argv.
 export function buildSlurmSbatchArgs(request: SubmitRequest): string[] {
   if (!request.script.startsWith('#!')) throw invalidField('script', 'must start with #!');
@@ -82,7 +89,7 @@ export function buildSlurmSbatchArgs(request: SubmitRequest): string[] {
     args.push(`--constraint=${request.features.join('&')}`);
   }
   if (request.nodeList !== undefined) args.push(`--nodelist=${checkNodeList(request.nodeList, request.nodeCount).join(',')}`);
-  args.push(`--export=${buildSlurmExport(request.variables)}`);
+  args.push(`--export=${request.loginEnvironment === false ? buildBareExport(request.variables) : buildSlurmExport(request.variables)}`);
   if (request.hold === true) args.push('--hold');
   if (request.comment !== undefined) {
     if (request.comment.includes('\u0000')) throw invalidField('comment', 'must not contain NUL');

@@ -105,8 +105,12 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   const failed = record.status === 'failed';
   const virt = await deps.openVirt(record.uri);
   let domainState: DomainState | undefined;
+  let endCause: Promise<JobEndEvidence['endCause']> = Promise.resolve(undefined);
   try {
     domainState = (await virt.getDomain(record.domain))?.state;
+    // asked while libvirt destroys (it never rejects): on Slurm it is one batch-system call, ~0.1 s the
+    // destroyed event waited for after the domain was gone
+    if (moving === undefined) endCause = readEndCause(ctx, deps, domainState);
     await virt.destroyDomain(record.domain);
     // libvirt refuses to undefine a domain that still has snapshots; their data goes with the disks below
     await removeVeSnapshots(record, deps.config.stateDir);
@@ -117,7 +121,7 @@ export async function teardownVe(ctx: PelogContext, deps: TeardownVeDeps): Promi
   let reason = moving !== undefined ? `moved to ${moving.to} (cold migration: its files went with it)` : describeJobEnd({
     domainState, exitStatus: ctx.exitStatus, sister: ctx.sister, parts: record.nodes ?? 1,
     leaseOver: isLeaseOver(ctx.usedWalltimeSeconds, ctx.resources?.walltimeSeconds ?? record.spec.leaseSeconds),
-    endCause: await readEndCause(ctx, deps, domainState),
+    endCause: await endCause,
   });
   // a private network goes with its last VE; a failure here is logged, not a host fault to drain for
   if (record.networks !== undefined && record.networks.length > 0) {

@@ -186,6 +186,8 @@ export function createEventSink(deps: EventSinkDeps): EventSink {
             nodeCount: 1,
             shell: VEMON_JOB_SHELL,
             variables: {},
+            // the script names node, ve-monitor and the config dir itself: no login environment to wait for
+            loginEnvironment: false,
             script: buildMonitorScript({ nodePath: config.nodePath, installDir: config.installDir, configDir: config.monitorConfigDir ?? deps.configDir, encodedEvents: chunk.map((c) => c.line) }),
             // Slurm: the root-only monitor directory (%j expanded). Never the log directory: slurmd
             // writes it as root, following any link a user planted there

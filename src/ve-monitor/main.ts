@@ -1,10 +1,11 @@
 #!/usr/bin/env node
 // ve-monitor: runs on vemon nodes only (they hold the LDAP write credentials and every host's event key).
+// Every event job starts it for `apply`: the web console (fastify), reconcile, host recovery and the cluster
+// pass are imported by their own commands only, so an apply does not pay for loading them.
 import { Command } from 'commander';
 import { findConfigDir, loadConfig } from '../config/load-config.js';
 import { openBatch, openClusterInventory, openConsoleAdapters, openInventory, openLdapLogin } from '../config/open-adapters.js';
 import { readFileSync } from 'node:fs';
-import { buildWebConsole } from '../web/build-web-console.js';
 import { DEFAULT_WEB_LISTEN, decideWebListen } from '../web/decide-web-listen.js';
 import { findUserGroups } from '../host/find-user-groups.js';
 import { runHook } from '../host/run-hook.js';
@@ -15,10 +16,6 @@ import { createClaimChecker } from './create-claim-checker.js';
 import { checkMonitorAccount } from './check-monitor-account.js';
 import { readEventLines, splitEventLines } from './read-event-lines.js';
 import { describeEventOrigin, logRejectedEvents, type RejectedEvent } from './log-rejected-events.js';
-import { readClusterView, reconcile } from './reconcile.js';
-import { ensureClustersRunning } from './ensure-clusters-running.js';
-import { recoverFailedHosts } from './recover-failed-hosts.js';
-import { listOrphanDomains } from './list-orphan-domains.js';
 import { alertStateFile, createAlertSender, listRaisedAlerts } from './send-alert.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
 import { join } from 'node:path';
@@ -133,6 +130,7 @@ program.command('reconcile').description('one pass: compare LDAP with the batch 
       const startedMs = Date.now();
       // events a vemon job could not apply (LDAP was down past its wait) go first: one attempt, no waiting
       if (!dryRun) await drainMonitorSpool(config, findConfigDir(process.env));
+      const [{ readClusterView, reconcile }, { listOrphanDomains }, { recoverFailedHosts }] = await Promise.all([import('./reconcile.js'), import('./list-orphan-domains.js'), import('./recover-failed-hosts.js')]);
       const inventory = openInventory(config, dryRun ? 'read' : 'write');
       try {
         const deps = { inventory, batch: openBatch(config), clock: systemClock, veQueue: config.batch.veQueue };
@@ -176,6 +174,7 @@ program.command('clusters').description('(cron, vemon node, root) record virtual
       if (typeof process.getuid === 'function' && process.getuid() !== 0) throw new VeError('not-root', 'prereq', 've-monitor clusters: run as root (it submits members as their owners)');
       const config = loadConfig(findConfigDir(process.env));
       const dryRun = opts.dryRun === true;
+      const { ensureClustersRunning } = await import('./ensure-clusters-running.js');
       const inventory = openInventory(config, dryRun ? 'read' : 'write');
       const clusters = openClusterInventory(config, dryRun ? 'read' : 'write');
       try {
@@ -224,6 +223,7 @@ program.command('web').description('the read-only web console and /metrics (vemo
       const web = config.web;
       if (web === undefined) throw new VeError('web-not-configured', 'prereq', 'config web: missing; set web.userDnTemplate (the DN users bind as to log in, e.g. "uid=%u,ou=people,dc=example,dc=org")', { field: 'web' });
       const listen = decideWebListen(opts.listen ?? web.listen ?? DEFAULT_WEB_LISTEN, { certFile: opts.tlsCert ?? web.tlsCertFile, keyFile: opts.tlsKey ?? web.tlsKeyFile });
+      const { buildWebConsole } = await import('../web/build-web-console.js');
       const ldap = openConsoleAdapters(config);
       const server = await buildWebConsole({
         ...ldap, batch: openBatch(config), login: openLdapLogin(config, web.userDnTemplate), findGroups: (u) => findUserGroups(u), adminGroup: config.adminGroup,

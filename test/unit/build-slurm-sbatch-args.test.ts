@@ -90,3 +90,12 @@ void t.test('buildSlurmSbatchArgs keeps a hostile name or comment in one argumen
   t.ok(args.includes('--partition=batch'));
   t.end();
 });
+
+void t.test('a job without a login environment exports ALL of sbatch\'s own minimal environment, so slurmd loads none', (t) => {
+  const args = buildSlurmSbatchArgs({ ...base, variables: {}, loginEnvironment: false });
+  t.ok(args.includes('--export=ALL'));
+  t.notOk(args.some((a) => a.startsWith('--export=NONE')), 'NONE (or any list) makes sbatch set SLURM_GET_USER_ENV=1');
+  t.throws(() => buildSlurmSbatchArgs({ ...base, variables: { A: 'b' }, loginEnvironment: false }), isFieldError('variables'), 'variables would travel in sbatch\'s environment: refused');
+  t.ok(buildSlurmSbatchArgs({ ...base, variables: {}, loginEnvironment: true }).includes('--export=NONE'), 'the default stays NONE');
+  t.end();
+});

@@ -69,6 +69,7 @@ void t.test('with the batch system down all 300 events stay journalled; one flus
   t.equal(batch.accepted[0]?.queue, 'vemon');
   t.strictSame(batch.accepted[0]?.features, ['vemon'], 'the vemon feature is requested, not left to a queue default');
   t.equal(batch.accepted[0]?.shell, '/bin/sh', 'an explicit shell: the submitting account may have no login shell');
+  t.equal(batch.accepted[0]?.loginEnvironment, false, 'no login environment: the script names every path, and Slurm would hold the launch to load one');
 });
 
 void t.test('an event this host cannot sign stays in the journal, the others go', async (t) => {

@@ -241,3 +241,19 @@ void t.test('defect 11: a sister asks the batch system when it cannot tell (Slur
   t.same(asked, ['15.vm']);
   t.equal(w.events.at(-1)?.reason, 'lease expired (the job reached its walltime)');
 });
+
+void t.test('the batch system is asked how the job ended while libvirt destroys the domain, not after', async (t) => {
+  const w = buildWorld(t);
+  await realizeVe(prologueCtx, prologueDeps(w));
+  const order: string[] = [];
+  const deps = epilogueDeps(w, { readJob: (id) => { order.push('readJob'); return Promise.resolve({ ...w.job, jobId: id, endCause: 'cancelled' }); } });
+  const openVirt = deps.openVirt;
+  const out = await teardownVe(epilogueCtx(0, { sister: true }), { ...deps, openVirt: async (uri) => {
+    const v = await openVirt(uri);
+    const destroy = v.destroyDomain.bind(v);
+    return { ...v, destroyDomain: async (n: string) => { order.push('destroy started'); await destroy(n); order.push('destroy done'); } };
+  } });
+  t.match(out, { kind: 'destroyed', reason: 'job deleted (qdel/scancel) by its owner or an admin' });
+  t.same(order.slice(0, 2).sort(), ['destroy started', 'readJob'], 'asked before the destroy ended');
+  t.equal(order.at(-1), 'destroy done');
+});
