@@ -29,6 +29,17 @@ export interface VeRecord {
   readonly cluster?: { readonly name: string; readonly role: string };
 }
 
+/** A live VE as a reconcile pass compares it with the batch system: the few fields it reads of every VE. */
+export interface LiveVe {
+  readonly jobId: string;
+  readonly name: string;
+  readonly state: VeState;
+  /** host the VE runs or last ran on; empty before placement */
+  readonly host: string;
+  /** seq of the last event folded into the entry */
+  readonly seq: number;
+}
+
 /** One part (one node's domain) of a multi-node VE; a child of its VE entry. */
 export interface VePartRecord {
   readonly jobId: string;
@@ -68,6 +79,8 @@ export interface VeQuery {
 export interface Inventory {
   getVe(jobId: string): Promise<VeRecord | undefined>;
   listVes(query?: VeQuery): Promise<VeRecord[]>;
+  /** every VE not in a final state, jobId order, only the fields of LiveVe (a fraction of listVes' decoding at 100,000 VEs) */
+  listLiveVes(): Promise<LiveVe[]>;
   /** rejects with VeError code inventory-exists when the entry is there already */
   createVe(record: VeRecord): Promise<void>;
   /** compare-and-swap on seq: false (and nothing written) when the stored seq is not expectedSeq */

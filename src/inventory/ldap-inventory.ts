@@ -1,6 +1,6 @@
 // The Inventory port on OpenLDAP (schema/pbs-ve.ldif) through ldapts.
 import { EqualityFilter, type Entry } from 'ldapts';
-import type { HistoryRecord, Inventory, VePartRecord, VeQuery, VeRecord } from './inventory.js';
+import type { HistoryRecord, Inventory, LiveVe, VePartRecord, VeQuery, VeRecord } from './inventory.js';
 import { buildHistoryDn, buildPartDn, buildPartHistoryDn, buildVeDn, buildVesDn } from './build-inventory-dn.js';
 import { PART_ATTRIBUTES, PART_OBJECT_CLASS, buildPartUpdateChanges, decodePartEntry, encodePartAttributes } from './ve-part-entry.js';
 import { buildVeFilter } from './build-ve-filter.js';
@@ -12,6 +12,7 @@ import {
 } from './translate-ldap-error.js';
 import { VE_ATTRIBUTES, VE_OBJECT_CLASS, buildVeUpdateChanges, decodeVeEntry, encodeVeAttributes } from './ve-entry.js';
 import { validateJobId } from './validate-job-id.js';
+import { LIVE_VE_ATTRIBUTES, decodeLiveVeEntry } from './live-ve-entry.js';
 import { createLdapHostReports } from './ldap-host-reports.js';
 
 export type LdapInventoryOptions = LdapConnectionOptions;
@@ -52,6 +53,19 @@ export function createLdapInventory(options: LdapInventoryOptions): Inventory {
         return result.searchEntries;
       });
       return entries.map(decodeVeEntry).sort((a, b) => compareJobIds(a.jobId, b.jobId));
+    },
+
+    async listLiveVes(): Promise<LiveVe[]> {
+      const base = buildVesDn(baseDn);
+      const ves = await ldap.run('search', base, async (client) => {
+        // page by page: each page's raw entries are dropped once decoded, so they die young instead of
+        // every raw entry of the whole listing surviving into the old generation first
+        const decoded: LiveVe[] = [];
+        const pages = client.searchPaginated(base, { scope: 'one', filter: buildVeFilter({}), attributes: LIVE_VE_ATTRIBUTES, paged: { pageSize: PAGE_SIZE } });
+        for await (const page of pages) for (const entry of page.searchEntries) decoded.push(decodeLiveVeEntry(entry));
+        return decoded;
+      });
+      return ves.sort((a, b) => compareJobIds(a.jobId, b.jobId));
     },
 
     async createVe(record: VeRecord): Promise<void> {

@@ -22,6 +22,14 @@ export async function applyEvent(inventory: Inventory, event: VeEvent): Promise<
   return (await applyEventKnowing(inventory, event, undefined)).result;
 }
 
+/**
+ * applyEvent starting from the entry the caller has just read itself (reconcile reads it to build its
+ * event): saves the second read; an entry changed since costs one failed compare-and-swap and a re-read.
+ */
+export async function applyEventOnto(inventory: Inventory, event: VeEvent, current: VeRecord): Promise<ApplyResult> {
+  return (await applyEventKnowing(inventory, event, { record: current })).result;
+}
+
 /** What the previous event of the same VE wrote: the entry as it stands unless someone else changed it since. */
 interface KnownEntry {
   readonly record: VeRecord | undefined;

@@ -1,10 +1,10 @@
-import { applyEvent } from './apply-event.js';
+import { applyEventOnto } from './apply-event.js';
 import { nextMonitorSeq } from './next-monitor-seq.js';
 import { findJobSpec } from '../batch/find-job-spec.js';
 import { SEQ_PER_START } from '../events/next-event-seq.js';
 import type { VeState } from '../core/ve-state.js';
 import type { Batch, BatchJob, BatchNode } from '../batch/batch.js';
-import type { Inventory, VeRecord } from '../inventory/inventory.js';
+import type { Inventory, LiveVe } from '../inventory/inventory.js';
 import type { Clock } from '../core/clock.js';
 import type { VeEvent } from '../core/ve-event.js';
 import type { HostReport } from '../events/host-report.js';
@@ -28,7 +28,8 @@ export interface ReconcileDeps {
 
 /** What one pass reads, once: every live VE in LDAP, every job, every node (undefined: nodes unreadable). */
 export interface ClusterView {
-  readonly ves: readonly VeRecord[];
+  /** only the fields the comparison reads: a repair reads the rest of its VE's entry */
+  readonly ves: readonly LiveVe[];
   readonly jobs: readonly BatchJob[];
   readonly nodes: readonly BatchNode[] | undefined;
   /** why nodes is undefined */
@@ -49,7 +50,7 @@ function buildReconcileEvent(base: Omit<VeEvent, 'version' | 'source' | 'at'>, c
 }
 
 // LDAP says it lives but the batch system has no live job for it: the VE cannot be running.
-function findLost(ve: VeRecord, jobs: ReadonlyMap<string, BatchJob>): string | undefined {
+function findLost(ve: LiveVe, jobs: ReadonlyMap<string, BatchJob>): string | undefined {
   if (!LIVE_STATES.has(ve.state)) return undefined;
   const job = jobs.get(ve.jobId);
   if (job === undefined) return 'the batch system no longer knows the job';
@@ -58,12 +59,12 @@ function findLost(ve: VeRecord, jobs: ReadonlyMap<string, BatchJob>): string | u
 }
 
 // Where the VE is now: the job's first host while it runs there, else the host LDAP last saw it on.
-function findVeHost(ve: VeRecord, job: BatchJob | undefined): string {
+function findVeHost(ve: LiveVe, job: BatchJob | undefined): string {
   return job !== undefined && JOB_ON_HOST.has(job.state) ? (job.execHosts[0] ?? ve.host) : ve.host;
 }
 
 // A down or drained host cannot vouch for its domains: the VE is unknown (never stopped) until it reports.
-function findHostDown(ve: VeRecord, job: BatchJob | undefined, nodes: ReadonlyMap<string, BatchNode>): string | undefined {
+function findHostDown(ve: LiveVe, job: BatchJob | undefined, nodes: ReadonlyMap<string, BatchNode>): string | undefined {
   if (!HOST_BOUND_STATES.has(ve.state)) return undefined;
   const host = findVeHost(ve, job);
   const node = nodes.get(host);
@@ -73,7 +74,7 @@ function findHostDown(ve: VeRecord, job: BatchJob | undefined, nodes: ReadonlyMa
 
 // Our own "unknown" undone: the same start of the job still runs on a host that is up again.
 // A new start (requeue) is not ours to report: its prologue does, with a higher seq.
-function findHostBack(ve: VeRecord, job: BatchJob | undefined, nodes: ReadonlyMap<string, BatchNode>): string | undefined {
+function findHostBack(ve: LiveVe, job: BatchJob | undefined, nodes: ReadonlyMap<string, BatchNode>): string | undefined {
   if (ve.state !== 'unknown' || job?.state !== 'running') return undefined;
   const host = job.execHosts[0];
   if (host === undefined || Math.floor(ve.seq / SEQ_PER_START) !== Math.max(1, job.startCount)) return undefined;
@@ -98,8 +99,8 @@ export async function readClusterView(deps: ReconcileDeps): Promise<ClusterView>
   // the two LDAP listings one after the other: both are paged searches on one connection, and slapd keeps
   // one paged search per connection (the second invalidated the first's cookie: "paged results cookie is
   // invalid" once the VEs outnumbered a page); the batch system's listings overlap them
-  const readLdap = async (): Promise<[VeRecord[], HostReport[] | Error]> => {
-    const ves = await deps.inventory.listVes({ includeFinal: false });
+  const readLdap = async (): Promise<[LiveVe[], HostReport[] | Error]> => {
+    const ves = await deps.inventory.listLiveVes();
     return [ves, await deps.inventory.listHostReports().then((r): HostReport[] | Error => r, toError)];
   };
   const [[ves, reports], jobs, nodes] = await Promise.all([
@@ -123,7 +124,7 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
   const nodes = new Map((view.nodes ?? []).map((n) => [n.name, n]));
   const jobList = view.jobs.filter((j) => j.queue === deps.veQueue);
   const drift: DriftItem[] = [];
-  const repairs: { event: VeEvent; item: DriftItem }[] = [];
+  const repairs: { item: DriftItem; host: string; seq: number; why: string }[] = [];
   for (const ve of view.ves) {
     const job = jobs.get(ve.jobId);
     const lost = findLost(ve, jobs);
@@ -140,14 +141,23 @@ export async function reconcile(deps: ReconcileDeps, options: { readonly dryRun:
       drift.push({ jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: `${why}; not written: stored seq ${ve.seq} is out of range`, changed: false });
       continue;
     }
-    // not a host slot: the host's own next event (see HOST_SEQ_STEP) still outranks this guess
-    const event = buildReconcileEvent({ ...ve, host, seq, state: to, reason: why }, deps.clock);
-    repairs.push({ event, item: { jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: why, changed: false } });
+    repairs.push({ item: { jobId: ve.jobId, name: ve.name, finding, from: ve.state, to, detail: why, changed: false }, host, seq, why });
   }
   // each repair touches one VE's entry: several at once, as ve-monitor apply folds events
   await runSideBySide(repairs, async (r) => {
-    const changed = !options.dryRun && (await applyEvent(deps.inventory, r.event)) === 'applied';
-    drift.push({ ...r.item, changed });
+    if (options.dryRun) {
+      drift.push(r.item);
+      return;
+    }
+    // the listing carries only what the comparison reads: the event takes the rest from the entry as it is now
+    const current = await deps.inventory.getVe(r.item.jobId);
+    if (current === undefined) {
+      drift.push({ ...r.item, detail: `${r.why}; not written: the entry is gone since the listing` });
+      return;
+    }
+    // not a host slot: the host's own next event (see HOST_SEQ_STEP) still outranks this guess
+    const event = buildReconcileEvent({ ...current, host: r.host, seq: r.seq, state: r.item.to, reason: r.why }, deps.clock);
+    drift.push({ ...r.item, changed: (await applyEventOnto(deps.inventory, event, current)) === 'applied' });
   });
   const known = new Set(view.ves.map((v) => v.jobId));
   const unknown: { job: BatchJob; name: string }[] = [];

@@ -7,7 +7,7 @@ import { findJobSpec } from '../batch/find-job-spec.js';
 import type { ClusterView } from './reconcile.js';
 import type { Alert, AlertOutcome } from './send-alert.js';
 import type { Batch, BatchJob } from '../batch/batch.js';
-import type { Inventory, VeRecord } from '../inventory/inventory.js';
+import type { Inventory, LiveVe } from '../inventory/inventory.js';
 import type { Clock } from '../core/clock.js';
 
 export const DEFAULT_HOST_DOWN_GRACE_MS = 2 * 60_000;
@@ -97,7 +97,7 @@ export async function recoverFailedHosts(
   const now = deps.clock.now();
   const previous = readDownHosts(deps.stateFile);
   const next = new Map<string, DownHost>();
-  const vesByHost = new Map<string, VeRecord[]>();
+  const vesByHost = new Map<string, LiveVe[]>();
   for (const ve of view.ves) vesByHost.set(ve.host, [...(vesByHost.get(ve.host) ?? []), ve]);
   const jobs = new Map(view.jobs.map((j) => [j.jobId, j]));
   const known = new Set(view.ves.map((v) => v.jobId));

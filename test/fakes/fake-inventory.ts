@@ -4,6 +4,8 @@
 // scripts and keeps its own extra fields.
 import { VeError } from '../../src/core/ve-error.js';
 import type { HistoryRecord, Inventory, VePartRecord, VeRecord } from '../../src/inventory/inventory.js';
+import { isFinalState } from '../../src/core/ve-state.js';
+import { compareJobIds } from '../../src/inventory/compare-job-ids.js';
 import type { HostReport } from '../../src/events/host-report.js';
 
 export interface FakeInventory extends Inventory {
@@ -27,6 +29,9 @@ export function createFakeInventory<T extends Partial<Inventory>>(overrides: T =
     ves, parts, history, hostReports,
     getVe: (jobId) => Promise.resolve(ves.get(jobId)),
     listVes: (query) => Promise.resolve([...ves.values()].filter((v) => (query?.owner === undefined || v.owner === query.owner) && (query?.name === undefined || v.name === query.name) && (query?.host === undefined || v.host === query.host))),
+    // through listVes as it stands after the overrides: a test that scripts listVes scripts this too
+    listLiveVes: async () => (await base.listVes({ includeFinal: false })).filter((v) => !isFinalState(v.state))
+      .map((v) => ({ jobId: v.jobId, name: v.name, state: v.state, host: v.host, seq: v.seq })).sort((a, b) => compareJobIds(a.jobId, b.jobId)),
     createVe: (record) => {
       if (ves.has(record.jobId)) return Promise.reject(exists(`VE ${record.jobId}`));
       ves.set(record.jobId, record);

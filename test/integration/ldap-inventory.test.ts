@@ -137,6 +137,21 @@ void t.test('listVes honours VeQuery', async (t) => {
   t.same(await ids({ host: 'node7', owner: 'bob', name: 'delta', includeFinal: true }), ['403']);
 });
 
+void t.test('listLiveVes: the live VEs of listVes with five fields each, page after page, for the writer and for anonymous readers', async (t) => {
+  // more than one page (500 entries) of live VEs, and final ones among them that stay out
+  const states = ['running', 'unknown', 'stopped', 'destroyed', 'lost', 'failed'] as const;
+  const made = Array.from({ length: 1040 }, (_, i) => makeVe(String(5000 + i), { name: `v${i}`, state: states[i % states.length] ?? 'running', host: i % 7 === 0 ? '' : `node${i % 13}`, seq: 1 + i }));
+  for (let i = 0; i < made.length; i += 16) await Promise.all(made.slice(i, i + 16).map((v) => inventory.createVe(v)));
+  const lean = (v: VeRecord) => ({ jobId: v.jobId, name: v.name, state: v.state, host: v.host, seq: v.seq });
+  const live = await inventory.listLiveVes();
+  t.same(live, (await inventory.listVes()).map(lean), 'the same VEs in the same (job id) order as listVes, only the five fields');
+  t.same(live.filter((v) => Number(v.jobId) >= 5000 && Number(v.jobId) < 6040), made.filter((v) => ['running', 'unknown', 'stopped'].includes(v.state)).map(lean));
+  t.ok(live.some((v) => v.jobId === '400') && !live.some((v) => ['401', '402', '403'].includes(v.jobId)), 'final states left out');
+  const anonymous = createLdapInventory({ url: slapd.url, baseDn: slapd.baseDn });
+  t.teardown(() => anonymous.close());
+  t.same(await anonymous.listLiveVes(), live, 'an anonymous reader (ve-monitor reconcile --dry-run) pages within its size limit');
+});
+
 void t.test('hostile query strings match nothing and do not throw', async (t) => {
   await inventory.createVe(makeVe('500', { name: 'web1', owner: 'mallory' }));
   const hostile = ['*)(objectClass=*', '*', '\\00', '\u0000', 'web1)(|(pbsveOwner=*', 'web1*', '(', ')', '\\',
@@ -276,6 +291,8 @@ void t.test('entries the schema or the decoder reject', async (t) => {
   t.match(bad.message, /pbsveJobId=700.*pbsveState.*"drain"/);
   const listing = await rejectsVeError(t, inventory.listVes());
   t.equal(listing.code, 'inventory-bad-entry', 'one bad entry fails a listing loudly');
+  const live = await rejectsVeError(t, inventory.listLiveVes());
+  t.equal(live.field, 'pbsveState', 'the live listing too');
   await root.del(`pbsveJobId=700,ou=ves,${slapd.baseDn}`);
 
   let rejected: unknown;

@@ -2,6 +2,7 @@ import t from 'tap';
 import type { Entry } from 'ldapts';
 import { formatGeneralizedTime, parseGeneralizedTime } from '../../src/inventory/generalized-time.js';
 import { buildVeUpdateChanges, decodeVeEntry, encodeVeAttributes } from '../../src/inventory/ve-entry.js';
+import { decodeLiveVeEntry } from '../../src/inventory/live-ve-entry.js';
 import { decodeHistoryEntry, encodeHistoryAttributes } from '../../src/inventory/history-entry.js';
 import { decodeHostEntry, encodeHostAttributes } from '../../src/inventory/host-entry.js';
 import { decodeImageEntry, encodeImageAttributes } from '../../src/inventory/image-entry.js';
@@ -80,6 +81,28 @@ void t.test('VE decoding is strict and names the attribute', (t) => {
   const odd: Entry = { dn: 'x', PBSVEJOBID: Buffer.from('42.srv'), pbsvename: 'web1', PbsveOwner: 'alice', pbsveType: 'lxc',
     pbsveState: 'running', pbsveSeq: '3' };
   t.same(decodeVeEntry(odd).jobId, '42.srv');
+  t.end();
+});
+
+void t.test('the live-VE decoder reads its five fields with the same strictness as decodeVeEntry', (t) => {
+  const good = toEntry('pbsveJobId=42.srv,ou=ves', encodeVeAttributes(ve));
+  t.same(decodeLiveVeEntry(good), { jobId: ve.jobId, name: ve.name, state: ve.state, host: ve.host, seq: ve.seq });
+  t.same(decodeLiveVeEntry({ ...good, pbsveHost: [] }).host, '', 'no host (not placed yet) is the empty host, as in VeRecord');
+  const cases: [string, Entry][] = [
+    ['pbsveSeq', { ...good, pbsveSeq: '1e3' }],
+    ['pbsveSeq', { ...good, pbsveSeq: [] }],
+    ['pbsveName', { ...good, pbsveName: ['a', 'b'] }],
+    ['pbsveState', { ...good, pbsveState: 'Running' }],
+    ['pbsveHost', { ...good, pbsveHost: ['node1', 'node2'] }],
+    ['pbsveJobId', Object.fromEntries(Object.entries(good).filter(([k]) => k !== 'pbsveJobId')) as Entry],
+  ];
+  for (const [attribute, entry] of cases) {
+    t.throws(() => decodeLiveVeEntry(entry), { code: 'inventory-bad-entry', kind: 'exec', field: attribute }, attribute);
+  }
+  // the fields it does not read may be anything: a repair reads the whole entry through decodeVeEntry
+  t.same(decodeLiveVeEntry({ ...good, pbsveType: 'xen' }).jobId, ve.jobId);
+  const odd: Entry = { dn: 'x', PBSVEJOBID: Buffer.from('42.srv'), pbsvename: 'web1', pbsveState: [Buffer.from('running')], PBSVESEQ: '3' };
+  t.same(decodeLiveVeEntry(odd), { jobId: '42.srv', name: 'web1', state: 'running', host: '', seq: 3 }, 'names in any case, values as buffers');
   t.end();
 });
 

@@ -95,3 +95,32 @@ void t.test('a VE already unknown whose job is gone is lost with the next monito
   t.same(drift.map((d) => [d.finding, d.to]), [['job-gone', 'lost']]);
   t.equal(inventory.ves.get('1')?.seq, 1_000_033, "never the host's slot 1_000_032");
 });
+
+void t.test('a pass lists the live VEs lean, and a repair builds its event from the entry as it is at the repair', async (t) => {
+  const nics = [{ network: 'default', mac: '52:54:00:00:00:07', ip: '10.0.0.7' }];
+  const inventory = createFakeInventory();
+  for (const r of [ve('1'), ve('2'), ve('3'), ve('4'), ve('5', { state: 'destroyed' })]) inventory.ves.set(r.jobId, r);
+  let reads = 0;
+  inventory.getVe = (jobId) => { reads++; return Promise.resolve(inventory.ves.get(jobId)); };
+  const batch = buildBatch([], [node('node1', 'busy', 'ALLOCATED')]);
+  const deps = { inventory, batch, clock, veQueue: 'batch' };
+  const view = await readClusterView(deps);
+  t.same(view.ves, ['1', '2', '3', '4'].map((id) => ({ jobId: id, name: `v${id}`, state: 'running', host: 'node1', seq: 1_000_002 })), 'only the fields the comparison reads, final states left out');
+  t.equal(reads, 0, 'the listing reads no entry one by one');
+  // between the listing and the repairs: 1 gains NICs and a cluster (same seq), 2 is removed, 3 gets its host's next event
+  inventory.ves.set('1', ve('1', { nics, cluster: { name: 'c1', role: 'web' }, image: 'debian12' }));
+  inventory.ves.delete('2');
+  inventory.ves.set('3', ve('3', { seq: 1_000_016, state: 'stopping' }));
+  const dry = await reconcile(deps, { dryRun: true }, view);
+  t.equal(reads, 0, 'a dry run reads no entry');
+  t.ok(dry.every((d) => !d.changed) && dry.length === 4);
+  const drift = await reconcile(deps, { dryRun: false }, view);
+  t.same(drift.map((d) => [d.jobId, d.finding, d.to, d.changed]), [['1', 'job-gone', 'lost', true], ['2', 'job-gone', 'lost', false], ['3', 'job-gone', 'lost', false], ['4', 'job-gone', 'lost', true]]);
+  t.equal(reads, 4, 'one read per repair: the fold starts from it (no second read)');
+  t.same(inventory.ves.get('1'), { ...ve('1', { nics, cluster: { name: 'c1', role: 'web' }, image: 'debian12' }), state: 'lost', seq: 1_000_003, lastChange: '2026-05-01T10:00:00.000Z' },
+    'the entry as it stood at the repair, NICs and cluster kept, only state, seq and time changed');
+  t.match(drift[1]?.detail, /not written: the entry is gone since the listing/);
+  t.notOk(inventory.ves.has('2'), 'a removed entry is not made again from half a record');
+  t.equal(inventory.ves.get('3')?.state, 'stopping', "the host's event since the listing outranks the guess");
+  t.same(inventory.history.filter((h) => h.jobId === '3').map((h) => [h.state, h.oldState]), [['lost', undefined]], 'the late guess is history only');
+});
