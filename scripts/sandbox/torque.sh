@@ -160,7 +160,10 @@ start_server() {
   pbs_server -d "$SERVER_HOME" >>"$SERVER_HOME/server_logs/start.out" 2>&1 ||
     { log "pbs_server failed: $(cat "$SERVER_HOME/server_logs/start.out")"; return 1; }
   wait_server || return 1
-  pbs_sched -d "$SERVER_HOME" >/dev/null 2>&1 || { log "pbs_sched failed to start"; return 1; }
+  # by its full path, as TORQUE's own init scripts do: an iteration past its alarm (-a, 180 s: hundreds of
+  # queued jobs, each run waiting for its MOM) makes pbs_sched restart itself by execv(argv[0]), and a bare
+  # name is then not found: the scheduler is gone and every job waits (seen at 512 VEs)
+  "$SBIN/pbs_sched" -d "$SERVER_HOME" >/dev/null 2>&1 || { log "pbs_sched failed to start"; return 1; }
 }
 
 start_moms() {
