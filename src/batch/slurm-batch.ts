@@ -56,8 +56,14 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
   const env: Record<string, string> = slurmConf === undefined ? {} : { SLURM_CONF: slurmConf };
   const timeoutMs = options.timeoutMs ?? 30_000;
 
+  // Bumped by every command that may change what slurmctld holds: a listing asked after it never joins
+  // one started before it (read-your-writes within this process).
+  let generation = 0;
+  let sharedListing: { readonly generation: number; readonly jobs: Promise<BatchJob[]> } | undefined;
+
   // Runs one Slurm command; a timeout or missing binary means the batch system is not usable from here.
   async function slurm(command: string, args: readonly string[], input?: string): Promise<CommandResult> {
+    if (command !== 'squeue' && command !== 'sinfo') generation += 1;
     const file = options.binDir === undefined ? command : path.join(options.binDir, command);
     try {
       return await run(file, args, { env, timeoutMs, ...(input === undefined ? {} : { input }) });
@@ -68,10 +74,21 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
   }
 
   // Every job slurmctld remembers; squeue --json cannot filter on 22.05, so callers filter.
-  async function readAllJobs(): Promise<BatchJob[]> {
+  async function listEveryJob(): Promise<BatchJob[]> {
     const result = await slurm('squeue', ['--json']);
     if (result.exitCode !== 0) throw translateSlurmError('squeue', result.stderr, 'batch-command-failed', 'exec');
     return parseSlurmJobsJson(result.stdout);
+  }
+
+  // That listing costs O(queue) on 22.05 (ve create asks it twice at once: the name check and the node
+  // listing), so callers asking while one runs share it, unless a change was made since it started.
+  function readAllJobs(): Promise<readonly BatchJob[]> {
+    if (sharedListing?.generation === generation) return sharedListing.jobs;
+    const entry = { generation, jobs: listEveryJob() };
+    sharedListing = entry;
+    const forget = (): void => { if (sharedListing === entry) sharedListing = undefined; };
+    entry.jobs.then(forget, forget);
+    return entry.jobs;
   }
 
   // scontrol on one job: an unknown job is the caller's mistake (prereq), anything else a failed command.
@@ -91,6 +108,7 @@ export function createSlurmBatch(options: SlurmBatchOptions = {}): Batch {
       const as = asRoot ? request.submitAs : undefined;
       if (as !== undefined && !/^[a-z_][a-z0-9_.-]{0,31}$/.test(as)) throw invalidField('submitAs', 'must be a user name', as);
       const sbatch = options.binDir === undefined ? 'sbatch' : path.join(options.binDir, 'sbatch');
+      generation += 1;
       const result = as === undefined
         ? await slurm('sbatch', args, request.script)
         : await run('runuser', ['-u', as, '--', sbatch, ...args], { env, timeoutMs, input: request.script }).catch((err: unknown) => {

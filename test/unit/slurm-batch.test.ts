@@ -110,6 +110,48 @@ void t.test('listNodes joins sinfo --json with the running jobs', async (t) => {
   ]);
 });
 
+void t.test('listings asked at once share one squeue, never across a change or after it ended', async (t) => {
+  const { run, calls } = fakeRun({ squeue: { stdout: read('squeue.json') }, sinfo: { stdout: read('sinfo.json') }, sbatch: { stdout: '77\n' }, scancel: {} });
+  const batch = createSlurmBatch({ run });
+  const squeues = (): number => calls.filter((c) => c.file === 'squeue').length;
+  // ve create's name check and node listing, side by side
+  const [mine, nodes, one] = await Promise.all([batch.listJobs({ owner: 'pbsve-user1' }), batch.listNodes(), batch.getJob('6')]);
+  t.same(mine.map((j) => j.jobId), ['2', '4', '8']);
+  t.equal(nodes.length, 3);
+  t.equal(one?.state, 'running');
+  t.equal(squeues(), 1, 'one squeue for three listings asked at once');
+  await batch.listJobs();
+  t.equal(squeues(), 2, 'a listing asked after the shared one ended runs its own');
+  // a change made while a listing runs: the next listing must not join the one started before it
+  let open = (): void => undefined;
+  const gate = new Promise<void>((resolve) => { open = resolve; });
+  const slow: RunCommand = async (file, args, options) => {
+    if (file === 'squeue' && calls.filter((c) => c.file === 'squeue').length === 2) { calls.push({ file, args, options }); await gate; return { stdout: read('squeue.json'), stderr: '', exitCode: 0 }; }
+    return run(file, args, options);
+  };
+  const held = createSlurmBatch({ run: slow });
+  const before = held.listJobs();
+  t.equal(squeues(), 3, 'the held listing runs');
+  await held.submit(request);
+  const after = held.listJobs();
+  t.equal(squeues(), 4, 'a listing asked after sbatch does not join the one started before it');
+  const joined = held.getJob('6');
+  t.equal(squeues(), 4, 'but one asked beside it joins it');
+  open();
+  await Promise.all([before, after, joined]);
+  const stale = held.listJobs();
+  await held.cancel('6');
+  await Promise.all([stale, held.getJob('6')]);
+  t.equal(squeues(), 6, 'scancel in between: two squeues');
+  // a failed listing is every sharer's failure, and the next one asks again
+  const down = fakeRun({ squeue: { exitCode: 1, stderr: 'slurm_load_jobs error: Unable to contact slurm controller (connect failure)\n' } });
+  const flaky = createSlurmBatch({ run: down.run });
+  const results = await Promise.allSettled([flaky.listJobs(), flaky.getJob('1')]);
+  t.same(results.map((r) => r.status), ['rejected', 'rejected']);
+  await t.rejects(flaky.listJobs(), { code: 'batch-unavailable' });
+  t.equal(down.calls.length, 2);
+});
+
 void t.test('setNodeOffline drains with a one-line reason; refuses hostlists', async (t) => {
   const { run, calls } = fakeRun({ scontrol: {} });
   const batch = createSlurmBatch({ run });
