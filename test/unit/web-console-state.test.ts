@@ -1,6 +1,6 @@
 // Sessions, the shared change loop, the statistics file and the metrics text.
 import t from 'tap';
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createSessionStore } from '../../src/web/session-store.js';
@@ -65,6 +65,7 @@ void t.test('statistics: counters add up, lags fall into buckets, a torn file re
   t.same(parseMonitorStats('{"applied": -5, "lagCounts": [1]'), EMPTY_MONITOR_STATS);
   t.equal(parseMonitorStats('{"applied": -5}').applied, 0);
   const dir = mkdtempSync(join(tmpdir(), 'pbsve-stats-'));
+  t.teardown(() => { rmSync(dir, { recursive: true, force: true }); });
   mkdirSync(join(dir, 'monitor'));
   await recordMonitorStats(dir, (old) => addApplyStats(old, { applied: 1, rejected: 0, stale: 0, duplicate: 0, lagsSeconds: [0.1] }, new Date()), () => undefined);
   await recordMonitorStats(dir, (old) => addApplyStats(old, { applied: 1, rejected: 0, stale: 0, duplicate: 0, lagsSeconds: [0.1] }, new Date()), () => undefined);
