@@ -1,5 +1,5 @@
 // The boot storm of issue 12: N tiny LXC VEs created by several users at once (each user's `ve create`s
-// one after another, the users side by side), placed by the scheduler, until LDAP shows all running;
+// one after another, the users side by side; --create-batch K: each command makes K with --count), placed by the scheduler, until LDAP shows all running;
 // against the same users submitting N trivial jobs. Then pbs-ve's memory per VE, then `ve destroy` of
 // all and a check that nothing is lost or left behind.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
@@ -21,6 +21,8 @@ export const STORM_USERS = ['pbsve-storm1', 'pbsve-storm2', 'pbsve-storm3', 'pbs
 export interface StormMeasure {
   readonly batch: string;
   readonly ves: number;
+  /** VEs a `ve create` command (--count) */
+  readonly createBatch: number;
   /** ms from the first `ve create` until LDAP shows every VE running */
   readonly allRunningMs: number;
   /** ms from the first sbatch/qsub until every trivial job's script ran */
@@ -44,6 +46,36 @@ export interface StormMeasure {
 export const IDLE_CPU_MS = 30_000;
 
 const nowMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+// The names and owners of a storm: VE i is user i mod 4's, one name per VE, unique per storm size.
+interface StormVe { readonly user: string; readonly name: string; readonly jobId: string }
+
+// Each user creates their share in commands of createBatch VEs (`ve create BASE --count K` names them
+// BASE-1..K); createBatch 1 is one plain `ve create` a VE, as users do without --count.
+async function createStormVes(info: SandboxInfo, ves: number, createBatch: number): Promise<StormVe[]> {
+  const options = ['--type', 'lxc', '--image', 'tiny', '--memory', '16M', '--lease', '1h', '--no-wait', '--json'];
+  if (createBatch === 1) {
+    return runAsUsers(ves, async (user, i) => {
+      const r = await runVeAs(info, user, ['create', `s${ves}-${i}`, ...options], 300_000);
+      if (r.exitCode !== 0) throw new Error(`ve create s${ves}-${i} as ${user}: ${r.stderr.trim()}`);
+      return { user, name: `s${ves}-${i}`, jobId: (JSON.parse(r.stdout) as { jobId: string }).jobId };
+    });
+  }
+  const out: StormVe[] = [];
+  await Promise.all(STORM_USERS.map(async (user, u) => {
+    const share = Math.floor(ves / STORM_USERS.length) + (u < ves % STORM_USERS.length ? 1 : 0);
+    for (let first = 0, b = 0; first < share; first += createBatch, b++) {
+      const base = `s${ves}u${u + 1}b${b}`;
+      const r = await runVeAs(info, user, ['create', base, '--count', String(Math.min(createBatch, share - first)), ...options], 600_000);
+      if (r.exitCode !== 0) throw new Error(`ve create ${base} --count as ${user}: ${r.stderr.trim()}`);
+      for (const line of r.stdout.trim().split('\n')) {
+        const v = JSON.parse(line) as { jobId: string; spec: { name: string } };
+        out.push({ user, name: v.spec.name, jobId: v.jobId });
+      }
+    }
+  }));
+  return out;
+}
 
 // Each user works through their share one command after another; the users run side by side.
 async function runAsUsers<T>(count: number, each: (user: string, i: number) => Promise<T>): Promise<T[]> {
@@ -125,7 +157,7 @@ async function cancelUntilDone(control: ReturnType<typeof openBatchControl>, job
  *  launches it could not confirm and they hung in COMPLETING for 9 minutes. 64 keeps the nodes' CPUs busy. */
 export const FLOOR_IN_FLIGHT = 64;
 
-export async function measureBootStorm(info: SandboxInfo, ves: number, log: (line: string) => void): Promise<StormMeasure> {
+export async function measureBootStorm(info: SandboxInfo, ves: number, log: (line: string) => void, createBatch = 1): Promise<StormMeasure> {
   const inventory = openInventory(loadConfig(info.configDir), 'read');
   const control = openBatchControl(info);
   const problems: string[] = [];
@@ -160,11 +192,8 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     const leftoversBefore = new Set(await listHostLeftovers(info));
     const account = await startCpuAccount(info.dir, join(info.dir, 'storm.pacct'));
     const t0 = nowMs();
-    const created = await runAsUsers(ves, async (user, i) => {
-      const r = await runVeAs(info, user, ['create', `s${ves}-${i}`, '--type', 'lxc', '--image', 'tiny', '--memory', '16M', '--lease', '1h', '--no-wait', '--json'], 300_000);
-      if (r.exitCode !== 0) throw new Error(`ve create s${ves}-${i} as ${user}: ${r.stderr.trim()}`);
-      return { user, name: `s${ves}-${i}`, jobId: (JSON.parse(r.stdout) as { jobId: string }).jobId };
-    });
+    const created = await createStormVes(info, ves, createBatch);
+    if (created.length !== ves) throw new Error(`${created.length} VEs created for a storm of ${ves}`);
     const jobIds = new Set(created.map((c) => c.jobId));
     const submittedMs = nowMs() - t0;
     log(`${info.batch} storm ${ves}: all ${ves} submitted after ${submittedMs.toFixed(0)} ms`);
@@ -185,10 +214,12 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     log(`${info.batch} storm ${ves}: pbs-ve processes used ${idleCpuSeconds.toFixed(2)} s CPU over ${IDLE_CPU_MS / 1000} s idle`);
 
     const t1 = nowMs();
-    await runAsUsers(ves, async (user, i) => {
-      const r = await runVeAs(info, user, ['destroy', `s${ves}-${i}`, '--no-wait', '--json'], 300_000);
-      if (r.exitCode !== 0) problems.push(`ve destroy s${ves}-${i}: ${r.stderr.trim().slice(0, 200)}`);
-    });
+    await Promise.all(STORM_USERS.map(async (user) => {
+      for (const c of created.filter((v) => v.user === user)) {
+        const r = await runVeAs(info, user, ['destroy', c.name, '--no-wait', '--json'], 300_000);
+        if (r.exitCode !== 0) problems.push(`ve destroy ${c.name}: ${r.stderr.trim().slice(0, 200)}`);
+      }
+    }));
     const allDestroyedMs = await waitForAllVes(inventory, jobIds, ['destroyed'], t1, 60 * 60_000);
     log(`${info.batch} storm ${ves}: all destroyed in LDAP after ${allDestroyedMs.toFixed(0)} ms`);
 
@@ -214,7 +245,7 @@ export async function measureBootStorm(info: SandboxInfo, ves: number, log: (lin
     if (leaked.length > 0) problems.push(`${leaked.length} NICs/LXC id slots/network records left: ${leaked.slice(0, 5).join(' ')}`);
     const loadAfter = await readLoad();
     log(`${info.batch} storm ${ves}: ${problems.length === 0 ? 'nothing lost or left behind' : problems.join('; ')}; ${loadAfter} after`);
-    return { batch: info.batch, ves, allRunningMs, floorMs, allDestroyedMs, memory, idleCpuSeconds, submittedMs, cpu, problems, load, loadAfter };
+    return { batch: info.batch, ves, createBatch, allRunningMs, floorMs, allDestroyedMs, memory, idleCpuSeconds, submittedMs, cpu, problems, load, loadAfter };
   } finally {
     await inventory.close();
   }

@@ -13,6 +13,7 @@ import type { VeSpec } from '../core/ve-spec.js';
 import { checkUserLimits, type HeldVe } from '../core/check-user-limits.js';
 import { isFinalState } from '../core/ve-state.js';
 import { listVes } from '../qsub-wrappers/list-ves.js';
+import { cancelSubmittedJobs } from '../batch/cancel-submitted-jobs.js';
 
 export interface SubmittedMember {
   readonly name: string;
@@ -52,13 +53,6 @@ async function checkMembersFitLimits(specs: readonly VeSpec[], deps: CreateVeDep
   }
 }
 
-// Best effort: what was submitted is cancelled, and a cancel that fails is said, never hidden.
-async function cancelAll(jobIds: readonly string[], deps: CreateVeDeps): Promise<string[]> {
-  const failed: string[] = [];
-  await Promise.all(jobIds.map(async (id) => deps.batch.cancel(id).catch(() => { failed.push(id); })));
-  return failed;
-}
-
 /**
  * Submits the given members (all at once) and then, withIntent, the intent (last: a monitor that sees the
  * intent must find its members submitted, or it would recreate them); on any failure cancels every job it
@@ -76,11 +70,7 @@ export async function submitClusterMembers(intent: ClusterIntent, deps: CreateVe
     if (failure !== undefined) throw failure.reason;
     if (options.withIntent) intentJobId = await deps.batch.submit(buildIntentJobRequest(intent, deps.config));
   } catch (err) {
-    const stuck = await cancelAll(members.map((m) => m.jobId), deps);
-    if (stuck.length > 0 && err instanceof VeError) {
-      throw new VeError(err.code, err.kind, `${err.message}; jobs already submitted could not be cancelled: ${stuck.join(' ')} (cancel them by hand)`, { cause: err, ...(err.field === undefined ? {} : { field: err.field }) });
-    }
-    throw err;
+    throw await cancelSubmittedJobs(members.map((m) => m.jobId), deps.batch, err);
   }
   return { members, intentJobId };
 }

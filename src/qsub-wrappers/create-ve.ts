@@ -1,5 +1,5 @@
 import { VeError, invalidField } from '../core/ve-error.js';
-import { validateVeSpec, type RawVeSpec } from '../core/validate-ve-spec.js';
+import { validateVeSpec, type RawVeSpec, type SpecLimits } from '../core/validate-ve-spec.js';
 import { formatSpecLine, encodeVeSpec } from '../core/encode-ve-spec.js';
 import { readImageManifest, takesBootScript, takesSshKeys, type ImageManifest } from '../images/image-manifest.js';
 import { findImageMemoryFloor } from '../images/find-image-memory-floor.js';
@@ -58,13 +58,16 @@ const ANY_HOST_MAX_MEMORY_MIB = 64 * 1024 * 1024;
 
 // Arguments first, asking no service (a batch system that is down must not hide a bad name):
 // every rule that does not depend on the cluster's hosts.
-function checkCreateArguments(raw: RawVeSpec, config: PbsVeConfig): VeSpec {
+export function checkCreateArguments(raw: RawVeSpec, config: PbsVeConfig): VeSpec {
   return validateVeSpec(raw, { maxVcpus: ANY_HOST_MAX_VCPUS, maxMemoryMiB: ANY_HOST_MAX_MEMORY_MIB, maxLeaseSeconds: config.batch.maxLeaseSeconds, minMemoryMiB: config.minMemoryMiB,
     maxNodes: config.batch.maxNodes ?? 1, ...(config.network === undefined ? {} : { maxNics: config.network.maxNics }) });
 }
 
-// A prerequisite: the spec against what the cluster can offer (largest host with the feature, queue limit).
-async function checkSpecFitsCluster(raw: RawVeSpec, deps: CreateVeDeps): Promise<VeSpec> {
+/** What the cluster can offer a VE of one type: the bounds validateVeSpec checks a spec against. */
+export type ClusterBounds = SpecLimits;
+
+// A prerequisite: what the cluster can offer (largest host with the feature, queue limit); one node listing.
+export async function findClusterBounds(raw: RawVeSpec, deps: Pick<CreateVeDeps, 'batch' | 'config'>): Promise<ClusterBounds> {
   const type = typeof raw.type === 'string' ? raw.type : '';
   const nodes = (await deps.batch.listNodes()).filter((n) => n.features.includes(type));
   if (type !== '' && (type === 'kvm' || type === 'lxc') && nodes.length === 0) {
@@ -76,9 +79,14 @@ async function checkSpecFitsCluster(raw: RawVeSpec, deps: CreateVeDeps): Promise
   const maxMemoryMiB = Math.max(deps.config.minMemoryMiB, ...nodes.map((n) => n.memoryMiB ?? 0));
   // a VE of N nodes needs N hosts with the feature: one part per host
   const maxNodes = Math.max(1, Math.min(deps.config.batch.maxNodes ?? 1, nodes.length));
-  return validateVeSpec(raw, { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB, maxNodes,
+  return { maxVcpus, maxMemoryMiB, maxLeaseSeconds: deps.config.batch.maxLeaseSeconds, minMemoryMiB: deps.config.minMemoryMiB, maxNodes,
     ...(deps.config.network === undefined ? {} : { maxNics: deps.config.network.maxNics }),
-  });
+  };
+}
+
+// The spec against what the cluster can offer.
+async function checkSpecFitsCluster(raw: RawVeSpec, deps: CreateVeDeps): Promise<VeSpec> {
+  return validateVeSpec(raw, await findClusterBounds(raw, deps));
 }
 
 // The user may not see the image's files (catalog data is root's): then the prologue alone checks the floor.
@@ -106,8 +114,8 @@ function startNameLookups(spec: VeSpec, deps: CreateVeDeps): NameLookups {
   return lookups;
 }
 
-// Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
-async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps, lookups: NameLookups): Promise<ImageManifest> {
+/** The image and network checks of a spec (nothing about its name): the image to seed from. */
+export async function checkImagePrerequisites(spec: VeSpec, deps: CreateVeDeps): Promise<ImageManifest> {
   const image = readImageManifest(deps.config.imageDir, spec.image);
   if (image.type !== spec.type) throw invalidField('image', `"${spec.image}" is a ${image.type} image; use --type ${image.type} or another image`, spec.image);
   const floor = findCreateMemoryFloor(image);
@@ -122,6 +130,12 @@ async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps, lookup
   const restricted = (spec.networks ?? []).some((n) => { const d = deps.config.network?.networks[n]; return d !== undefined && d.groups.length > 0; });
   const ownerGroups = restricted ? await (deps.findGroups ?? findUserGroups)(deps.owner) : [];
   planVeNetworks({ spec, jobId: 'submit', owner: deps.owner, ownerGroups, host: 'submit', config: deps.config.network, submit: true });
+  return image;
+}
+
+// Prerequisites without side effects: the image is in the catalog, the owner has no live VE of that name.
+async function checkCreatePrerequisites(spec: VeSpec, deps: CreateVeDeps, lookups: NameLookups): Promise<ImageManifest> {
+  const image = await checkImagePrerequisites(spec, deps);
   const live = await lookups.live;
   const queued = (await lookups.queued).filter((j) => j.state !== 'completed' && findJobSpec(j)?.name === spec.name);
   if (live.length > 0 || queued.length > 0) {
@@ -166,7 +180,7 @@ async function listLiveVes(spec: VeSpec, deps: CreateVeDeps): Promise<readonly {
 }
 
 // An image that takes keys, with no --ssh-key, gets the caller's own keys, so the VE is reachable as with ssh-copy-id.
-function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDeps): VeSpec {
+export function addDefaultSshKeys(spec: VeSpec, image: ImageManifest, deps: CreateVeDeps): VeSpec {
   if (spec.sshKeys !== undefined || !takesSshKeys(image) || deps.defaultSshKeys === undefined) return spec;
   const keys = validateSshPublicKeys(deps.defaultSshKeys());
   return keys.length === 0 ? spec : { ...spec, sshKeys: keys };

@@ -7,7 +7,11 @@ import { openBatch, openInventory } from '../config/open-adapters.js';
 import { runHook } from '../host/run-hook.js';
 import { systemClock } from '../core/clock.js';
 import { parseDurationSeconds } from '../core/parse-size.js';
-import { createVe } from './create-ve.js';
+import { createVe, type CreateVeDeps } from './create-ve.js';
+import { createVes } from './create-ves.js';
+import { waitForVesRunning } from './wait-for-ves-running.js';
+import { MAX_VE_COUNT, parseVeCount } from '../core/expand-ve-names.js';
+import type { RawVeSpec } from '../core/validate-ve-spec.js';
 import { parseAddHost } from '../core/validate-ve-hosts.js';
 import { readDefaultSshKeys, readSshKeyFiles } from './read-ssh-key-files.js';
 import { parseNetworkOptions } from './parse-network-options.js';
@@ -58,6 +62,18 @@ function parseWaitMs(wait: string | boolean | undefined, fallback: string): numb
   return 1000 * parseDurationSeconds('wait', wait === true ? fallback : wait);
 }
 
+// ve create --count: one line (or JSON object) a VE, in name order, out before any wait so an interrupted
+// wait still tells the user which jobs are theirs; with --json the objects come after the wait, with its state.
+async function createCounted(raw: RawVeSpec, count: number, deps: UserPorts & CreateVeDeps, options: { readonly waitMs: number; readonly json: boolean }): Promise<string> {
+  const created = await createVes(raw, count, deps);
+  const lines = (state?: string): string => created.map((c) => (options.json ? `${JSON.stringify({ jobId: c.jobId, spec: c.spec, ...(state === undefined ? {} : { state }) })}\n` : `${c.name} ${c.jobId}\n`)).join('');
+  if (options.waitMs === 0) return lines();
+  if (!options.json) process.stdout.write(lines());
+  const progress = options.json ? silentProgress : startWaitProgress(`${created.length} VEs ${created[0]?.name ?? ''} .. ${created.at(-1)?.name ?? ''} to run`);
+  await waitForVesRunning(created, options.waitMs, { ...deps, clock: systemClock, progress });
+  return options.json ? lines('running') : '';
+}
+
 const program = new Command('ve').description('virtual environments (libvirt VMs and containers) as batch jobs').version(readPackageVersion()).showHelpAfterError();
 
 program.command('create').argument('<name>', 'VE name (a DNS label)')
@@ -74,10 +90,11 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
   .option('--hostname <name>', 'the guest\'s host name (a DNS label; default: the VE name)')
   .option('--add-host <name=addr>', 'an /etc/hosts entry of the guest, NAME=A.B.C.D; repeat for more (at most 256)', (v: string, all: string[]) => [...all, v], [] as string[])
   .option('--network <name[=addr]>', 'a NIC on this network (repeat for more, in order); a name the admin did not declare is your private network (across the hosts where the admin configured an overlay); NAME=A.B.C.D/LEN: a static address on it; default: one NIC on the host\'s default network', (v: string, all: string[]) => [...all, v], [] as string[])
+  .option('--count <n>', `N identical VEs NAME-1 .. NAME-N (1-${MAX_VE_COUNT}): all checked before any is submitted, all or none submitted; prints "NAME-i JOBID" a line (--json: one JSON object a line); --wait: until all run; not with --hostname or a static --network address`)
   .option('--json', 'print the result as JSON')
   .option('--wait [duration]', 'wait until the VE runs (default 10m), showing what it waits for on a terminal')
   .option('--no-wait', 'return once the job is submitted (the default)')
-  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; network: string[]; keepDisk?: boolean; sshKey: string[]; hostname?: string; addHost: string[]; json?: boolean; wait?: string | boolean }) => {
+  .action(async (name: string, o: { type: string; image: string; vcpus: string; memory: string; nodes: string; lease: string; disk: string[]; network: string[]; keepDisk?: boolean; sshKey: string[]; hostname?: string; addHost: string[]; count?: string; json?: boolean; wait?: string | boolean }) => {
     await runUserCommand(async (deps) => {
       const raw = {
         name, type: o.type, image: o.image, vcpus: o.vcpus, memory: o.memory, nodes: o.nodes, lease: o.lease, disks: o.disk,
@@ -89,6 +106,7 @@ program.command('create').argument('<name>', 'VE name (a DNS label)')
       };
       const defaultSshKeys = (): string[] => readDefaultSshKeys(userInfo().homedir, (line) => { process.stderr.write(`${line}\n`); });
       const waitMs = parseWaitMs(o.wait, '10m');
+      if (o.count !== undefined) return createCounted(raw, parseVeCount(o.count), { ...deps, owner: me, defaultSshKeys }, { waitMs, json: o.json === true });
       const { jobId, spec } = await createVe(raw, { ...deps, owner: me, defaultSshKeys });
       if (waitMs === 0) return o.json === true ? `${JSON.stringify({ jobId, spec })}\n` : `${jobId}\n`;
       // the job id is out before the wait: an interrupted wait still tells the user which job is theirs

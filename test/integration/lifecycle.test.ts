@@ -136,6 +136,46 @@ void t.test('one VE lives and dies through the batch system, libvirt and LDAP', 
   t.same(history.history.map((h) => h.state), ['running', 'destroyed']);
 });
 
+void t.test('ve create --count 3 --wait: three VEs NAME-1..3 from one client, all running in LDAP and libvirt, then all destroyed', async (t) => {
+  const before = await queue();
+  const clash = await runVeAs(info, user, ['create', 'a'.repeat(61), '--count', '10', '--type', 'lxc', '--image', 'tiny', '--memory', '64']);
+  t.equal(clash.exitCode, 2, 'a suffixed name too long: exit 2');
+  t.match(clash.stderr, /name: with --count 10 the names run to/);
+  const bad = await runVeAs(info, user, ['create', 'many', '--count', '0', '--type', 'lxc', '--image', 'tiny', '--memory', '64']);
+  t.equal(bad.exitCode, 2);
+  t.match(bad.stderr, /count: must be a whole number from 1 to 1024/);
+  t.equal(await queue(), before, 'nothing submitted for bad input');
+
+  const t0 = Date.now();
+  const created = await runVeAs(info, user, ['create', 'many', '--count', '3', '--type', 'lxc', '--image', 'tiny', '--memory', '64', '--lease', '1h', '--wait', '3m']);
+  t.equal(created.exitCode, 0, created.stderr);
+  t.comment(`ve create --count 3 --wait: ${Date.now() - t0} ms`);
+  const lines = created.stdout.trim().split('\n').map((l) => l.split(' '));
+  t.same(lines.map((l) => l[0]), ['many-1', 'many-2', 'many-3'], 'one "NAME JOBID" line a VE, in name order');
+  const jobIds = lines.map((l) => l[1] ?? '');
+  for (const id of jobIds) t.match(id, control.jobIdPattern);
+  const live = (await rows(false)).filter((r) => jobIds.includes(r.jobId));
+  t.same(live.map((r) => [r.name, r.state]).sort(), [['many-1', 'running'], ['many-2', 'running'], ['many-3', 'running']], 'all three running in LDAP when --wait returns');
+  for (const r of live) {
+    t.ok(['node1', 'node2'].includes(r.host), `${r.name} placed on a VE node (${r.host})`);
+    const state = await runCommand('virsh', ['-c', info.nodes[r.host]?.lxcUri ?? '', 'domstate', `pbsve-${r.jobId}`], {});
+    t.equal(state.stdout.trim(), 'running', `${r.name}: domain running on ${r.host}`);
+  }
+  const again = await runVeAs(info, user, ['create', 'many', '--count', '4', '--type', 'lxc', '--image', 'tiny', '--memory', '64']);
+  t.equal(again.exitCode, 2, 'a clash on any of the names submits nothing');
+  t.match(again.stderr, /name: you already have VEs named "many-1" .*"many-3"/);
+
+  for (const r of live) {
+    const d = await runVeAs(info, user, ['destroy', r.name, '--wait', '90s']);
+    t.equal(d.exitCode, 0, d.stderr);
+  }
+  for (const r of live) t.notMatch(await virshList(r.host), new RegExp(`pbsve-${r.jobId}`), `${r.name}: domain gone`);
+  await waitFor('the three jobs gone from the queue', 30_000, async () => ((await Promise.all(jobIds.map((id) => control.isJobDone(id)))).every(Boolean) ? true : undefined));
+  t.notOk((await rows(false)).some((r) => jobIds.includes(r.jobId)), 'none left in the live list');
+  t.same((await rows()).filter((r) => jobIds.includes(r.jobId)).map((r) => r.state), ['destroyed', 'destroyed', 'destroyed'], 'all three history');
+  t.equal(await queue(), before, 'the queue as before');
+});
+
 void t.test('a VE whose job is still queued is listed as pending, and can be destroyed before it starts', async (t) => {
   // nothing can start while the VE queue is stopped: the job stays queued
   await control.stopVeQueue();
