@@ -10,7 +10,7 @@ import { countRoles, type RoleCounts } from './plan-cluster-addresses.js';
 import type { ClusterIntent } from './cluster-intent.js';
 import type { ClusterManifest } from './parse-cluster-manifest.js';
 import type { VeSpec } from '../core/ve-spec.js';
-import { checkUserLimits, type HeldVe } from '../core/check-user-limits.js';
+import { checkUserLimitsForAll, type HeldVe } from '../core/check-user-limits.js';
 import { isFinalState } from '../core/ve-state.js';
 import { listVes } from '../qsub-wrappers/list-ves.js';
 import { cancelSubmittedJobs } from '../batch/cancel-submitted-jobs.js';
@@ -46,11 +46,7 @@ async function checkMembersFitLimits(specs: readonly VeSpec[], deps: CreateVeDep
     if (err instanceof VeError && err.kind === 'environment') return;
     throw err;
   }
-  for (const spec of specs) {
-    const wanted = { vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, nodes: 1 };
-    checkUserLimits(held, wanted, limits);
-    held = [...held, wanted];
-  }
+  checkUserLimitsForAll(held, specs.map((spec) => ({ vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, nodes: 1 })), limits);
 }
 
 /**

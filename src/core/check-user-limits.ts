@@ -21,3 +21,12 @@ export function checkUserLimits(held: readonly HeldVe[], wanted: HeldVe, limits:
   const wantMemory = wanted.memoryMiB * Math.max(1, wanted.nodes);
   if (limits.memoryMiBPerUser !== undefined && sum((v) => v.memoryMiB) + wantMemory > limits.memoryMiBPerUser) refuse('memory', limits.memoryMiBPerUser, sum((v) => v.memoryMiB), wantMemory, ' MiB');
 }
+
+// Several VEs asked at once (ve cluster up, ve create --count): each is checked with the ones before it counted in.
+export function checkUserLimitsForAll(held: readonly HeldVe[], wanted: readonly HeldVe[], limits: UserLimits): void {
+  let holding = held;
+  for (const w of wanted) {
+    checkUserLimits(holding, w, limits);
+    holding = [...holding, w];
+  }
+}

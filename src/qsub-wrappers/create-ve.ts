@@ -63,11 +63,9 @@ export function checkCreateArguments(raw: RawVeSpec, config: PbsVeConfig): VeSpe
     maxNodes: config.batch.maxNodes ?? 1, ...(config.network === undefined ? {} : { maxNics: config.network.maxNics }) });
 }
 
-/** What the cluster can offer a VE of one type: the bounds validateVeSpec checks a spec against. */
-export type ClusterBounds = SpecLimits;
-
-// A prerequisite: what the cluster can offer (largest host with the feature, queue limit); one node listing.
-export async function findClusterBounds(raw: RawVeSpec, deps: Pick<CreateVeDeps, 'batch' | 'config'>): Promise<ClusterBounds> {
+// A prerequisite: what the cluster can offer (largest host with the feature, queue limit), as the bounds
+// validateVeSpec checks a spec against; one node listing.
+export async function findClusterBounds(raw: RawVeSpec, deps: Pick<CreateVeDeps, 'batch' | 'config'>): Promise<SpecLimits> {
   const type = typeof raw.type === 'string' ? raw.type : '';
   const nodes = (await deps.batch.listNodes()).filter((n) => n.features.includes(type));
   if (type !== '' && (type === 'kvm' || type === 'lxc') && nodes.length === 0) {

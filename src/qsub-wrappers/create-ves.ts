@@ -5,7 +5,7 @@ import { invalidField, VeError } from '../core/ve-error.js';
 import { validateVeSpec, type RawVeSpec } from '../core/validate-ve-spec.js';
 import { expandVeNames } from '../core/expand-ve-names.js';
 import { settleBounded } from '../core/settle-bounded.js';
-import { checkUserLimits, type HeldVe } from '../core/check-user-limits.js';
+import { checkUserLimitsForAll, type HeldVe } from '../core/check-user-limits.js';
 import { countVeNodes, type VeSpec } from '../core/ve-spec.js';
 import { isFinalState } from '../core/ve-state.js';
 import { findJobSpec } from '../batch/find-job-spec.js';
@@ -74,15 +74,11 @@ function checkLimitsForAll(specs: readonly VeSpec[], held: OwnerHoldings, deps: 
   const limits = deps.config.limits;
   if (limits === undefined || held.live === null) return;
   const liveIds = new Set(held.live.map((v) => v.jobId));
-  let holding: HeldVe[] = [
+  const holding: HeldVe[] = [
     ...held.live.map((v) => ({ vcpus: v.vcpus, memoryMiB: v.memoryMiB, nodes: v.nodes ?? 1 })),
     ...held.jobs.filter((j) => !liveIds.has(j.jobId)).flatMap((j) => { const row = toPendingRow(j); return row === undefined ? [] : [row]; }),
   ];
-  for (const spec of specs) {
-    const wanted = { vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, nodes: countVeNodes(spec) };
-    checkUserLimits(holding, wanted, limits);
-    holding = [...holding, wanted];
-  }
+  checkUserLimitsForAll(holding, specs.map((spec) => ({ vcpus: spec.vcpus, memoryMiB: spec.memoryMiB, nodes: countVeNodes(spec) })), limits);
 }
 
 /** Every check of `ve create --count` for all N, asking nothing of the batch system but listings: the specs to submit. */
